@@ -1,0 +1,146 @@
+//! Duration literals: `2` and `0.5` are seconds; `250ms`, `2s`, `1.5s`, `1m` pick the unit.
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::spanned::Spanned;
+use syn::{Expr, Lit, UnOp};
+
+/// A duration known at compile time, in nanoseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Dur {
+    pub nanos: u128,
+    pub span: Span,
+}
+
+impl PartialEq for Dur {
+    fn eq(&self, other: &Self) -> bool {
+        self.nanos == other.nanos
+    }
+}
+
+impl PartialOrd for Dur {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.nanos.partial_cmp(&other.nanos)
+    }
+}
+
+impl Dur {
+    pub fn from_secs(secs: u64, span: Span) -> Self {
+        Dur {
+            nanos: u128::from(secs) * 1_000_000_000,
+            span,
+        }
+    }
+
+    /// `::core::time::Duration::new(secs, nanos)`.
+    pub fn tokens(&self) -> TokenStream {
+        let secs = (self.nanos / 1_000_000_000) as u64;
+        let nanos = (self.nanos % 1_000_000_000) as u32;
+        quote!(::core::time::Duration::new(#secs, #nanos))
+    }
+}
+
+const MAX_NANOS: u128 = u64::MAX as u128 * 1_000_000_000;
+
+pub fn parse(expr: &Expr) -> syn::Result<Dur> {
+    let span = expr.span();
+    let expected = || {
+        syn::Error::new(
+            span,
+            "expected a duration: seconds as a number (`2`, `0.5`) or with a unit (`250ms`, `2s`, `1.5s`, `1m`)",
+        )
+    };
+    let (digits, suffix) = match strip(expr) {
+        Expr::Lit(lit) => match &lit.lit {
+            Lit::Int(int) => (int.base10_digits().to_string(), int.suffix().to_string()),
+            Lit::Float(float) => (float.base10_digits().to_string(), float.suffix().to_string()),
+            _ => return Err(expected()),
+        },
+        Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => {
+            return Err(syn::Error::new(span, "a duration cannot be negative"));
+        }
+        _ => return Err(expected()),
+    };
+    let unit: u128 = match suffix.as_str() {
+        "" | "s" => 1_000_000_000,
+        "ms" => 1_000_000,
+        "m" => 60_000_000_000,
+        other => {
+            return Err(syn::Error::new(
+                span,
+                format!("unknown duration unit `{other}`: expected `ms`, `s` or `m` (a bare number is seconds)"),
+            ));
+        }
+    };
+    let nanos = decimal_times(&digits, unit).ok_or_else(|| {
+        syn::Error::new(span, "this duration is too large (at most u64::MAX seconds)")
+    })?;
+    if nanos > MAX_NANOS {
+        return Err(syn::Error::new(span, "this duration is too large (at most u64::MAX seconds)"));
+    }
+    Ok(Dur { nanos, span })
+}
+
+fn strip(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Group(g) => strip(&g.expr),
+        Expr::Paren(p) => strip(&p.expr),
+        other => other,
+    }
+}
+
+/// `digits` (a decimal such as `1.25`, or `1e3`) times `unit`, rounded to the nanosecond.
+fn decimal_times(digits: &str, unit: u128) -> Option<u128> {
+    if digits.contains(['e', 'E']) {
+        let value: f64 = digits.parse().ok()?;
+        let nanos = value * unit as f64;
+        return (nanos.is_finite() && nanos >= 0.0 && nanos < 1e38).then(|| nanos.round() as u128);
+    }
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut nanos = int.checked_mul(unit)?;
+    let mut scale = unit;
+    for digit in frac.chars() {
+        let d = u128::from(digit.to_digit(10)?);
+        // Digits past the nanosecond are rounded away.
+        if scale < 10 {
+            if d >= 5 && scale == 1 {
+                nanos = nanos.checked_add(1)?;
+            }
+            break;
+        }
+        scale /= 10;
+        nanos = nanos.checked_add(d * scale)?;
+    }
+    Some(nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nanos(src: &str) -> Result<u128, String> {
+        let expr: Expr = syn::parse_str(src).unwrap();
+        parse(&expr).map(|d| d.nanos).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(nanos("2"), Ok(2_000_000_000));
+        assert_eq!(nanos("0.5"), Ok(500_000_000));
+        assert_eq!(nanos("250ms"), Ok(250_000_000));
+        assert_eq!(nanos("2s"), Ok(2_000_000_000));
+        assert_eq!(nanos("1.5s"), Ok(1_500_000_000));
+        assert_eq!(nanos("1m"), Ok(60_000_000_000));
+        assert_eq!(nanos("0.0015ms"), Ok(1_500));
+        assert_eq!(nanos("1_000ms"), Ok(1_000_000_000));
+    }
+
+    #[test]
+    fn mistakes() {
+        assert!(nanos("-1").unwrap_err().contains("negative"));
+        assert!(nanos("3h").unwrap_err().contains("unknown duration unit `h`"));
+        assert!(nanos("\"3s\"").unwrap_err().contains("expected a duration"));
+        assert!(nanos("99999999999999999999999").unwrap_err().contains("too large"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Declarative retries: `#[retry(...)]` turns an `async fn` (or a plain `fn`)
+//! into a retry loop, checked at compile time, with backoff, jitter, error
+//! classes, the server's `Retry-After`, deadlines, per-attempt timeouts and
+//! hooks. [`Retrying`] says the same at run time.
+//!
+//! ```
+//! use retry_runtime::retry;
+//!
+//! #[retry(attempts = 5, wait = exponential(initial = 10ms, max = 1s), on = [Connect, Timeout])]
+//! async fn fetch(url: &str) -> std::io::Result<String> {
+//!     # let _ = url;
+//!     Ok(String::from("hello"))
+//! }
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(fetch("http://127.0.0.1/").await.unwrap(), "hello");
+//! # }
+//! ```
+//!
+//! # The attribute
+//!
+//! Every key is optional.
+//!
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `attempts = N` | total attempts, the first included; `0` is a compile error | 3 |
+//! | `deadline = D` | time budget from the first attempt's start: no attempt starts after it, and a sleep that would end after it is not taken | none |
+//! | `timeout = D` | per-attempt limit on `async fn`: the attempt is dropped and fails as `Timeout`; the error type must be `From<`[`Elapsed`]`>` | none |
+//! | `wait = W` | the delay between attempts (below) | `exponential()` |
+//! | `on = [RULE, ...]` | which failures are retried, in order; the first match decides | `[Transient]` if the error type implements [`Classify`], else `[Any]` |
+//! | `never = [CLASS, ...]` | failures never retried; wins over `on` | none |
+//! | `when_ok = EXPR` | `Fn(&T) -> bool`: also retry an `Ok` for which it is true; on giving up the last `Ok` is returned | none |
+//! | `retry_after = honor` / `honor(max = D)` / `ignore` | obey [`Classify::retry_after`]: sleep `max(wait, requested)`; above `max`, give up at once | `honor(max = 60s)` |
+//! | `before_sleep = EXPR` | `Fn(&RetryState<'_, E>)` before each sleep; `log` is [`hooks::log`] | none |
+//! | `on_giveup = EXPR` | `Fn(&RetryState<'_, E>)` once when the call returns an error (or a rejected `Ok`) | none |
+//! | `name = "..."` | the name in logs and hooks | `module_path!()::fn_name` |
+//! | `crate = PATH` | where this crate is, for re-exports | `::retry_runtime` |
+//!
+//! A duration is a bare number of seconds (`2`, `0.5`) or has a unit:
+//! `250ms`, `2s`, `1.5s`, `1m`. `honor` alone means `honor(max = 60s)`.
+//!
+//! ## Waits
+//!
+//! | form | delay after attempt n |
+//! |---|---|
+//! | `none` | 0 |
+//! | `fixed(D)` | D |
+//! | `random(MIN, MAX)` | uniform in [MIN, MAX] |
+//! | `linear(initial = 1s, step = 1s, max = 60s)` | initial + step·(n−1), capped at max |
+//! | `exponential(initial = 1s, factor = 2, min = 0, max = 60s, jitter = full)` | initial·factor^(n−1) clamped to [min, max], then jitter |
+//! | `W1 + W2` | the sum |
+//! | any other expression | a value implementing [`Wait`] |
+//!
+//! Jitter ([`Jitter`]): `none`, `full` (uniform in [min, d]), `equal`
+//! (d/2 + uniform[0, d/2]), `decorrelated` (uniform[initial, 3·previous]),
+//! always kept in [min, max]. The math saturates for any attempt number.
+//!
+//! ## Rules and classes
+//!
+//! A rule is a class, optionally with overrides that replace the top-level
+//! `attempts` and `wait` for the failures it matches:
+//! `RateLimited => (attempts = 3, wait = fixed(60))`.
+//!
+//! | class | matches |
+//! |---|---|
+//! | `Any` | every error |
+//! | `Connect` | [`Class::Connect`] |
+//! | `Timeout` | [`Class::Timeout`], and attempts cut by `timeout` |
+//! | `Status(P)` | a status code, `a..=b`, or `a \| b \| ...` |
+//! | `RateLimited` | `Status(429)` |
+//! | `ServerError` | `Status(500..=599)` |
+//! | `Transient` | `Connect`, `Timeout`, `Status(408 \| 409 \| 429 \| 500..=599)` |
+//! | any other expression | a `Fn(&E) -> bool` predicate |
+//!
+//! All classes but `Any` and predicates need `E: Classify`.
+//!
+//! ## What the function becomes
+//!
+//! The body runs once per attempt, as its own unit, so `return` and `?` end
+//! the attempt, not the retry. Reference arguments are passed to each attempt
+//! as they are (`&mut` re-borrowed); by-value arguments, `self` included, are
+//! cloned for each attempt. On giving up the function returns the last
+//! attempt's own error (or, with `when_ok`, the last `Ok`). Dropping the
+//! future of an `async fn` cancels the retry.
+//!
+//! The default `on` is chosen at compile time for a concrete error type. For a
+//! generic error type `E`, the attribute cannot see whether `E: Classify`
+//! unless the function says so: with a `where E: Classify` bound the class
+//! rules and `Retry-After` work as for a concrete type; without one every
+//! error is retried and no `Retry-After` is read.
+//!
+//! The success path allocates nothing, takes no lock and reads no clock (unless
+//! a `deadline` is set).
+
+#![warn(missing_docs)]
+
+mod builder;
+pub mod class;
+mod engine;
+pub mod hooks;
+pub mod wait;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use builder::{Retrying, Rule};
+pub use class::{Class, ClassSet, Classify};
+pub use engine::{
+    Call, Clock, Elapsed, Failure, Limits, RetryAfter, RetryState, Settings, StdClock, TokioClock,
+};
+pub use wait::{Jitter, Wait};
+
+/// Turns a function into a retry loop. See the [crate documentation](crate)
+/// for the keys, waits and classes.
+pub use retry_macros::retry;

@@ -1,0 +1,598 @@
+//! Delays between attempts: fixed, random, linear, exponential with jitter, and sums.
+//!
+//! Every wait here is a `const`-constructible value, so the attribute builds
+//! them at compile time. All arithmetic saturates: no attempt number, factor or
+//! duration makes a wait overflow or panic.
+
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+/// What a [`Wait`] is told when it is asked for the next delay.
+pub struct WaitContext<'a> {
+    /// The attempt that just failed, from 1.
+    pub attempt: u32,
+    /// The delay chosen before the previous attempt; zero before the second.
+    pub previous: Duration,
+    rng: &'a mut Entropy,
+}
+
+impl<'a> WaitContext<'a> {
+    /// A context for `attempt`, drawing randomness from `rng`.
+    pub fn new(attempt: u32, previous: Duration, rng: &'a mut Entropy) -> Self {
+        WaitContext {
+            attempt,
+            previous,
+            rng,
+        }
+    }
+
+    /// A duration drawn uniformly from `[low, high]` (`low` when `high < low`).
+    pub fn uniform(&mut self, low: Duration, high: Duration) -> Duration {
+        self.rng.uniform(low, high)
+    }
+}
+
+/// The source of randomness for jitter: a small, fast generator seeded per
+/// call, without a lock or a heap allocation.
+pub struct Entropy(SmallRng);
+
+impl Entropy {
+    /// A generator with a fresh seed.
+    pub fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded from the OS once per thread and stepped on every
+        // use: a distinct, unpredictable seed without a syscall or an allocation.
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Entropy(SmallRng::seed_from_u64(seed))
+    }
+
+    /// A generator with a fixed seed, for reproducible tests.
+    pub fn from_seed(seed: u64) -> Self {
+        Entropy(SmallRng::seed_from_u64(seed))
+    }
+
+    /// A duration drawn uniformly from `[low, high]` (`low` when `high < low`).
+    pub fn uniform(&mut self, low: Duration, high: Duration) -> Duration {
+        if high <= low {
+            return low;
+        }
+        let span = nanos(high - low);
+        low.saturating_add(Duration::from_nanos(self.0.random_range(0..=span)))
+    }
+}
+
+impl Default for Entropy {
+    fn default() -> Self {
+        Entropy::new()
+    }
+}
+
+impl std::fmt::Debug for Entropy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Entropy")
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A rule for the delay before the next attempt.
+///
+/// Implement it for a custom backoff and pass the value as `wait = ...`.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::wait::{Wait, WaitContext};
+///
+/// /// 100 ms, 200 ms, 300 ms, ... never above one second.
+/// struct Steps;
+///
+/// impl Wait for Steps {
+///     fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
+///         Duration::from_millis(100)
+///             .saturating_mul(cx.attempt)
+///             .min(Duration::from_secs(1))
+///     }
+/// }
+/// ```
+pub trait Wait {
+    /// The delay after the failed attempt `cx.attempt`.
+    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration;
+}
+
+impl<W: Wait + ?Sized> Wait for &W {
+    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
+        (**self).delay(cx)
+    }
+}
+
+impl<W: Wait + ?Sized> Wait for Box<W> {
+    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
+        (**self).delay(cx)
+    }
+}
+
+impl<W: Wait + ?Sized> Wait for std::sync::Arc<W> {
+    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
+        (**self).delay(cx)
+    }
+}
+
+/// A plain `Duration` waits that long every time.
+impl Wait for Duration {
+    fn delay(&self, _: &mut WaitContext<'_>) -> Duration {
+        *self
+    }
+}
+
+/// Computes a delay as `f(attempt)`; see [`from_fn`].
+#[derive(Clone, Copy, Debug)]
+pub struct FromFn<F>(F);
+
+/// A wait computed by a function of the failed attempt's number.
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::wait::from_fn;
+///
+/// let wait = from_fn(|attempt| Duration::from_millis(10 * u64::from(attempt)));
+/// # let _ = wait;
+/// ```
+pub const fn from_fn<F: Fn(u32) -> Duration>(f: F) -> FromFn<F> {
+    FromFn(f)
+}
+
+impl<F: Fn(u32) -> Duration> Wait for FromFn<F> {
+    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
+        (self.0)(cx.attempt)
+    }
+}
+
+/// No delay: `wait = none`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoWait;
+
+impl Wait for NoWait {
+    fn delay(&self, _: &mut WaitContext<'_>) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// The same delay every time: `wait = fixed(D)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fixed(pub Duration);
+
+impl Wait for Fixed {
+    fn delay(&self, _: &mut WaitContext<'_>) -> Duration {
+        self.0
+    }
+}
+
+/// A delay drawn uniformly from `[min, max]`: `wait = random(MIN, MAX)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Random {
+    /// The shortest delay.
+    pub min: Duration,
+    /// The longest delay.
+    pub max: Duration,
+}
+
+impl Random {
+    /// Uniform in `[min, max]`.
+    pub const fn new(min: Duration, max: Duration) -> Self {
+        Random { min, max }
+    }
+}
+
+impl Wait for Random {
+    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
+        cx.uniform(self.min, self.max)
+    }
+}
+
+/// `initial + step·(n−1)`, capped at `max`: `wait = linear(initial = D, step = D, max = D)`.
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::wait::{Linear, Wait, WaitContext, Entropy};
+///
+/// let wait = Linear::new().initial(Duration::from_secs(1)).step(Duration::from_secs(2));
+/// let mut rng = Entropy::from_seed(0);
+/// let at = |n| wait.delay(&mut WaitContext::new(n, Duration::ZERO, &mut rng));
+/// assert_eq!(at(1), Duration::from_secs(1));
+/// assert_eq!(at(3), Duration::from_secs(5));
+/// assert_eq!(at(u32::MAX), Duration::from_secs(60));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Linear {
+    initial: Duration,
+    step: Duration,
+    max: Duration,
+}
+
+impl Linear {
+    /// `initial = 1s, step = 1s, max = 60s`.
+    pub const fn new() -> Self {
+        Linear {
+            initial: Duration::from_secs(1),
+            step: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+    /// The delay after the first attempt.
+    pub const fn initial(mut self, initial: Duration) -> Self {
+        self.initial = initial;
+        self
+    }
+    /// What each further attempt adds.
+    pub const fn step(mut self, step: Duration) -> Self {
+        self.step = step;
+        self
+    }
+    /// The cap.
+    pub const fn max(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+}
+
+impl Default for Linear {
+    fn default() -> Self {
+        Linear::new()
+    }
+}
+
+impl Wait for Linear {
+    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
+        let steps = cx.attempt.saturating_sub(1);
+        self.step
+            .checked_mul(steps)
+            .and_then(|grown| self.initial.checked_add(grown))
+            .map_or(self.max, |d| d.min(self.max))
+    }
+}
+
+/// How randomness is added to an exponential delay (after Brooker,
+/// "Exponential Backoff and Jitter"). The result is always kept in `[min, max]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Jitter {
+    /// The delay itself.
+    None,
+    /// Uniform in `[min, d]`.
+    #[default]
+    Full,
+    /// `d/2 + uniform[0, d/2]`.
+    Equal,
+    /// Uniform in `[initial, 3·previous]`, capped at `max`.
+    Decorrelated,
+}
+
+/// tenacity's `wait_exponential`: `initial · factor^(n−1)` clamped to
+/// `[min, max]`, then jitter: `wait = exponential(initial = 1s, factor = 2,
+/// min = 0, max = 60s, jitter = full)`.
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::wait::{Exponential, Jitter, Wait, WaitContext, Entropy};
+///
+/// let wait = Exponential::new().jitter(Jitter::None).max(Duration::from_secs(10));
+/// let mut rng = Entropy::from_seed(0);
+/// let at = |n| wait.delay(&mut WaitContext::new(n, Duration::ZERO, &mut rng));
+/// assert_eq!(at(1), Duration::from_secs(1));
+/// assert_eq!(at(4), Duration::from_secs(8));
+/// assert_eq!(at(5), Duration::from_secs(10));
+/// assert_eq!(at(u32::MAX), Duration::from_secs(10));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Exponential {
+    initial: Duration,
+    factor: f64,
+    min: Duration,
+    max: Duration,
+    jitter: Jitter,
+}
+
+impl Exponential {
+    /// `initial = 1s, factor = 2, min = 0, max = 60s, jitter = full`.
+    pub const fn new() -> Self {
+        Exponential {
+            initial: Duration::from_secs(1),
+            factor: 2.0,
+            min: Duration::ZERO,
+            max: Duration::from_secs(60),
+            jitter: Jitter::Full,
+        }
+    }
+    /// The delay after the first attempt, before clamping and jitter.
+    pub const fn initial(mut self, initial: Duration) -> Self {
+        self.initial = initial;
+        self
+    }
+    /// The growth factor per attempt. Values that are not finite or not
+    /// positive are treated as 1.
+    pub const fn factor(mut self, factor: f64) -> Self {
+        self.factor = if factor.is_finite() && factor > 0.0 {
+            factor
+        } else {
+            1.0
+        };
+        self
+    }
+    /// The floor.
+    pub const fn min(mut self, min: Duration) -> Self {
+        self.min = min;
+        self
+    }
+    /// The cap.
+    pub const fn max(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+    /// The jitter kind.
+    pub const fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The delay after attempt `n` before jitter: `initial · factor^(n−1)`
+    /// clamped to `[min, max]`. Saturates at `max` for any `n`.
+    pub fn base(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1);
+        let nanos = self.initial.as_nanos() as f64 * powu(self.factor, exponent);
+        let raw = if nanos.is_finite() && nanos < u64::MAX as f64 {
+            Duration::from_nanos(nanos.round() as u64)
+        } else {
+            Duration::MAX
+        };
+        self.clamp(raw)
+    }
+
+    fn clamp(&self, d: Duration) -> Duration {
+        // `max` wins when the bounds cross, as in tenacity.
+        d.max(self.min).min(self.max)
+    }
+}
+
+/// `base^exp` for any exponent, without the i32 limit of `powi`.
+fn powu(base: f64, exp: u32) -> f64 {
+    match i32::try_from(exp) {
+        Ok(exp) => base.powi(exp),
+        Err(_) => base.powf(f64::from(exp)),
+    }
+}
+
+impl Default for Exponential {
+    fn default() -> Self {
+        Exponential::new()
+    }
+}
+
+impl Wait for Exponential {
+    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
+        let base = self.base(cx.attempt);
+        let jittered = match self.jitter {
+            Jitter::None => base,
+            Jitter::Full => cx.uniform(self.min, base),
+            Jitter::Equal => {
+                let half = base / 2;
+                half.saturating_add(cx.uniform(Duration::ZERO, base - half))
+            }
+            Jitter::Decorrelated => {
+                let previous = if cx.previous.is_zero() {
+                    self.initial
+                } else {
+                    cx.previous
+                };
+                let high = previous.saturating_mul(3).min(self.max);
+                cx.uniform(self.initial.min(high), high)
+            }
+        };
+        self.clamp(jittered)
+    }
+}
+
+/// The sum of two waits: `wait = W1 + W2`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sum<A, B>(pub A, pub B);
+
+impl<A, B> Sum<A, B> {
+    /// `a + b`.
+    pub const fn new(a: A, b: B) -> Self {
+        Sum(a, b)
+    }
+}
+
+impl<A: Wait, B: Wait> Wait for Sum<A, B> {
+    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
+        self.0.delay(cx).saturating_add(self.1.delay(cx))
+    }
+}
+
+macro_rules! add_impl {
+    ($($ty:ty),*) => {$(
+        impl<W: Wait> std::ops::Add<W> for $ty {
+            type Output = Sum<Self, W>;
+            fn add(self, other: W) -> Sum<Self, W> {
+                Sum(self, other)
+            }
+        }
+    )*};
+}
+add_impl!(NoWait, Fixed, Random, Linear, Exponential);
+
+impl<A: Wait, B: Wait, W: Wait> std::ops::Add<W> for Sum<A, B> {
+    type Output = Sum<Self, W>;
+    fn add(self, other: W) -> Sum<Self, W> {
+        Sum(self, other)
+    }
+}
+
+/// `fixed(d)` as a function, for the builder.
+pub const fn fixed(d: Duration) -> Fixed {
+    Fixed(d)
+}
+
+/// `random(min, max)` as a function, for the builder.
+pub const fn random(min: Duration, max: Duration) -> Random {
+    Random::new(min, max)
+}
+
+/// `linear()` with its defaults, for the builder.
+pub const fn linear() -> Linear {
+    Linear::new()
+}
+
+/// `exponential()` with its defaults, for the builder.
+pub const fn exponential() -> Exponential {
+    Exponential::new()
+}
+
+/// `none`, for the builder.
+pub const fn none() -> NoWait {
+    NoWait
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at<W: Wait>(w: &W, attempt: u32, previous: Duration) -> Duration {
+        let mut rng = Entropy::from_seed(attempt as u64);
+        w.delay(&mut WaitContext::new(attempt, previous, &mut rng))
+    }
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn exponential_without_jitter_matches_tenacity() {
+        // tenacity: wait_exponential(multiplier=1, min=2, max=60) -> 2, 2, 4, 8, 16, 32, 60, 60
+        let w = Exponential::new()
+            .min(secs(2.0))
+            .max(secs(60.0))
+            .jitter(Jitter::None);
+        let got: Vec<_> = (1..=8).map(|n| at(&w, n, Duration::ZERO)).collect();
+        let want: Vec<_> = [2.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+            .map(secs)
+            .to_vec();
+        assert_eq!(got, want);
+
+        // multiplier=0.5, exp_base=3: 0.5, 1.5, 4.5, 13.5
+        let w = Exponential::new()
+            .initial(secs(0.5))
+            .factor(3.0)
+            .jitter(Jitter::None);
+        let got: Vec<_> = (1..=4).map(|n| at(&w, n, Duration::ZERO)).collect();
+        assert_eq!(got, [0.5, 1.5, 4.5, 13.5].map(secs));
+    }
+
+    #[test]
+    fn min_above_max_yields_max() {
+        let w = Exponential::new()
+            .min(secs(10.0))
+            .max(secs(5.0))
+            .jitter(Jitter::None);
+        assert_eq!(at(&w, 1, Duration::ZERO), secs(5.0));
+    }
+
+    #[test]
+    fn bad_factors_mean_constant() {
+        for f in [0.0, -2.0, f64::NAN, f64::INFINITY] {
+            let w = Exponential::new().factor(f).jitter(Jitter::None);
+            assert_eq!(at(&w, 9, Duration::ZERO), secs(1.0), "{f}");
+        }
+    }
+
+    #[test]
+    fn linear_and_fixed_and_sum() {
+        let w = Linear::new()
+            .initial(secs(0.5))
+            .step(secs(0.25))
+            .max(secs(1.0));
+        let got: Vec<_> = (1..=4).map(|n| at(&w, n, Duration::ZERO)).collect();
+        assert_eq!(got, [0.5, 0.75, 1.0, 1.0].map(secs));
+        let sum = Fixed(secs(1.0)) + Linear::new();
+        assert_eq!(at(&sum, 3, Duration::ZERO), secs(4.0));
+        assert_eq!(
+            at(&(Fixed(Duration::MAX) + Fixed(Duration::MAX)), 1, Duration::ZERO),
+            Duration::MAX
+        );
+        assert_eq!(at(&NoWait, 7, Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn random_stays_in_bounds_and_varies() {
+        let w = Random::new(secs(1.0), secs(2.0));
+        let mut rng = Entropy::from_seed(7);
+        let draws: Vec<_> = (0..200)
+            .map(|_| w.delay(&mut WaitContext::new(1, Duration::ZERO, &mut rng)))
+            .collect();
+        assert!(draws.iter().all(|d| (secs(1.0)..=secs(2.0)).contains(d)));
+        assert!(draws.iter().any(|d| *d != draws[0]));
+        // Reversed bounds give the lower one rather than panicking.
+        assert_eq!(at(&Random::new(secs(3.0), secs(1.0)), 1, Duration::ZERO), secs(3.0));
+    }
+
+    proptest! {
+        #[test]
+        fn exponential_never_panics_and_stays_in_bounds(
+            attempt in any::<u32>(),
+            initial_ns in any::<u64>(),
+            factor in prop_oneof![any::<f64>(), 0.0f64..100.0],
+            min_ns in any::<u64>(),
+            max_ns in any::<u64>(),
+            prev_ns in any::<u64>(),
+            jitter in prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal), Just(Jitter::Decorrelated)],
+        ) {
+            let (min, max) = (Duration::from_nanos(min_ns), Duration::from_nanos(max_ns));
+            let w = Exponential::new()
+                .initial(Duration::from_nanos(initial_ns))
+                .factor(factor)
+                .min(min)
+                .max(max)
+                .jitter(jitter);
+            let d = at(&w, attempt, Duration::from_nanos(prev_ns));
+            prop_assert!(d <= max);
+            if min <= max {
+                prop_assert!(d >= min);
+            }
+        }
+
+        #[test]
+        fn exponential_is_monotonic_without_jitter(attempt in 1u32..u32::MAX, initial_ms in 0u64..100_000) {
+            let w = Exponential::new().initial(Duration::from_millis(initial_ms)).jitter(Jitter::None);
+            prop_assert!(at(&w, attempt, Duration::ZERO) <= at(&w, attempt + 1, Duration::ZERO));
+        }
+
+        #[test]
+        fn linear_never_panics(attempt in any::<u32>(), a in any::<u64>(), b in any::<u64>(), c in any::<u64>()) {
+            let max = Duration::from_nanos(c);
+            let w = Linear::new().initial(Duration::from_nanos(a)).step(Duration::from_nanos(b)).max(max);
+            prop_assert!(at(&w, attempt, Duration::ZERO) <= max);
+        }
+
+        #[test]
+        fn jitter_kinds_stay_in_their_ranges(attempt in 1u32..40, prev_ms in 0u64..200_000) {
+            let base = Exponential::new().jitter(Jitter::None);
+            let d = at(&base, attempt, Duration::ZERO);
+            let full = at(&base.jitter(Jitter::Full), attempt, Duration::ZERO);
+            prop_assert!(full <= d);
+            let equal = at(&base.jitter(Jitter::Equal), attempt, Duration::ZERO);
+            prop_assert!(equal >= d / 2 && equal <= d);
+            let prev = Duration::from_millis(prev_ms);
+            let dec = at(&base.jitter(Jitter::Decorrelated), attempt, prev);
+            let p = if prev.is_zero() { Duration::from_secs(1) } else { prev };
+            prop_assert!(dec <= (p * 3).min(Duration::from_secs(60)));
+            prop_assert!(dec >= Duration::from_secs(1).min(p * 3));
+        }
+    }
+}

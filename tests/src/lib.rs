@@ -1,0 +1,1 @@
+//! End-to-end tests of `retry-runtime`'s public surface live in `tests/`.
