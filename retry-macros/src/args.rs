@@ -190,7 +190,12 @@ impl Args {
                     other => errors.spanned(other, "expected a string: `name = \"chat\"`"),
                 }
             }
-            "crate" => self.krate = Some(Path::parse_mod_style(input)?),
+            "crate" => {
+                let path = Path::parse_mod_style(input).map_err(|e| {
+                    syn::Error::new(e.span(), "expected a path to `retry_runtime`: `crate = ::my_crate::retry_runtime`")
+                })?;
+                self.krate = Some(path);
+            }
             _ => unreachable!("every key in KEYS is handled"),
         }
         if !input.is_empty() && !input.peek(Token![,]) {
@@ -467,6 +472,16 @@ fn wait_from(expr: Expr, errors: &mut Errors) -> WaitSpec {
             return WaitSpec::Sum(Box::new(wait_from(*bin.left, errors)), Box::new(wait_from(*bin.right, errors)));
         }
     }
+    if matches!(expr, Expr::Lit(_) | Expr::Unary(_)) {
+        // A bare duration waits that long every time: `wait = 500ms`.
+        return match duration::parse(&expr) {
+            Ok(d) => WaitSpec::Fixed(d),
+            Err(e) => {
+                errors.push(e);
+                WaitSpec::None
+            }
+        };
+    }
     if let Some(ident) = single_ident(&expr) {
         match ident.to_string().as_str() {
             "none" => return WaitSpec::None,
@@ -557,7 +572,7 @@ fn named<'a>(
         };
         let name = key.to_string();
         if !valid.contains(&name.as_str()) {
-            errors.at(key.span(), choices(&name, &format!("argument of `{what}`"), valid));
+            errors.at(key.span(), choices(&name, &format!("`{what}` argument"), valid));
         } else if out.iter().any(|(n, _)| *n == name) {
             errors.at(key.span(), format!("duplicate argument `{name}`"));
         } else {

@@ -39,7 +39,7 @@ pub fn nearest<'a>(name: &str, valid: &[&'a str]) -> Option<&'a str> {
     valid
         .iter()
         .map(|v| (edit_distance(&lower, &v.to_ascii_lowercase()), *v))
-        .filter(|(d, v)| *d <= (v.len() / 3).max(1))
+        .filter(|(d, v)| *d <= (v.len() / 3).max(1) || (*d <= 2 && v.len() >= 4 && name.len() >= 4))
         .min_by_key(|(d, _)| *d)
         .map(|(_, v)| v)
 }
@@ -57,23 +57,27 @@ pub fn choices(name: &str, what: &str, valid: &[&str]) -> String {
     }
 }
 
+/// Levenshtein distance with adjacent transpositions counted as one edit.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(cur)
-            };
-            prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -86,5 +90,6 @@ mod tests {
         assert_eq!(nearest("atempts", &keys), Some("attempts"));
         assert_eq!(nearest("wiat", &keys), Some("wait"));
         assert_eq!(nearest("colour", &keys), None);
+        assert_eq!(nearest("timout", &keys), Some("timeout"));
     }
 }

@@ -160,7 +160,10 @@ impl Expansion {
             let awaited = match &self.args.timeout {
                 Some((limit, key)) => {
                     let limit = limit.tokens();
-                    quote_spanned!(*key=> #krate::__private::with_timeout(const { #limit }, #attempt).await)
+                    // Spanned at the key so that a missing `From<Elapsed>` is reported there.
+                    let at_key = respan(&krate, *key);
+                    let expired = quote_spanned!(*key=> || #at_key::__private::timed_out());
+                    quote!(#krate::__private::with_timeout(const { #limit }, #attempt, #expired).await)
                 }
                 None => quote!((#attempt.await, false)),
             };
@@ -170,8 +173,7 @@ impl Expansion {
             }
         } else {
             quote! {
-                let #attempt = move || #fn_ret #body;
-                (#attempt(), false)
+                ((move || #fn_ret #body)(), false)
             }
         };
         let clock = if is_async { quote!(TokioClock) } else { quote!(StdClock) };
@@ -205,8 +207,14 @@ impl Expansion {
 
         // A return type that is not a `Result` is reported at the return type.
         let into_result = quote_spanned!(ret_ty.span()=> #krate::__private::IsResult::into_result);
+        let assert_result = if annotated {
+            quote_spanned!(ret_ty.span()=> #krate::__private::assert_result::<#ret_ty>();)
+        } else {
+            quote!()
+        };
         let block = quote! {
             {
+                #assert_result
                 #[allow(unused_imports)]
                 use #krate::__private::{Classified as _, Unclassified as _};
                 #[allow(unused_mut)]
@@ -352,7 +360,10 @@ impl Expansion {
                 let (b, cb) = self.wait(b);
                 (quote!(#w::Sum::new(#a, #b)), ca && cb)
             }
-            WaitSpec::Expr(expr) => (expr.to_token_stream(), false),
+            WaitSpec::Expr(expr) => {
+                let krate = &self.krate;
+                (quote_spanned!(expr.span()=> #krate::__private::as_wait(#expr)), false)
+            }
         }
     }
 
@@ -421,7 +432,16 @@ impl Expansion {
         rules
             .chain(never)
             .filter_map(|c| match c {
-                ClassSpec::Set(_, span) => Some(quote_spanned!(*span=> #krate::__private::needs_classify(&#error);)),
+                ClassSpec::Set(_, span) => {
+                    // Every token of the check carries the class's span, so the
+                    // compiler reports a missing `Classify` at the class.
+                    let probe = Ident::new("__retry_classify_probe", *span);
+                    let at_class = respan(krate, *span);
+                    Some(quote_spanned! {*span=>
+                        let #probe = &#error;
+                        #at_class::__private::needs_classify(#probe);
+                    })
+                }
                 _ => None,
             })
             .collect()
@@ -476,6 +496,24 @@ impl Expansion {
         }
         rebinds
     }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(g) = &tt {
+                let mut group = Group::new(g.delimiter(), respan(&g.stream(), span));
+                group.set_span(span);
+                tt = TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }
 
 /// `Some(is_mut)` for a reference type.

@@ -77,6 +77,13 @@ impl<E> Unclassified for &Probe<'_, E> {
 #[inline(always)]
 pub fn needs_classify<E: Classify>(_: &E) {}
 
+/// A user's wait expression, checked to be a [`Wait`](crate::Wait) where it
+/// is written (the opaque return type keeps the error from repeating).
+#[inline(always)]
+pub fn as_wait<W: crate::Wait>(wait: W) -> impl crate::Wait {
+    wait
+}
+
 /// Evaluates a predicate rule.
 #[inline(always)]
 pub fn predicate<E, F: Fn(&E) -> bool>(error: &E, f: F) -> bool {
@@ -151,6 +158,10 @@ impl<T, E> IsResult for Result<T, E> {
     }
 }
 
+/// Checks, at the user's return type, that it is a `Result`.
+#[inline(always)]
+pub fn assert_result<R: IsResult>() {}
+
 /// Clones a by-value argument for one attempt.
 #[diagnostic::on_unimplemented(
     message = "`#[retry]` passes this argument to every attempt, but `{Self}` is not `Clone`",
@@ -196,15 +207,17 @@ where
     R::from_result(Err(FromElapsed::from_elapsed(Elapsed::new())))
 }
 
-/// Runs one attempt with a time limit; `(outcome, timed_out)`.
+/// Runs one attempt with a time limit; `(outcome, timed_out)`. `expired`
+/// builds the outcome of an attempt that ran out of time ([`timed_out`]).
 #[inline]
-pub async fn with_timeout<R: IsResult, F: Future<Output = R>>(limit: Duration, attempt: F) -> (R, bool)
+pub async fn with_timeout<R, F, X>(limit: Duration, attempt: F, expired: X) -> (R, bool)
 where
-    R::Err: FromElapsed,
+    F: Future<Output = R>,
+    X: FnOnce() -> R,
 {
     match tokio::time::timeout(limit, attempt).await {
         Ok(outcome) => (outcome, false),
-        Err(_) => (timed_out::<R>(), true),
+        Err(_) => (expired(), true),
     }
 }
 

@@ -102,6 +102,11 @@ fn nanos(d: Duration) -> u64 {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a wait",
+    label = "expected a wait here",
+    note = "a wait is `none`, `fixed(D)`, `random(MIN, MAX)`, `linear(..)`, `exponential(..)`, a duration such as `500ms`, a sum `W1 + W2`, or a value implementing `retry_runtime::Wait`"
+)]
 pub trait Wait {
     /// The delay after the failed attempt `cx.attempt`.
     fn delay(&self, cx: &mut WaitContext<'_>) -> Duration;

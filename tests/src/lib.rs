@@ -1,1 +1,164 @@
-//! End-to-end tests of `retry-runtime`'s public surface live in `tests/`.
+//! Helpers for the end-to-end tests in `tests/`: a classified error type, a
+//! scripted sequence of outcomes, and a recorder for hooks.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use retry_runtime::{Class, Classify, Elapsed, RetryState};
+
+/// An API error with a class and an optional requested delay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub class: Class,
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    pub fn status(code: u16) -> Self {
+        ApiError {
+            class: Class::Status(code),
+            retry_after: None,
+        }
+    }
+    pub fn connect() -> Self {
+        ApiError {
+            class: Class::Connect,
+            retry_after: None,
+        }
+    }
+    pub fn timeout() -> Self {
+        ApiError {
+            class: Class::Timeout,
+            retry_after: None,
+        }
+    }
+    pub fn other() -> Self {
+        ApiError {
+            class: Class::Other,
+            retry_after: None,
+        }
+    }
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "api error: {:?}", self.class)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl Classify for ApiError {
+    fn class(&self) -> Class {
+        self.class
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl From<Elapsed> for ApiError {
+    fn from(_: Elapsed) -> Self {
+        ApiError::timeout()
+    }
+}
+
+/// An error type without `Classify`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlainError(pub u32);
+
+impl fmt::Display for PlainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "plain error {}", self.0)
+    }
+}
+
+/// A scripted sequence of outcomes; the last one repeats.
+pub struct Script<T, E = ApiError> {
+    outcomes: Mutex<VecDeque<Result<T, E>>>,
+    calls: AtomicU32,
+}
+
+impl<T: Clone, E: Clone> Script<T, E> {
+    pub fn new(outcomes: impl IntoIterator<Item = Result<T, E>>) -> Self {
+        Script {
+            outcomes: Mutex::new(outcomes.into_iter().collect()),
+            calls: AtomicU32::new(0),
+        }
+    }
+
+    /// The next outcome.
+    pub fn next(&self) -> Result<T, E> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut outcomes = self.outcomes.lock().unwrap();
+        if outcomes.len() > 1 {
+            outcomes.pop_front().unwrap()
+        } else {
+            outcomes.front().cloned().expect("script is empty")
+        }
+    }
+
+    /// How many attempts ran.
+    pub fn calls(&self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// What a hook saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub attempt: u32,
+    pub delay: Duration,
+    pub elapsed: Duration,
+    pub class: Option<Class>,
+    pub giving_up: bool,
+    pub had_error: bool,
+}
+
+thread_local! {
+    static SEEN: RefCell<Vec<Seen>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A hook that records what it sees on this thread.
+pub fn record<E>(state: &RetryState<'_, E>) {
+    SEEN.with(|seen| {
+        seen.borrow_mut().push(Seen {
+            attempt: state.attempt,
+            delay: state.delay,
+            elapsed: state.elapsed,
+            class: state.class,
+            giving_up: state.giving_up,
+            had_error: state.error.is_some(),
+        })
+    });
+}
+
+/// Takes what the hooks recorded on this thread.
+pub fn take_seen() -> Vec<Seen> {
+    SEEN.with(|seen| std::mem::take(&mut *seen.borrow_mut()))
+}
+
+/// The delays recorded before sleeps on this thread (and clears the record).
+pub fn take_delays() -> Vec<Duration> {
+    take_seen()
+        .into_iter()
+        .filter(|s| !s.giving_up)
+        .map(|s| s.delay)
+        .collect()
+}
+
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}

@@ -1,0 +1,35 @@
+//! The expansion names everything by absolute path and its locals cannot
+//! collide with the user's: a crate with its own `core`, `Ok`, `Some` and
+//! `__retry_*` names still compiles.
+
+#![allow(non_snake_case, dead_code, unused)]
+
+mod core {}
+mod std {}
+
+#[derive(Debug)]
+struct Ok;
+#[derive(Debug)]
+struct Err;
+struct Some;
+struct None;
+struct Option;
+struct Result;
+struct Duration;
+
+#[::retry_runtime::retry(attempts = 3, wait = exponential(initial = 1ms, jitter = none), deadline = 1m, timeout = 1s, on = [Connect, Status(503)], never = [Status(501)], when_ok = |v: &u32| *v == 0)]
+async fn uses_names(__retry_call: u32, __retry_error: &str, __retry_outcome: u8) -> ::std::io::Result<u32> {
+    let __retry_delay = __retry_call + __retry_error.len() as u32 + __retry_outcome as u32;
+    ::core::result::Result::Ok(__retry_delay)
+}
+
+#[::retry_runtime::retry(attempts = 2, wait = none)]
+fn blocking(__retry_value: u32) -> ::std::io::Result<u32> {
+    ::core::result::Result::Ok(__retry_value)
+}
+
+#[::tokio::test]
+async fn expands_with_shadowed_prelude_names() {
+    ::core::assert_eq!(uses_names(1, "ab", 3).await.unwrap(), 6);
+    ::core::assert_eq!(blocking(4).unwrap(), 4);
+}
