@@ -142,7 +142,12 @@ impl Args {
         }
     }
 
-    fn parse_entry(&mut self, input: ParseStream, seen: &mut Vec<String>, errors: &mut Errors) -> syn::Result<()> {
+    fn parse_entry(
+        &mut self,
+        input: ParseStream,
+        seen: &mut Vec<String>,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
         let key = Ident::parse_any(input).map_err(|e| {
             syn::Error::new(e.span(), format!("expected a key: one of {}", list(KEYS)))
         })?;
@@ -153,7 +158,10 @@ impl Args {
             return Ok(());
         }
         if seen.contains(&name) {
-            errors.at(key.span(), format!("duplicate key `{name}`: each key may be given once"));
+            errors.at(
+                key.span(),
+                format!("duplicate key `{name}`: each key may be given once"),
+            );
             skip_value(input);
             return Ok(());
         }
@@ -167,15 +175,19 @@ impl Args {
             "timeout" => self.timeout = Some((duration::parse(&input.parse()?)?, key.span())),
             "wait" => self.wait = Some(parse_wait(input, errors)?),
             "on" => {
-                let rules = bracketed(input, "`on` takes a list of rules: `on = [Connect, Status(503)]`", |input| {
-                    parse_rule(input, errors)
-                })?;
+                let rules = bracketed(
+                    input,
+                    "`on` takes a list of rules: `on = [Connect, Status(503)]`",
+                    |input| parse_rule(input, errors),
+                )?;
                 self.on = Some(rules);
             }
             "never" => {
-                let classes = bracketed(input, "`never` takes a list of classes: `never = [Status(401)]`", |input| {
-                    parse_class(input)
-                })?;
+                let classes = bracketed(
+                    input,
+                    "`never` takes a list of classes: `never = [Status(401)]`",
+                    parse_class,
+                )?;
                 self.never = Some(classes);
             }
             "when_ok" => self.when_ok = Some(input.parse()?),
@@ -183,7 +195,9 @@ impl Args {
             "before_sleep" => self.before_sleep = Some(parse_hook(input)?),
             "on_giveup" => self.on_giveup = Some(parse_hook(input)?),
             "name" => {
-                let lit: Lit = input.parse().map_err(|e| syn::Error::new(e.span(), "expected a string: `name = \"chat\"`"))?;
+                let lit: Lit = input.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "expected a string: `name = \"chat\"`")
+                })?;
                 match lit {
                     Lit::Str(s) if !s.value().is_empty() => self.name = Some(s),
                     Lit::Str(s) => errors.spanned(s, "the name cannot be empty"),
@@ -192,21 +206,30 @@ impl Args {
             }
             "crate" => {
                 let path = Path::parse_mod_style(input).map_err(|e| {
-                    syn::Error::new(e.span(), "expected a path to `retry_runtime`: `crate = ::my_crate::retry_runtime`")
+                    syn::Error::new(
+                        e.span(),
+                        "expected a path to `retry_runtime`: `crate = ::my_crate::retry_runtime`",
+                    )
                 })?;
                 self.krate = Some(path);
             }
             _ => unreachable!("every key in KEYS is handled"),
         }
         if !input.is_empty() && !input.peek(Token![,]) {
-            return Err(input.error(format!("unexpected tokens after the value of `{name}`; separate keys with `,`")));
+            return Err(input.error(format!(
+                "unexpected tokens after the value of `{name}`; separate keys with `,`"
+            )));
         }
         Ok(())
     }
 }
 
 fn list(items: &[&str]) -> String {
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Skips to the next top-level comma (not consuming it).
@@ -214,10 +237,10 @@ fn skip_to_comma(input: ParseStream) {
     let _ = input.step(|cursor| {
         let mut rest = *cursor;
         while let Some((tt, next)) = rest.token_tree() {
-            if let proc_macro2::TokenTree::Punct(p) = &tt {
-                if p.as_char() == ',' {
-                    return Ok(((), rest));
-                }
+            if let proc_macro2::TokenTree::Punct(p) = &tt
+                && p.as_char() == ','
+            {
+                return Ok(((), rest));
             }
             rest = next;
         }
@@ -240,9 +263,9 @@ fn attempts_from(expr: &Expr) -> syn::Result<Attempts> {
     match expr {
         Expr::Lit(lit) => match &lit.lit {
             Lit::Int(int) if int.suffix().is_empty() => {
-                let value: u32 = int
-                    .base10_parse()
-                    .map_err(|_| syn::Error::new(int.span(), "too many attempts: at most u32::MAX"))?;
+                let value: u32 = int.base10_parse().map_err(|_| {
+                    syn::Error::new(int.span(), "too many attempts: at most u32::MAX")
+                })?;
                 if value == 0 {
                     return Err(syn::Error::new(
                         int.span(),
@@ -296,7 +319,10 @@ fn bracketed<T>(
         return Err(e);
     }
     if items.is_empty() {
-        return Err(syn::Error::new(brackets.span.join(), "the list is empty: name at least one class"));
+        return Err(syn::Error::new(
+            brackets.span.join(),
+            "the list is empty: name at least one class",
+        ));
     }
     Ok(items)
 }
@@ -311,7 +337,9 @@ fn parse_rule(input: ParseStream, errors: &mut Errors) -> syn::Result<RuleSpec> 
     if input.peek(Token![=>]) {
         input.parse::<Token![=>]>()?;
         if !input.peek(syn::token::Paren) {
-            return Err(input.error("expected overrides in parentheses: `=> (attempts = 3, wait = fixed(60))`"));
+            return Err(input.error(
+                "expected overrides in parentheses: `=> (attempts = 3, wait = fixed(60))`",
+            ));
         }
         let content;
         syn::parenthesized!(content in input);
@@ -364,7 +392,10 @@ fn parse_class(input: ParseStream) -> syn::Result<ClassSpec> {
             }
             let mut parts = Vec::new();
             status_parts(&pat, &mut parts)?;
-            return Ok(ClassSpec::Set(parts, ident.span().join(pat.span()).unwrap_or(ident.span())));
+            return Ok(ClassSpec::Set(
+                parts,
+                ident.span().join(pat.span()).unwrap_or(ident.span()),
+            ));
         }
         if at_end {
             let named = match name.as_str() {
@@ -375,7 +406,10 @@ fn parse_class(input: ParseStream) -> syn::Result<ClassSpec> {
                 "ServerError" => Some(Some("SERVER_ERROR")),
                 "Transient" => Some(Some("TRANSIENT")),
                 "Status" => {
-                    return Err(syn::Error::new(ident.span(), "`Status` needs a code: `Status(503)`, `Status(500..=504)` or `Status(502 | 503)`"));
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        "`Status` needs a code: `Status(503)`, `Status(500..=504)` or `Status(502 | 503)`",
+                    ));
                 }
                 _ => None,
             };
@@ -387,9 +421,16 @@ fn parse_class(input: ParseStream) -> syn::Result<ClassSpec> {
                 });
             }
             // A CamelCase name that is no class is a misspelt class, not a predicate.
-            let camel = name.starts_with(|c: char| c.is_ascii_uppercase()) && name.chars().any(|c| c.is_ascii_lowercase());
+            let camel = name.starts_with(|c: char| c.is_ascii_uppercase())
+                && name.chars().any(|c| c.is_ascii_lowercase());
             if camel || nearest(&name, CLASSES).is_some() {
-                return Err(syn::Error::new(ident.span(), format!("{}, or a predicate `|e: &E| -> bool`", choices(&name, "class", CLASSES))));
+                return Err(syn::Error::new(
+                    ident.span(),
+                    format!(
+                        "{}, or a predicate `|e: &E| -> bool`",
+                        choices(&name, "class", CLASSES)
+                    ),
+                ));
             }
         }
     }
@@ -412,34 +453,52 @@ fn status_parts(pat: &Pat, parts: &mut Vec<SetPart>) -> syn::Result<()> {
         }
         Pat::Range(range) => {
             let (Some(start), Some(end)) = (&range.start, &range.end) else {
-                return Err(syn::Error::new(range.span(), "a status range needs both ends: `500..=504`"));
+                return Err(syn::Error::new(
+                    range.span(),
+                    "a status range needs both ends: `500..=504`",
+                ));
             };
             if let RangeLimits::HalfOpen(dots) = range.limits {
-                return Err(syn::Error::new(dots.span(), "use an inclusive range, `a..=b`"));
+                return Err(syn::Error::new(
+                    dots.span(),
+                    "use an inclusive range, `a..=b`",
+                ));
             }
             let (low, high) = (status_code(start)?, status_code(end)?);
             if low > high {
-                return Err(syn::Error::new(range.span(), format!("empty range: {low} is above {high}")));
+                return Err(syn::Error::new(
+                    range.span(),
+                    format!("empty range: {low} is above {high}"),
+                ));
             }
             parts.push(SetPart::Statuses(low, high));
             Ok(())
         }
-        other => Err(syn::Error::new(other.span(), "expected a status code (`503`), an inclusive range (`500..=504`) or `a | b`")),
+        other => Err(syn::Error::new(
+            other.span(),
+            "expected a status code (`503`), an inclusive range (`500..=504`) or `a | b`",
+        )),
     }
 }
 
 fn status_code(expr: &Expr) -> syn::Result<u16> {
-    if let Expr::Lit(lit) = expr {
-        if let Lit::Int(int) = &lit.lit {
-            if let Ok(code) = int.base10_parse::<u16>() {
-                if (100..=599).contains(&code) {
-                    return Ok(code);
-                }
-            }
-            return Err(syn::Error::new(int.span(), format!("`{int}` is not an HTTP status code: expected 100..=599")));
+    if let Expr::Lit(lit) = expr
+        && let Lit::Int(int) = &lit.lit
+    {
+        if let Ok(code) = int.base10_parse::<u16>()
+            && (100..=599).contains(&code)
+        {
+            return Ok(code);
         }
+        return Err(syn::Error::new(
+            int.span(),
+            format!("`{int}` is not an HTTP status code: expected 100..=599"),
+        ));
     }
-    Err(syn::Error::new(expr.span(), "expected a status code in 100..=599"))
+    Err(syn::Error::new(
+        expr.span(),
+        "expected a status code in 100..=599",
+    ))
 }
 
 fn parse_wait(input: ParseStream, errors: &mut Errors) -> syn::Result<WaitSpec> {
@@ -466,11 +525,16 @@ fn single_ident(expr: &Expr) -> Option<&Ident> {
 /// rest of the attribute is still checked.
 fn wait_from(expr: Expr, errors: &mut Errors) -> WaitSpec {
     let expr = strip(expr);
-    if let Expr::Binary(bin) = &expr {
-        if let BinOp::Add(_) = bin.op {
-            let Expr::Binary(bin) = expr else { unreachable!() };
-            return WaitSpec::Sum(Box::new(wait_from(*bin.left, errors)), Box::new(wait_from(*bin.right, errors)));
-        }
+    if let Expr::Binary(bin) = &expr
+        && let BinOp::Add(_) = bin.op
+    {
+        let Expr::Binary(bin) = expr else {
+            unreachable!()
+        };
+        return WaitSpec::Sum(
+            Box::new(wait_from(*bin.left, errors)),
+            Box::new(wait_from(*bin.right, errors)),
+        );
     }
     if matches!(expr, Expr::Lit(_) | Expr::Unary(_)) {
         // A bare duration waits that long every time: `wait = 500ms`.
@@ -504,14 +568,26 @@ fn wait_from(expr: Expr, errors: &mut Errors) -> WaitSpec {
             WaitSpec::None
         }
         "fixed" => {
-            let mut durs = positional(&ident, &args, 1, "`fixed` takes one duration: `fixed(2s)`", errors);
+            let mut durs = positional(
+                &ident,
+                &args,
+                1,
+                "`fixed` takes one duration: `fixed(2s)`",
+                errors,
+            );
             match durs.pop() {
                 Some(d) => WaitSpec::Fixed(d),
                 None => WaitSpec::None,
             }
         }
         "random" => {
-            let durs = positional(&ident, &args, 2, "`random` takes two durations: `random(1s, 5s)`", errors);
+            let durs = positional(
+                &ident,
+                &args,
+                2,
+                "`random` takes two durations: `random(1s, 5s)`",
+                errors,
+            );
             if let [min, max] = durs[..] {
                 if min > max {
                     errors.at(min.span, "`random(MIN, MAX)`: MIN is above MAX");
@@ -537,9 +613,19 @@ fn wait_from(expr: Expr, errors: &mut Errors) -> WaitSpec {
     }
 }
 
-fn positional(ident: &Ident, args: &Punctuated<Expr, Token![,]>, n: usize, usage: &str, errors: &mut Errors) -> Vec<Dur> {
+fn positional(
+    ident: &Ident,
+    args: &Punctuated<Expr, Token![,]>,
+    n: usize,
+    usage: &str,
+    errors: &mut Errors,
+) -> Vec<Dur> {
     if args.len() != n || args.iter().any(|a| matches!(a, Expr::Assign(_))) {
-        let span = if args.is_empty() { ident.span() } else { args.span() };
+        let span = if args.is_empty() {
+            ident.span()
+        } else {
+            args.span()
+        };
         errors.at(span, usage);
         return Vec::new();
     }
@@ -563,16 +649,32 @@ fn named<'a>(
     let mut out: Vec<(String, &Expr)> = Vec::new();
     for arg in args {
         let Expr::Assign(assign) = arg else {
-            errors.at(arg.span(), format!("`{what}` takes named arguments: {}", valid.iter().map(|v| format!("`{v} = ..`")).collect::<Vec<_>>().join(", ")));
+            errors.at(
+                arg.span(),
+                format!(
+                    "`{what}` takes named arguments: {}",
+                    valid
+                        .iter()
+                        .map(|v| format!("`{v} = ..`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
             continue;
         };
         let Some(key) = single_ident(&assign.left) else {
-            errors.at(assign.left.span(), format!("expected one of {}", list(valid)));
+            errors.at(
+                assign.left.span(),
+                format!("expected one of {}", list(valid)),
+            );
             continue;
         };
         let name = key.to_string();
         if !valid.contains(&name.as_str()) {
-            errors.at(key.span(), choices(&name, &format!("`{what}` argument"), valid));
+            errors.at(
+                key.span(),
+                choices(&name, &format!("`{what}` argument"), valid),
+            );
         } else if out.iter().any(|(n, _)| *n == name) {
             errors.at(key.span(), format!("duplicate argument `{name}`"));
         } else {
@@ -596,10 +698,10 @@ fn linear(args: Punctuated<Expr, Token![,]>, errors: &mut Errors) -> WaitSpec {
             _ => max = d,
         }
     }
-    if let (Some(i), Some(m)) = (initial, max) {
-        if i > m {
-            errors.at(i.span, "`initial` is above `max`");
-        }
+    if let (Some(i), Some(m)) = (initial, max)
+        && i > m
+    {
+        errors.at(i.span, "`initial` is above `max`");
     }
     WaitSpec::Linear { initial, step, max }
 }
@@ -613,20 +715,37 @@ fn exponential(args: Punctuated<Expr, Token![,]>, errors: &mut Errors) -> WaitSp
             "max" => max = dur_arg(value, errors),
             "factor" => factor = factor_arg(value, errors),
             _ => match single_ident(value) {
-                Some(ident) if JITTERS.contains(&ident.to_string().as_str()) => jitter = Some(ident.clone()),
-                Some(ident) => errors.at(ident.span(), choices(&ident.to_string(), "jitter", JITTERS)),
-                None => errors.at(value.span(), format!("expected a jitter kind: one of {}", list(JITTERS))),
+                Some(ident) if JITTERS.contains(&ident.to_string().as_str()) => {
+                    jitter = Some(ident.clone())
+                }
+                Some(ident) => {
+                    errors.at(ident.span(), choices(&ident.to_string(), "jitter", JITTERS))
+                }
+                None => errors.at(
+                    value.span(),
+                    format!("expected a jitter kind: one of {}", list(JITTERS)),
+                ),
             },
         }
     }
     let effective_max = max.unwrap_or(Dur::from_secs(60, proc_macro2::Span::call_site()));
-    if let Some(min) = min {
-        if min > effective_max {
-            let why = if max.is_some() { "`min` is above `max`" } else { "`min` is above the default `max` of 60s; set `max` too" };
-            errors.at(min.span, why);
-        }
+    if let Some(min) = min
+        && min > effective_max
+    {
+        let why = if max.is_some() {
+            "`min` is above `max`"
+        } else {
+            "`min` is above the default `max` of 60s; set `max` too"
+        };
+        errors.at(min.span, why);
     }
-    WaitSpec::Exponential { initial, factor, min, max, jitter }
+    WaitSpec::Exponential {
+        initial,
+        factor,
+        min,
+        max,
+        jitter,
+    }
 }
 
 fn factor_arg(value: &Expr, errors: &mut Errors) -> Option<f64> {
@@ -668,7 +787,10 @@ fn parse_retry_after(input: ParseStream, errors: &mut Errors) -> syn::Result<Ret
             Ok(RetryAfterSpec::Honor(max))
         }
         "honor" => Ok(RetryAfterSpec::Honor(None)),
-        other => Err(syn::Error::new(ident.span(), choices(other, "retry_after policy", &["honor", "ignore"]))),
+        other => Err(syn::Error::new(
+            ident.span(),
+            choices(other, "retry_after policy", &["honor", "ignore"]),
+        )),
     }
 }
 

@@ -53,7 +53,10 @@ pub fn parse(expr: &Expr) -> syn::Result<Dur> {
     let (digits, suffix) = match strip(expr) {
         Expr::Lit(lit) => match &lit.lit {
             Lit::Int(int) => (int.base10_digits().to_string(), int.suffix().to_string()),
-            Lit::Float(float) => (float.base10_digits().to_string(), float.suffix().to_string()),
+            Lit::Float(float) => (
+                float.base10_digits().to_string(),
+                float.suffix().to_string(),
+            ),
             _ => return Err(expected()),
         },
         Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => {
@@ -68,15 +71,23 @@ pub fn parse(expr: &Expr) -> syn::Result<Dur> {
         other => {
             return Err(syn::Error::new(
                 span,
-                format!("unknown duration unit `{other}`: expected `ms`, `s` or `m` (a bare number is seconds)"),
+                format!(
+                    "unknown duration unit `{other}`: expected `ms`, `s` or `m` (a bare number is seconds)"
+                ),
             ));
         }
     };
     let nanos = decimal_times(&digits, unit).ok_or_else(|| {
-        syn::Error::new(span, "this duration is too large (at most u64::MAX seconds)")
+        syn::Error::new(
+            span,
+            "this duration is too large (at most u64::MAX seconds)",
+        )
     })?;
     if nanos > MAX_NANOS {
-        return Err(syn::Error::new(span, "this duration is too large (at most u64::MAX seconds)"));
+        return Err(syn::Error::new(
+            span,
+            "this duration is too large (at most u64::MAX seconds)",
+        ));
     }
     Ok(Dur { nanos, span })
 }
@@ -94,7 +105,7 @@ fn decimal_times(digits: &str, unit: u128) -> Option<u128> {
     if digits.contains(['e', 'E']) {
         let value: f64 = digits.parse().ok()?;
         let nanos = value * unit as f64;
-        return (nanos.is_finite() && nanos >= 0.0 && nanos < 1e38).then(|| nanos.round() as u128);
+        return (nanos.is_finite() && (0.0..1e38).contains(&nanos)).then(|| nanos.round() as u128);
     }
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
@@ -139,8 +150,16 @@ mod tests {
     #[test]
     fn mistakes() {
         assert!(nanos("-1").unwrap_err().contains("negative"));
-        assert!(nanos("3h").unwrap_err().contains("unknown duration unit `h`"));
+        assert!(
+            nanos("3h")
+                .unwrap_err()
+                .contains("unknown duration unit `h`")
+        );
         assert!(nanos("\"3s\"").unwrap_err().contains("expected a duration"));
-        assert!(nanos("99999999999999999999999").unwrap_err().contains("too large"));
+        assert!(
+            nanos("99999999999999999999999")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

@@ -52,7 +52,9 @@ pub fn choices(name: &str, what: &str, valid: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     match nearest(name, valid) {
-        Some(near) => format!("unknown {what} `{name}`: did you mean `{near}`? expected one of {list}"),
+        Some(near) => {
+            format!("unknown {what} `{name}`: did you mean `{near}`? expected one of {list}")
+        }
         None => format!("unknown {what} `{name}`: expected one of {list}"),
     }
 }
@@ -65,13 +67,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
-    }
+    d[0] = (0..=b.len()).collect();
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }

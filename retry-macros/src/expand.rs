@@ -81,8 +81,13 @@ fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
 }
 
 fn item_span(item: &syn::Item) -> Span {
-    let mut tokens = item.to_token_stream().into_iter().filter(|tt| !matches!(tt, TokenTree::Punct(p) if p.as_char() == '#'));
-    tokens.find(|tt| !matches!(tt, TokenTree::Group(g) if g.delimiter() == Delimiter::Bracket)).map_or_else(Span::call_site, |tt| tt.span())
+    let mut tokens = item
+        .to_token_stream()
+        .into_iter()
+        .filter(|tt| !matches!(tt, TokenTree::Punct(p) if p.as_char() == '#'));
+    tokens
+        .find(|tt| !matches!(tt, TokenTree::Group(g) if g.delimiter() == Delimiter::Bracket))
+        .map_or_else(Span::call_site, |tt| tt.span())
 }
 
 fn check_function(func: &ItemFn, args: &Args, errors: &mut Errors) {
@@ -141,8 +146,16 @@ impl Expansion {
         // A return type with `impl Trait` cannot annotate a local; it then goes unannotated.
         let annotated = !contains_impl(&ret_ty.to_token_stream());
         let ret = local("__retry_ret");
-        let ret_ann = if annotated { quote!(: #ret_ty) } else { quote!() };
-        let fn_ret = if annotated { quote!(-> #ret_ty) } else { quote!() };
+        let ret_ann = if annotated {
+            quote!(: #ret_ty)
+        } else {
+            quote!()
+        };
+        let fn_ret = if annotated {
+            quote!(-> #ret_ty)
+        } else {
+            quote!()
+        };
 
         let call = local("__retry_call");
         let outcome = local("__retry_outcome");
@@ -162,7 +175,14 @@ impl Expansion {
                     let limit = limit.tokens();
                     // Spanned at the key so that a missing `From<Elapsed>` is reported there.
                     let at_key = respan(&krate, *key);
-                    let expired = quote_spanned!(*key=> || #at_key::__private::timed_out());
+                    let expired = quote_spanned! {*key=>
+                        {
+                            // A closure (not the fn item) keeps the error to one report.
+                            #[allow(clippy::redundant_closure)]
+                            let expired = || #at_key::__private::timed_out();
+                            expired
+                        }
+                    };
                     quote!(#krate::__private::with_timeout(const { #limit }, #attempt, #expired).await)
                 }
                 None => quote!((#attempt.await, false)),
@@ -176,7 +196,11 @@ impl Expansion {
                 ((move || #fn_ret #body)(), false)
             }
         };
-        let clock = if is_async { quote!(TokioClock) } else { quote!(StdClock) };
+        let clock = if is_async {
+            quote!(TokioClock)
+        } else {
+            quote!(StdClock)
+        };
         let sleep = if is_async {
             quote!(#krate::__private::sleep(#delay).await;)
         } else {
@@ -187,7 +211,9 @@ impl Expansion {
         let before_sleep = self.hook(&self.args.before_sleep, &types);
         let on_giveup = self.hook(&self.args.on_giveup, &types);
         let on_ok = match &self.args.when_ok {
-            None => quote!(return #krate::__private::IsResult::from_result(::core::result::Result::Ok(#value));),
+            None => {
+                quote!(return #krate::__private::IsResult::from_result(::core::result::Result::Ok(#value));)
+            }
             Some(reject) => quote! {
                 if !#krate::__private::reject_ok(&#value, #reject) {
                     return #krate::__private::IsResult::from_result(::core::result::Result::Ok(#value));
@@ -248,7 +274,9 @@ impl Expansion {
                 }
             }
         };
-        let ItemFn { attrs, vis, sig, .. } = &self.func;
+        let ItemFn {
+            attrs, vis, sig, ..
+        } = &self.func;
         quote! {
             #(#attrs)* #vis #sig #block
         }
@@ -284,7 +312,9 @@ impl Expansion {
 
     fn limits(&self, attempts: Option<u32>, wait: Option<&WaitSpec>) -> TokenStream {
         let krate = &self.krate;
-        let attempts = attempts.or(self.args.attempts.map(|a| a.value)).unwrap_or(3);
+        let attempts = attempts
+            .or(self.args.attempts.map(|a| a.value))
+            .unwrap_or(3);
         let default = WaitSpec::Exponential {
             initial: None,
             factor: None,
@@ -294,7 +324,11 @@ impl Expansion {
         };
         let wait = wait.or(self.args.wait.as_ref()).unwrap_or(&default);
         let (wait, constant) = self.wait(wait);
-        let wait = if constant { quote!(&const { #wait }) } else { quote!(&(#wait)) };
+        let wait = if constant {
+            quote!(&const { #wait })
+        } else {
+            quote!(&(#wait))
+        };
         quote!(#krate::__private::Limits { attempts: #attempts, wait: #wait })
     }
 
@@ -362,7 +396,10 @@ impl Expansion {
             }
             WaitSpec::Expr(expr) => {
                 let krate = &self.krate;
-                (quote_spanned!(expr.span()=> #krate::__private::as_wait(#expr)), false)
+                (
+                    quote_spanned!(expr.span()=> #krate::__private::as_wait(#expr)),
+                    false,
+                )
             }
         }
     }
@@ -391,14 +428,24 @@ impl Expansion {
         }
     }
 
-    fn decide(&self, error: &Ident, failure: &Ident, call: &Ident, top: &TokenStream, before_sleep: &TokenStream) -> TokenStream {
+    fn decide(
+        &self,
+        error: &Ident,
+        failure: &Ident,
+        call: &Ident,
+        top: &TokenStream,
+        before_sleep: &TokenStream,
+    ) -> TokenStream {
         let krate = &self.krate;
         let give_up = quote! {
             #call.failed(#failure, ::core::option::Option::None::<#krate::__private::Limits<'_, #krate::__private::wait::NoWait>>, #krate::__private::no_hook)
         };
         let mut chain = TokenStream::new();
         if let Some(never) = &self.args.never {
-            let conds: Vec<_> = never.iter().map(|c| self.class_matches(c, error, failure)).collect();
+            let conds: Vec<_> = never
+                .iter()
+                .map(|c| self.class_matches(c, error, failure))
+                .collect();
             chain.extend(quote!(if #(#conds)||* { #give_up } else));
         }
         match &self.args.on {
@@ -408,7 +455,12 @@ impl Expansion {
                 } else
             }),
             Some(rules) => {
-                for RuleSpec { class: c, attempts, wait } in rules {
+                for RuleSpec {
+                    class: c,
+                    attempts,
+                    wait,
+                } in rules
+                {
                     let cond = self.class_matches(c, error, failure);
                     let limits = self.limits(attempts.map(|a| a.value), wait.as_ref());
                     chain.extend(quote! {
@@ -480,7 +532,8 @@ impl Expansion {
                             (quote!(#name), quote!(#mutability #name))
                         }
                         other => {
-                            let name = format_ident!("__retry_arg{}", index, span = Span::mixed_site());
+                            let name =
+                                format_ident!("__retry_arg{}", index, span = Span::mixed_site());
                             let pattern = other.to_token_stream();
                             *other = Pat::Verbatim(name.to_token_stream());
                             (quote!(#name), pattern)
@@ -565,7 +618,9 @@ fn rename_self(tokens: TokenStream) -> TokenStream {
                 skip_item = true;
                 out.push(TokenTree::Ident(ident));
             }
-            TokenTree::Ident(ident) if ident == "fn" && matches!(iter.peek(), Some(TokenTree::Ident(_))) => {
+            TokenTree::Ident(ident)
+                if ident == "fn" && matches!(iter.peek(), Some(TokenTree::Ident(_))) =>
+            {
                 skip_item = true;
                 out.push(TokenTree::Ident(ident));
             }

@@ -60,7 +60,11 @@ pub trait Unclassified {
 impl<E> Unclassified for &Probe<'_, E> {
     #[inline]
     fn probe_class(&self, timed_out: bool) -> Option<Class> {
-        if timed_out { Some(Class::Timeout) } else { None }
+        if timed_out {
+            Some(Class::Timeout)
+        } else {
+            None
+        }
     }
     #[inline]
     fn probe_retry_after(&self) -> Option<Duration> {

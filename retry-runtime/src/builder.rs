@@ -13,12 +13,29 @@ use crate::wait::{Exponential, Wait};
 
 type Hook<E> = Arc<dyn Fn(&RetryState<'_, E>) + Send + Sync>;
 type SharedWait = Arc<dyn Wait + Send + Sync>;
+type Predicate<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
+
+/// `Classify::class` and `Classify::retry_after` of the error type.
+struct Classifier<E> {
+    class: fn(&E) -> Class,
+    retry_after: fn(&E) -> Option<Duration>,
+}
+
+impl<E> Clone for Classifier<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for Classifier<E> {}
 
 /// Which failures a [`Rule`] applies to.
 enum Matcher<E> {
     Any,
-    Classes { set: ClassSet, classify: fn(&E) -> Class },
-    Predicate(Arc<dyn Fn(&E) -> bool + Send + Sync>),
+    Classes {
+        set: ClassSet,
+        classify: fn(&E) -> Class,
+    },
+    Predicate(Predicate<E>),
 }
 
 impl<E> Clone for Matcher<E> {
@@ -38,9 +55,11 @@ impl<E> Matcher<E> {
     fn matches(&self, error: &E, timed_out: bool) -> bool {
         match self {
             Matcher::Any => true,
-            Matcher::Classes { set, classify } => {
-                set.contains(if timed_out { Class::Timeout } else { classify(error) })
-            }
+            Matcher::Classes { set, classify } => set.contains(if timed_out {
+                Class::Timeout
+            } else {
+                classify(error)
+            }),
             Matcher::Predicate(p) => p(error),
         }
     }
@@ -190,8 +209,8 @@ pub struct Retrying<T, E> {
     timeout: Option<(Duration, fn() -> E)>,
     rules: Vec<Rule<E>>,
     never: Vec<Matcher<E>>,
-    classify: Option<(fn(&E) -> Class, fn(&E) -> Option<Duration>)>,
-    when_ok: Option<Arc<dyn Fn(&T) -> bool + Send + Sync>>,
+    classify: Option<Classifier<E>>,
+    when_ok: Option<Predicate<T>>,
     before_sleep: Option<Hook<E>>,
     on_giveup: Option<Hook<E>>,
 }
@@ -289,7 +308,10 @@ impl<T, E> Retrying<T, E> {
     where
         E: Classify,
     {
-        self.classify = Some((<E as Classify>::class, <E as Classify>::retry_after));
+        self.classify = Some(Classifier {
+            class: <E as Classify>::class,
+            retry_after: <E as Classify>::retry_after,
+        });
         self
     }
 
@@ -320,7 +342,10 @@ impl<T, E> Retrying<T, E> {
     }
 
     /// Called before each sleep.
-    pub fn before_sleep(mut self, hook: impl Fn(&RetryState<'_, E>) + Send + Sync + 'static) -> Self {
+    pub fn before_sleep(
+        mut self,
+        hook: impl Fn(&RetryState<'_, E>) + Send + Sync + 'static,
+    ) -> Self {
         self.before_sleep = Some(Arc::new(hook));
         self
     }
@@ -406,9 +431,13 @@ impl<T, E> Retrying<T, E> {
             }
             Err(error) => {
                 let (class, retry_after) = match self.classify {
-                    Some((class, retry_after)) => (
-                        Some(if timed_out { Class::Timeout } else { class(&error) }),
-                        retry_after(&error),
+                    Some(c) => (
+                        Some(if timed_out {
+                            Class::Timeout
+                        } else {
+                            (c.class)(&error)
+                        }),
+                        (c.retry_after)(&error),
                     ),
                     None => (timed_out.then_some(Class::Timeout), None),
                 };

@@ -302,7 +302,11 @@ mod tests {
     fn transient_is_exactly_the_documented_set() {
         for code in 0..=u16::MAX {
             let expected = matches!(code, 408 | 409 | 429 | 500..=599);
-            assert_eq!(ClassSet::TRANSIENT.contains(Class::Status(code)), expected, "{code}");
+            assert_eq!(
+                ClassSet::TRANSIENT.contains(Class::Status(code)),
+                expected,
+                "{code}"
+            );
         }
         assert!(ClassSet::TRANSIENT.contains(Class::Connect));
         assert!(ClassSet::TRANSIENT.contains(Class::Timeout));

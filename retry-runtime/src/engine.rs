@@ -264,10 +264,7 @@ impl<C: Clock> Call<C> {
             attempt: 0,
             // A deadline counts from the first attempt's start; without one
             // the clock is first read when an attempt fails.
-            start: match settings.deadline {
-                Some(_) => Some(C::now()),
-                None => None,
-            },
+            start: settings.deadline.map(|_| C::now()),
             previous: Duration::ZERO,
             rng: None,
         }
@@ -329,10 +326,10 @@ impl<C: Clock> Call<C> {
             }
             delay = delay.max(requested);
         }
-        if let Some(deadline) = self.settings.deadline {
-            if elapsed.saturating_add(delay) > deadline {
-                return None;
-            }
+        if let Some(deadline) = self.settings.deadline
+            && elapsed.saturating_add(delay) > deadline
+        {
+            return None;
         }
         self.previous = delay;
         before_sleep(&self.state(failure, delay, elapsed, false));
@@ -389,8 +386,14 @@ mod tests {
     #[test]
     fn gives_up_when_attempts_are_used() {
         let mut call = Call::<StdClock>::new(Settings::new("t"));
-        assert_eq!(call.failed(fail(None), limits(3, 0), |_| {}), Some(Duration::ZERO));
-        assert_eq!(call.failed(fail(None), limits(3, 0), |_| {}), Some(Duration::ZERO));
+        assert_eq!(
+            call.failed(fail(None), limits(3, 0), |_| {}),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            call.failed(fail(None), limits(3, 0), |_| {}),
+            Some(Duration::ZERO)
+        );
         assert_eq!(call.failed(fail(None), limits(3, 0), |_| {}), None);
         assert_eq!(call.attempts(), 3);
     }
@@ -398,7 +401,10 @@ mod tests {
     #[test]
     fn no_rule_means_no_retry() {
         let mut call = Call::<StdClock>::new(Settings::new("t"));
-        assert_eq!(call.failed(fail(None), None::<Limits<'_, NoWait>>, |_| panic!()), None);
+        assert_eq!(
+            call.failed(fail(None), None::<Limits<'_, NoWait>>, |_| panic!()),
+            None
+        );
         assert_eq!(call.attempts(), 1);
     }
 
@@ -423,7 +429,10 @@ mod tests {
     #[test]
     fn a_sleep_past_the_deadline_is_not_taken() {
         let mut call = Call::<StdClock>::new(Settings::new("t").deadline(Duration::from_secs(5)));
-        assert_eq!(call.failed(fail(None), limits(9, 4), |_| {}), Some(Duration::from_secs(4)));
+        assert_eq!(
+            call.failed(fail(None), limits(9, 4), |_| {}),
+            Some(Duration::from_secs(4))
+        );
         assert_eq!(call.failed(fail(None), limits(9, 6), |_| panic!()), None);
     }
 
@@ -444,7 +453,12 @@ mod tests {
         });
         assert_eq!(
             seen,
-            Some(("svc::f", 1, Duration::from_secs(3), Some(Duration::from_secs(3))))
+            Some((
+                "svc::f",
+                1,
+                Duration::from_secs(3),
+                Some(Duration::from_secs(3))
+            ))
         );
         let mut gave_up = None;
         call.give_up(fail(None), |s| gave_up = Some((s.attempt, s.delay)));

@@ -210,7 +210,7 @@ impl Wait for Random {
 ///
 /// let wait = Linear::new().initial(Duration::from_secs(1)).step(Duration::from_secs(2));
 /// let mut rng = Entropy::from_seed(0);
-/// let at = |n| wait.delay(&mut WaitContext::new(n, Duration::ZERO, &mut rng));
+/// let mut at = |n| wait.delay(&mut WaitContext::new(n, Duration::ZERO, &mut rng));
 /// assert_eq!(at(1), Duration::from_secs(1));
 /// assert_eq!(at(3), Duration::from_secs(5));
 /// assert_eq!(at(u32::MAX), Duration::from_secs(60));
@@ -289,7 +289,7 @@ pub enum Jitter {
 ///
 /// let wait = Exponential::new().jitter(Jitter::None).max(Duration::from_secs(10));
 /// let mut rng = Entropy::from_seed(0);
-/// let at = |n| wait.delay(&mut WaitContext::new(n, Duration::ZERO, &mut rng));
+/// let mut at = |n| wait.delay(&mut WaitContext::new(n, Duration::ZERO, &mut rng));
 /// assert_eq!(at(1), Duration::from_secs(1));
 /// assert_eq!(at(4), Duration::from_secs(8));
 /// assert_eq!(at(5), Duration::from_secs(10));
@@ -528,7 +528,11 @@ mod tests {
         let sum = Fixed(secs(1.0)) + Linear::new();
         assert_eq!(at(&sum, 3, Duration::ZERO), secs(4.0));
         assert_eq!(
-            at(&(Fixed(Duration::MAX) + Fixed(Duration::MAX)), 1, Duration::ZERO),
+            at(
+                &(Fixed(Duration::MAX) + Fixed(Duration::MAX)),
+                1,
+                Duration::ZERO
+            ),
             Duration::MAX
         );
         assert_eq!(at(&NoWait, 7, Duration::ZERO), Duration::ZERO);
@@ -544,7 +548,10 @@ mod tests {
         assert!(draws.iter().all(|d| (secs(1.0)..=secs(2.0)).contains(d)));
         assert!(draws.iter().any(|d| *d != draws[0]));
         // Reversed bounds give the lower one rather than panicking.
-        assert_eq!(at(&Random::new(secs(3.0), secs(1.0)), 1, Duration::ZERO), secs(3.0));
+        assert_eq!(
+            at(&Random::new(secs(3.0), secs(1.0)), 1, Duration::ZERO),
+            secs(3.0)
+        );
     }
 
     proptest! {

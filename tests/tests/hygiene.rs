@@ -18,7 +18,11 @@ struct Result;
 struct Duration;
 
 #[::retry_runtime::retry(attempts = 3, wait = exponential(initial = 1ms, jitter = none), deadline = 1m, timeout = 1s, on = [Connect, Status(503)], never = [Status(501)], when_ok = |v: &u32| *v == 0)]
-async fn uses_names(__retry_call: u32, __retry_error: &str, __retry_outcome: u8) -> ::std::io::Result<u32> {
+async fn uses_names(
+    __retry_call: u32,
+    __retry_error: &str,
+    __retry_outcome: u8,
+) -> ::std::io::Result<u32> {
     let __retry_delay = __retry_call + __retry_error.len() as u32 + __retry_outcome as u32;
     ::core::result::Result::Ok(__retry_delay)
 }

@@ -101,7 +101,12 @@ async fn default_on_io(s: &Script<u32, std::io::ErrorKind>) -> std::io::Result<u
 #[tokio::test(start_paused = true)]
 async fn io_errors_use_their_classes_by_default() {
     use std::io::ErrorKind as K;
-    for (kind, calls) in [(K::ConnectionReset, 3), (K::TimedOut, 3), (K::NotFound, 1), (K::PermissionDenied, 1)] {
+    for (kind, calls) in [
+        (K::ConnectionReset, 3),
+        (K::TimedOut, 3),
+        (K::NotFound, 1),
+        (K::PermissionDenied, 1),
+    ] {
         let s = Script::new([Err(kind)]);
         let err = default_on_io(&s).await.unwrap_err();
         assert_eq!(err.kind(), kind);

@@ -104,7 +104,11 @@ impl Owned {
 
     #[retry(attempts = 3, wait = none)]
     fn boxed(self: Box<Self>, tries: &AtomicU32) -> Result<u32, PlainError> {
-        if tries.fetch_add(1, Ordering::SeqCst) < 2 { Err(PlainError(0)) } else { Ok(self.0) }
+        if tries.fetch_add(1, Ordering::SeqCst) < 2 {
+            Err(PlainError(0))
+        } else {
+            Ok(self.0)
+        }
     }
 
     #[retry(attempts = 3, wait = none)]
@@ -124,10 +128,16 @@ impl Owned {
 
 #[tokio::test]
 async fn methods_with_every_receiver() {
-    let client = Client { calls: Cell::new(0), log: vec![] };
+    let client = Client {
+        calls: Cell::new(0),
+        log: vec![],
+    };
     assert_eq!(client.by_ref(2), Ok(3));
 
-    let mut client = Client { calls: Cell::new(0), log: vec![] };
+    let mut client = Client {
+        calls: Cell::new(0),
+        log: vec![],
+    };
     assert_eq!(client.by_mut("line".into()).await, Ok(3));
     assert_eq!(client.log, ["line"; 3]);
 
@@ -163,13 +173,20 @@ impl Api for Store {
     #[retry(attempts = 3, wait = none)]
     fn put(&mut self, value: u32) -> Result<u32, PlainError> {
         self.value += value;
-        if self.value < 3 { Err(PlainError(self.value)) } else { Ok(self.value) }
+        if self.value < 3 {
+            Err(PlainError(self.value))
+        } else {
+            Ok(self.value)
+        }
     }
 }
 
 #[tokio::test]
 async fn trait_impl_methods() {
-    let mut store = Store { tries: AtomicU32::new(0), value: 0 };
+    let mut store = Store {
+        tries: AtomicU32::new(0),
+        value: 0,
+    };
     assert_eq!(store.put(1), Ok(3));
     assert_eq!(store.get("k").await.unwrap(), "k=3");
 }
@@ -184,7 +201,10 @@ where
 }
 
 #[retry(attempts = 3, wait = none)]
-async fn impl_trait_arg(text: impl AsRef<str> + Clone, tries: &AtomicU32) -> Result<usize, PlainError> {
+async fn impl_trait_arg(
+    text: impl AsRef<str> + Clone,
+    tries: &AtomicU32,
+) -> Result<usize, PlainError> {
     if tries.fetch_add(1, Ordering::SeqCst) == 0 {
         return Err(PlainError(0));
     }
@@ -192,7 +212,13 @@ async fn impl_trait_arg(text: impl AsRef<str> + Clone, tries: &AtomicU32) -> Res
 }
 
 #[retry(attempts = 3, wait = none)]
-async fn patterns((a, b): (u32, u32), mut total: u32, _: u32, &c: &u32, tries: &AtomicU32) -> Result<u32, PlainError> {
+async fn patterns(
+    (a, b): (u32, u32),
+    mut total: u32,
+    _: u32,
+    &c: &u32,
+    tries: &AtomicU32,
+) -> Result<u32, PlainError> {
     total += a + b + c;
     if tries.fetch_add(1, Ordering::SeqCst) == 0 {
         return Err(PlainError(total));
@@ -271,13 +297,20 @@ async fn cloned_per_attempt(mut text: String, tries: &AtomicU32) -> Result<Strin
 #[tokio::test]
 async fn by_value_arguments_are_fresh_for_every_attempt() {
     let tries = AtomicU32::new(0);
-    assert_eq!(cloned_per_attempt("hi".into(), &tries).await.unwrap(), "hi!");
+    assert_eq!(
+        cloned_per_attempt("hi".into(), &tries).await.unwrap(),
+        "hi!"
+    );
 }
 
 #[retry(attempts = 3, wait = none)]
 async fn mut_ref(buf: &mut Vec<u32>) -> Result<usize, PlainError> {
     buf.push(1);
-    if buf.len() < 3 { Err(PlainError(0)) } else { Ok(buf.len()) }
+    if buf.len() < 3 {
+        Err(PlainError(0))
+    } else {
+        Ok(buf.len())
+    }
 }
 
 #[tokio::test]

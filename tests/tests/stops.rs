@@ -276,7 +276,11 @@ async fn dropping_the_future_cancels_the_retry() {
     assert!(out.is_err());
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     tokio::time::sleep(secs(100.0)).await;
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "no attempt runs after the drop");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "no attempt runs after the drop"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -10,7 +10,9 @@ fn failing() -> Script<u32> {
     Script::new([Err(ApiError::connect())])
 }
 
-async fn run<F: std::future::Future<Output = Outcome>>(f: F) -> (Outcome, std::time::Duration, Vec<std::time::Duration>) {
+async fn run<F: std::future::Future<Output = Outcome>>(
+    f: F,
+) -> (Outcome, std::time::Duration, Vec<std::time::Duration>) {
     let start = Instant::now();
     let out = f.await;
     (out, start.elapsed(), take_delays())
@@ -54,11 +56,17 @@ async fn random_stays_in_its_range() {
     let s = failing();
     let (_, elapsed, delays) = run(random_wait(&s)).await;
     assert_eq!(delays.len(), 29);
-    assert!(delays.iter().all(|d| (ms(100)..=ms(300)).contains(d)), "{delays:?}");
+    assert!(
+        delays.iter().all(|d| (ms(100)..=ms(300)).contains(d)),
+        "{delays:?}"
+    );
     assert!(delays.iter().any(|d| *d != delays[0]));
     // tokio's timer rounds each sleep up to the millisecond.
     let sum: std::time::Duration = delays.iter().sum();
-    assert!(elapsed >= sum && elapsed <= sum + ms(29), "{elapsed:?} vs {sum:?}");
+    assert!(
+        elapsed >= sum && elapsed <= sum + ms(29),
+        "{elapsed:?} vs {sum:?}"
+    );
 }
 
 #[retry(attempts = 6, wait = linear(initial = 1, step = 500ms, max = 2.5s), before_sleep = tests::record)]
@@ -142,7 +150,10 @@ async fn decorrelated_jitter_grows_from_the_previous_delay() {
     let (_, _, delays) = run(decorrelated_jitter(&s)).await;
     let mut previous = ms(100);
     for d in &delays {
-        assert!(*d >= ms(100) && *d <= (previous * 3).min(secs(5.0)), "{d:?} after {previous:?}");
+        assert!(
+            *d >= ms(100) && *d <= (previous * 3).min(secs(5.0)),
+            "{d:?} after {previous:?}"
+        );
         previous = *d;
     }
 }
@@ -200,7 +211,10 @@ async fn default_is_three_attempts_with_jittered_exponential() {
     assert_eq!(out, Err(ApiError::connect()));
     assert_eq!(s.calls(), 3);
     assert_eq!(delays.len(), 2);
-    assert!(delays[0] <= secs(1.0) && delays[1] <= secs(2.0), "{delays:?}");
+    assert!(
+        delays[0] <= secs(1.0) && delays[1] <= secs(2.0),
+        "{delays:?}"
+    );
 }
 
 #[retry(attempts = 3, wait = 0.25, before_sleep = tests::record)]
