@@ -169,7 +169,14 @@ impl Expansion {
         let next = local("__retry_next");
 
         let settings = self.settings();
-        let run_attempt = if is_async {
+        let run_attempt = if is_async && self.args.timeout.is_none() && !ends_early(&body) {
+            // Nothing in the body can leave it early, so it is the attempt
+            // itself: no inner future, as in a hand-written loop.
+            quote! {
+                let #ret #ret_ann = #body;
+                (#ret, false)
+            }
+        } else if is_async {
             let awaited = match &self.args.timeout {
                 Some((limit, key)) => {
                     let limit = limit.tokens();
@@ -244,7 +251,10 @@ impl Expansion {
                 #[allow(unused_imports)]
                 use #krate::__private::{Classified as _, Unclassified as _};
                 #[allow(unused_mut)]
-                let mut #call = #krate::__private::Call::<#krate::__private::#clock>::new(const { #settings });
+                let mut #call = #krate::__private::Call::<#krate::__private::#clock>::new({
+                    const SETTINGS: #krate::__private::Settings = #settings;
+                    &SETTINGS
+                });
                 loop {
                     let (#outcome, #timed_out) = {
                         #(#rebinds)*
@@ -596,6 +606,65 @@ fn class_set(krate: &TokenStream, parts: &[SetPart]) -> TokenStream {
         });
     }
     out.unwrap_or_else(|| quote!(#set::EMPTY))
+}
+
+/// Macros known not to expand to `return` or `?`.
+const PLAIN_MACROS: &[&str] = &[
+    "format",
+    "format_args",
+    "vec",
+    "println",
+    "print",
+    "eprintln",
+    "eprint",
+    "write",
+    "writeln",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "matches",
+    "concat",
+    "stringify",
+    "panic",
+    "todo",
+    "unimplemented",
+    "unreachable",
+    "dbg",
+    "line",
+    "file",
+    "column",
+    "module_path",
+    "cfg",
+    "env",
+    "include_str",
+    "include_bytes",
+];
+
+/// Whether the body may leave before its end (`return`, `?`, or a macro that
+/// may hide them): then each attempt needs its own future (or closure) so that
+/// leaving ends the attempt, not the function.
+fn ends_early(tokens: &TokenStream) -> bool {
+    let mut previous: Option<TokenTree> = None;
+    for tt in tokens.clone() {
+        let early = match &tt {
+            TokenTree::Ident(i) => i == "return",
+            TokenTree::Punct(p) if p.as_char() == '?' => true,
+            TokenTree::Punct(p) if p.as_char() == '!' => match &previous {
+                Some(TokenTree::Ident(name)) => !PLAIN_MACROS.contains(&name.to_string().as_str()),
+                _ => false,
+            },
+            TokenTree::Group(g) => ends_early(&g.stream()),
+            _ => false,
+        };
+        if early {
+            return true;
+        }
+        previous = Some(tt);
+    }
+    false
 }
 
 fn contains_impl(tokens: &TokenStream) -> bool {

@@ -363,7 +363,7 @@ impl<T, E> Retrying<T, E> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut call = Call::<TokioClock>::new(self.settings);
+        let mut call = Call::<TokioClock>::new(&self.settings);
         loop {
             let (outcome, timed_out) = match self.timeout {
                 None => (attempt().await, false),
@@ -385,7 +385,7 @@ impl<T, E> Retrying<T, E> {
     where
         F: FnMut() -> Result<T, E>,
     {
-        let mut call = Call::<StdClock>::new(self.settings);
+        let mut call = Call::<StdClock>::new(&self.settings);
         loop {
             match self.step(&mut call, attempt(), false) {
                 Ok(delay) => crate::__private::sleep_blocking(delay),
@@ -397,7 +397,7 @@ impl<T, E> Retrying<T, E> {
     /// One outcome: `Ok(delay)` to retry, `Err(result)` to return it.
     fn step<C: Clock>(
         &self,
-        call: &mut Call<C>,
+        call: &mut Call<'_, C>,
         outcome: Result<T, E>,
         timed_out: bool,
     ) -> Result<Duration, Result<T, E>> {

@@ -236,48 +236,51 @@ impl From<Elapsed> for std::io::Error {
 /// The state of one call: which attempt this is, when it started, the last delay.
 ///
 /// The success path touches nothing but [`Call::new`], which reads no clock
-/// unless a deadline is set.
-pub struct Call<C: Clock> {
-    settings: Settings,
-    attempt: u32,
+/// unless a deadline is set and leaves the rest to the first failure.
+pub struct Call<'s, C: Clock> {
+    settings: &'s Settings,
     start: Option<C::Instant>,
-    previous: Duration,
-    rng: Option<Entropy>,
+    retry: Option<Retry>,
 }
 
-impl<C: Clock> fmt::Debug for Call<C> {
+/// What a call keeps once an attempt has failed. Jitter draws from an
+/// [`Entropy`] seeded afresh at each failure, so nothing random is kept here
+/// and the future stays small.
+struct Retry {
+    attempt: u32,
+    previous: Duration,
+}
+
+impl<C: Clock> fmt::Debug for Call<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
             .field("settings", &self.settings)
-            .field("attempt", &self.attempt)
-            .field("previous", &self.previous)
+            .field("attempts", &self.attempts())
             .finish_non_exhaustive()
     }
 }
 
-impl<C: Clock> Call<C> {
+impl<'s, C: Clock> Call<'s, C> {
     /// The state before the first attempt.
-    #[inline]
-    pub fn new(settings: Settings) -> Self {
+    #[inline(always)]
+    pub fn new(settings: &'s Settings) -> Self {
         Call {
             settings,
-            attempt: 0,
             // A deadline counts from the first attempt's start; without one
             // the clock is first read when an attempt fails.
             start: settings.deadline.map(|_| C::now()),
-            previous: Duration::ZERO,
-            rng: None,
+            retry: None,
         }
     }
 
     /// The settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    pub fn settings(&self) -> &'s Settings {
+        self.settings
     }
 
-    /// Attempts finished so far.
+    /// Attempts finished so far (counted from the first failure on).
     pub fn attempts(&self) -> u32 {
-        self.attempt
+        self.retry.as_ref().map_or(0, |r| r.attempt)
     }
 
     /// Time since the call started (see [`RetryState::elapsed`]).
@@ -308,16 +311,21 @@ impl<C: Clock> Call<C> {
         W: Wait + ?Sized,
         H: FnOnce(&RetryState<'_, E>),
     {
-        self.attempt = self.attempt.saturating_add(1);
+        let elapsed = self.elapsed();
+        let retry = self.retry.get_or_insert(Retry {
+            attempt: 0,
+            previous: Duration::ZERO,
+        });
+        retry.attempt = retry.attempt.saturating_add(1);
         let limits = limits?;
-        if self.attempt >= limits.attempts {
+        if retry.attempt >= limits.attempts {
             return None;
         }
-        let elapsed = self.elapsed();
-        let rng = self.rng.get_or_insert_with(Entropy::new);
-        let mut delay = limits
-            .wait
-            .delay(&mut WaitContext::new(self.attempt, self.previous, rng));
+        let mut delay = limits.wait.delay(&mut WaitContext::new(
+            retry.attempt,
+            retry.previous,
+            &mut Entropy::new(),
+        ));
         if let (RetryAfter::Honor { max }, Some(requested)) =
             (self.settings.retry_after, failure.retry_after)
         {
@@ -331,7 +339,7 @@ impl<C: Clock> Call<C> {
         {
             return None;
         }
-        self.previous = delay;
+        retry.previous = delay;
         before_sleep(&self.state(failure, delay, elapsed, false));
         Some(delay)
     }
@@ -354,7 +362,7 @@ impl<C: Clock> Call<C> {
     ) -> RetryState<'e, E> {
         RetryState {
             name: self.settings.name,
-            attempt: self.attempt,
+            attempt: self.attempts(),
             delay,
             elapsed,
             error: failure.error,
@@ -385,7 +393,8 @@ mod tests {
 
     #[test]
     fn gives_up_when_attempts_are_used() {
-        let mut call = Call::<StdClock>::new(Settings::new("t"));
+        let settings = Settings::new("t");
+        let mut call = Call::<StdClock>::new(&settings);
         assert_eq!(
             call.failed(fail(None), limits(3, 0), |_| {}),
             Some(Duration::ZERO)
@@ -400,7 +409,8 @@ mod tests {
 
     #[test]
     fn no_rule_means_no_retry() {
-        let mut call = Call::<StdClock>::new(Settings::new("t"));
+        let settings = Settings::new("t");
+        let mut call = Call::<StdClock>::new(&settings);
         assert_eq!(
             call.failed(fail(None), None::<Limits<'_, NoWait>>, |_| panic!()),
             None
@@ -413,7 +423,7 @@ mod tests {
         let settings = Settings::new("t").retry_after(RetryAfter::Honor {
             max: Duration::from_secs(10),
         });
-        let mut call = Call::<StdClock>::new(settings);
+        let mut call = Call::<StdClock>::new(&settings);
         let d = call.failed(fail(Some(Duration::from_secs(7))), limits(5, 2), |_| {});
         assert_eq!(d, Some(Duration::from_secs(7)));
         let d = call.failed(fail(Some(Duration::from_secs(1))), limits(5, 2), |_| {});
@@ -421,14 +431,16 @@ mod tests {
         let d = call.failed(fail(Some(Duration::MAX)), limits(5, 2), |_| panic!());
         assert_eq!(d, None);
 
-        let mut call = Call::<StdClock>::new(Settings::new("t").retry_after(RetryAfter::Ignore));
+        let settings = Settings::new("t").retry_after(RetryAfter::Ignore);
+        let mut call = Call::<StdClock>::new(&settings);
         let d = call.failed(fail(Some(Duration::MAX)), limits(5, 2), |_| {});
         assert_eq!(d, Some(Duration::from_secs(2)));
     }
 
     #[test]
     fn a_sleep_past_the_deadline_is_not_taken() {
-        let mut call = Call::<StdClock>::new(Settings::new("t").deadline(Duration::from_secs(5)));
+        let settings = Settings::new("t").deadline(Duration::from_secs(5));
+        let mut call = Call::<StdClock>::new(&settings);
         assert_eq!(
             call.failed(fail(None), limits(9, 4), |_| {}),
             Some(Duration::from_secs(4))
@@ -438,15 +450,18 @@ mod tests {
 
     #[test]
     fn attempt_counter_saturates() {
-        let mut call = Call::<StdClock>::new(Settings::new("t"));
-        call.attempt = u32::MAX;
+        let settings = Settings::new("t");
+        let mut call = Call::<StdClock>::new(&settings);
+        call.failed(fail(None), limits(1, 1), |_| {});
+        call.retry.as_mut().unwrap().attempt = u32::MAX;
         assert_eq!(call.failed(fail(None), limits(u32::MAX, 1), |_| {}), None);
         assert_eq!(call.attempts(), u32::MAX);
     }
 
     #[test]
     fn hooks_see_the_state() {
-        let mut call = Call::<StdClock>::new(Settings::new("svc::f"));
+        let settings = Settings::new("svc::f");
+        let mut call = Call::<StdClock>::new(&settings);
         let mut seen = None;
         call.failed(fail(Some(Duration::from_secs(3))), limits(3, 1), |s| {
             seen = Some((s.name, s.attempt, s.delay, s.retry_after));
