@@ -447,9 +447,16 @@ impl Expansion {
         before_sleep: &TokenStream,
     ) -> TokenStream {
         let krate = &self.krate;
+        let verdict = quote!(#krate::__private::Probe(&#error))
+            .into_iter()
+            .collect::<TokenStream>();
         let give_up = quote! {
             #call.failed(#failure, ::core::option::Option::None::<#krate::__private::Limits<'_, #krate::__private::wait::NoWait>>, #krate::__private::no_hook)
         };
+        let retry_top =
+            quote!(#call.failed(#failure, ::core::option::Option::Some(#top), #before_sleep));
+        // Order: `never`, then the server's `x-should-retry: false`, then the
+        // rules of `on` (first match), then `x-should-retry: true`.
         let mut chain = TokenStream::new();
         if let Some(never) = &self.args.never {
             let conds: Vec<_> = never
@@ -458,11 +465,12 @@ impl Expansion {
                 .collect();
             chain.extend(quote!(if #(#conds)||* { #give_up } else));
         }
+        chain.extend(quote! {
+            if (&#verdict).probe_should_retry() == ::core::option::Option::Some(false) { #give_up } else
+        });
         match &self.args.on {
             None => chain.extend(quote! {
-                if (&#krate::__private::Probe(&#error)).probe_default(#failure.class) {
-                    #call.failed(#failure, ::core::option::Option::Some(#top), #before_sleep)
-                } else
+                if (&#verdict).probe_default(#failure.class) { #retry_top } else
             }),
             Some(rules) => {
                 for RuleSpec {
@@ -481,7 +489,9 @@ impl Expansion {
                 }
             }
         }
-        chain.extend(quote!({ #give_up }));
+        chain.extend(quote! {
+            if (&#verdict).probe_should_retry() == ::core::option::Option::Some(true) { #retry_top } else { #give_up }
+        });
         chain
     }
 

@@ -25,6 +25,8 @@ pub trait Classified {
     fn probe_retry_after(&self) -> Option<Duration>;
     /// The default `on`: transient failures.
     fn probe_default(&self, class: Option<Class>) -> bool;
+    /// The server's verdict.
+    fn probe_should_retry(&self) -> Option<bool>;
 }
 
 impl<E: Classify> Classified for Probe<'_, E> {
@@ -44,6 +46,10 @@ impl<E: Classify> Classified for Probe<'_, E> {
     fn probe_default(&self, class: Option<Class>) -> bool {
         ClassSet::TRANSIENT.matches(class)
     }
+    #[inline]
+    fn probe_should_retry(&self) -> Option<bool> {
+        self.0.should_retry()
+    }
 }
 
 /// The fallback side of [`Probe`]: no class, no requested delay, and every
@@ -55,6 +61,8 @@ pub trait Unclassified {
     fn probe_retry_after(&self) -> Option<Duration>;
     /// See [`Classified::probe_default`].
     fn probe_default(&self, class: Option<Class>) -> bool;
+    /// See [`Classified::probe_should_retry`].
+    fn probe_should_retry(&self) -> Option<bool>;
 }
 
 impl<E> Unclassified for &Probe<'_, E> {
@@ -73,6 +81,10 @@ impl<E> Unclassified for &Probe<'_, E> {
     #[inline]
     fn probe_default(&self, _: Option<Class>) -> bool {
         true
+    }
+    #[inline]
+    fn probe_should_retry(&self) -> Option<bool> {
+        None
     }
 }
 

@@ -15,10 +15,11 @@ type Hook<E> = Arc<dyn Fn(&RetryState<'_, E>) + Send + Sync>;
 type SharedWait = Arc<dyn Wait + Send + Sync>;
 type Predicate<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
 
-/// `Classify::class` and `Classify::retry_after` of the error type.
+/// `Classify`'s methods for the error type.
 struct Classifier<E> {
     class: fn(&E) -> Class,
     retry_after: fn(&E) -> Option<Duration>,
+    should_retry: fn(&E) -> Option<bool>,
 }
 
 impl<E> Clone for Classifier<E> {
@@ -311,6 +312,7 @@ impl<T, E> Retrying<T, E> {
         self.classify = Some(Classifier {
             class: <E as Classify>::class,
             retry_after: <E as Classify>::retry_after,
+            should_retry: <E as Classify>::should_retry,
         });
         self
     }
@@ -446,7 +448,10 @@ impl<T, E> Retrying<T, E> {
                     class,
                     retry_after,
                 };
-                let limits = if self.never.iter().any(|m| m.matches(&error, timed_out)) {
+                let verdict = self.classify.and_then(|c| (c.should_retry)(&error));
+                let limits = if self.never.iter().any(|m| m.matches(&error, timed_out))
+                    || verdict == Some(false)
+                {
                     None
                 } else if self.rules.is_empty() {
                     let retried = match self.classify {
@@ -462,6 +467,10 @@ impl<T, E> Retrying<T, E> {
                             attempts: rule.attempts.unwrap_or(self.attempts),
                             wait: rule.wait.as_deref().unwrap_or(&*self.wait),
                         })
+                };
+                let limits = match (limits, verdict) {
+                    (None, Some(true)) => Some(top),
+                    (limits, _) => limits,
                 };
                 match call.failed(failure, limits, |s| hook(&self.before_sleep, s)) {
                     Some(delay) => Ok(delay),

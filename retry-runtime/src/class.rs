@@ -98,6 +98,14 @@ pub trait Classify {
     fn retry_after(&self) -> Option<Duration> {
         None
     }
+
+    /// The server's explicit verdict on retrying (HTTP `x-should-retry`), if
+    /// any: `Some(false)` is never retried, `Some(true)` is retried even when
+    /// no rule of `on` matches (with the top-level attempts and wait). A
+    /// `never` rule still wins. `None` by default.
+    fn should_retry(&self) -> Option<bool> {
+        None
+    }
 }
 
 impl<T: Classify + ?Sized> Classify for &T {
@@ -106,6 +114,9 @@ impl<T: Classify + ?Sized> Classify for &T {
     }
     fn retry_after(&self) -> Option<Duration> {
         (**self).retry_after()
+    }
+    fn should_retry(&self) -> Option<bool> {
+        (**self).should_retry()
     }
 }
 
@@ -116,6 +127,9 @@ impl<T: Classify + ?Sized> Classify for Box<T> {
     fn retry_after(&self) -> Option<Duration> {
         (**self).retry_after()
     }
+    fn should_retry(&self) -> Option<bool> {
+        (**self).should_retry()
+    }
 }
 
 impl<T: Classify + ?Sized> Classify for std::sync::Arc<T> {
@@ -125,6 +139,9 @@ impl<T: Classify + ?Sized> Classify for std::sync::Arc<T> {
     fn retry_after(&self) -> Option<Duration> {
         (**self).retry_after()
     }
+    fn should_retry(&self) -> Option<bool> {
+        (**self).should_retry()
+    }
 }
 
 /// `io::ErrorKind`s of a connection that failed or broke: `Connect`.
@@ -132,6 +149,100 @@ impl<T: Classify + ?Sized> Classify for std::sync::Arc<T> {
 impl Classify for io::Error {
     fn class(&self) -> Class {
         io_kind_class(self.kind())
+    }
+}
+
+/// A timed-out attempt: `Timeout`.
+impl Classify for crate::Elapsed {
+    fn class(&self) -> Class {
+        Class::Timeout
+    }
+}
+
+/// `tokio::time::timeout` ran out: `Timeout`.
+impl Classify for tokio::time::error::Elapsed {
+    fn class(&self) -> Class {
+        Class::Timeout
+    }
+}
+
+/// The first error in the chain of `error` and its sources that this crate
+/// knows how to classify: `std::io::Error`, [`Elapsed`](crate::Elapsed),
+/// tokio's `Elapsed`, and with the `reqwest` feature `reqwest::Error` and
+/// [`http::Error`](crate::http::Error).
+///
+/// ```
+/// use retry_runtime::{Class, Classify, class::recognise};
+///
+/// #[derive(Debug)]
+/// struct Upload(std::io::Error);
+/// impl std::fmt::Display for Upload {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("upload failed")
+///     }
+/// }
+/// impl std::error::Error for Upload {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// let error = Upload(std::io::ErrorKind::ConnectionReset.into());
+/// assert_eq!(recognise(&error).map(|c| c.class()), Some(Class::Connect));
+/// ```
+pub fn recognise<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classify> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        #[cfg(feature = "reqwest")]
+        {
+            if let Some(e) = e.downcast_ref::<crate::http::Error>() {
+                return Some(e);
+            }
+            if let Some(e) = e.downcast_ref::<reqwest::Error>() {
+                return Some(e);
+            }
+        }
+        if let Some(e) = e.downcast_ref::<io::Error>() {
+            return Some(e);
+        }
+        if let Some(e) = e.downcast_ref::<crate::Elapsed>() {
+            return Some(e);
+        }
+        if let Some(e) = e.downcast_ref::<tokio::time::error::Elapsed>() {
+            return Some(e);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// Classifies through [`recognise`]: the first recognised error of the chain
+/// decides; `Other` when none is recognised.
+#[cfg(feature = "dyn-error")]
+impl Classify for dyn std::error::Error + Send + Sync + 'static {
+    fn class(&self) -> Class {
+        recognise(self).map_or(Class::Other, |c| c.class())
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        recognise(self).and_then(|c| c.retry_after())
+    }
+    fn should_retry(&self) -> Option<bool> {
+        recognise(self).and_then(|c| c.should_retry())
+    }
+}
+
+/// Classifies the first error of [`anyhow::Error::chain`] that [`recognise`]
+/// knows; `Other` when none is.
+#[cfg(feature = "anyhow")]
+impl Classify for anyhow::Error {
+    fn class(&self) -> Class {
+        recognise(self.as_ref()).map_or(Class::Other, |c| c.class())
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        recognise(self.as_ref()).and_then(|c| c.retry_after())
+    }
+    fn should_retry(&self) -> Option<bool> {
+        recognise(self.as_ref()).and_then(|c| c.should_retry())
     }
 }
 

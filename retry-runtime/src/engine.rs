@@ -196,6 +196,13 @@ pub struct Limits<'w, W: ?Sized> {
     pub wait: &'w W,
 }
 
+impl<W: ?Sized> Clone for Limits<'_, W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<W: ?Sized> Copy for Limits<'_, W> {}
+
 /// The error an attempt that ran past `timeout` is turned into.
 ///
 /// Give your error type `impl From<Elapsed>` to use `timeout = ...`.

@@ -97,6 +97,9 @@ mod builder;
 pub mod class;
 mod engine;
 pub mod hooks;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod http;
 pub mod wait;
 
 #[doc(hidden)]

@@ -1,0 +1,247 @@
+//! Real `reqwest` calls against a real HTTP server on 127.0.0.1 that injects
+//! failures. The server counts the requests; the tests assert the counts and
+//! the delays (on tokio's paused clock, except where a per-attempt timeout
+//! needs the real one).
+
+use std::time::{Duration, SystemTime};
+
+use examples::fault_server::{FaultServer, Reply};
+use retry_runtime::{Class, Classify, http, retry};
+use tests::{ms, secs, take_delays, take_seen};
+
+async fn get(client: &reqwest::Client, url: &str) -> Result<String, http::Error> {
+    let response = client.get(url).send().await?;
+    let response = http::check(response).await?;
+    Ok(response.text().await?)
+}
+
+#[retry(attempts = 4, wait = fixed(10ms), before_sleep = tests::record)]
+async fn fetch(client: &reqwest::Client, url: &str) -> Result<String, http::Error> {
+    get(client, url).await
+}
+
+fn rate_limited(header: &str, value: &str) -> Reply {
+    Reply::status(429, r#"{"error":"rate limited"}"#).header(header, value)
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limits_honor_each_form_of_retry_after() {
+    let client = examples::http_client();
+    for (reply, delay) in [
+        (rate_limited("retry-after-ms", "1500"), ms(1500)),
+        (rate_limited("retry-after", "2"), secs(2.0)),
+        (rate_limited("retry-after", "0.25"), ms(250)),
+        (rate_limited("retry-after", "0"), ms(10)),
+    ] {
+        let server = FaultServer::scripted([reply, Reply::status(200, "done")]);
+        assert_eq!(
+            fetch(&client, &server.url("/v1/models")).await.unwrap(),
+            "done"
+        );
+        assert_eq!(server.requests(), 2);
+        assert_eq!(take_delays(), [delay]);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_as_an_http_date() {
+    let client = examples::http_client();
+    let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(4));
+    let server =
+        FaultServer::scripted([rate_limited("retry-after", &when), Reply::status(200, "ok")]);
+    assert_eq!(fetch(&client, &server.url("/")).await.unwrap(), "ok");
+    let delays = take_delays();
+    assert_eq!(delays.len(), 1);
+    // HTTP dates have whole seconds: 3 to 4 s from now.
+    assert!(
+        delays[0] > secs(2.0) && delays[0] <= secs(4.0),
+        "{delays:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn hostile_retry_after_values_fall_back_to_the_wait() {
+    let client = examples::http_client();
+    for value in [
+        "-5",
+        "abc",
+        "1e9",
+        "NaN",
+        "99999999999999999999",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+    ] {
+        let server =
+            FaultServer::scripted([rate_limited("retry-after", value), Reply::status(200, "ok")]);
+        assert_eq!(
+            fetch(&client, &server.url("/")).await.unwrap(),
+            "ok",
+            "{value}"
+        );
+        assert_eq!(take_delays(), [ms(10)], "{value}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_above_the_cap_gives_up_at_once() {
+    let client = examples::http_client();
+    let server = FaultServer::scripted([rate_limited("retry-after", "120")]);
+    let err = fetch(&client, &server.url("/")).await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(err.retry_after(), Some(secs(120.0)));
+    assert_eq!(server.requests(), 1);
+    assert_eq!(take_delays(), []);
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_errors_are_retried_client_errors_are_not() {
+    let client = examples::http_client();
+    for status in [500, 502, 503, 504] {
+        let server = FaultServer::scripted([Reply::status(status, "upstream trouble")]);
+        let err = fetch(&client, &server.url("/")).await.unwrap_err();
+        assert_eq!(err.status(), Some(status));
+        assert_eq!(err.class(), Class::Status(status));
+        assert_eq!(err.body(), Some("upstream trouble"));
+        assert_eq!(server.requests(), 4, "{status}");
+    }
+    for status in [400, 401, 404] {
+        let server = FaultServer::scripted([Reply::status(status, r#"{"error":"no"}"#)]);
+        let err = fetch(&client, &server.url("/")).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(r#"HTTP {status}: {{"error":"no"}}"#)
+        );
+        assert_eq!(server.requests(), 1, "{status}");
+    }
+    take_delays();
+}
+
+#[tokio::test(start_paused = true)]
+async fn x_should_retry_wins_over_the_status() {
+    let client = examples::http_client();
+    let server = FaultServer::scripted([Reply::status(503, "").header("x-should-retry", "false")]);
+    assert!(fetch(&client, &server.url("/")).await.is_err());
+    assert_eq!(server.requests(), 1);
+
+    let server = FaultServer::scripted([
+        Reply::status(400, "").header("x-should-retry", "true"),
+        Reply::status(200, "second time lucky"),
+    ]);
+    assert_eq!(
+        fetch(&client, &server.url("/")).await.unwrap(),
+        "second time lucky"
+    );
+    assert_eq!(server.requests(), 2);
+    take_delays();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_closed_before_the_response_is_a_connect_failure() {
+    let client = examples::http_client();
+    let server = FaultServer::scripted([Reply::Drop, Reply::Drop, Reply::status(200, "ok")]);
+    assert_eq!(fetch(&client, &server.url("/")).await.unwrap(), "ok");
+    assert_eq!(server.requests(), 3);
+    let seen = take_seen();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter().all(|s| s.class == Some(Class::Connect)),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn success_after_mixed_failures() {
+    let client = examples::http_client();
+    let server = FaultServer::scripted([
+        Reply::Drop,
+        Reply::status(503, "busy"),
+        rate_limited("retry-after-ms", "20"),
+        Reply::status(200, "finally"),
+    ]);
+    assert_eq!(fetch(&client, &server.url("/")).await.unwrap(), "finally");
+    assert_eq!(server.requests(), 4);
+    assert_eq!(take_delays(), [ms(10), ms(10), ms(20)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_refused_is_retried() {
+    let client = examples::http_client();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let err = fetch(&client, &url).await.unwrap_err();
+    assert_eq!(err.class(), Class::Connect);
+    assert!(err.reqwest().is_some_and(reqwest::Error::is_connect));
+    assert_eq!(take_delays().len(), 3);
+}
+
+#[retry(attempts = 3, wait = fixed(10ms), timeout = 150ms, before_sleep = tests::record)]
+async fn fetch_with_timeout(client: &reqwest::Client, url: &str) -> Result<String, http::Error> {
+    get(client, url).await
+}
+
+/// Real clock: the server's slowness is real.
+#[tokio::test]
+async fn a_response_slower_than_the_timeout_is_dropped_and_retried() {
+    let client = examples::http_client();
+    let server = FaultServer::scripted([
+        Reply::status(200, "too late").after(ms(1000)),
+        Reply::status(200, "in time"),
+    ]);
+    let start = std::time::Instant::now();
+    assert_eq!(
+        fetch_with_timeout(&client, &server.url("/")).await.unwrap(),
+        "in time"
+    );
+    assert_eq!(server.requests(), 2);
+    let seen = take_seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].class, Some(Class::Timeout));
+    let elapsed = start.elapsed();
+    assert!(elapsed >= ms(160) && elapsed < ms(900), "{elapsed:?}");
+
+    let server = FaultServer::scripted([Reply::status(200, "too late").after(ms(1000))]);
+    let err = fetch_with_timeout(&client, &server.url("/"))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(err.class(), Class::Timeout);
+    assert_eq!(server.requests(), 3);
+    take_seen();
+}
+
+#[retry(attempts = 3, wait = fixed(10ms))]
+async fn with_anyhow(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let text = get(client, url).await.context("calling the model")?;
+    Ok(text)
+}
+
+#[retry(attempts = 3, wait = fixed(10ms))]
+async fn with_box(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let response = client.get(url).send().await?;
+    Ok(response.error_for_status()?.text().await?)
+}
+
+#[tokio::test(start_paused = true)]
+async fn anyhow_and_boxed_errors_are_classified_through_their_chain() {
+    let client = examples::http_client();
+    // 404 inside anyhow: not transient, one request.
+    let server = FaultServer::scripted([Reply::status(404, "")]);
+    let err = with_anyhow(&client, &server.url("/")).await.unwrap_err();
+    assert_eq!(err.class(), Class::Status(404));
+    assert_eq!(server.requests(), 1);
+    // A dropped connection inside anyhow: Connect, retried.
+    let server = FaultServer::scripted([Reply::Drop, Reply::status(200, "ok")]);
+    assert_eq!(with_anyhow(&client, &server.url("/")).await.unwrap(), "ok");
+    assert_eq!(server.requests(), 2);
+    // A boxed reqwest status error: its status decides.
+    let server = FaultServer::scripted([Reply::status(502, ""), Reply::status(200, "boxed")]);
+    assert_eq!(with_box(&client, &server.url("/")).await.unwrap(), "boxed");
+    assert_eq!(server.requests(), 2);
+    let server = FaultServer::scripted([Reply::status(401, "")]);
+    assert!(with_box(&client, &server.url("/")).await.is_err());
+    assert_eq!(server.requests(), 1);
+}
