@@ -72,7 +72,11 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
         // Keep the function so the IDE goes on working inside it.
         return quote!(#compile_errors #func);
     }
-    Expansion::new(parsed, func).emit()
+    let out = Expansion::new(parsed, func).emit();
+    if std::env::var_os("RETRY_DEBUG_EXPAND").is_some() {
+        eprintln!("{out}");
+    }
+    out
 }
 
 fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
@@ -177,11 +181,19 @@ impl Expansion {
                 (#ret, false)
             }
         } else if is_async {
+            // The async block's output is tied to the return type through a
+            // bound rather than a trailing annotation, so a body that always
+            // returns early leaves no unreachable code behind.
+            let future = if annotated {
+                quote!(#krate::__private::attempt::<#ret_ty, _>(async move #body))
+            } else {
+                quote!(async move #body)
+            };
             let awaited = match &self.args.timeout {
                 Some((limit, key)) => {
                     let limit = limit.tokens();
-                    // Spanned at the key so that a missing `From<Elapsed>` is reported there.
                     let at_key = respan(&krate, *key);
+                    // Spanned at the key so that a missing `From<Elapsed>` is reported there.
                     let expired = quote_spanned! {*key=>
                         {
                             // A closure (not the fn item) keeps the error to one report.
@@ -195,7 +207,7 @@ impl Expansion {
                 None => quote!((#attempt.await, false)),
             };
             quote! {
-                let #attempt = async move { let #ret #ret_ann = #body; #ret };
+                let #attempt = #future;
                 #awaited
             }
         } else {
@@ -306,6 +318,10 @@ impl Expansion {
         if let Some(deadline) = &self.args.deadline {
             let d = deadline.tokens();
             settings = quote!(#settings.deadline(#d));
+        }
+        if let Some((timeout, _)) = &self.args.timeout {
+            let d = timeout.tokens();
+            settings = quote!(#settings.timeout(#d));
         }
         match &self.args.retry_after {
             Some(RetryAfterSpec::Ignore) => {
@@ -638,10 +654,6 @@ const PLAIN_MACROS: &[&str] = &[
     "matches",
     "concat",
     "stringify",
-    "panic",
-    "todo",
-    "unimplemented",
-    "unreachable",
     "dbg",
     "line",
     "file",
@@ -654,13 +666,14 @@ const PLAIN_MACROS: &[&str] = &[
 ];
 
 /// Whether the body may leave before its end (`return`, `?`, or a macro that
-/// may hide them): then each attempt needs its own future (or closure) so that
-/// leaving ends the attempt, not the function.
+/// may hide them) or diverge (`loop`, `panic!`, `exit`): then each attempt
+/// needs its own future (or closure), so that leaving ends the attempt, not
+/// the function, and no code after the body is unreachable.
 fn ends_early(tokens: &TokenStream) -> bool {
     let mut previous: Option<TokenTree> = None;
     for tt in tokens.clone() {
         let early = match &tt {
-            TokenTree::Ident(i) => i == "return",
+            TokenTree::Ident(i) => i == "return" || i == "loop" || i == "exit" || i == "abort",
             TokenTree::Punct(p) if p.as_char() == '?' => true,
             TokenTree::Punct(p) if p.as_char() == '!' => match &previous {
                 Some(TokenTree::Ident(name)) => !PLAIN_MACROS.contains(&name.to_string().as_str()),

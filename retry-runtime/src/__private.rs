@@ -237,6 +237,12 @@ where
     }
 }
 
+/// One attempt's future, its output tied to the function's return type.
+#[inline(always)]
+pub fn attempt<R, F: Future<Output = R>>(future: F) -> F {
+    future
+}
+
 /// The async sleep between attempts (none for a zero delay).
 #[inline]
 pub async fn sleep(delay: Duration) {

@@ -294,6 +294,7 @@ impl<T, E> Retrying<T, E> {
         E: From<Elapsed>,
     {
         self.timeout = Some((limit, || E::from(Elapsed::new())));
+        self.settings.timeout = Some(limit);
         self
     }
 

@@ -85,6 +85,8 @@ pub struct Settings {
     pub deadline: Option<Duration>,
     /// What to do with the server's requested delay.
     pub retry_after: RetryAfter,
+    /// The per-attempt limit, if any (`async` only).
+    pub timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -94,7 +96,20 @@ impl Settings {
             name,
             deadline: None,
             retry_after: RetryAfter::DEFAULT,
+            timeout: None,
         }
+    }
+
+    /// Sets the per-attempt limit.
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Whether the clock is read when the first attempt starts: with a
+    /// deadline or a per-attempt timeout, whose timers read it anyway.
+    pub const fn reads_clock_at_start(&self) -> bool {
+        self.deadline.is_some() || self.timeout.is_some()
     }
     /// Sets the deadline.
     pub const fn deadline(mut self, deadline: Duration) -> Self {
@@ -132,9 +147,10 @@ pub struct RetryState<'a, E> {
     pub attempt: u32,
     /// The sleep about to be taken (zero in `on_giveup`).
     pub delay: Duration,
-    /// Time since the first attempt started. Without a `deadline`, the clock
-    /// is first read when the first attempt fails (the success path reads no
-    /// clock), so that attempt's own duration is not counted.
+    /// Time since the first attempt started. With neither `deadline` nor
+    /// `timeout`, the clock is first read when the first attempt fails (so the
+    /// success path reads no clock), and that attempt's own duration is not
+    /// counted.
     pub elapsed: Duration,
     /// The attempt's error; `None` when an `Ok` is being retried (`when_ok`).
     pub error: Option<&'a E>,
@@ -243,7 +259,7 @@ impl From<Elapsed> for std::io::Error {
 /// The state of one call: which attempt this is, when it started, the last delay.
 ///
 /// The success path touches nothing but [`Call::new`], which reads no clock
-/// unless a deadline is set and leaves the rest to the first failure.
+/// unless a deadline or timeout is set, and leaves the rest to the first failure.
 pub struct Call<'s, C: Clock> {
     settings: &'s Settings,
     start: Option<C::Instant>,
@@ -274,8 +290,13 @@ impl<'s, C: Clock> Call<'s, C> {
         Call {
             settings,
             // A deadline counts from the first attempt's start; without one
-            // the clock is first read when an attempt fails.
-            start: settings.deadline.map(|_| C::now()),
+            // (or a timeout, whose timer reads the clock anyway) the clock is
+            // first read when an attempt fails.
+            start: if settings.reads_clock_at_start() {
+                Some(C::now())
+            } else {
+                None
+            },
             retry: None,
         }
     }

@@ -212,7 +212,20 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::Request(e) => write!(f, "request failed: {e}"),
+            Kind::Request(e) => {
+                // reqwest's message leaves out why; the innermost cause says it.
+                write!(f, "request failed: {e}")?;
+                let mut cause = e.source();
+                let mut last = None;
+                while let Some(c) = cause {
+                    last = Some(c);
+                    cause = c.source();
+                }
+                match last {
+                    Some(c) => write!(f, ": {c}"),
+                    None => Ok(()),
+                }
+            }
             Kind::Timeout => f.write_str("attempt timed out"),
             Kind::Status(s) => {
                 write!(f, "HTTP {}", s.status)?;
@@ -316,15 +329,15 @@ impl Classify for reqwest::Error {
 fn broken_connection(error: &(dyn StdError + 'static)) -> bool {
     let mut source = error.source();
     while let Some(e) = source {
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
-                return true;
-            }
+        if let Some(h) = e.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_closed() || h.is_canceled())
+        {
+            return true;
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io_kind_class(io.kind()) == Class::Connect {
-                return true;
-            }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io_kind_class(io.kind()) == Class::Connect
+        {
+            return true;
         }
         source = e.source();
     }

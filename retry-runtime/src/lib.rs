@@ -89,7 +89,9 @@
 //! error is retried and no `Retry-After` is read.
 //!
 //! The success path allocates nothing, takes no lock and reads no clock (unless
-//! a `deadline` is set).
+//! a `deadline` or `timeout` is set). The price: without either, the clock is
+//! first read when the first attempt fails, so [`RetryState::elapsed`] leaves
+//! out the first attempt's own duration.
 
 #![warn(missing_docs)]
 
