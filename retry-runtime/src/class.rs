@@ -108,41 +108,24 @@ pub trait Classify {
     }
 }
 
-impl<T: Classify + ?Sized> Classify for &T {
-    fn class(&self) -> Class {
-        (**self).class()
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        (**self).retry_after()
-    }
-    fn should_retry(&self) -> Option<bool> {
-        (**self).should_retry()
-    }
+/// Forwards `Classify` through pointers.
+macro_rules! forward_classify {
+    ($($ty:ty),*) => {$(
+        impl<T: Classify + ?Sized> Classify for $ty {
+            fn class(&self) -> Class {
+                (**self).class()
+            }
+            fn retry_after(&self) -> Option<Duration> {
+                (**self).retry_after()
+            }
+            fn should_retry(&self) -> Option<bool> {
+                (**self).should_retry()
+            }
+        }
+    )*};
 }
 
-impl<T: Classify + ?Sized> Classify for Box<T> {
-    fn class(&self) -> Class {
-        (**self).class()
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        (**self).retry_after()
-    }
-    fn should_retry(&self) -> Option<bool> {
-        (**self).should_retry()
-    }
-}
-
-impl<T: Classify + ?Sized> Classify for std::sync::Arc<T> {
-    fn class(&self) -> Class {
-        (**self).class()
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        (**self).retry_after()
-    }
-    fn should_retry(&self) -> Option<bool> {
-        (**self).should_retry()
-    }
-}
+forward_classify!(&T, Box<T>, std::sync::Arc<T>);
 
 /// `io::ErrorKind`s of a connection that failed or broke: `Connect`.
 /// `TimedOut` and `WouldBlock` (a socket read timeout): `Timeout`. Others: `Other`.
@@ -216,35 +199,44 @@ pub fn recognise<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a
     None
 }
 
-/// Classifies through [`recognise`]: the first recognised error of the chain
-/// decides; `Other` when none is recognised.
-#[cfg(feature = "dyn-error")]
-impl Classify for dyn std::error::Error + Send + Sync + 'static {
-    fn class(&self) -> Class {
-        recognise(self).map_or(Class::Other, |c| c.class())
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        recognise(self).and_then(|c| c.retry_after())
-    }
-    fn should_retry(&self) -> Option<bool> {
-        recognise(self).and_then(|c| c.should_retry())
-    }
+/// `Classify` for an error type that carries a chain of causes: the first
+/// error of the chain that [`recognise`] knows decides; `Other` when none does.
+#[cfg(any(feature = "dyn-error", feature = "anyhow"))]
+macro_rules! classify_by_chain {
+    ($(#[$attr:meta])* $ty:ty, |$this:ident| $chain:expr) => {
+        $(#[$attr])*
+        impl Classify for $ty {
+            fn class(&self) -> Class {
+                let $this = self;
+                recognise($chain).map_or(Class::Other, |c| c.class())
+            }
+            fn retry_after(&self) -> Option<Duration> {
+                let $this = self;
+                recognise($chain).and_then(|c| c.retry_after())
+            }
+            fn should_retry(&self) -> Option<bool> {
+                let $this = self;
+                recognise($chain).and_then(|c| c.should_retry())
+            }
+        }
+    };
 }
 
-/// Classifies the first error of [`anyhow::Error::chain`] that [`recognise`]
-/// knows; `Other` when none is.
+#[cfg(feature = "dyn-error")]
+classify_by_chain!(
+    /// Classifies through [`recognise`], so `Box<dyn Error + Send + Sync>` is
+    /// classified by the first error of its chain that is recognised.
+    dyn std::error::Error + Send + Sync + 'static,
+    |this| this
+);
+
 #[cfg(feature = "anyhow")]
-impl Classify for anyhow::Error {
-    fn class(&self) -> Class {
-        recognise(self.as_ref()).map_or(Class::Other, |c| c.class())
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        recognise(self.as_ref()).and_then(|c| c.retry_after())
-    }
-    fn should_retry(&self) -> Option<bool> {
-        recognise(self.as_ref()).and_then(|c| c.should_retry())
-    }
-}
+classify_by_chain!(
+    /// Classifies the first error of [`anyhow::Error::chain`] that
+    /// [`recognise`] knows; `Other` when none is.
+    anyhow::Error,
+    |this| this.as_ref()
+);
 
 /// The class of an [`io::ErrorKind`], as [`Classify`] for [`io::Error`] sees it.
 ///

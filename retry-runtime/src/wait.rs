@@ -112,23 +112,18 @@ pub trait Wait {
     fn delay(&self, cx: &mut WaitContext<'_>) -> Duration;
 }
 
-impl<W: Wait + ?Sized> Wait for &W {
-    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
-        (**self).delay(cx)
-    }
+/// Forwards `Wait` through pointers.
+macro_rules! forward_wait {
+    ($($ty:ty),*) => {$(
+        impl<W: Wait + ?Sized> Wait for $ty {
+            fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
+                (**self).delay(cx)
+            }
+        }
+    )*};
 }
 
-impl<W: Wait + ?Sized> Wait for Box<W> {
-    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
-        (**self).delay(cx)
-    }
-}
-
-impl<W: Wait + ?Sized> Wait for std::sync::Arc<W> {
-    fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
-        (**self).delay(cx)
-    }
-}
+forward_wait!(&W, Box<W>, std::sync::Arc<W>);
 
 /// A plain `Duration` waits that long every time.
 impl Wait for Duration {
