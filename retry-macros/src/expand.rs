@@ -72,11 +72,7 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
         // Keep the function so the IDE goes on working inside it.
         return quote!(#compile_errors #func);
     }
-    let out = Expansion::new(parsed, func).emit();
-    if std::env::var_os("RETRY_DEBUG_EXPAND").is_some() {
-        eprintln!("{out}");
-    }
-    out
+    Expansion::new(parsed, func).emit()
 }
 
 fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
@@ -322,6 +318,9 @@ impl Expansion {
         if let Some((timeout, _)) = &self.args.timeout {
             let d = timeout.tokens();
             settings = quote!(#settings.timeout(#d));
+        }
+        if self.args.before_sleep.is_some() || self.args.on_giveup.is_some() {
+            settings = quote!(#settings.hooks());
         }
         match &self.args.retry_after {
             Some(RetryAfterSpec::Ignore) => {

@@ -350,12 +350,14 @@ impl<T, E> Retrying<T, E> {
         hook: impl Fn(&RetryState<'_, E>) + Send + Sync + 'static,
     ) -> Self {
         self.before_sleep = Some(Arc::new(hook));
+        self.settings.hooks = true;
         self
     }
 
     /// Called once when the call returns an error (or a rejected `Ok`).
     pub fn on_giveup(mut self, hook: impl Fn(&RetryState<'_, E>) + Send + Sync + 'static) -> Self {
         self.on_giveup = Some(Arc::new(hook));
+        self.settings.hooks = true;
         self
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::class::Class;
-use crate::wait::{Entropy, Wait, WaitContext};
+use crate::wait::{Wait, WaitContext};
 
 /// A source of time: tokio's clock for `async fn` (so a paused test clock is
 /// obeyed), the system's monotonic clock for plain `fn`.
@@ -87,6 +87,9 @@ pub struct Settings {
     pub retry_after: RetryAfter,
     /// The per-attempt limit, if any (`async` only).
     pub timeout: Option<Duration>,
+    /// Whether hooks look at the call (`before_sleep`, `on_giveup`): only
+    /// then, or with a deadline, is the clock read at failures.
+    pub hooks: bool,
 }
 
 impl Settings {
@@ -97,7 +100,14 @@ impl Settings {
             deadline: None,
             retry_after: RetryAfter::DEFAULT,
             timeout: None,
+            hooks: false,
         }
+    }
+
+    /// Says that hooks look at the call (and its elapsed time).
+    pub const fn hooks(mut self) -> Self {
+        self.hooks = true;
+        self
     }
 
     /// Sets the per-attempt limit.
@@ -266,9 +276,9 @@ pub struct Call<'s, C: Clock> {
     retry: Option<Retry>,
 }
 
-/// What a call keeps once an attempt has failed. Jitter draws from an
-/// [`Entropy`] seeded afresh at each failure, so nothing random is kept here
-/// and the future stays small.
+/// What a call keeps once an attempt has failed. Jitter draws from a
+/// generator seeded when a wait first asks for one, so nothing random is kept
+/// here and the future stays small.
 struct Retry {
     attempt: u32,
     previous: Duration,
@@ -339,7 +349,12 @@ impl<'s, C: Clock> Call<'s, C> {
         W: Wait + ?Sized,
         H: FnOnce(&RetryState<'_, E>),
     {
-        let elapsed = self.elapsed();
+        // Nobody looks at the time without a deadline or a hook.
+        let elapsed = if self.settings.deadline.is_some() || self.settings.hooks {
+            self.elapsed()
+        } else {
+            Duration::ZERO
+        };
         let retry = self.retry.get_or_insert(Retry {
             attempt: 0,
             previous: Duration::ZERO,
@@ -349,10 +364,9 @@ impl<'s, C: Clock> Call<'s, C> {
         if retry.attempt >= limits.attempts {
             return None;
         }
-        let mut delay = limits.wait.delay(&mut WaitContext::new(
+        let mut delay = limits.wait.delay(&mut WaitContext::seeded_on_demand(
             retry.attempt,
             retry.previous,
-            &mut Entropy::new(),
         ));
         if let (RetryAfter::Honor { max }, Some(requested)) =
             (self.settings.retry_after, failure.retry_after)
@@ -377,7 +391,11 @@ impl<'s, C: Clock> Call<'s, C> {
     where
         H: FnOnce(&RetryState<'_, E>),
     {
-        let elapsed = self.elapsed();
+        let elapsed = if self.settings.hooks {
+            self.elapsed()
+        } else {
+            Duration::ZERO
+        };
         on_giveup(&self.state(failure, Duration::ZERO, elapsed, true));
     }
 
@@ -488,7 +506,7 @@ mod tests {
 
     #[test]
     fn hooks_see_the_state() {
-        let settings = Settings::new("svc::f");
+        let settings = Settings::new("svc::f").hooks();
         let mut call = Call::<StdClock>::new(&settings);
         let mut seen = None;
         call.failed(fail(Some(Duration::from_secs(3))), limits(3, 1), |s| {

@@ -15,7 +15,14 @@ pub struct WaitContext<'a> {
     pub attempt: u32,
     /// The delay chosen before the previous attempt; zero before the second.
     pub previous: Duration,
-    rng: &'a mut Entropy,
+    rng: Source<'a>,
+}
+
+/// Where randomness comes from: a given generator, or one seeded on first use
+/// (so that waits without jitter never seed one).
+enum Source<'a> {
+    Given(&'a mut Entropy),
+    OnDemand(Option<Entropy>),
 }
 
 impl<'a> WaitContext<'a> {
@@ -24,13 +31,25 @@ impl<'a> WaitContext<'a> {
         WaitContext {
             attempt,
             previous,
-            rng,
+            rng: Source::Given(rng),
+        }
+    }
+
+    /// A context for `attempt` that seeds a generator only if one is needed.
+    pub fn seeded_on_demand(attempt: u32, previous: Duration) -> Self {
+        WaitContext {
+            attempt,
+            previous,
+            rng: Source::OnDemand(None),
         }
     }
 
     /// A duration drawn uniformly from `[low, high]` (`low` when `high < low`).
     pub fn uniform(&mut self, low: Duration, high: Duration) -> Duration {
-        self.rng.uniform(low, high)
+        match &mut self.rng {
+            Source::Given(rng) => rng.uniform(low, high),
+            Source::OnDemand(rng) => rng.get_or_insert_with(Entropy::new).uniform(low, high),
+        }
     }
 }
 
