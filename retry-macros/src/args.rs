@@ -186,7 +186,15 @@ impl Args {
                 let classes = bracketed(
                     input,
                     "`never` takes a list of classes: `never = [Status(401)]`",
-                    parse_class,
+                    |input| {
+                        let class = parse_class(input)?;
+                        if input.peek(Token![=>]) {
+                            return Err(input.error(
+                                "`never` takes classes without overrides: a failure it matches is never retried",
+                            ));
+                        }
+                        Ok(class)
+                    },
                 )?;
                 self.never = Some(classes);
             }

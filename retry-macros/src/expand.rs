@@ -55,7 +55,7 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(other) => {
             errors.at(
                 item_span(&other),
-                "`#[retry]` goes on a function (`fn` or `async fn`) that returns `Result`",
+                "`#[retry]` goes on a function with a body (`fn` or `async fn`) that returns `Result`",
             );
             return with_errors(errors, item);
         }
