@@ -11,13 +11,16 @@
 //!
 //! ```text
 //! async fn complete(&self, prompt: String) -> Result<String, ApiError> {
-//!     let mut call = Call::<TokioClock>::new(const { Settings::new("path::complete") });
+//!     let mut call = Call::<TokioClock>::new({ const SETTINGS: Settings = ..; &SETTINGS });
 //!     loop {
 //!         let (outcome, timed_out) = {
 //!             let __retry_self = self;                  // `&mut self`: `&mut *self`
 //!             let prompt = CloneArg::clone_arg(&prompt); // by value: cloned per attempt
-//!             let attempt = async move { let ret: Result<String, ApiError> = BODY'; ret };
+//!             // A body with `return`, `?` or a macro that may hide them:
+//!             let attempt = attempt::<Result<String, ApiError>, _>(async move BODY');
 //!             (attempt.await, false)                     // or with_timeout(..)
+//!             // Any other body is the attempt itself:
+//!             // let ret: Result<String, ApiError> = BODY'; (ret, false)
 //!         };
 //!         let delay = match IsResult::into_result(outcome) {
 //!             Ok(v) => return Ok(v),                     // or the `when_ok` check
@@ -47,24 +50,19 @@ use crate::args::{Args, ClassSpec, Hook, RetryAfterSpec, RuleSpec, SetPart, Wait
 use crate::duration::Dur;
 use crate::errors::Errors;
 
+const NOT_A_FUNCTION: &str =
+    "`#[retry]` goes on a function with a body (`fn` or `async fn`) that returns `Result`";
+
 pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let parsed = Args::parse(args, &mut errors);
     let func = match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(func)) => func,
-        Ok(other) => {
-            errors.at(
-                item_span(&other),
-                "`#[retry]` goes on a function with a body (`fn` or `async fn`) that returns `Result`",
-            );
-            return with_errors(errors, item);
-        }
-        Err(_) => {
-            errors.at(
-                Span::call_site(),
-                "`#[retry]` goes on a function with a body (`fn` or `async fn`) that returns `Result`",
-            );
-            return with_errors(errors, item);
+        other => {
+            let span = other.as_ref().map_or_else(|_| Span::call_site(), item_span);
+            errors.at(span, NOT_A_FUNCTION);
+            let compile_errors = errors.finish();
+            return quote!(#compile_errors #item);
         }
     };
     check_function(&func, &parsed, &mut errors);
@@ -73,11 +71,6 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
         return quote!(#compile_errors #func);
     }
     Expansion::new(parsed, func).emit()
-}
-
-fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
-    let compile_errors = errors.finish();
-    quote!(#compile_errors #item)
 }
 
 fn item_span(item: &syn::Item) -> Span {
