@@ -407,3 +407,31 @@ mod diverging {
         }
     }
 }
+
+fn module_helper() -> u32 {
+    7
+}
+
+struct Paths;
+
+impl Paths {
+    /// `self::` paths in the body stay module paths.
+    #[retry(attempts = 2, wait = none)]
+    fn module_path_in_body(&self) -> Result<u32, PlainError> {
+        let _ = self;
+        Ok(self::module_helper())
+    }
+}
+
+#[retry(attempts = 4294967295, wait = none)]
+async fn the_largest_attempt_count(s: &Script<u32>) -> Result<u32, ApiError> {
+    s.next()
+}
+
+#[tokio::test]
+async fn self_paths_and_huge_attempt_counts() {
+    assert_eq!(Paths.module_path_in_body(), Ok(7));
+    let s = Script::new((0..50).map(|_| Err(ApiError::connect())).chain([Ok(9)]));
+    assert_eq!(the_largest_attempt_count(&s).await, Ok(9));
+    assert_eq!(s.calls(), 51);
+}
