@@ -44,7 +44,7 @@ pub const CLASSES: &[&str] = &[
 /// The attribute, checked.
 #[derive(Default)]
 pub struct Args {
-    pub attempts: Option<Attempts>,
+    pub attempts: Option<u32>,
     pub deadline: Option<Dur>,
     pub timeout: Option<(Dur, Span)>,
     pub wait: Option<WaitSpec>,
@@ -56,11 +56,6 @@ pub struct Args {
     pub on_giveup: Option<Hook>,
     pub name: Option<LitStr>,
     pub krate: Option<Path>,
-}
-
-#[derive(Clone, Copy)]
-pub struct Attempts {
-    pub value: u32,
 }
 
 pub enum WaitSpec {
@@ -97,7 +92,7 @@ pub enum SetPart {
 
 pub struct RuleSpec {
     pub class: ClassSpec,
-    pub attempts: Option<Attempts>,
+    pub attempts: Option<u32>,
     pub wait: Option<WaitSpec>,
 }
 
@@ -154,7 +149,7 @@ impl Args {
         let name = key.to_string();
         if !KEYS.contains(&name.as_str()) {
             errors.at(key.span(), choices(&name, "key", KEYS));
-            skip_value(input);
+            skip_to_comma(input);
             return Ok(());
         }
         if seen.contains(&name) {
@@ -162,7 +157,7 @@ impl Args {
                 key.span(),
                 format!("duplicate key `{name}`: each key may be given once"),
             );
-            skip_value(input);
+            skip_to_comma(input);
             return Ok(());
         }
         seen.push(name.clone());
@@ -256,17 +251,12 @@ fn skip_to_comma(input: ParseStream) {
     });
 }
 
-/// Skips `= value` of a key that is reported already.
-fn skip_value(input: ParseStream) {
-    skip_to_comma(input);
-}
-
-fn parse_attempts(input: ParseStream) -> syn::Result<Attempts> {
+fn parse_attempts(input: ParseStream) -> syn::Result<u32> {
     let expr: Expr = input.parse()?;
     attempts_from(&expr)
 }
 
-fn attempts_from(expr: &Expr) -> syn::Result<Attempts> {
+fn attempts_from(expr: &Expr) -> syn::Result<u32> {
     let expected = "expected a whole number of attempts, at least 1: `attempts = 5`";
     match expr {
         Expr::Lit(lit) => match &lit.lit {
@@ -280,7 +270,7 @@ fn attempts_from(expr: &Expr) -> syn::Result<Attempts> {
                         "`attempts = 0` would never run the function: attempts count the first one, so use at least 1",
                     ));
                 }
-                Ok(Attempts { value })
+                Ok(value)
             }
             _ => Err(syn::Error::new(lit.span(), expected)),
         },

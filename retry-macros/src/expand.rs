@@ -330,9 +330,7 @@ impl Expansion {
 
     fn limits(&self, attempts: Option<u32>, wait: Option<&WaitSpec>) -> TokenStream {
         let krate = &self.krate;
-        let attempts = attempts
-            .or(self.args.attempts.map(|a| a.value))
-            .unwrap_or(3);
+        let attempts = attempts.or(self.args.attempts).unwrap_or(3);
         let default = WaitSpec::Exponential {
             initial: None,
             factor: None,
@@ -488,7 +486,7 @@ impl Expansion {
                 } in rules
                 {
                     let cond = self.class_matches(c, error, failure);
-                    let limits = self.limits(attempts.map(|a| a.value), wait.as_ref());
+                    let limits = self.limits(*attempts, wait.as_ref());
                     chain.extend(quote! {
                         if #cond {
                             #call.failed(#failure, ::core::option::Option::Some(#limits), #before_sleep)
