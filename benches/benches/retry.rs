@@ -92,7 +92,8 @@ fn success(c: &mut Criterion) {
         eprintln!("backon {}", std::mem::size_of_val(&with_backon(0)));
         eprintln!(
             "call {}",
-            std::mem::size_of::<retry_runtime::Call<retry_runtime::TokioClock>>()
+            std::mem::size_of::<retry_runtime::__private::Call<retry_runtime::__private::TokioClock>>(
+            )
         );
     }
     let mut group = c.benchmark_group("success");

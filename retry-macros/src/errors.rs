@@ -1,5 +1,6 @@
-//! Collects every error of one expansion so the user sees them all in one build
-//! (serde_derive's `Ctxt`).
+//! Collects every error of one expansion so the user sees them all in one
+//! build (serde_derive's `Ctxt`). An `Errors` that is dropped without
+//! [`Errors::finish`] panics: no error can be lost on the way.
 
 use std::fmt::Display;
 
@@ -9,6 +10,7 @@ use quote::ToTokens;
 #[derive(Default)]
 pub struct Errors {
     errors: Option<syn::Error>,
+    finished: bool,
 }
 
 impl Errors {
@@ -28,9 +30,27 @@ impl Errors {
     }
 
     /// The combined errors as `compile_error!` invocations, if there were any.
-    pub fn finish(self) -> Option<TokenStream> {
-        self.errors.map(|e| e.to_compile_error())
+    pub fn finish(mut self) -> Option<TokenStream> {
+        self.finished = true;
+        self.errors.take().map(|e| e.to_compile_error())
     }
+}
+
+impl Drop for Errors {
+    fn drop(&mut self) {
+        if !self.finished && !std::thread::panicking() {
+            panic!("retry-macros: errors were collected but never reported");
+        }
+    }
+}
+
+/// "`a`, `b`, `c`": the one list formatter of every message.
+pub fn list<T: Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The valid name nearest to `name`, if one is close enough to be a typo.
@@ -44,18 +64,14 @@ pub fn nearest<'a>(name: &str, valid: &[&'a str]) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// "did you mean `x`? expected one of `a`, `b`, ..."
+/// "unknown key `x`: did you mean `y`? expected one of `a`, `b`, ..."
 pub fn choices(name: &str, what: &str, valid: &[&str]) -> String {
-    let list = valid
-        .iter()
-        .map(|v| format!("`{v}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let all = list(valid);
     match nearest(name, valid) {
         Some(near) => {
-            format!("unknown {what} `{name}`: did you mean `{near}`? expected one of {list}")
+            format!("unknown {what} `{name}`: did you mean `{near}`? expected one of {all}")
         }
-        None => format!("unknown {what} `{name}`: expected one of {list}"),
+        None => format!("unknown {what} `{name}`: expected one of {all}"),
     }
 }
 
@@ -93,5 +109,52 @@ mod tests {
         assert_eq!(nearest("wiat", &keys), Some("wait"));
         assert_eq!(nearest("colour", &keys), None);
         assert_eq!(nearest("timout", &keys), Some("timeout"));
+        assert_eq!(nearest("ab", &["abc", "xyz"]), Some("abc"));
+        assert_eq!(nearest("abcd", &["wxyz"]), None);
+        // Two edits are a typo only for names of four letters or more.
+        assert_eq!(nearest("wt", &["wait"]), None);
+        assert_eq!(
+            nearest("expnential", &["exponential", "linear"]),
+            Some("exponential")
+        );
+    }
+
+    #[test]
+    fn transpositions_count_once() {
+        assert_eq!(edit_distance("wiat", "wait"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn lists_and_choices() {
+        assert_eq!(list(&["a", "b"]), "`a`, `b`");
+        assert_eq!(list::<&str>(&[]), "");
+        assert_eq!(
+            choices("atempts", "key", &["attempts", "wait"]),
+            "unknown key `atempts`: did you mean `attempts`? expected one of `attempts`, `wait`"
+        );
+        assert_eq!(
+            choices("zzz", "key", &["attempts", "wait"]),
+            "unknown key `zzz`: expected one of `attempts`, `wait`"
+        );
+    }
+
+    #[test]
+    fn finish_reports_everything_and_checks_out() {
+        let mut errors = Errors::default();
+        assert!(Errors::default().finish().is_none());
+        errors.at(Span::call_site(), "one");
+        errors.at(Span::call_site(), "two");
+        let out = errors.finish().unwrap().to_string();
+        assert!(out.contains("one") && out.contains("two"), "{out}");
+    }
+
+    #[test]
+    #[should_panic(expected = "never reported")]
+    fn dropping_unchecked_errors_panics() {
+        let errors = Errors::default();
+        drop(errors);
     }
 }

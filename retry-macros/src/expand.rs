@@ -3,7 +3,7 @@
 //! Input:
 //!
 //! ```text
-//! #[retry(attempts = 5, on = [Connect, RateLimited => (wait = fixed(60))])]
+//! #[retry(attempts = 5, on = [Connect, RateLimited => (wait = fixed(60)), Default])]
 //! async fn complete(&self, prompt: String) -> Result<String, ApiError> { BODY }
 //! ```
 //!
@@ -17,36 +17,51 @@
 //!             let __retry_self = self;                  // `&mut self`: `&mut *self`
 //!             let prompt = CloneArg::clone_arg(&prompt); // by value: cloned per attempt
 //!             // A body with `return`, `?` or a macro that may hide them:
-//!             let attempt = attempt::<Result<String, ApiError>, _>(async move BODY');
-//!             (attempt.await, false)                     // or with_timeout(..)
+//!             let attempt = attempt::<Result<String, ApiError>, _>(async move {
+//!                 if false { let fake: Result<String, ApiError> = loop {}; return fake; }
+//!                 BODY'
+//!             });
+//!             (attempt.await, false)                     // or with_timeout(call.attempt_limit(), ..)
 //!             // Any other body is the attempt itself:
-//!             // let ret: Result<String, ApiError> = BODY'; (ret, false)
+//!             // let ret: Result<String, ApiError> = 'attempt: BODY'; (ret, false)
 //!         };
-//!         let delay = match IsResult::into_result(outcome) {
-//!             Ok(v) => return Ok(v),                     // or the `when_ok` check
-//!             Err(e) => {
-//!                 let class = (&Probe(&e)).probe_class(timed_out);   // Classify if E has it
-//!                 let next = if NEVER { call.failed(f, None, ..) }
-//!                     else if CONNECT.matches(class) { call.failed(f, Some(top limits), before_sleep) }
-//!                     else if RATE_LIMITED.matches(class) { call.failed(f, Some(override limits), ..) }
-//!                     else { call.failed(f, None, ..) };
-//!                 match next { Some(d) => d, None => { call.give_up(f, on_giveup); return Err(e) } }
-//!             }
+//!         let delay = {
+//!             let result = IsResult::into_result(outcome);
+//!             match result { Ok(v) => { call.succeeded(); return Ok(v) } _ => {} } // or `when_ok`
+//!             let failure = match &result {
+//!                 Ok(_) => Failure::rejected(),
+//!                 Err(e) => (&&&Probe(e)).failure(timed_out, EXPLICIT), // as the type is classified
+//!             };
+//!             let top = Limits { attempts: 5, wait: &const { Exponential::new() }, wait_id: 0 };
+//!             let next = call.failed(
+//!                 failure,
+//!                 || false,                                              // `never`
+//!                 || if CONNECT.matches(failure.class) { Some(top) }     // `on`, first match
+//!                    else if RATE_LIMITED.matches(failure.class) { Some(Limits { wait: &const { Fixed(60s) }, wait_id: 2, .. }) }
+//!                    else if by_default(failure) { Some(top) } else { None },
+//!                 top, before_sleep, on_giveup,
+//!             );
+//!             match next { Some(d) => d, None => return result }
 //!         };
-//!         sleep(delay).await;
+//!         pause(delay).await;
 //!     }
 //! }
 //! ```
 //!
-//! `BODY'` is the body with `self` renamed to `__retry_self`, so that each
-//! attempt gets its own receiver.
+//! `BODY'` is the body with `self` renamed to `__retry_self` (see `body.rs`).
+//! The order of the decisions, the limits and the give-up logic are the
+//! runtime's (`Call::failed`); the expansion only says which constant rule
+//! matched.
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
 use syn::{FnArg, ItemFn, Pat, ReceiverKind, ReturnType, Type};
 
 use crate::args::{Args, ClassSpec, Hook, RetryAfterSpec, RuleSpec, SetPart, WaitSpec};
+use crate::body;
+use crate::check;
 use crate::duration::Dur;
 use crate::errors::Errors;
 
@@ -65,7 +80,8 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#compile_errors #item);
         }
     };
-    check_function(&func, &parsed, &mut errors);
+    check::function(&func, &parsed, &mut errors);
+    body::check_loop_exits(&func.block.to_token_stream(), &mut errors);
     if let Some(compile_errors) = errors.finish() {
         // Keep the function so the IDE goes on working inside it.
         return quote!(#compile_errors #func);
@@ -83,31 +99,6 @@ fn item_span(item: &syn::Item) -> Span {
         .map_or_else(Span::call_site, |tt| tt.span())
 }
 
-fn check_function(func: &ItemFn, args: &Args, errors: &mut Errors) {
-    let sig = &func.sig;
-    if let ReturnType::Default = sig.output {
-        errors.at(
-            sig.ident.span(),
-            format!(
-                "`#[retry]` needs a function that returns `Result`: `{}` returns nothing, so it cannot fail",
-                sig.ident
-            ),
-        );
-    }
-    if let Some(constness) = &sig.constness {
-        errors.at(constness.span(), "`#[retry]` cannot go on a `const fn`");
-    }
-    if let Some(variadic) = &sig.variadic {
-        errors.spanned(variadic, "`#[retry]` cannot go on a variadic function");
-    }
-    if let (Some((_, key)), None) = (&args.timeout, &sig.asyncness) {
-        errors.at(
-            *key,
-            "`timeout` needs an `async fn`: a plain `fn` cannot be interrupted; use `deadline`, or make the function async",
-        );
-    }
-}
-
 struct Expansion {
     args: Args,
     func: ItemFn,
@@ -116,6 +107,57 @@ struct Expansion {
 
 fn local(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
+}
+
+/// The locals of the expansion.
+struct Locals {
+    call: Ident,
+    outcome: Ident,
+    timed_out: Ident,
+    result: Ident,
+    failure: Ident,
+    delay: Ident,
+    before_sleep: Ident,
+    on_giveup: Ident,
+    top: Ident,
+}
+
+impl Locals {
+    fn new() -> Self {
+        Locals {
+            call: local("__retry_call"),
+            outcome: local("__retry_outcome"),
+            timed_out: local("__retry_timed_out"),
+            result: local("__retry_result"),
+            failure: local("__retry_failure"),
+            delay: local("__retry_delay"),
+            before_sleep: local("__retry_before_sleep"),
+            on_giveup: local("__retry_on_giveup"),
+            top: local("__retry_top"),
+        }
+    }
+}
+
+/// A return type with every `impl Trait` replaced by `_`: what can be named
+/// of it, so that inference fixes the attempt's type (`Result<_, E>`) before
+/// the error is probed.
+fn nameable(ty: &Type) -> Type {
+    struct Infer;
+    impl VisitMut for Infer {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(it) = ty {
+                *ty = Type::Infer(syn::TypeInfer {
+                    attrs: Vec::new(),
+                    underscore_token: syn::Token![_](it.impl_token.span),
+                });
+            } else {
+                syn::visit_mut::visit_type_mut(self, ty);
+            }
+        }
+    }
+    let mut ty = ty.clone();
+    Infer.visit_type_mut(&mut ty);
+    ty
 }
 
 impl Expansion {
@@ -129,61 +171,60 @@ impl Expansion {
 
     fn emit(mut self) -> TokenStream {
         let krate = self.krate.clone();
+        let l = Locals::new();
+        let receiver = self.func.sig.receiver().map(|r| r.self_token.span());
         let rebinds = self.rebind_arguments();
         let is_async = self.func.sig.asyncness.is_some();
-        let ret_ty = match &self.func.sig.output {
-            ReturnType::Type(_, ty) => (**ty).clone(),
-            ReturnType::Default => unreachable!("checked"),
+        let ReturnType::Type(_, ret_ty) = &self.func.sig.output else {
+            unreachable!("checked")
         };
-        let body = rename_self(self.func.block.to_token_stream());
-        // A return type with `impl Trait` cannot annotate a local; it then goes unannotated.
-        let annotated = !contains_impl(&ret_ty.to_token_stream());
-        let ret = local("__retry_ret");
-        let ret_ann = if annotated {
-            quote!(: #ret_ty)
-        } else {
-            quote!()
-        };
-        let fn_ret = if annotated {
-            quote!(-> #ret_ty)
-        } else {
-            quote!()
+        let ret_span = ret_ty.span();
+        let nameable_ty = nameable(ret_ty);
+        // With `impl Trait` inside, the `_` it became cannot be inferred in a bare check.
+        let whole = nameable_ty == **ret_ty;
+        let ret_ty = nameable_ty;
+        let block = self.func.block.to_token_stream();
+        let body = match receiver {
+            Some(span) => body::rename_self(block, span),
+            None => block,
         };
 
-        let call = local("__retry_call");
-        let outcome = local("__retry_outcome");
-        let timed_out = local("__retry_timed_out");
-        let attempt = local("__retry_attempt");
-        let types = local("__retry_types");
-        let delay = local("__retry_delay");
-        let value = local("__retry_value");
-        let error = local("__retry_error");
-        let failure = local("__retry_failure");
-        let next = local("__retry_next");
-
-        let settings = self.settings();
-        let run_attempt = if is_async && self.args.timeout.is_none() && !ends_early(&body) {
+        let run_attempt = if is_async && self.args.timeout.is_none() && !body::ends_early(&body) {
             // Nothing in the body can leave it early, so it is the attempt
-            // itself: no inner future, as in a hand-written loop.
+            // itself: no inner future, as in a hand-written loop. The label
+            // keeps a `break` the check did not see from reaching the loop.
+            let ret = local("__retry_ret");
+            let label = syn::Lifetime::new("'__retry_attempt", Span::mixed_site());
             quote! {
-                let #ret #ret_ann = #body;
-                (#ret, false)
+                // A body that diverges (calls a `-> !` function) is no mistake here.
+                #[allow(unused_labels, clippy::diverging_sub_expression)]
+                let #ret: #ret_ty = #label: #body;
+                #[allow(unreachable_code)]
+                let #ret = (#ret, false);
+                #ret
             }
         } else if is_async {
-            // The async block's output is tied to the return type through a
-            // bound rather than a trailing annotation, so a body that always
-            // returns early leaves no unreachable code behind.
-            let future = if annotated {
-                quote!(#krate::__private::attempt::<#ret_ty, _>(async move #body))
-            } else {
-                quote!(async move #body)
+            // A fake return edge first, so that the block's output type is
+            // known before the body's first `return` (coercions such as
+            // `Ok(Box::new(x))` into `Result<Box<dyn T>, E>` then work).
+            let fake = local("__retry_fake_return");
+            let future = quote! {
+                #krate::__private::attempt::<#ret_ty, _>(async move {
+                    #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop, clippy::needless_return)]
+                    if false {
+                        let #fake: #ret_ty = loop {};
+                        return #fake;
+                    }
+                    #body
+                })
             };
-            let awaited = match &self.args.timeout {
-                Some((limit, key)) => {
-                    let limit = limit.tokens();
-                    let at_key = respan(&krate, *key);
+            let attempt = local("__retry_attempt");
+            let call = &l.call;
+            let awaited = match self.args.key_span(crate::symbol::Key::Timeout) {
+                Some(key) => {
+                    let at_key = respan(&krate, key);
                     // Spanned at the key so that a missing `From<Elapsed>` is reported there.
-                    let expired = quote_spanned! {*key=>
+                    let expired = quote_spanned! {key=>
                         {
                             // A closure (not the fn item) keeps the error to one report.
                             #[allow(clippy::redundant_closure)]
@@ -191,17 +232,23 @@ impl Expansion {
                             expired
                         }
                     };
-                    quote!(#krate::__private::with_timeout(const { #limit }, #attempt, #expired).await)
+                    quote!(#krate::__private::with_timeout(#call.attempt_limit(), #attempt, #expired).await)
                 }
                 None => quote!((#attempt.await, false)),
             };
+            let pair = local("__retry_pair");
             quote! {
                 let #attempt = #future;
-                #awaited
+                #[allow(unreachable_code)]
+                let #pair = #awaited;
+                #pair
             }
         } else {
+            let pair = local("__retry_pair");
             quote! {
-                ((move || #fn_ret #body)(), false)
+                #[allow(clippy::redundant_closure_call)]
+                let #pair = ((move || -> #ret_ty #body)(), false);
+                #pair
             }
         };
         let clock = if is_async {
@@ -209,40 +256,25 @@ impl Expansion {
         } else {
             quote!(StdClock)
         };
-        let sleep = if is_async {
-            quote!(#krate::__private::sleep(#delay).await;)
+        let l_delay = &l.delay;
+        let pause = if is_async {
+            quote!(#krate::__private::pause(#l_delay).await;)
         } else {
-            quote!(#krate::__private::sleep_blocking(#delay);)
+            quote!(#krate::__private::sleep_blocking(#l_delay);)
         };
 
-        let top = self.top_limits();
-        let before_sleep = self.hook(&self.args.before_sleep, &types);
-        let on_giveup = self.hook(&self.args.on_giveup, &types);
-        let on_ok = match &self.args.when_ok {
-            None => {
-                quote!(return #krate::__private::IsResult::from_result(::core::result::Result::Ok(#value));)
-            }
-            Some(reject) => quote! {
-                if !#krate::__private::reject_ok(&#value, #reject) {
-                    return #krate::__private::IsResult::from_result(::core::result::Result::Ok(#value));
-                }
-                let #failure = #krate::__private::rejected(&#types);
-                match #call.failed(#failure, ::core::option::Option::Some(#top), #before_sleep) {
-                    ::core::option::Option::Some(#delay) => #delay,
-                    ::core::option::Option::None => {
-                        #call.give_up(#failure, #on_giveup);
-                        return #krate::__private::IsResult::from_result(::core::result::Result::Ok(#value));
-                    }
-                }
-            },
-        };
-        let decide = self.decide(&error, &failure, &call, &top, &before_sleep);
-        let checks = self.classify_checks(&error);
-
+        let settings = self.settings();
+        let decide = self.decide(&l, ret_span);
+        let Locals {
+            call,
+            outcome,
+            timed_out,
+            delay,
+            ..
+        } = &l;
         // A return type that is not a `Result` is reported at the return type.
-        let into_result = quote_spanned!(ret_ty.span()=> #krate::__private::IsResult::into_result);
-        let assert_result = if annotated {
-            quote_spanned!(ret_ty.span()=> #krate::__private::assert_result::<#ret_ty>();)
+        let assert_result = if whole {
+            quote_spanned!(ret_span=> #krate::__private::assert_result::<#ret_ty>();)
         } else {
             quote!()
         };
@@ -250,7 +282,7 @@ impl Expansion {
             {
                 #assert_result
                 #[allow(unused_imports)]
-                use #krate::__private::{Classified as _, Unclassified as _};
+                use #krate::__private::{ByChain as _, ByClassify as _, Unclassified as _};
                 #[allow(unused_mut)]
                 let mut #call = #krate::__private::Call::<#krate::__private::#clock>::new({
                     const SETTINGS: #krate::__private::Settings = #settings;
@@ -261,27 +293,9 @@ impl Expansion {
                         #(#rebinds)*
                         #run_attempt
                     };
-                    let #types = #krate::__private::Types::of(&#outcome);
-                    let #delay = match #into_result(#outcome) {
-                        ::core::result::Result::Ok(#value) => { #on_ok }
-                        ::core::result::Result::Err(#error) => {
-                            #checks
-                            let #failure = #krate::__private::Failure {
-                                error: ::core::option::Option::Some(&#error),
-                                class: (&#krate::__private::Probe(&#error)).probe_class(#timed_out),
-                                retry_after: (&#krate::__private::Probe(&#error)).probe_retry_after(),
-                            };
-                            let #next = #decide;
-                            match #next {
-                                ::core::option::Option::Some(#delay) => #delay,
-                                ::core::option::Option::None => {
-                                    #call.give_up(#failure, #on_giveup);
-                                    return #krate::__private::IsResult::from_result(::core::result::Result::Err(#error));
-                                }
-                            }
-                        }
-                    };
-                    #sleep
+                    #[allow(unreachable_code)]
+                    let #delay = #decide;
+                    #pause
                 }
             }
         };
@@ -290,6 +304,131 @@ impl Expansion {
         } = &self.func;
         quote! {
             #(#attrs)* #vis #sig #block
+        }
+    }
+
+    /// The block that judges the attempt's outcome: returns it, or yields the delay.
+    fn decide(&self, l: &Locals, ret_span: Span) -> TokenStream {
+        let krate = &self.krate;
+        let p = quote!(#krate::__private);
+        let Locals {
+            call,
+            outcome,
+            timed_out,
+            result,
+            failure,
+            before_sleep,
+            on_giveup,
+            top,
+            ..
+        } = l;
+        let value = local("__retry_value");
+        let error = local("__retry_error");
+        let types = local("__retry_types");
+        let into_result = quote_spanned!(ret_span=> #krate::__private::IsResult::into_result);
+        let accept = match &self.args.when_ok {
+            None => quote!(::core::result::Result::Ok(#value)),
+            Some(reject) => {
+                quote!(::core::result::Result::Ok(#value) if !#p::reject_ok(&#value, #reject))
+            }
+        };
+        let checks = self.classify_checks(&error);
+        let explicit = self.names_classes();
+        let (hook_bindings, before, giveup) = self.hooks(&types, before_sleep, on_giveup);
+        let (wait_bindings, top_wait) = self.top_wait();
+        let attempts = match self.args.attempts {
+            Some(n) => quote!(#n),
+            None => quote!(#p::DEFAULT_ATTEMPTS),
+        };
+        let never = self.never(failure);
+        let rules = self.rules(failure, top);
+        quote! {{
+            let #result = #into_result(#outcome);
+            match #result {
+                #accept => {
+                    #call.succeeded();
+                    return ::core::result::Result::Ok(#value);
+                }
+                _ => {}
+            }
+            let #failure = match &#result {
+                ::core::result::Result::Ok(_) => #p::Failure::rejected(),
+                ::core::result::Result::Err(#error) => {
+                    #checks
+                    (&&&#p::Probe(#error)).failure(#timed_out, #explicit)
+                }
+            };
+            #hook_bindings
+            #wait_bindings
+            let #top = #p::Limits { attempts: #attempts, wait: #top_wait, wait_id: 0 };
+            match #call.failed(#failure, #never, #rules, #top, #before, #giveup) {
+                ::core::option::Option::Some(__retry_delay) => __retry_delay,
+                ::core::option::Option::None => return #result,
+            }
+        }}
+    }
+
+    /// Whether `on` or `never` names a class (so the attribute opted into
+    /// classification even for types classified through a feature).
+    fn names_classes(&self) -> bool {
+        let rules = self.args.on.iter().flatten().map(|r| &r.class);
+        let never = self.args.never.iter().flatten();
+        rules.chain(never).any(|c| matches!(c, ClassSpec::Set(..)))
+    }
+
+    fn hooks(
+        &self,
+        types: &Ident,
+        before_sleep: &Ident,
+        on_giveup: &Ident,
+    ) -> (TokenStream, TokenStream, TokenStream) {
+        let krate = &self.krate;
+        let result = local("__retry_result");
+        let mut bindings = quote!();
+        let mut one = |hook: &Option<Hook>, name: &Ident| -> TokenStream {
+            let expr = match hook {
+                None => return quote!(#krate::__private::no_hook),
+                Some(Hook::Log(span)) => quote_spanned!(*span=> #krate::hooks::log),
+                Some(Hook::Expr(expr)) => expr.to_token_stream(),
+            };
+            bindings.extend(quote! {
+                let #name = #krate::__private::hook(&#types, #expr);
+            });
+            quote!(&#name)
+        };
+        let before = one(&self.args.before_sleep, before_sleep);
+        let giveup = one(&self.args.on_giveup, on_giveup);
+        if !bindings.is_empty() {
+            bindings = quote! {
+                let #types = #krate::__private::Types::of(&#result);
+                #bindings
+            };
+        }
+        (bindings, before, giveup)
+    }
+
+    /// The top-level wait: a constant in place, or a user's expression bound
+    /// once per failure.
+    fn top_wait(&self) -> (TokenStream, TokenStream) {
+        let default = WaitSpec::Exponential {
+            initial: None,
+            factor: None,
+            min: None,
+            max: None,
+            jitter: None,
+        };
+        self.bound_wait(self.args.wait.as_ref().unwrap_or(&default), "__retry_wait")
+    }
+
+    /// `(binding, reference)` for a wait: `&const { .. }` for a constant,
+    /// else a local bound once per failure (it must outlive the rules).
+    fn bound_wait(&self, spec: &WaitSpec, name: &str) -> (TokenStream, TokenStream) {
+        let (wait, constant) = self.wait(spec);
+        if constant {
+            (quote!(), quote!(&const { #wait }))
+        } else {
+            let name = local(name);
+            (quote!(let #name = #wait;), quote!(&#name))
         }
     }
 
@@ -308,7 +447,7 @@ impl Expansion {
             let d = deadline.tokens();
             settings = quote!(#settings.deadline(#d));
         }
-        if let Some((timeout, _)) = &self.args.timeout {
+        if let Some(timeout) = &self.args.timeout {
             let d = timeout.tokens();
             settings = quote!(#settings.timeout(#d));
         }
@@ -321,35 +460,12 @@ impl Expansion {
             }
             Some(RetryAfterSpec::Honor(Some(max))) => {
                 let max = max.tokens();
-                settings = quote!(#settings.retry_after(#krate::__private::RetryAfter::Honor { max: #max }));
+                settings =
+                    quote!(#settings.retry_after(#krate::__private::RetryAfter::honor(#max)));
             }
             Some(RetryAfterSpec::Honor(None)) | None => {}
         }
         settings
-    }
-
-    fn limits(&self, attempts: Option<u32>, wait: Option<&WaitSpec>) -> TokenStream {
-        let krate = &self.krate;
-        let attempts = attempts.or(self.args.attempts).unwrap_or(3);
-        let default = WaitSpec::Exponential {
-            initial: None,
-            factor: None,
-            min: None,
-            max: None,
-            jitter: None,
-        };
-        let wait = wait.or(self.args.wait.as_ref()).unwrap_or(&default);
-        let (wait, constant) = self.wait(wait);
-        let wait = if constant {
-            quote!(&const { #wait })
-        } else {
-            quote!(&(#wait))
-        };
-        quote!(#krate::__private::Limits { attempts: #attempts, wait: #wait })
-    }
-
-    fn top_limits(&self) -> TokenStream {
-        self.limits(None, None)
     }
 
     /// A wait's value and whether it is a constant expression.
@@ -392,14 +508,8 @@ impl Expansion {
                 let (i, lo, hi) = (opt("initial", initial), opt("min", min), opt("max", max));
                 let f = factor.map(|f| quote!(.factor(#f))).unwrap_or_default();
                 let j = jitter
-                    .as_ref()
                     .map(|j| {
-                        let kind = match j.to_string().as_str() {
-                            "none" => quote!(None),
-                            "equal" => quote!(Equal),
-                            "decorrelated" => quote!(Decorrelated),
-                            _ => quote!(Full),
-                        };
+                        let kind = Ident::new(j.variant(), Span::call_site());
                         quote!(.jitter(#w::Jitter::#kind))
                     })
                     .unwrap_or_default();
@@ -420,85 +530,82 @@ impl Expansion {
         }
     }
 
-    fn hook(&self, hook: &Option<Hook>, types: &Ident) -> TokenStream {
-        let krate = &self.krate;
-        match hook {
-            None => quote!(#krate::__private::no_hook),
-            Some(Hook::Log(span)) => {
-                let log = quote_spanned!(*span=> #krate::hooks::log);
-                quote!(#krate::__private::hook(&#types, #log))
-            }
-            Some(Hook::Expr(expr)) => quote!(#krate::__private::hook(&#types, #expr)),
-        }
-    }
-
-    fn class_matches(&self, class: &ClassSpec, error: &Ident, failure: &Ident) -> TokenStream {
+    /// Whether a class matches the failure (`failure.error` is `Some` when
+    /// the engine asks).
+    fn class_matches(&self, class: &ClassSpec, failure: &Ident) -> TokenStream {
         let krate = &self.krate;
         match class {
             ClassSpec::Any => quote!(true),
+            ClassSpec::Default => quote! {
+                match #failure.error {
+                    ::core::option::Option::Some(__retry_e) => (&&&#krate::__private::Probe(__retry_e)).by_default(&#failure),
+                    ::core::option::Option::None => false,
+                }
+            },
             ClassSpec::Set(parts, _) => {
                 let set = class_set(krate, parts);
                 quote!(const { #set }.matches(#failure.class))
             }
-            ClassSpec::Predicate(expr) => quote!(#krate::__private::predicate(&#error, #expr)),
+            ClassSpec::Predicate(expr) => quote! {
+                match #failure.error {
+                    ::core::option::Option::Some(__retry_e) => #krate::__private::predicate(__retry_e, #expr),
+                    ::core::option::Option::None => false,
+                }
+            },
         }
     }
 
-    fn decide(
-        &self,
-        error: &Ident,
-        failure: &Ident,
-        call: &Ident,
-        top: &TokenStream,
-        before_sleep: &TokenStream,
-    ) -> TokenStream {
-        let krate = &self.krate;
-        let verdict = quote!(#krate::__private::Probe(&#error))
-            .into_iter()
-            .collect::<TokenStream>();
-        let give_up = quote! {
-            #call.failed(#failure, ::core::option::Option::None::<#krate::__private::Limits<'_, #krate::__private::wait::NoWait>>, #krate::__private::no_hook)
-        };
-        let retry_top =
-            quote!(#call.failed(#failure, ::core::option::Option::Some(#top), #before_sleep));
-        // Order: `never`, then the server's `x-should-retry: false`, then the
-        // rules of `on` (first match), then `x-should-retry: true`.
-        let mut chain = TokenStream::new();
-        if let Some(never) = &self.args.never {
-            let conds: Vec<_> = never
-                .iter()
-                .map(|c| self.class_matches(c, error, failure))
-                .collect();
-            chain.extend(quote!(if #(#conds)||* { #give_up } else));
-        }
-        chain.extend(quote! {
-            if (&#verdict).probe_should_retry() == ::core::option::Option::Some(false) { #give_up } else
-        });
-        match &self.args.on {
-            None => chain.extend(quote! {
-                if (&#verdict).probe_default(#failure.class) { #retry_top } else
-            }),
-            Some(rules) => {
-                for RuleSpec {
-                    class: c,
-                    attempts,
-                    wait,
-                } in rules
-                {
-                    let cond = self.class_matches(c, error, failure);
-                    let limits = self.limits(*attempts, wait.as_ref());
-                    chain.extend(quote! {
-                        if #cond {
-                            #call.failed(#failure, ::core::option::Option::Some(#limits), #before_sleep)
-                        } else
-                    });
-                }
+    /// The `never` closure.
+    fn never(&self, failure: &Ident) -> TokenStream {
+        match &self.args.never {
+            None => quote!(|| false),
+            Some(classes) => {
+                let conds = classes.iter().map(|c| self.class_matches(c, failure));
+                quote!(|| #(#conds)||*)
             }
         }
-        chain.extend(quote! {
-            if (&#verdict).probe_should_retry() == ::core::option::Option::Some(true) { #retry_top } else { #give_up }
-        });
-        chain
+    }
+
+    /// The `on` closure: the limits of the first rule that matches. Waits
+    /// that are user expressions are bound before it, once per failure.
+    fn rules(&self, failure: &Ident, top: &Ident) -> TokenStream {
+        let krate = &self.krate;
+        let default = [RuleSpec {
+            class: ClassSpec::Default,
+            attempts: None,
+            wait: None,
+        }];
+        let rules = self.args.on.as_deref().unwrap_or(&default);
+        let mut bindings = quote!();
+        let mut chain = quote!();
+        for (index, rule) in (1u32..).zip(rules) {
+            let cond = self.class_matches(&rule.class, failure);
+            let limits = if rule.attempts.is_none() && rule.wait.is_none() {
+                quote!(#top)
+            } else {
+                let attempts = match rule.attempts {
+                    Some(n) => quote!(#n),
+                    None => quote!(#top.attempts),
+                };
+                let (wait, wait_id) = match &rule.wait {
+                    Some(spec) => {
+                        let (binding, wait) =
+                            self.bound_wait(spec, &format!("__retry_wait{index}"));
+                        bindings.extend(binding);
+                        (wait, quote!(#index))
+                    }
+                    None => (quote!(#top.wait), quote!(0)),
+                };
+                quote!(#krate::__private::Limits { attempts: #attempts, wait: #wait, wait_id: #wait_id })
+            };
+            chain.extend(quote! {
+                if #cond { ::core::option::Option::Some(#limits) } else
+            });
+        }
+        quote! {{
+            #bindings
+            || #chain { ::core::option::Option::None }
+        }}
     }
 
     /// `needs_classify(&error)` at each class token, so a missing `Classify`
@@ -516,7 +623,7 @@ impl Expansion {
                     let probe = Ident::new("__retry_classify_probe", *span);
                     let at_class = respan(krate, *span);
                     Some(quote_spanned! {*span=>
-                        let #probe = &#error;
+                        let #probe = #error;
                         #at_class::__private::needs_classify(#probe);
                     })
                 }
@@ -526,30 +633,39 @@ impl Expansion {
     }
 
     /// Per-attempt bindings of the arguments; rewrites the signature's
-    /// patterns so that the outer bindings are plain names.
+    /// patterns so that the outer bindings are plain names. A parameter's
+    /// `#[cfg]` and `#[cfg_attr]` go onto its binding.
     fn rebind_arguments(&mut self) -> Vec<TokenStream> {
         let krate = self.krate.clone();
         let mut rebinds = Vec::new();
         for (index, arg) in self.func.sig.inputs.iter_mut().enumerate() {
             match arg {
                 FnArg::Receiver(receiver) => {
-                    let this = Ident::new("__retry_self", receiver.self_token.span());
-                    let self_token = &receiver.self_token;
+                    let this = Ident::new(body::SELF, receiver.self_token.span());
+                    let self_token = receiver.self_token;
+                    let cfgs = cfg_attrs(&receiver.attrs);
                     let mutability = receiver.mutability.take();
-                    let by_ref = match &receiver.kind {
-                        ReceiverKind::Reference(_, _, m) => Some(m.is_some()),
-                        ReceiverKind::Typed(_, ty) => reference(ty),
+                    let kind = match &receiver.kind {
+                        ReceiverKind::Reference(_, _, m) => Some(Borrow::Ref(m.is_some())),
+                        ReceiverKind::Typed(_, ty) => reference(ty)
+                            .map(Borrow::Ref)
+                            .or_else(|| pinned_mut(ty).then_some(Borrow::PinMut)),
                         _ => None,
                     };
-                    rebinds.push(match by_ref {
-                        Some(false) => quote!(let #mutability #this = #self_token;),
-                        Some(true) => quote!(let #mutability #this = &mut *#self_token;),
-                        None => quote_spanned!(self_token.span()=> let #mutability #this = #krate::__private::CloneArg::clone_arg(&#self_token);),
+                    rebinds.push(match kind {
+                        Some(Borrow::Ref(false)) => quote!(#cfgs let #mutability #this = #self_token;),
+                        Some(Borrow::Ref(true)) => quote!(#cfgs let #mutability #this = &mut *#self_token;),
+                        Some(Borrow::PinMut) => {
+                            receiver.mutability = Some(syn::Token![mut](self_token.span()));
+                            quote!(#cfgs let #mutability #this = #krate::__private::reborrow_pin(&mut #self_token);)
+                        }
+                        None => quote_spanned!(self_token.span()=> #cfgs let #mutability #this = #krate::__private::CloneArg::clone_arg(&#self_token);),
                     });
                 }
                 FnArg::Typed(typed) => {
                     let by_ref = reference(&typed.ty);
                     let ty_span = typed.ty.span();
+                    let cfgs = cfg_attrs(&typed.attrs);
                     let (outer, pattern): (TokenStream, TokenStream) = match &mut *typed.pat {
                         Pat::Wild(_) => continue,
                         Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
@@ -566,15 +682,31 @@ impl Expansion {
                         }
                     };
                     rebinds.push(match by_ref {
-                        Some(false) => quote!(let #pattern = #outer;),
-                        Some(true) => quote!(let #pattern = &mut *#outer;),
-                        None => quote_spanned!(ty_span=> let #pattern = #krate::__private::CloneArg::clone_arg(&#outer);),
+                        Some(false) => quote!(#cfgs let #pattern = #outer;),
+                        Some(true) => quote!(#cfgs let #pattern = &mut *#outer;),
+                        None => quote_spanned!(ty_span=> #cfgs let #pattern = #krate::__private::CloneArg::clone_arg(&#outer);),
                     });
                 }
             }
         }
         rebinds
     }
+}
+
+enum Borrow {
+    /// `&T` (`false`) or `&mut T` (`true`).
+    Ref(bool),
+    /// `Pin<&mut T>`.
+    PinMut,
+}
+
+/// The `#[cfg]` and `#[cfg_attr]` attributes of a parameter.
+fn cfg_attrs(attrs: &[syn::Attribute]) -> TokenStream {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+        .map(ToTokens::to_token_stream)
+        .collect()
 }
 
 /// `tokens` with every span set to `span`.
@@ -605,6 +737,19 @@ fn reference(ty: &Type) -> Option<bool> {
     }
 }
 
+/// Whether `ty` is `Pin<&mut T>`.
+fn pinned_mut(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    last.ident == "Pin"
+        && matches!(args.args.first(), Some(syn::GenericArgument::Type(t)) if reference(t) == Some(true))
+}
+
 fn class_set(krate: &TokenStream, parts: &[SetPart]) -> TokenStream {
     let set = quote!(#krate::__private::ClassSet);
     let mut out: Option<TokenStream> = None;
@@ -622,115 +767,4 @@ fn class_set(krate: &TokenStream, parts: &[SetPart]) -> TokenStream {
         });
     }
     out.unwrap_or_else(|| quote!(#set::EMPTY))
-}
-
-/// Macros known not to expand to `return` or `?`.
-const PLAIN_MACROS: &[&str] = &[
-    "format",
-    "format_args",
-    "vec",
-    "println",
-    "print",
-    "eprintln",
-    "eprint",
-    "write",
-    "writeln",
-    "assert",
-    "assert_eq",
-    "assert_ne",
-    "debug_assert",
-    "debug_assert_eq",
-    "debug_assert_ne",
-    "matches",
-    "concat",
-    "stringify",
-    "dbg",
-    "line",
-    "file",
-    "column",
-    "module_path",
-    "cfg",
-    "env",
-    "include_str",
-    "include_bytes",
-];
-
-/// Whether the body may leave before its end (`return`, `?`, or a macro that
-/// may hide them) or diverge (`loop`, `panic!`, `exit`): then each attempt
-/// needs its own future (or closure), so that leaving ends the attempt, not
-/// the function, and no code after the body is unreachable.
-fn ends_early(tokens: &TokenStream) -> bool {
-    let mut previous: Option<TokenTree> = None;
-    for tt in tokens.clone() {
-        let early = match &tt {
-            TokenTree::Ident(i) => i == "return" || i == "loop" || i == "exit" || i == "abort",
-            TokenTree::Punct(p) if p.as_char() == '?' => true,
-            TokenTree::Punct(p) if p.as_char() == '!' => match &previous {
-                Some(TokenTree::Ident(name)) => !PLAIN_MACROS.contains(&name.to_string().as_str()),
-                _ => false,
-            },
-            TokenTree::Group(g) => ends_early(&g.stream()),
-            _ => false,
-        };
-        if early {
-            return true;
-        }
-        previous = Some(tt);
-    }
-    false
-}
-
-fn contains_impl(tokens: &TokenStream) -> bool {
-    tokens.clone().into_iter().any(|tt| match tt {
-        TokenTree::Ident(i) => i == "impl",
-        TokenTree::Group(g) => contains_impl(&g.stream()),
-        _ => false,
-    })
-}
-
-/// Renames `self` to `__retry_self` in the body, except in `self::` paths and
-/// inside nested items (`fn name`, `impl`, `trait`, `mod`), where `self` is theirs.
-fn rename_self(tokens: TokenStream) -> TokenStream {
-    let mut out = Vec::new();
-    let mut iter = tokens.into_iter().peekable();
-    let mut skip_item = false;
-    while let Some(tt) = iter.next() {
-        match tt {
-            TokenTree::Ident(ident) if ident == "impl" || ident == "trait" || ident == "mod" => {
-                skip_item = true;
-                out.push(TokenTree::Ident(ident));
-            }
-            TokenTree::Ident(ident)
-                if ident == "fn" && matches!(iter.peek(), Some(TokenTree::Ident(_))) =>
-            {
-                skip_item = true;
-                out.push(TokenTree::Ident(ident));
-            }
-            TokenTree::Group(group) if skip_item => {
-                if group.delimiter() == Delimiter::Brace {
-                    skip_item = false;
-                }
-                out.push(TokenTree::Group(group));
-            }
-            TokenTree::Punct(p) if skip_item && p.as_char() == ';' => {
-                skip_item = false;
-                out.push(TokenTree::Punct(p));
-            }
-            TokenTree::Ident(ident) if !skip_item && ident == "self" => {
-                let path = matches!(iter.peek(), Some(TokenTree::Punct(p)) if p.as_char() == ':');
-                if path {
-                    out.push(TokenTree::Ident(ident));
-                } else {
-                    out.push(TokenTree::Ident(Ident::new("__retry_self", ident.span())));
-                }
-            }
-            TokenTree::Group(group) if !skip_item => {
-                let mut renamed = Group::new(group.delimiter(), rename_self(group.stream()));
-                renamed.set_span(group.span());
-                out.push(TokenTree::Group(renamed));
-            }
-            other => out.push(other),
-        }
-    }
-    out.into_iter().collect()
 }

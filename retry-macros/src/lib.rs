@@ -1,10 +1,18 @@
 //! The `#[retry]` attribute. Use it through `retry-runtime`, which re-exports it
 //! and documents it: `use retry_runtime::retry;`.
+//!
+//! One stage per file: `args` parses the attribute into the crate's model
+//! (names from `symbol`, durations from `duration`), `check` checks what
+//! spans the attribute and the signature, `body` reads and rewrites the
+//! user's body, `expand` emits the loop; `errors` collects every mistake.
 
 mod args;
+mod body;
+mod check;
 mod duration;
 mod errors;
 mod expand;
+mod symbol;
 
 use proc_macro::TokenStream;
 

@@ -1,90 +1,104 @@
-//! Items the `#[retry]` expansion calls. Not public API: no stability promise.
+//! Items the `#[retry]` expansion calls. Not public API: no stability
+//! promise, and nothing public depends on it.
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+pub use crate::chain::ClassifiedByChain;
 pub use crate::class::{Class, ClassSet, Classify};
-pub use crate::engine::{
-    Call, Elapsed, Failure, Limits, RetryAfter, RetryState, Settings, StdClock, TokioClock,
-};
+pub use crate::clock::{StdClock, TokioClock};
+pub use crate::elapsed::Elapsed;
+pub use crate::engine::{Call, DEFAULT_ATTEMPTS, Failure, Limits, RetryAfter, Settings};
+pub use crate::state::RetryState;
 pub use crate::wait;
 pub use core;
 
-/// Autoref specialization: `(&Probe(&e)).probe_class()` uses [`Classify`]
-/// when the (concrete) error type implements it, and [`Unclassified`]
-/// otherwise. For a generic error type without a `Classify` bound, the
-/// fallback is always taken.
+/// Autoref specialization over the error type: `(&&&Probe(&e)).failure(..)`
+/// picks, in this order, [`ByChain`] (types classified through a cargo
+/// feature that walks their chain of causes), [`ByClassify`] (every other
+/// `Classify` type) and [`Unclassified`]. For a generic error type the
+/// bounds the function declares decide.
 pub struct Probe<'a, E>(pub &'a E);
 
-/// The `Classify` side of [`Probe`].
-pub trait Classified {
-    /// The class, or `Timeout` when the attempt timed out.
-    fn probe_class(&self, timed_out: bool) -> Option<Class>;
-    /// The server's requested delay.
-    fn probe_retry_after(&self) -> Option<Duration>;
-    /// The default `on`: transient failures.
-    fn probe_default(&self, class: Option<Class>) -> bool;
-    /// The server's verdict.
-    fn probe_should_retry(&self) -> Option<bool>;
+/// Types classified through their chain of causes (`anyhow::Error`, boxed
+/// errors): classes for class rules, but the default rule and the server's
+/// requested delay and verdict stay as for an unclassified type unless the
+/// attribute names class rules (`explicit`).
+pub trait ByChain<'a, E> {
+    /// The attempt's failure.
+    fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E>;
+    /// Whether the default rule retries it.
+    fn by_default(&self, failure: &Failure<'a, E>) -> bool;
 }
 
-impl<E: Classify> Classified for Probe<'_, E> {
+impl<'a, E: Classify + ClassifiedByChain> ByChain<'a, E> for &&Probe<'a, E> {
     #[inline]
-    fn probe_class(&self, timed_out: bool) -> Option<Class> {
-        Some(if timed_out {
-            Class::Timeout
+    fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E> {
+        let e = self.0;
+        if explicit {
+            Failure::error(
+                e,
+                Some(e.class()),
+                e.retry_after(),
+                e.should_retry(),
+                timed_out,
+            )
         } else {
-            self.0.class()
-        })
-    }
-    #[inline]
-    fn probe_retry_after(&self) -> Option<Duration> {
-        self.0.retry_after()
-    }
-    #[inline]
-    fn probe_default(&self, class: Option<Class>) -> bool {
-        ClassSet::TRANSIENT.matches(class)
-    }
-    #[inline]
-    fn probe_should_retry(&self) -> Option<bool> {
-        self.0.should_retry()
-    }
-}
-
-/// The fallback side of [`Probe`]: no class, no requested delay, and every
-/// error is retried by default.
-pub trait Unclassified {
-    /// See [`Classified::probe_class`].
-    fn probe_class(&self, timed_out: bool) -> Option<Class>;
-    /// See [`Classified::probe_retry_after`].
-    fn probe_retry_after(&self) -> Option<Duration>;
-    /// See [`Classified::probe_default`].
-    fn probe_default(&self, class: Option<Class>) -> bool;
-    /// See [`Classified::probe_should_retry`].
-    fn probe_should_retry(&self) -> Option<bool>;
-}
-
-impl<E> Unclassified for &Probe<'_, E> {
-    #[inline]
-    fn probe_class(&self, timed_out: bool) -> Option<Class> {
-        if timed_out {
-            Some(Class::Timeout)
-        } else {
-            None
+            Failure::error(e, Some(e.class()), None, None, timed_out)
         }
     }
     #[inline]
-    fn probe_retry_after(&self) -> Option<Duration> {
-        None
-    }
-    #[inline]
-    fn probe_default(&self, _: Option<Class>) -> bool {
+    fn by_default(&self, _: &Failure<'a, E>) -> bool {
         true
     }
+}
+
+/// `Classify` types: the default rule is `Transient`.
+pub trait ByClassify<'a, E> {
+    /// See [`ByChain::failure`].
+    fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E>;
+    /// See [`ByChain::by_default`].
+    fn by_default(&self, failure: &Failure<'a, E>) -> bool;
+}
+
+impl<'a, E: Classify> ByClassify<'a, E> for &Probe<'a, E> {
     #[inline]
-    fn probe_should_retry(&self) -> Option<bool> {
-        None
+    fn failure(&self, timed_out: bool, _: bool) -> Failure<'a, E> {
+        let e = self.0;
+        Failure::error(
+            e,
+            Some(e.class()),
+            e.retry_after(),
+            e.should_retry(),
+            timed_out,
+        )
+    }
+    #[inline]
+    fn by_default(&self, failure: &Failure<'a, E>) -> bool {
+        ClassSet::TRANSIENT.matches(failure.class)
+    }
+}
+
+/// Types without `Classify`: no class (but `Timeout` for a timed-out
+/// attempt), and every error is retried by default.
+pub trait Unclassified<'a, E> {
+    /// See [`ByChain::failure`].
+    fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E>;
+    /// See [`ByChain::by_default`].
+    fn by_default(&self, failure: &Failure<'a, E>) -> bool;
+}
+
+impl<'a, E> Unclassified<'a, E> for Probe<'a, E> {
+    #[inline]
+    fn failure(&self, timed_out: bool, _: bool) -> Failure<'a, E> {
+        Failure::error(self.0, None, None, None, timed_out)
+    }
+    #[inline]
+    fn by_default(&self, _: &Failure<'a, E>) -> bool {
+        true
     }
 }
 
@@ -124,25 +138,19 @@ impl<R> Types<R> {
 }
 
 /// Types a hook expression as a `Fn(&RetryState<'_, E>)` for the function's
-/// error type, so that closures need no annotations.
+/// error type, so that closures need no annotations. The opaque return type
+/// keeps a hook of the wrong type to one error, at the hook.
 #[inline(always)]
-pub fn hook<R: IsResult, H: Fn(&RetryState<'_, R::Err>)>(_: &Types<R>, h: H) -> H {
+pub fn hook<R: IsResult>(
+    _: &Types<R>,
+    h: impl Fn(&RetryState<'_, R::Err>),
+) -> impl Fn(&RetryState<'_, R::Err>) {
     h
 }
 
 /// The hook when none is given.
 #[inline(always)]
 pub fn no_hook<E>(_: &RetryState<'_, E>) {}
-
-/// A `Failure` with no error (a rejected `Ok`), typed by the function's error.
-#[inline(always)]
-pub fn rejected<'a, R: IsResult>(_: &Types<R>) -> Failure<'a, R::Err> {
-    Failure {
-        error: None,
-        class: None,
-        retry_after: None,
-    }
-}
 
 /// The function's return type must be a `Result`.
 #[diagnostic::on_unimplemented(
@@ -196,6 +204,12 @@ impl<T: Clone> CloneArg for T {
     }
 }
 
+/// Re-borrows a `self: Pin<&mut Self>` receiver for one attempt.
+#[inline(always)]
+pub fn reborrow_pin<'a, T: ?Sized>(pin: &'a mut Pin<&mut T>) -> Pin<&'a mut T> {
+    pin.as_mut()
+}
+
 /// An error type that a timed-out attempt can be turned into.
 #[diagnostic::on_unimplemented(
     message = "`timeout` needs `{Self}` to be built from `retry_runtime::Elapsed`",
@@ -225,15 +239,19 @@ where
 
 /// Runs one attempt with a time limit; `(outcome, timed_out)`. `expired`
 /// builds the outcome of an attempt that ran out of time ([`timed_out`]).
+/// Without a limit the attempt runs as it is.
 #[inline]
-pub async fn with_timeout<R, F, X>(limit: Duration, attempt: F, expired: X) -> (R, bool)
+pub async fn with_timeout<R, F, X>(limit: Option<Duration>, attempt: F, expired: X) -> (R, bool)
 where
     F: Future<Output = R>,
     X: FnOnce() -> R,
 {
-    match tokio::time::timeout(limit, attempt).await {
-        Ok(outcome) => (outcome, false),
-        Err(_) => (expired(), true),
+    match limit {
+        None => (attempt.await, false),
+        Some(limit) => match tokio::time::timeout(limit, attempt).await {
+            Ok(outcome) => (outcome, false),
+            Err(_) => (expired(), true),
+        },
     }
 }
 
@@ -243,11 +261,46 @@ pub fn attempt<R, F: Future<Output = R>>(future: F) -> F {
     future
 }
 
-/// The async sleep between attempts (none for a zero delay).
+/// The async pause between attempts: a tokio sleep, or for a zero delay one
+/// trip through the executor (so that `wait = none` with many attempts does
+/// not starve other tasks, and needs no timer). The delay is not kept: the
+/// future is the size of a `Sleep`.
 #[inline]
-pub async fn sleep(delay: Duration) {
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+pub fn pause(delay: Duration) -> Pause {
+    if delay.is_zero() {
+        Pause::Yield(false)
+    } else {
+        Pause::Sleep(tokio::time::sleep(delay))
+    }
+}
+
+/// See [`pause`].
+pub enum Pause {
+    /// Yields once.
+    Yield(bool),
+    /// Sleeps.
+    Sleep(tokio::time::Sleep),
+}
+
+impl Future for Pause {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the `Sleep` is never moved out of the pinned enum, and the
+        // enum never changes variant once created.
+        match unsafe { self.get_unchecked_mut() } {
+            Pause::Yield(yielded) => {
+                if *yielded {
+                    Poll::Ready(())
+                } else {
+                    *yielded = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            }
+            // SAFETY: `sleep` lives in the pinned enum and is never moved.
+            Pause::Sleep(sleep) => unsafe { Pin::new_unchecked(sleep) }.poll(cx),
+        }
     }
 }
 

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::class::{Class, ClassSet, Classify};
-use crate::engine::{
-    Call, Clock, Elapsed, Failure, Limits, RetryAfter, RetryState, Settings, StdClock, TokioClock,
-};
+use crate::clock::{Clock, StdClock, TokioClock};
+use crate::elapsed::Elapsed;
+use crate::engine::{Call, DEFAULT_ATTEMPTS, Failure, Limits, RetryAfter, Settings};
+use crate::state::RetryState;
 use crate::wait::{Exponential, Wait};
 
 type Hook<E> = Arc<dyn Fn(&RetryState<'_, E>) + Send + Sync>;
@@ -22,6 +23,16 @@ struct Classifier<E> {
     should_retry: fn(&E) -> Option<bool>,
 }
 
+impl<E: Classify> Classifier<E> {
+    fn of() -> Self {
+        Classifier {
+            class: <E as Classify>::class,
+            retry_after: <E as Classify>::retry_after,
+            should_retry: <E as Classify>::should_retry,
+        }
+    }
+}
+
 impl<E> Clone for Classifier<E> {
     fn clone(&self) -> Self {
         *self
@@ -32,10 +43,7 @@ impl<E> Copy for Classifier<E> {}
 /// Which failures a [`Rule`] applies to.
 enum Matcher<E> {
     Any,
-    Classes {
-        set: ClassSet,
-        classify: fn(&E) -> Class,
-    },
+    Classes(ClassSet),
     Predicate(Predicate<E>),
 }
 
@@ -43,25 +51,18 @@ impl<E> Clone for Matcher<E> {
     fn clone(&self) -> Self {
         match self {
             Matcher::Any => Matcher::Any,
-            Matcher::Classes { set, classify } => Matcher::Classes {
-                set: *set,
-                classify: *classify,
-            },
+            Matcher::Classes(set) => Matcher::Classes(*set),
             Matcher::Predicate(p) => Matcher::Predicate(p.clone()),
         }
     }
 }
 
 impl<E> Matcher<E> {
-    fn matches(&self, error: &E, timed_out: bool) -> bool {
+    fn matches(&self, failure: &Failure<'_, E>) -> bool {
         match self {
             Matcher::Any => true,
-            Matcher::Classes { set, classify } => set.contains(if timed_out {
-                Class::Timeout
-            } else {
-                classify(error)
-            }),
-            Matcher::Predicate(p) => p(error),
+            Matcher::Classes(set) => set.matches(failure.class),
+            Matcher::Predicate(p) => failure.error.is_some_and(|e| p(e)),
         }
     }
 }
@@ -80,6 +81,8 @@ impl<E> Matcher<E> {
 /// ```
 pub struct Rule<E> {
     matcher: Matcher<E>,
+    /// How a class rule learns the class.
+    classifier: Option<Classifier<E>>,
     attempts: Option<u32>,
     wait: Option<SharedWait>,
 }
@@ -88,6 +91,7 @@ impl<E> Clone for Rule<E> {
     fn clone(&self) -> Self {
         Rule {
             matcher: self.matcher.clone(),
+            classifier: self.classifier,
             attempts: self.attempts,
             wait: self.wait.clone(),
         }
@@ -98,7 +102,7 @@ impl<E> fmt::Debug for Rule<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let matcher = match &self.matcher {
             Matcher::Any => "Any".to_string(),
-            Matcher::Classes { set, .. } => format!("{set:?}"),
+            Matcher::Classes(set) => format!("{set:?}"),
             Matcher::Predicate(_) => "predicate".to_string(),
         };
         f.debug_struct("Rule")
@@ -120,10 +124,10 @@ impl<E> Rule<E> {
     where
         E: Classify,
     {
-        Rule::from_matcher(Matcher::Classes {
-            set,
-            classify: <E as Classify>::class,
-        })
+        Rule {
+            classifier: Some(Classifier::of()),
+            ..Rule::from_matcher(Matcher::Classes(set))
+        }
     }
 
     /// Failures for which `predicate` is true.
@@ -134,6 +138,7 @@ impl<E> Rule<E> {
     fn from_matcher(matcher: Matcher<E>) -> Self {
         Rule {
             matcher,
+            classifier: None,
             attempts: None,
             wait: None,
         }
@@ -207,10 +212,13 @@ pub struct Retrying<T, E> {
     settings: Settings,
     attempts: u32,
     wait: SharedWait,
-    timeout: Option<(Duration, fn() -> E)>,
+    timeout: Option<fn() -> E>,
     rules: Vec<Rule<E>>,
     never: Vec<Matcher<E>>,
-    classify: Option<Classifier<E>>,
+    /// How the class, the requested delay and the server's verdict are read.
+    classifier: Option<Classifier<E>>,
+    /// Whether the default rule is `Transient` (after `.classify()`) or `Any`.
+    transient_by_default: bool,
     when_ok: Option<Predicate<T>>,
     before_sleep: Option<Hook<E>>,
     on_giveup: Option<Hook<E>>,
@@ -225,7 +233,8 @@ impl<T, E> Clone for Retrying<T, E> {
             timeout: self.timeout,
             rules: self.rules.clone(),
             never: self.never.clone(),
-            classify: self.classify,
+            classifier: self.classifier,
+            transient_by_default: self.transient_by_default,
             when_ok: self.when_ok.clone(),
             before_sleep: self.before_sleep.clone(),
             on_giveup: self.on_giveup.clone(),
@@ -238,9 +247,9 @@ impl<T, E> fmt::Debug for Retrying<T, E> {
         f.debug_struct("Retrying")
             .field("settings", &self.settings)
             .field("attempts", &self.attempts)
-            .field("timeout", &self.timeout.map(|(d, _)| d))
             .field("rules", &self.rules)
-            .field("classify", &self.classify.is_some())
+            .field("classify", &self.classifier.is_some())
+            .field("transient_by_default", &self.transient_by_default)
             .finish_non_exhaustive()
     }
 }
@@ -253,16 +262,32 @@ impl<T, E> Default for Retrying<T, E> {
 
 impl<T, E> Retrying<T, E> {
     /// The attribute's defaults: 3 attempts, `exponential()`, no deadline, no
-    /// timeout, `retry_after = honor(max = 60s)`, every error retried.
+    /// timeout, `retry_after = honor(max = 60s)`.
+    ///
+    /// **One difference:** the attribute sees at compile time whether the
+    /// error type implements [`Classify`] and then retries only transient
+    /// failures by default, obeying `Retry-After`. The builder cannot see it:
+    /// without [`.classify()`](Retrying::classify) it retries every error and
+    /// reads no requested delay, as the attribute does for a type without
+    /// `Classify`. Call `.classify()` for the attribute's behaviour:
+    ///
+    /// ```
+    /// use retry_runtime::Retrying;
+    ///
+    /// // What `#[retry]` does for an `std::io::Result` function:
+    /// let policy = Retrying::<String, std::io::Error>::new().classify();
+    /// # let _ = policy;
+    /// ```
     pub fn new() -> Self {
         Retrying {
             settings: Settings::new("retrying"),
-            attempts: 3,
+            attempts: DEFAULT_ATTEMPTS,
             wait: Arc::new(Exponential::new()),
             timeout: None,
             rules: Vec::new(),
             never: Vec::new(),
-            classify: None,
+            classifier: None,
+            transient_by_default: false,
             when_ok: None,
             before_sleep: None,
             on_giveup: None,
@@ -289,11 +314,12 @@ impl<T, E> Retrying<T, E> {
 
     /// A limit per attempt ([`call`](Retrying::call) only): the attempt is
     /// dropped and fails as a `Timeout`, with the error built from [`Elapsed`].
+    /// With a deadline, an attempt's limit is the smaller of the two.
     pub fn timeout(mut self, limit: Duration) -> Self
     where
         E: From<Elapsed>,
     {
-        self.timeout = Some((limit, || E::from(Elapsed::new())));
+        self.timeout = Some(|| E::from(Elapsed::new()));
         self.settings.timeout = Some(limit);
         self
     }
@@ -304,22 +330,23 @@ impl<T, E> Retrying<T, E> {
         self
     }
 
-    /// Uses `E`'s [`Classify`]: the default rule becomes `Transient`, the
-    /// server's requested delay is read, and hooks see the class.
+    /// Uses `E`'s [`Classify`] as the attribute does: the default rule
+    /// becomes `Transient`, the server's requested delay and verdict are
+    /// read, and hooks see the class.
     pub fn classify(mut self) -> Self
     where
         E: Classify,
     {
-        self.classify = Some(Classifier {
-            class: <E as Classify>::class,
-            retry_after: <E as Classify>::retry_after,
-            should_retry: <E as Classify>::should_retry,
-        });
+        self.classifier = Some(Classifier::of());
+        self.transient_by_default = true;
         self
     }
 
-    /// Adds a rule to `on`; the first that matches decides.
+    /// Adds a rule to `on`; the first that matches decides. A class rule
+    /// reads the error's class (and the server's requested delay and verdict)
+    /// even without [`.classify()`](Retrying::classify).
     pub fn on(mut self, rule: Rule<E>) -> Self {
+        self.learn_classes(&rule);
         self.rules.push(rule);
         self
     }
@@ -327,8 +354,15 @@ impl<T, E> Retrying<T, E> {
     /// Never retries failures that `rule` matches (its overrides are ignored);
     /// wins over `on`.
     pub fn never(mut self, rule: Rule<E>) -> Self {
+        self.learn_classes(&rule);
         self.never.push(rule.matcher);
         self
+    }
+
+    fn learn_classes(&mut self, rule: &Rule<E>) {
+        if self.classifier.is_none() {
+            self.classifier = rule.classifier;
+        }
     }
 
     /// Also retries an `Ok` value for which `reject` is true; on giving up
@@ -371,14 +405,14 @@ impl<T, E> Retrying<T, E> {
         let mut call = Call::<TokioClock>::new(&self.settings);
         loop {
             let (outcome, timed_out) = match self.timeout {
+                Some(expired) => {
+                    let limit = call.attempt_limit();
+                    crate::__private::with_timeout(limit, attempt(), || Err(expired())).await
+                }
                 None => (attempt().await, false),
-                Some((limit, make)) => match tokio::time::timeout(limit, attempt()).await {
-                    Ok(outcome) => (outcome, false),
-                    Err(_) => (Err(make()), true),
-                },
             };
             match self.step(&mut call, outcome, timed_out) {
-                Ok(delay) => crate::__private::sleep(delay).await,
+                Ok(delay) => crate::__private::pause(delay).await,
                 Err(done) => return done,
             }
         }
@@ -399,90 +433,70 @@ impl<T, E> Retrying<T, E> {
         }
     }
 
-    /// One outcome: `Ok(delay)` to retry, `Err(result)` to return it.
+    /// One outcome: `Ok(delay)` to retry, `Err(result)` to return it. The
+    /// decision itself is the engine's ([`Call::failed`]), as for the attribute.
     fn step<C: Clock>(
         &self,
         call: &mut Call<'_, C>,
         outcome: Result<T, E>,
         timed_out: bool,
     ) -> Result<Duration, Result<T, E>> {
-        let hook = |h: &Option<Hook<E>>, state: &RetryState<'_, E>| {
-            if let Some(h) = h {
-                h(state)
+        let failure = match &outcome {
+            Ok(value) => {
+                if !self.when_ok.as_ref().is_some_and(|reject| reject(value)) {
+                    call.succeeded();
+                    return Err(outcome);
+                }
+                Failure::rejected()
             }
+            Err(error) => match self.classifier {
+                Some(c) => Failure::error(
+                    error,
+                    Some((c.class)(error)),
+                    (c.retry_after)(error),
+                    (c.should_retry)(error),
+                    timed_out,
+                ),
+                None => Failure::error(error, None, None, None, timed_out),
+            },
         };
         let top = Limits {
             attempts: self.attempts,
             wait: &*self.wait,
+            wait_id: 0,
         };
-        match outcome {
-            Ok(value) => {
-                let rejected = self.when_ok.as_ref().is_some_and(|reject| reject(&value));
-                if !rejected {
-                    return Err(Ok(value));
-                }
-                let failure = Failure {
-                    error: None,
-                    class: None,
-                    retry_after: None,
-                };
-                match call.failed(failure, Some(top), |s| hook(&self.before_sleep, s)) {
-                    Some(delay) => Ok(delay),
-                    None => {
-                        call.give_up(failure, |s| hook(&self.on_giveup, s));
-                        Err(Ok(value))
-                    }
-                }
+        let rules = || {
+            if self.rules.is_empty() {
+                let retried =
+                    !self.transient_by_default || ClassSet::TRANSIENT.matches(failure.class);
+                return retried.then_some(top);
             }
-            Err(error) => {
-                let (class, retry_after) = match self.classify {
-                    Some(c) => (
-                        Some(if timed_out {
-                            Class::Timeout
-                        } else {
-                            (c.class)(&error)
-                        }),
-                        (c.retry_after)(&error),
-                    ),
-                    None => (timed_out.then_some(Class::Timeout), None),
-                };
-                let failure = Failure {
-                    error: Some(&error),
-                    class,
-                    retry_after,
-                };
-                let verdict = self.classify.and_then(|c| (c.should_retry)(&error));
-                let limits = if self.never.iter().any(|m| m.matches(&error, timed_out))
-                    || verdict == Some(false)
-                {
-                    None
-                } else if self.rules.is_empty() {
-                    let retried = match self.classify {
-                        Some(_) => ClassSet::TRANSIENT.matches(class),
-                        None => true,
-                    };
-                    retried.then_some(top)
-                } else {
-                    self.rules
-                        .iter()
-                        .find(|rule| rule.matcher.matches(&error, timed_out))
-                        .map(|rule| Limits {
-                            attempts: rule.attempts.unwrap_or(self.attempts),
-                            wait: rule.wait.as_deref().unwrap_or(&*self.wait),
-                        })
-                };
-                let limits = match (limits, verdict) {
-                    (None, Some(true)) => Some(top),
-                    (limits, _) => limits,
-                };
-                match call.failed(failure, limits, |s| hook(&self.before_sleep, s)) {
-                    Some(delay) => Ok(delay),
-                    None => {
-                        call.give_up(failure, |s| hook(&self.on_giveup, s));
-                        Err(Err(error))
-                    }
-                }
-            }
+            let (index, rule) = (1..)
+                .zip(&self.rules)
+                .find(|(_, rule)| rule.matcher.matches(&failure))?;
+            Some(Limits {
+                attempts: rule.attempts.unwrap_or(self.attempts),
+                wait: rule.wait.as_deref().unwrap_or(&*self.wait),
+                wait_id: if rule.wait.is_some() { index } else { 0 },
+            })
+        };
+        let next = call.failed(
+            failure,
+            || self.never.iter().any(|m| m.matches(&failure)),
+            rules,
+            top,
+            |state| run(&self.before_sleep, state),
+            |state| run(&self.on_giveup, state),
+        );
+        match next {
+            Some(delay) => Ok(delay),
+            None => Err(outcome),
         }
+    }
+}
+
+fn run<E>(hook: &Option<Hook<E>>, state: &RetryState<'_, E>) {
+    if let Some(hook) = hook {
+        hook(state)
     }
 }

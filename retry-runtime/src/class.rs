@@ -127,8 +127,9 @@ macro_rules! forward_classify {
 
 forward_classify!(&T, Box<T>, std::sync::Arc<T>);
 
-/// `io::ErrorKind`s of a connection that failed or broke: `Connect`.
-/// `TimedOut` and `WouldBlock` (a socket read timeout): `Timeout`. Others: `Other`.
+/// `io::ErrorKind`s of a connection that failed or broke (refused, reset,
+/// aborted, not connected, broken pipe, unexpected end of file): `Connect`;
+/// `TimedOut`: `Timeout`; others, `WouldBlock` included: `Other`.
 impl Classify for io::Error {
     fn class(&self) -> Class {
         io_kind_class(self.kind())
@@ -136,7 +137,7 @@ impl Classify for io::Error {
 }
 
 /// A timed-out attempt: `Timeout`.
-impl Classify for crate::Elapsed {
+impl Classify for crate::elapsed::Elapsed {
     fn class(&self) -> Class {
         Class::Timeout
     }
@@ -148,95 +149,6 @@ impl Classify for tokio::time::error::Elapsed {
         Class::Timeout
     }
 }
-
-/// The first error in the chain of `error` and its sources that this crate
-/// knows how to classify: `std::io::Error`, [`Elapsed`](crate::Elapsed),
-/// tokio's `Elapsed`, and with the `reqwest` feature `reqwest::Error` and
-/// [`http::Error`](crate::http::Error).
-///
-/// ```
-/// use retry_runtime::{Class, Classify, class::recognise};
-///
-/// #[derive(Debug)]
-/// struct Upload(std::io::Error);
-/// impl std::fmt::Display for Upload {
-///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-///         f.write_str("upload failed")
-///     }
-/// }
-/// impl std::error::Error for Upload {
-///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-///         Some(&self.0)
-///     }
-/// }
-///
-/// let error = Upload(std::io::ErrorKind::ConnectionReset.into());
-/// assert_eq!(recognise(&error).map(|c| c.class()), Some(Class::Connect));
-/// ```
-pub fn recognise<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classify> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        #[cfg(feature = "reqwest")]
-        {
-            if let Some(e) = e.downcast_ref::<crate::http::Error>() {
-                return Some(e);
-            }
-            if let Some(e) = e.downcast_ref::<reqwest::Error>() {
-                return Some(e);
-            }
-        }
-        if let Some(e) = e.downcast_ref::<io::Error>() {
-            return Some(e);
-        }
-        if let Some(e) = e.downcast_ref::<crate::Elapsed>() {
-            return Some(e);
-        }
-        if let Some(e) = e.downcast_ref::<tokio::time::error::Elapsed>() {
-            return Some(e);
-        }
-        next = e.source();
-    }
-    None
-}
-
-/// `Classify` for an error type that carries a chain of causes: the first
-/// error of the chain that [`recognise`] knows decides; `Other` when none does.
-#[cfg(any(feature = "dyn-error", feature = "anyhow"))]
-macro_rules! classify_by_chain {
-    ($(#[$attr:meta])* $ty:ty, |$this:ident| $chain:expr) => {
-        $(#[$attr])*
-        impl Classify for $ty {
-            fn class(&self) -> Class {
-                let $this = self;
-                recognise($chain).map_or(Class::Other, |c| c.class())
-            }
-            fn retry_after(&self) -> Option<Duration> {
-                let $this = self;
-                recognise($chain).and_then(|c| c.retry_after())
-            }
-            fn should_retry(&self) -> Option<bool> {
-                let $this = self;
-                recognise($chain).and_then(|c| c.should_retry())
-            }
-        }
-    };
-}
-
-#[cfg(feature = "dyn-error")]
-classify_by_chain!(
-    /// Classifies through [`recognise`], so `Box<dyn Error + Send + Sync>` is
-    /// classified by the first error of its chain that is recognised.
-    dyn std::error::Error + Send + Sync + 'static,
-    |this| this
-);
-
-#[cfg(feature = "anyhow")]
-classify_by_chain!(
-    /// Classifies the first error of [`anyhow::Error::chain`] that
-    /// [`recognise`] knows; `Other` when none is.
-    anyhow::Error,
-    |this| this.as_ref()
-);
 
 /// The class of an [`io::ErrorKind`], as [`Classify`] for [`io::Error`] sees it.
 ///
@@ -253,7 +165,7 @@ pub const fn io_kind_class(kind: io::ErrorKind) -> Class {
     match kind {
         ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe
         | UnexpectedEof => Class::Connect,
-        TimedOut | WouldBlock => Class::Timeout,
+        TimedOut => Class::Timeout,
         _ => Class::Other,
     }
 }
@@ -441,6 +353,8 @@ mod tests {
         }
         assert_eq!(io::Error::from(K::TimedOut).class(), Class::Timeout);
         assert_eq!(io::Error::from(K::PermissionDenied).class(), Class::Other);
+        // A non-blocking socket with no data yet did not time out.
+        assert_eq!(io::Error::from(K::WouldBlock).class(), Class::Other);
         assert_eq!(io::Error::from(K::TimedOut).retry_after(), None);
     }
 }

@@ -1,56 +1,21 @@
-//! The retry engine: one per-call state machine that both the attribute's
-//! expansion and the [builder](crate::Retrying) drive.
+//! The retry engine: the one place where a failed attempt is judged. Both
+//! the attribute's expansion and the [builder](crate::Retrying) record their
+//! attempts in a [`Call`] and ask [`Call::failed`] what to do next; the order
+//! of the checks, the limits and the give-up logic live here and nowhere else.
 
 use std::fmt;
 use std::time::Duration;
 
 use crate::class::Class;
+use crate::clock::Clock;
+use crate::state::{GiveUp, RetryState};
 use crate::wait::{Wait, WaitContext};
 
-/// A source of time: tokio's clock for `async fn` (so a paused test clock is
-/// obeyed), the system's monotonic clock for plain `fn`.
-pub trait Clock {
-    /// A point in time.
-    type Instant: Copy;
-    /// Now.
-    fn now() -> Self::Instant;
-    /// Time passed since `start`.
-    fn since(start: Self::Instant) -> Duration;
-}
-
-/// [`tokio::time::Instant`]: honours `tokio::time::pause`.
-#[derive(Debug)]
-pub enum TokioClock {}
-
-impl Clock for TokioClock {
-    type Instant = tokio::time::Instant;
-    #[inline]
-    fn now() -> Self::Instant {
-        tokio::time::Instant::now()
-    }
-    #[inline]
-    fn since(start: Self::Instant) -> Duration {
-        start.elapsed()
-    }
-}
-
-/// [`std::time::Instant`].
-#[derive(Debug)]
-pub enum StdClock {}
-
-impl Clock for StdClock {
-    type Instant = std::time::Instant;
-    #[inline]
-    fn now() -> Self::Instant {
-        std::time::Instant::now()
-    }
-    #[inline]
-    fn since(start: Self::Instant) -> Duration {
-        start.elapsed()
-    }
-}
+/// The default number of attempts, the first included.
+pub const DEFAULT_ATTEMPTS: u32 = 3;
 
 /// What to do with the delay a server asks for ([`Classify::retry_after`](crate::Classify::retry_after)).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryAfter {
     /// Sleep `max(wait's delay, requested)`; a request above `max` gives up
@@ -65,9 +30,12 @@ pub enum RetryAfter {
 
 impl RetryAfter {
     /// The default: `honor(max = 60s)`.
-    pub const DEFAULT: RetryAfter = RetryAfter::Honor {
-        max: Duration::from_secs(60),
-    };
+    pub const DEFAULT: RetryAfter = RetryAfter::honor(Duration::from_secs(60));
+
+    /// `honor(max = max)`.
+    pub const fn honor(max: Duration) -> RetryAfter {
+        RetryAfter::Honor { max }
+    }
 }
 
 impl Default for RetryAfter {
@@ -76,9 +44,76 @@ impl Default for RetryAfter {
     }
 }
 
+/// How a call ended, as an [`Observer`] is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// The attempts made, the first included.
+    pub attempts: u32,
+    /// `None` when the last attempt succeeded; otherwise why the call gave up.
+    pub gave_up: Option<GiveUp>,
+    /// Whether the call returns an error (a rejected `Ok` is returned as it is).
+    pub error: bool,
+}
+
+/// Listens to a call's events and may refuse an attempt. Statistics, retry
+/// budgets and circuit breakers plug in here; `()` listens to nothing and
+/// compiles away.
+pub trait Observer {
+    /// A call starts (before its first attempt).
+    #[inline(always)]
+    fn call_started(&self) {}
+    /// The gate before attempt `attempt` (from 2 on: before its sleep).
+    /// `Err` refuses it, and the call gives up for that reason.
+    #[inline(always)]
+    fn admit(&self, attempt: u32) -> Result<(), GiveUp> {
+        let _ = attempt;
+        Ok(())
+    }
+    /// Attempt `attempt` succeeded (an `Ok` that `when_ok` accepts).
+    #[inline(always)]
+    fn attempt_succeeded(&self, attempt: u32) {
+        let _ = attempt;
+    }
+    /// Attempt `attempt` failed with a failure of `class`.
+    #[inline(always)]
+    fn attempt_failed(&self, attempt: u32, class: Option<Class>) {
+        let _ = (attempt, class);
+    }
+    /// The call returns.
+    #[inline(always)]
+    fn call_ended(&self, ended: Ended) {
+        let _ = ended;
+    }
+}
+
+impl Observer for () {}
+
+impl<O: Observer + ?Sized> Observer for &O {
+    #[inline(always)]
+    fn call_started(&self) {
+        (**self).call_started()
+    }
+    #[inline(always)]
+    fn admit(&self, attempt: u32) -> Result<(), GiveUp> {
+        (**self).admit(attempt)
+    }
+    #[inline(always)]
+    fn attempt_succeeded(&self, attempt: u32) {
+        (**self).attempt_succeeded(attempt)
+    }
+    #[inline(always)]
+    fn attempt_failed(&self, attempt: u32, class: Option<Class>) {
+        (**self).attempt_failed(attempt, class)
+    }
+    #[inline(always)]
+    fn call_ended(&self, ended: Ended) {
+        (**self).call_ended(ended)
+    }
+}
+
 /// The settings of one retrying function that hold for every failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Settings {
+pub struct Settings<O = ()> {
     /// The name in logs and statistics.
     pub name: &'static str,
     /// The time budget from the first attempt's start.
@@ -87,13 +122,15 @@ pub struct Settings {
     pub retry_after: RetryAfter,
     /// The per-attempt limit, if any (`async` only).
     pub timeout: Option<Duration>,
-    /// Whether hooks look at the call (`before_sleep`, `on_giveup`): only
-    /// then, or with a deadline, is the clock read at failures.
+    /// Whether hooks look at the call (`before_sleep`, `on_giveup`).
     pub hooks: bool,
+    /// Who hears the call's events.
+    pub observer: O,
 }
 
 impl Settings {
-    /// Settings with no deadline and `retry_after = honor(max = 60s)`.
+    /// Settings with no deadline, no timeout, no hooks and
+    /// `retry_after = honor(max = 60s)`.
     pub const fn new(name: &'static str) -> Self {
         Settings {
             name,
@@ -101,25 +138,33 @@ impl Settings {
             retry_after: RetryAfter::DEFAULT,
             timeout: None,
             hooks: false,
+            observer: (),
         }
     }
 
+    /// The same settings, told to `observer`.
+    pub const fn observe<O: Observer>(self, observer: O) -> Settings<O> {
+        Settings {
+            name: self.name,
+            deadline: self.deadline,
+            retry_after: self.retry_after,
+            timeout: self.timeout,
+            hooks: self.hooks,
+            observer,
+        }
+    }
+}
+
+impl<O> Settings<O> {
     /// Says that hooks look at the call (and its elapsed time).
     pub const fn hooks(mut self) -> Self {
         self.hooks = true;
         self
     }
-
     /// Sets the per-attempt limit.
     pub const fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
-    }
-
-    /// Whether the clock is read when the first attempt starts: with a
-    /// deadline or a per-attempt timeout, whose timers read it anyway.
-    pub const fn reads_clock_at_start(&self) -> bool {
-        self.deadline.is_some() || self.timeout.is_some()
     }
     /// Sets the deadline.
     pub const fn deadline(mut self, deadline: Duration) -> Self {
@@ -131,67 +176,12 @@ impl Settings {
         self.retry_after = retry_after;
         self
     }
-}
-
-/// What a hook is told about the call: before a sleep (`before_sleep`) or
-/// when the call gives up (`on_giveup`).
-///
-/// # Example
-///
-/// ```
-/// use retry_runtime::RetryState;
-///
-/// fn report(state: &RetryState<'_, std::io::Error>) {
-///     eprintln!(
-///         "{}: attempt {} failed after {:?}, next in {:?}",
-///         state.name, state.attempt, state.elapsed, state.delay
-///     );
-/// }
-/// # let _ = report;
-/// ```
-#[non_exhaustive]
-pub struct RetryState<'a, E> {
-    /// The function's name, as in statistics.
-    pub name: &'static str,
-    /// The attempt that just finished, from 1.
-    pub attempt: u32,
-    /// The sleep about to be taken (zero in `on_giveup`).
-    pub delay: Duration,
-    /// Time since the first attempt started. With neither `deadline` nor
-    /// `timeout`, the clock is first read when the first attempt fails (so the
-    /// success path reads no clock), and that attempt's own duration is not
-    /// counted.
-    pub elapsed: Duration,
-    /// The attempt's error; `None` when an `Ok` is being retried (`when_ok`).
-    pub error: Option<&'a E>,
-    /// The failure's class, when the error type implements
-    /// [`Classify`](crate::Classify) (or the attempt timed out).
-    pub class: Option<Class>,
-    /// The delay the server asked for, if any.
-    pub retry_after: Option<Duration>,
-    /// `true` in `on_giveup`, `false` in `before_sleep`.
-    pub giving_up: bool,
-}
-
-impl<E> Clone for RetryState<'_, E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<E> Copy for RetryState<'_, E> {}
-
-impl<E: fmt::Debug> fmt::Debug for RetryState<'_, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryState")
-            .field("name", &self.name)
-            .field("attempt", &self.attempt)
-            .field("delay", &self.delay)
-            .field("elapsed", &self.elapsed)
-            .field("error", &self.error)
-            .field("class", &self.class)
-            .field("retry_after", &self.retry_after)
-            .field("giving_up", &self.giving_up)
-            .finish()
+    /// Whether the clock is read when the first attempt starts: with a
+    /// deadline, a per-attempt timeout (whose timer reads it anyway) or hooks
+    /// (which cost more than a clock read). The success path without any of
+    /// them reads no clock.
+    pub const fn reads_clock_at_start(&self) -> bool {
+        self.deadline.is_some() || self.timeout.is_some() || self.hooks
     }
 }
 
@@ -204,6 +194,8 @@ pub struct Failure<'a, E> {
     pub class: Option<Class>,
     /// The delay the server asked for, if any.
     pub retry_after: Option<Duration>,
+    /// The server's verdict (`x-should-retry`), if any.
+    pub should_retry: Option<bool>,
 }
 
 impl<E> Clone for Failure<'_, E> {
@@ -213,190 +205,259 @@ impl<E> Clone for Failure<'_, E> {
 }
 impl<E> Copy for Failure<'_, E> {}
 
+impl<'a, E> Failure<'a, E> {
+    /// An error with what its type says of it. An attempt that ran out of
+    /// time is a `Timeout`, whatever the error says: this is the one place
+    /// that rule is written.
+    #[inline]
+    pub fn error(
+        error: &'a E,
+        class: Option<Class>,
+        retry_after: Option<Duration>,
+        should_retry: Option<bool>,
+        timed_out: bool,
+    ) -> Self {
+        Failure {
+            error: Some(error),
+            class: if timed_out {
+                Some(Class::Timeout)
+            } else {
+                class
+            },
+            retry_after,
+            should_retry,
+        }
+    }
+
+    /// An `Ok` that `when_ok` rejected.
+    #[inline]
+    pub const fn rejected() -> Self {
+        Failure {
+            error: None,
+            class: None,
+            retry_after: None,
+            should_retry: None,
+        }
+    }
+}
+
 /// The limits of the rule that matched a failure: its attempts and its wait.
-#[derive(Debug)]
-pub struct Limits<'w, W: ?Sized> {
+#[derive(Clone, Copy)]
+pub struct Limits<'w> {
     /// Total attempts, the first included.
     pub attempts: u32,
     /// The delay rule.
-    pub wait: &'w W,
+    pub wait: &'w (dyn Wait + 'w),
+    /// Which wait this is (0 for the top-level wait, `i` for the override of
+    /// the `i`-th rule): decorrelated jitter continues from the previous
+    /// delay only while the same wait is in use.
+    pub wait_id: u32,
 }
 
-impl<W: ?Sized> Clone for Limits<'_, W> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<W: ?Sized> Copy for Limits<'_, W> {}
-
-/// The error an attempt that ran past `timeout` is turned into.
-///
-/// Give your error type `impl From<Elapsed>` to use `timeout = ...`.
-///
-/// ```
-/// use retry_runtime::Elapsed;
-///
-/// enum MyError { TimedOut, Other }
-///
-/// impl From<Elapsed> for MyError {
-///     fn from(_: Elapsed) -> Self { MyError::TimedOut }
-/// }
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Elapsed(pub(crate) ());
-
-impl Elapsed {
-    /// A new `Elapsed`.
-    pub const fn new() -> Self {
-        Elapsed(())
-    }
-}
-
-impl fmt::Display for Elapsed {
+impl fmt::Debug for Limits<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("attempt timed out")
-    }
-}
-
-impl std::error::Error for Elapsed {}
-
-impl From<Elapsed> for std::io::Error {
-    fn from(e: Elapsed) -> Self {
-        std::io::Error::new(std::io::ErrorKind::TimedOut, e)
-    }
-}
-
-/// The state of one call: which attempt this is, when it started, the last delay.
-///
-/// The success path touches nothing but [`Call::new`], which reads no clock
-/// unless a deadline or timeout is set, and leaves the rest to the first failure.
-pub struct Call<'s, C: Clock> {
-    settings: &'s Settings,
-    start: Option<C::Instant>,
-    retry: Option<Retry>,
-}
-
-/// What a call keeps once an attempt has failed. Jitter draws from a
-/// generator seeded when a wait first asks for one, so nothing random is kept
-/// here and the future stays small.
-struct Retry {
-    attempt: u32,
-    previous: Duration,
-}
-
-impl<C: Clock> fmt::Debug for Call<'_, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Call")
-            .field("settings", &self.settings)
-            .field("attempts", &self.attempts())
+        f.debug_struct("Limits")
+            .field("attempts", &self.attempts)
+            .field("wait_id", &self.wait_id)
             .finish_non_exhaustive()
     }
 }
 
-impl<'s, C: Clock> Call<'s, C> {
+/// The state of one call: how many attempts failed, when it started, and
+/// the previous delay of the wait in use.
+///
+/// The success path touches nothing but [`Call::new`] and
+/// [`Call::succeeded`], which read no clock unless the settings ask for it.
+pub struct Call<'s, C: Clock, O = ()> {
+    settings: &'s Settings<O>,
+    start: Option<C::Instant>,
+    /// Attempts that failed so far.
+    failed: u32,
+    /// The wait that chose `previous`.
+    wait_id: u32,
+    /// The last delay that wait chose (before any Retry-After floor), in
+    /// nanoseconds: it is all decorrelated jitter needs, and a `Duration`
+    /// would take twice the room in every call's future.
+    previous: u64,
+}
+
+impl<C: Clock, O: fmt::Debug> fmt::Debug for Call<'_, C, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("settings", &self.settings)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// The state before the first attempt.
     #[inline(always)]
-    pub fn new(settings: &'s Settings) -> Self {
+    pub fn new(settings: &'s Settings<O>) -> Self {
+        settings.observer.call_started();
         Call {
             settings,
-            // A deadline counts from the first attempt's start; without one
-            // (or a timeout, whose timer reads the clock anyway) the clock is
-            // first read when an attempt fails.
             start: if settings.reads_clock_at_start() {
                 Some(C::now())
             } else {
                 None
             },
-            retry: None,
+            failed: 0,
+            wait_id: 0,
+            previous: 0,
         }
     }
 
     /// The settings.
-    pub fn settings(&self) -> &'s Settings {
+    pub fn settings(&self) -> &'s Settings<O> {
         self.settings
     }
 
-    /// Attempts finished so far (counted from the first failure on).
-    pub fn attempts(&self) -> u32 {
-        self.retry.as_ref().map_or(0, |r| r.attempt)
+    /// Attempts that failed so far.
+    pub fn failures(&self) -> u32 {
+        self.failed
     }
 
-    /// Time since the call started (see [`RetryState::elapsed`]).
-    pub fn elapsed(&mut self) -> Duration {
-        C::since(*self.start.get_or_insert_with(C::now))
+    /// The gate before the first attempt: `Err` when an observer refuses it.
+    #[inline(always)]
+    pub fn admit_first(&self) -> Result<(), GiveUp> {
+        self.settings.observer.admit(1)
     }
 
-    /// The time left before the deadline, if there is one.
-    pub fn remaining(&mut self) -> Option<Duration> {
-        let deadline = self.settings.deadline?;
-        Some(deadline.saturating_sub(self.elapsed()))
+    /// Time since the first attempt started; zero when nothing asked for the
+    /// clock (no deadline, timeout or hooks).
+    pub fn elapsed(&self) -> Duration {
+        self.start.map_or(Duration::ZERO, C::since)
+    }
+
+    /// The time limit of the next attempt: the per-attempt `timeout`, cut to
+    /// what is left before the `deadline`.
+    #[inline]
+    pub fn attempt_limit(&self) -> Option<Duration> {
+        let left = self
+            .settings
+            .deadline
+            .map(|deadline| deadline.saturating_sub(self.elapsed()));
+        match (self.settings.timeout, left) {
+            (Some(timeout), Some(left)) => Some(timeout.min(left)),
+            (timeout, left) => timeout.or(left),
+        }
+    }
+
+    /// The attempt succeeded (or its `Ok` was accepted): the call returns it.
+    #[inline(always)]
+    pub fn succeeded(&self) {
+        let attempts = self.failed.saturating_add(1);
+        let observer = &self.settings.observer;
+        observer.attempt_succeeded(attempts);
+        observer.call_ended(Ended {
+            attempts,
+            gave_up: None,
+            error: false,
+        });
     }
 
     /// Records a failed attempt and decides: `Some(delay)` to sleep and try
-    /// again, `None` to give up.
+    /// again (after `before_sleep`), `None` to give up (after `on_giveup`).
     ///
-    /// `limits` is `None` when no rule retries this failure. Otherwise the
-    /// call gives up when the attempts are used up, when the server asks for
-    /// longer than `retry_after`'s cap, or when the sleep would end after the
-    /// deadline. `before_sleep` runs only when a sleep follows.
-    pub fn failed<E, W, H>(
+    /// The order, for an error: a `never` rule that matches gives up; so does
+    /// a server that says not to retry; then the first rule of `on` that
+    /// matches (`rules`) gives the limits; failing that, a server that says
+    /// to retry gets the `top` limits; otherwise the call gives up. A rejected
+    /// `Ok` gets the `top` limits. Then the call gives up when the attempts
+    /// are used up, when the server asks for longer than `retry_after`'s cap,
+    /// when the sleep would end after the deadline, or when an observer's
+    /// gate refuses the next attempt.
+    #[allow(clippy::too_many_arguments)]
+    pub fn failed<'w, E>(
         &mut self,
         failure: Failure<'_, E>,
-        limits: Option<Limits<'_, W>>,
-        before_sleep: H,
-    ) -> Option<Duration>
-    where
-        W: Wait + ?Sized,
-        H: FnOnce(&RetryState<'_, E>),
-    {
-        // Nobody looks at the time without a deadline or a hook.
+        never: impl FnOnce() -> bool,
+        rules: impl FnOnce() -> Option<Limits<'w>>,
+        top: Limits<'w>,
+        before_sleep: impl FnOnce(&RetryState<'_, E>),
+        on_giveup: impl FnOnce(&RetryState<'_, E>),
+    ) -> Option<Duration> {
+        self.failed = self.failed.saturating_add(1);
+        self.settings
+            .observer
+            .attempt_failed(self.failed, failure.class);
         let elapsed = if self.settings.deadline.is_some() || self.settings.hooks {
             self.elapsed()
         } else {
             Duration::ZERO
         };
-        let retry = self.retry.get_or_insert(Retry {
-            attempt: 0,
-            previous: Duration::ZERO,
-        });
-        retry.attempt = retry.attempt.saturating_add(1);
-        let limits = limits?;
-        if retry.attempt >= limits.attempts {
-            return None;
+        match self.decide(&failure, elapsed, never, rules, top) {
+            Ok(delay) => {
+                before_sleep(&self.state(failure, delay, elapsed, None));
+                Some(delay)
+            }
+            Err(reason) => {
+                on_giveup(&self.state(failure, Duration::ZERO, elapsed, Some(reason)));
+                self.settings.observer.call_ended(Ended {
+                    attempts: self.failed,
+                    gave_up: Some(reason),
+                    error: failure.error.is_some(),
+                });
+                None
+            }
         }
-        let mut delay = limits.wait.delay(&mut WaitContext::seeded_on_demand(
-            retry.attempt,
-            retry.previous,
-        ));
+    }
+
+    fn decide<'w, E>(
+        &mut self,
+        failure: &Failure<'_, E>,
+        elapsed: Duration,
+        never: impl FnOnce() -> bool,
+        rules: impl FnOnce() -> Option<Limits<'w>>,
+        top: Limits<'w>,
+    ) -> Result<Duration, GiveUp> {
+        let limits = if failure.error.is_none() {
+            top
+        } else if never() {
+            return Err(GiveUp::NotRetryable);
+        } else if failure.should_retry == Some(false) {
+            return Err(GiveUp::ServerRefused);
+        } else if let Some(limits) = rules() {
+            limits
+        } else if failure.should_retry == Some(true) {
+            top
+        } else {
+            return Err(GiveUp::NotRetryable);
+        };
+        if self.failed >= limits.attempts {
+            return Err(GiveUp::Attempts);
+        }
+        // Each wait continues from its own last delay; a Retry-After floor
+        // or another rule's wait never feeds into it.
+        let previous = if self.wait_id == limits.wait_id {
+            Duration::from_nanos(self.previous)
+        } else {
+            Duration::ZERO
+        };
+        let wait = limits
+            .wait
+            .delay(&mut WaitContext::seeded_on_demand(self.failed, previous));
+        let mut delay = wait;
         if let (RetryAfter::Honor { max }, Some(requested)) =
             (self.settings.retry_after, failure.retry_after)
         {
             if requested > max {
-                return None;
+                return Err(GiveUp::RetryAfterTooLong);
             }
             delay = delay.max(requested);
         }
         if let Some(deadline) = self.settings.deadline
             && elapsed.saturating_add(delay) > deadline
         {
-            return None;
+            return Err(GiveUp::Deadline);
         }
-        retry.previous = delay;
-        before_sleep(&self.state(failure, delay, elapsed, false));
-        Some(delay)
-    }
-
-    /// Runs `on_giveup` for the failure the call is about to return.
-    pub fn give_up<E, H>(&mut self, failure: Failure<'_, E>, on_giveup: H)
-    where
-        H: FnOnce(&RetryState<'_, E>),
-    {
-        let elapsed = if self.settings.hooks {
-            self.elapsed()
-        } else {
-            Duration::ZERO
-        };
-        on_giveup(&self.state(failure, Duration::ZERO, elapsed, true));
+        self.settings
+            .observer
+            .admit(self.failed.saturating_add(1))?;
+        self.wait_id = limits.wait_id;
+        self.previous = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        Ok(delay)
     }
 
     fn state<'e, E>(
@@ -404,125 +465,21 @@ impl<'s, C: Clock> Call<'s, C> {
         failure: Failure<'e, E>,
         delay: Duration,
         elapsed: Duration,
-        giving_up: bool,
+        reason: Option<GiveUp>,
     ) -> RetryState<'e, E> {
         RetryState {
             name: self.settings.name,
-            attempt: self.attempts(),
+            attempt: self.failed,
             delay,
             elapsed,
             error: failure.error,
             class: failure.class,
             retry_after: failure.retry_after,
-            giving_up,
+            giving_up: reason.is_some(),
+            reason,
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wait::{Fixed, NoWait};
-
-    fn fail(retry_after: Option<Duration>) -> Failure<'static, ()> {
-        Failure {
-            error: None,
-            class: None,
-            retry_after,
-        }
-    }
-
-    fn limits(attempts: u32, secs: u64) -> Option<Limits<'static, Fixed>> {
-        let wait: &'static Fixed = Box::leak(Box::new(Fixed(Duration::from_secs(secs))));
-        Some(Limits { attempts, wait })
-    }
-
-    #[test]
-    fn gives_up_when_attempts_are_used() {
-        let settings = Settings::new("t");
-        let mut call = Call::<StdClock>::new(&settings);
-        assert_eq!(
-            call.failed(fail(None), limits(3, 0), |_| {}),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            call.failed(fail(None), limits(3, 0), |_| {}),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(call.failed(fail(None), limits(3, 0), |_| {}), None);
-        assert_eq!(call.attempts(), 3);
-    }
-
-    #[test]
-    fn no_rule_means_no_retry() {
-        let settings = Settings::new("t");
-        let mut call = Call::<StdClock>::new(&settings);
-        assert_eq!(
-            call.failed(fail(None), None::<Limits<'_, NoWait>>, |_| panic!()),
-            None
-        );
-        assert_eq!(call.attempts(), 1);
-    }
-
-    #[test]
-    fn retry_after_is_a_floor_and_its_cap_gives_up() {
-        let settings = Settings::new("t").retry_after(RetryAfter::Honor {
-            max: Duration::from_secs(10),
-        });
-        let mut call = Call::<StdClock>::new(&settings);
-        let d = call.failed(fail(Some(Duration::from_secs(7))), limits(5, 2), |_| {});
-        assert_eq!(d, Some(Duration::from_secs(7)));
-        let d = call.failed(fail(Some(Duration::from_secs(1))), limits(5, 2), |_| {});
-        assert_eq!(d, Some(Duration::from_secs(2)));
-        let d = call.failed(fail(Some(Duration::MAX)), limits(5, 2), |_| panic!());
-        assert_eq!(d, None);
-
-        let settings = Settings::new("t").retry_after(RetryAfter::Ignore);
-        let mut call = Call::<StdClock>::new(&settings);
-        let d = call.failed(fail(Some(Duration::MAX)), limits(5, 2), |_| {});
-        assert_eq!(d, Some(Duration::from_secs(2)));
-    }
-
-    #[test]
-    fn a_sleep_past_the_deadline_is_not_taken() {
-        let settings = Settings::new("t").deadline(Duration::from_secs(5));
-        let mut call = Call::<StdClock>::new(&settings);
-        assert_eq!(
-            call.failed(fail(None), limits(9, 4), |_| {}),
-            Some(Duration::from_secs(4))
-        );
-        assert_eq!(call.failed(fail(None), limits(9, 6), |_| panic!()), None);
-    }
-
-    #[test]
-    fn attempt_counter_saturates() {
-        let settings = Settings::new("t");
-        let mut call = Call::<StdClock>::new(&settings);
-        call.failed(fail(None), limits(1, 1), |_| {});
-        call.retry.as_mut().unwrap().attempt = u32::MAX;
-        assert_eq!(call.failed(fail(None), limits(u32::MAX, 1), |_| {}), None);
-        assert_eq!(call.attempts(), u32::MAX);
-    }
-
-    #[test]
-    fn hooks_see_the_state() {
-        let settings = Settings::new("svc::f").hooks();
-        let mut call = Call::<StdClock>::new(&settings);
-        let mut seen = None;
-        call.failed(fail(Some(Duration::from_secs(3))), limits(3, 1), |s| {
-            seen = Some((s.name, s.attempt, s.delay, s.retry_after));
-        });
-        assert_eq!(
-            seen,
-            Some((
-                "svc::f",
-                1,
-                Duration::from_secs(3),
-                Some(Duration::from_secs(3))
-            ))
-        );
-        let mut gave_up = None;
-        call.give_up(fail(None), |s| gave_up = Some((s.attempt, s.delay)));
-        assert_eq!(gave_up, Some((1, Duration::ZERO)));
-    }
-}
+mod tests;

@@ -1,15 +1,20 @@
 //! Ready-made hooks for `before_sleep` and `on_giveup`.
 
-use std::fmt::Display;
+use std::fmt::{self, Display};
 
-use crate::engine::RetryState;
+use crate::class::Class;
+use crate::state::RetryState;
 
-/// Emits a `tracing` warning for a failed attempt: before a sleep it says
-/// which attempt failed and how long the call waits; on giving up it says so.
+/// Emits a `tracing` event for a failed attempt: a warning before a sleep
+/// (which attempt failed, why, and how long the call waits, with the
+/// server's requested delay when there was one), and an error when the call
+/// gives up (after how many attempts, and why it stopped).
 /// `before_sleep = log` and `on_giveup = log` name this function.
 ///
 /// The event carries the fields `retry.name`, `attempt`, `delay_ms`,
-/// `elapsed_ms`, `class` and `error`.
+/// `elapsed_ms`, `class` (`Connect`, `Status(503)`...; absent when the error
+/// type has no class), `retry_after_ms` (when the server asked), `reason`
+/// (on giving up) and `error`. Arguments of the function are never logged.
 ///
 /// ```
 /// use retry_runtime::retry;
@@ -22,45 +27,67 @@ use crate::engine::RetryState;
 /// assert!(read().is_err());
 /// ```
 pub fn log<E: Display>(state: &RetryState<'_, E>) {
-    let delay_ms = state.delay.as_millis() as u64;
-    let elapsed_ms = state.elapsed.as_millis() as u64;
-    let class = state.class;
-    match (state.error, state.giving_up) {
-        (Some(error), false) => tracing::warn!(
+    let delay_ms = millis(state.delay);
+    let elapsed_ms = millis(state.elapsed);
+    let class = state.class.map(ClassField);
+    let retry_after_ms = state.retry_after.map(millis);
+    let error = state.error.map(|e| e as &dyn Display);
+    let error = error.unwrap_or(&"the value was rejected (when_ok)");
+    if state.giving_up {
+        let reason = state.reason.map_or("", |r| r.as_str());
+        tracing::error!(
+            retry.name = state.name,
+            attempt = state.attempt,
+            elapsed_ms,
+            class = class.as_ref().map(tracing::field::display),
+            retry_after_ms,
+            reason,
+            error = %error,
+            "{}: giving up after {} attempt(s): {}: {}",
+            state.name,
+            state.attempt,
+            reason,
+            error,
+        );
+    } else {
+        tracing::warn!(
             retry.name = state.name,
             attempt = state.attempt,
             delay_ms,
             elapsed_ms,
-            class = ?class,
+            class = class.as_ref().map(tracing::field::display),
+            retry_after_ms,
             error = %error,
-            "attempt {} failed, retrying in {:?}",
+            "{}: attempt {} failed ({}), retrying in {:?}{}",
+            state.name,
             state.attempt,
+            error,
             state.delay,
-        ),
-        (None, false) => tracing::warn!(
-            retry.name = state.name,
-            attempt = state.attempt,
-            delay_ms,
-            elapsed_ms,
-            "attempt {} returned a rejected value, retrying in {:?}",
-            state.attempt,
-            state.delay,
-        ),
-        (Some(error), true) => tracing::warn!(
-            retry.name = state.name,
-            attempt = state.attempt,
-            elapsed_ms,
-            class = ?class,
-            error = %error,
-            "giving up after {} attempt(s)",
-            state.attempt,
-        ),
-        (None, true) => tracing::warn!(
-            retry.name = state.name,
-            attempt = state.attempt,
-            elapsed_ms,
-            "giving up after {} attempt(s): the last value was rejected",
-            state.attempt,
-        ),
+            RetryAfterNote(state.retry_after),
+        );
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A class as a log field: `Connect`, `Status(503)`.
+struct ClassField(Class);
+
+impl Display for ClassField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+struct RetryAfterNote(Option<std::time::Duration>);
+
+impl Display for RetryAfterNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(d) => write!(f, " (the server asked for {d:?})"),
+            None => Ok(()),
+        }
     }
 }

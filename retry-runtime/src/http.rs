@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::HeaderMap;
 
 use crate::class::{Class, Classify, io_kind_class};
-use crate::engine::Elapsed;
+use crate::elapsed::Elapsed;
 
 /// Requested delays above this are taken for nonsense and ignored.
 pub const ABSURD_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -142,8 +142,10 @@ async fn snippet(mut response: reqwest::Response) -> String {
 /// an error status, or the attempt ran out of time.
 ///
 /// It is built from `reqwest::Error` (so `?` works on `send()`), from
-/// [`Elapsed`] (so `timeout = ...` works), and by [`check`] from an error
-/// response.
+/// [`Elapsed`] (so `timeout = ...` works), by [`check`] from an error
+/// response, and by [`Error::new`] for a failure the application finds in a
+/// successful response (a completion without `choices`), with the class you
+/// choose.
 pub struct Error {
     kind: Kind,
 }
@@ -152,6 +154,7 @@ enum Kind {
     Request(reqwest::Error),
     Status(Box<StatusError>),
     Timeout,
+    Application(Class, String),
 }
 
 struct StatusError {
@@ -162,6 +165,23 @@ struct StatusError {
 }
 
 impl Error {
+    /// A failure the application found, of the class it chooses: a 200 whose
+    /// JSON has no `choices` is `Class::Other` (not retried by default), a
+    /// truncated stream might be `Class::Connect`.
+    ///
+    /// ```
+    /// use retry_runtime::{Class, Classify, http};
+    ///
+    /// let e = http::Error::new(Class::Other, "the completion has no choices");
+    /// assert_eq!(e.class(), Class::Other);
+    /// assert_eq!(e.to_string(), "the completion has no choices");
+    /// ```
+    pub fn new(class: Class, message: impl Into<String>) -> Self {
+        Error {
+            kind: Kind::Application(class, message.into()),
+        }
+    }
+
     /// An error status, as [`check`] builds it.
     pub fn from_status(status: u16, headers: &HeaderMap, body: impl Into<String>) -> Self {
         Error {
@@ -179,7 +199,7 @@ impl Error {
         match &self.kind {
             Kind::Status(s) => Some(s.status),
             Kind::Request(e) => e.status().map(|s| s.as_u16()),
-            Kind::Timeout => None,
+            Kind::Timeout | Kind::Application(..) => None,
         }
     }
 
@@ -196,7 +216,7 @@ impl Error {
         match &self.kind {
             Kind::Timeout => true,
             Kind::Request(e) => e.is_timeout(),
-            Kind::Status(_) => false,
+            Kind::Status(_) | Kind::Application(..) => false,
         }
     }
 
@@ -227,6 +247,7 @@ impl fmt::Display for Error {
                 }
             }
             Kind::Timeout => f.write_str("attempt timed out"),
+            Kind::Application(_, message) => f.write_str(message),
             Kind::Status(s) => {
                 write!(f, "HTTP {}", s.status)?;
                 let body: String = s.body.chars().take(200).collect();
@@ -245,6 +266,11 @@ impl fmt::Debug for Error {
         match &self.kind {
             Kind::Request(e) => f.debug_tuple("Request").field(e).finish(),
             Kind::Timeout => f.write_str("Timeout"),
+            Kind::Application(class, message) => f
+                .debug_tuple("Application")
+                .field(class)
+                .field(message)
+                .finish(),
             Kind::Status(s) => f
                 .debug_struct("Status")
                 .field("status", &s.status)
@@ -287,6 +313,7 @@ impl Classify for Error {
             Kind::Request(e) => e.class(),
             Kind::Status(s) => Class::Status(s.status),
             Kind::Timeout => Class::Timeout,
+            Kind::Application(class, _) => *class,
         }
     }
 
@@ -306,9 +333,11 @@ impl Classify for Error {
 }
 
 /// Connect failures: `Connect`; timeouts: `Timeout`; status errors: their
-/// status; a request error whose source chain holds a connection reset, an
-/// aborted connection or an incomplete message: `Connect`; body, decode,
-/// builder and redirect errors: `Other`.
+/// status; a request, body or decode error whose source chain shows a
+/// connection that broke (reset, aborted, closed, an incomplete message, an
+/// unexpected end of file): `Connect`, since the body was cut short; other
+/// body and decode errors (a complete but malformed body), builder and
+/// redirect errors: `Other`.
 impl Classify for reqwest::Error {
     fn class(&self) -> Class {
         if self.is_timeout() {
@@ -317,7 +346,9 @@ impl Classify for reqwest::Error {
             Class::Connect
         } else if let Some(status) = self.status() {
             Class::Status(status.as_u16())
-        } else if self.is_request() && broken_connection(self) {
+        } else if (self.is_request() || self.is_body() || self.is_decode())
+            && broken_connection(self)
+        {
             Class::Connect
         } else {
             Class::Other

@@ -26,7 +26,7 @@
 //! | `deadline = D` | time budget from the first attempt's start: no attempt starts after it, and a sleep that would end after it is not taken | none |
 //! | `timeout = D` | per-attempt limit on `async fn`: the attempt is dropped and fails as `Timeout`; the error type must be `From<`[`Elapsed`]`>` | none |
 //! | `wait = W` | the delay between attempts (below) | `exponential()` |
-//! | `on = [RULE, ...]` | which failures are retried, in order; the first match decides | `[Transient]` if the error type implements [`Classify`], else `[Any]` |
+//! | `on = [RULE, ...]` | which failures are retried, in order; the first match decides. The list **replaces** the default: end it with `Default` (or `Transient`) to keep retrying the rest | `[Transient]` if the error type implements [`Classify`], else `[Any]` |
 //! | `never = [CLASS, ...]` | failures never retried; wins over `on` | none |
 //! | `when_ok = EXPR` | `Fn(&T) -> bool`: also retry an `Ok` for which it is true; on giving up the last `Ok` is returned | none |
 //! | `retry_after = honor` / `honor(max = D)` / `ignore` | obey [`Classify::retry_after`]: sleep `max(wait, requested)`; above `max`, give up at once | `honor(max = 60s)` |
@@ -69,9 +69,14 @@
 //! | `RateLimited` | `Status(429)` |
 //! | `ServerError` | `Status(500..=599)` |
 //! | `Transient` | `Connect`, `Timeout`, `Status(408 \| 409 \| 429 \| 500..=599)` |
+//! | `Default` | what the default `on` retries: `Transient` for a [`Classify`] type, else `Any` |
 //! | any other expression | a `Fn(&E) -> bool` predicate |
 //!
-//! All classes but `Any` and predicates need `E: Classify`.
+//! All classes but `Any`, `Default` and predicates need `E: Classify`.
+//!
+//! Rules with overrides usually end with `Default`, so that the failures
+//! they do not name are still retried:
+//! `on = [RateLimited => (attempts = 3, wait = fixed(60)), Default]`.
 //!
 //! ## What the function becomes
 //!
@@ -88,20 +93,25 @@
 //! rules and `Retry-After` work as for a concrete type; without one every
 //! error is retried and no `Retry-After` is read.
 //!
-//! The success path allocates nothing, takes no lock and reads no clock (unless
-//! a `deadline` or `timeout` is set). The price: without either, the clock is
-//! first read when the first attempt fails, so [`RetryState::elapsed`] leaves
-//! out the first attempt's own duration.
+//! With `timeout` and `deadline` both set, an attempt's limit is the smaller
+//! of the timeout and what is left of the deadline.
+//!
+//! The success path allocates nothing, takes no lock and reads no clock
+//! unless a `deadline`, `timeout` or hook is set.
 
 #![warn(missing_docs)]
 
 mod builder;
+pub mod chain;
 pub mod class;
+mod clock;
+mod elapsed;
 mod engine;
 pub mod hooks;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod http;
+mod state;
 pub mod wait;
 
 #[doc(hidden)]
@@ -109,10 +119,16 @@ pub mod __private;
 
 pub use builder::{Retrying, Rule};
 pub use class::{Class, ClassSet, Classify};
-pub use engine::{
-    Call, Clock, Elapsed, Failure, Limits, RetryAfter, RetryState, Settings, StdClock, TokioClock,
-};
+pub use elapsed::Elapsed;
+pub use engine::RetryAfter;
+pub use state::{GiveUp, RetryState};
 pub use wait::{Jitter, Wait};
+
+/// The `reqwest` this crate's `reqwest` feature was built against (0.13):
+/// build your client from it so that its errors are the ones classified.
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use reqwest;
 
 /// Turns a function into a retry loop. See the [crate documentation](crate)
 /// for the keys, waits and classes.

@@ -280,6 +280,7 @@ impl Wait for Linear {
 
 /// How randomness is added to an exponential delay (after Brooker,
 /// "Exponential Backoff and Jitter"). The result is always kept in `[min, max]`.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Jitter {
     /// The delay itself.
@@ -363,9 +364,14 @@ impl Exponential {
     /// The delay after attempt `n` before jitter: `initial · factor^(n−1)`
     /// clamped to `[min, max]`. Saturates at `max` for any `n`.
     pub fn base(&self, attempt: u32) -> Duration {
+        if self.initial.is_zero() {
+            // Zero stays zero: 0 · factor^n would be 0 · ∞ = NaN for large n.
+            return self.clamp(Duration::ZERO);
+        }
         let exponent = attempt.saturating_sub(1);
+        // `factor` is finite and positive, so the product is a number (maybe ∞).
         let nanos = self.initial.as_nanos() as f64 * powu(self.factor, exponent);
-        let raw = if nanos.is_finite() && nanos < u64::MAX as f64 {
+        let raw = if nanos < u64::MAX as f64 {
             Duration::from_nanos(nanos.round() as u64)
         } else {
             Duration::MAX
@@ -374,7 +380,8 @@ impl Exponential {
     }
 
     fn clamp(&self, d: Duration) -> Duration {
-        // `max` wins when the bounds cross, as in tenacity.
+        // `max` wins when the bounds cross: it is a cap on the sleep. (tenacity
+        // lets `min` win; the attribute rejects crossed bounds at compile time.)
         d.max(self.min).min(self.max)
     }
 }
@@ -512,6 +519,57 @@ mod tests {
             .jitter(Jitter::None);
         let got: Vec<_> = (1..=4).map(|n| at(&w, n, Duration::ZERO)).collect();
         assert_eq!(got, [0.5, 1.5, 4.5, 13.5].map(secs));
+    }
+
+    #[test]
+    fn zero_initial_stays_zero_for_every_attempt() {
+        for jitter in [
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Decorrelated,
+        ] {
+            let w = Exponential::new().initial(Duration::ZERO).jitter(jitter);
+            for n in [1, 2, 1_000, 1_100, 100_000, u32::MAX] {
+                assert_eq!(at(&w, n, Duration::ZERO), Duration::ZERO, "{jitter:?} {n}");
+            }
+            let floor = w.min(secs(0.5));
+            assert_eq!(at(&floor, 5_000, Duration::ZERO), secs(0.5));
+        }
+        assert_eq!(
+            Exponential::new().initial(Duration::ZERO).base(2_000),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn base_grows_saturates_and_keeps_small_values() {
+        let w = Exponential::new().max(Duration::MAX).jitter(Jitter::None);
+        assert_eq!(w.base(1), secs(1.0));
+        assert_eq!(w.base(3), secs(4.0));
+        assert_eq!(w.base(35), Duration::from_secs(1 << 34));
+        // Past u64::MAX nanoseconds (584 years) the delay saturates.
+        assert_eq!(w.base(36), Duration::MAX);
+        assert_eq!(w.base(u32::MAX), Duration::MAX);
+        let tiny = Exponential::new()
+            .initial(Duration::from_nanos(1))
+            .factor(0.5)
+            .jitter(Jitter::None);
+        assert_eq!(tiny.base(1), Duration::from_nanos(1));
+        assert_eq!(tiny.base(3), Duration::ZERO);
+        let floor = Exponential::new().min(secs(3.0)).max(secs(5.0));
+        assert_eq!(floor.base(1), secs(3.0));
+        assert_eq!(floor.base(3), secs(4.0));
+        assert_eq!(floor.base(9), secs(5.0));
+    }
+
+    #[test]
+    fn durations_and_functions_are_waits() {
+        assert_eq!(at(&secs(1.5), 4, Duration::ZERO), secs(1.5));
+        let f = from_fn(|n| Duration::from_millis(10 * u64::from(n)));
+        assert_eq!(at(&f, 3, Duration::ZERO), Duration::from_millis(30));
+        let boxed: Box<dyn Wait> = Box::new(Fixed(secs(2.0)));
+        assert_eq!(at(&boxed, 1, Duration::ZERO), secs(2.0));
     }
 
     #[test]

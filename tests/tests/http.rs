@@ -209,15 +209,30 @@ async fn a_response_slower_than_the_timeout_is_dropped_and_retried() {
     take_seen();
 }
 
-#[retry(attempts = 3, wait = fixed(10ms))]
+#[retry(attempts = 3, wait = fixed(10ms), on = [Transient])]
 async fn with_anyhow(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
     use anyhow::Context as _;
     let text = get(client, url).await.context("calling the model")?;
     Ok(text)
 }
 
-#[retry(attempts = 3, wait = fixed(10ms))]
+/// No class named: as without the `anyhow` feature, every error is retried.
+#[retry(attempts = 3, wait = fixed(10ms), before_sleep = tests::record)]
+async fn with_anyhow_by_default(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    Ok(get(client, url).await?)
+}
+
+#[retry(attempts = 3, wait = fixed(10ms), on = [Transient])]
 async fn with_box(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let response = client.get(url).send().await?;
+    Ok(response.error_for_status()?.text().await?)
+}
+
+#[retry(attempts = 3, wait = fixed(10ms))]
+async fn with_box_by_default(
     client: &reqwest::Client,
     url: &str,
 ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
@@ -244,4 +259,42 @@ async fn anyhow_and_boxed_errors_are_classified_through_their_chain() {
     let server = FaultServer::scripted([Reply::status(401, "")]);
     assert!(with_box(&client, &server.url("/")).await.is_err());
     assert_eq!(server.requests(), 1);
+}
+
+/// Turning on `anyhow` or `dyn-error` changes nothing for code that compiled
+/// without them: with no class named, every error is retried and no
+/// `Retry-After` is read, as for a type without `Classify`.
+#[tokio::test(start_paused = true)]
+async fn features_do_not_change_the_default() {
+    let client = examples::http_client();
+    let server = FaultServer::scripted([Reply::status(404, "")]);
+    assert!(
+        with_anyhow_by_default(&client, &server.url("/"))
+            .await
+            .is_err()
+    );
+    assert_eq!(server.requests(), 3);
+    assert_eq!(tests::take_delays(), [ms(10), ms(10)]);
+    let server = FaultServer::scripted([Reply::status(401, "")]);
+    assert!(
+        with_box_by_default(&client, &server.url("/"))
+            .await
+            .is_err()
+    );
+    assert_eq!(server.requests(), 3);
+    // A requested delay above the 60 s cap is not read either: no give-up.
+    let server = FaultServer::scripted([
+        Reply::status(429, "").header("retry-after", "600"),
+        Reply::status(200, "ok"),
+    ]);
+    assert_eq!(
+        with_anyhow_by_default(&client, &server.url("/"))
+            .await
+            .unwrap(),
+        "ok"
+    );
+    assert_eq!(server.requests(), 2);
+    let seen = tests::take_seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].delay, ms(10), "the requested 600 s is not read");
 }

@@ -1,0 +1,270 @@
+//! Checks that span the attribute and the function: what the signature
+//! allows, and keys that need something of it.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, ReceiverKind, ReturnType, Type};
+
+use crate::args::Args;
+use crate::errors::Errors;
+use crate::symbol::Key;
+
+pub fn function(func: &ItemFn, args: &Args, errors: &mut Errors) {
+    let sig = &func.sig;
+    match &sig.output {
+        ReturnType::Default => errors.at(
+            sig.ident.span(),
+            format!(
+                "`#[retry]` needs a function that returns `Result`: `{}` returns nothing, so it cannot fail",
+                sig.ident
+            ),
+        ),
+        ReturnType::Type(_, ty) => {
+            if sig.asyncness.is_none() && is_boxed_future(ty) {
+                errors.at(
+                    ty.span(),
+                    "`#[retry]` sees a function that returns a boxed future, not a `Result` \
+                     (this is what `#[async_trait]` makes of an `async fn`): put `#[retry]` on a \
+                     native `async fn` in the trait impl (Rust 1.75 and later), or on an inherent \
+                     `async fn` that the trait method calls",
+                );
+            } else if let Some(span) = borrow_of_mut_argument(func, ty) {
+                errors.at(
+                    span,
+                    "`#[retry]` cannot return a borrow of a `&mut` argument: the retry loop \
+                     re-borrows it for every attempt, and the borrow checker does not let one \
+                     attempt's result outlive the next borrow (a known limit, rust-lang/rust#54663); \
+                     return an owned value, or retry a function that returns `Result<(), E>` and \
+                     borrow after it",
+                );
+            }
+        }
+    }
+    if let Some(constness) = &sig.constness {
+        errors.at(constness.span(), "`#[retry]` cannot go on a `const fn`");
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.spanned(variadic, "`#[retry]` cannot go on a variadic function");
+    }
+    if let (Some(key), None) = (args.key_span(Key::Timeout), &sig.asyncness) {
+        errors.at(
+            key,
+            "`timeout` needs an `async fn`: a plain `fn` cannot be interrupted; use `deadline`, or make the function async",
+        );
+    }
+}
+
+/// `Pin<Box<dyn Future<..> + ..>>`, as `#[async_trait]` writes it.
+fn is_boxed_future(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    last.ident == "Pin" && mentions(&ty.to_token_stream(), "Future")
+}
+
+fn mentions(tokens: &TokenStream, name: &str) -> bool {
+    tokens.clone().into_iter().any(|tt| match tt {
+        TokenTree::Ident(i) => i == name,
+        TokenTree::Group(g) => mentions(&g.stream(), name),
+        _ => false,
+    })
+}
+
+/// Where the return type borrows from a `&mut` argument, if it does: an
+/// elided lifetime taken from `&mut self` (or from the only reference
+/// argument, when that is `&mut`), or a named lifetime that a `&'a mut`
+/// argument carries.
+fn borrow_of_mut_argument(func: &ItemFn, ret: &Type) -> Option<Span> {
+    let mut elided = None;
+    let mut named = Vec::new();
+    lifetimes(&ret.to_token_stream(), &mut elided, &mut named);
+    let mut mut_lifetimes = Vec::new();
+    let mut references = 0;
+    let mut receiver_is_mut = None;
+    for arg in &func.sig.inputs {
+        match arg {
+            FnArg::Receiver(r) => {
+                if let ReceiverKind::Reference(_, lifetime, m) = &r.kind {
+                    receiver_is_mut = Some(m.is_some());
+                    if let (Some(l), Some(_)) = (lifetime, m) {
+                        mut_lifetimes.push(l.ident.to_string());
+                    }
+                }
+            }
+            FnArg::Typed(t) => {
+                if let Type::Reference(r) = &*t.ty {
+                    references += 1;
+                    if r.mutability.is_some() {
+                        match &r.lifetime {
+                            Some(l) => mut_lifetimes.push(l.ident.to_string()),
+                            None if references == 1 => mut_lifetimes.push(String::new()),
+                            None => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(span) = elided {
+        let from_mut = match receiver_is_mut {
+            Some(is_mut) => is_mut,
+            None => references == 1 && mut_lifetimes.iter().any(String::is_empty),
+        };
+        if from_mut {
+            return Some(span);
+        }
+    }
+    named
+        .into_iter()
+        .find(|(name, _)| mut_lifetimes.contains(name))
+        .map(|(_, span)| span)
+}
+
+/// The elided lifetimes (`&T`, `'_`) and named ones of a type.
+fn lifetimes(tokens: &TokenStream, elided: &mut Option<Span>, named: &mut Vec<(String, Span)>) {
+    let mut iter = tokens.clone().into_iter().peekable();
+    while let Some(tt) = iter.next() {
+        match tt {
+            TokenTree::Punct(p) if p.as_char() == '\'' => {
+                if let Some(TokenTree::Ident(name)) = iter.next() {
+                    if name == "_" {
+                        elided.get_or_insert(name.span());
+                    } else if name != "static" {
+                        named.push((name.to_string(), name.span()));
+                    }
+                }
+            }
+            TokenTree::Punct(p)
+                if p.as_char() == '&'
+                    && !matches!(iter.peek(), Some(TokenTree::Punct(q)) if q.as_char() == '\'') =>
+            {
+                elided.get_or_insert(p.span());
+            }
+            TokenTree::Group(g) => lifetimes(&g.stream(), elided, named),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn errors(item: TokenStream) -> String {
+        let func: ItemFn = syn::parse2(item).unwrap();
+        let mut errors = Errors::default();
+        function(&func, &Args::default(), &mut errors);
+        errors.finish().map(|t| t.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn borrows_of_mut_arguments() {
+        let bad = [
+            quote!(
+                fn f(&mut self) -> Result<&str, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f(&mut self) -> Result<Ref<'_>, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f(v: &mut Vec<u8>) -> Result<&[u8], E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f<'a>(v: &'a mut Vec<u8>, w: &str) -> Result<&'a [u8], E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f<'a>(&'a mut self) -> Result<&'a str, E> {
+                    todo!()
+                }
+            ),
+        ];
+        for item in bad {
+            assert!(
+                errors(item.clone()).contains("borrow of a `&mut` argument"),
+                "{item}"
+            );
+        }
+        let fine = [
+            quote!(
+                fn f(&self) -> Result<&str, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f(&mut self) -> Result<&'static str, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f(&mut self) -> Result<String, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f<'a>(a: &'a str, b: &mut u8) -> Result<&'a str, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f(a: &str) -> Result<&str, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f(a: &mut u8, b: &mut u8) -> Result<u8, E> {
+                    todo!()
+                }
+            ),
+        ];
+        for item in fine {
+            assert_eq!(errors(item.clone()), "", "{item}");
+        }
+    }
+
+    #[test]
+    fn async_trait_output() {
+        let e = errors(quote! {
+            fn f<'life0, 'async_trait>(&'life0 self) -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = Result<u8, E>> + Send + 'async_trait>> {
+                Box::pin(async move { Ok(1) })
+            }
+        });
+        assert!(e.contains("#[async_trait]"), "{e}");
+        assert!(
+            errors(quote!(
+                fn f() -> Pin<Box<u8>> {
+                    todo!()
+                }
+            ))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn signature_mistakes() {
+        assert!(
+            errors(quote!(
+                fn f() {}
+            ))
+            .contains("returns nothing")
+        );
+        assert!(
+            errors(quote!(
+                const fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ))
+            .contains("`const fn`")
+        );
+    }
+}

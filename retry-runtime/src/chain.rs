@@ -1,0 +1,177 @@
+//! Classifying an error by its chain of causes: the first error in the chain
+//! whose type is known decides.
+//!
+//! [`recognise`] knows `std::io::Error`, [`Elapsed`](crate::Elapsed), tokio's
+//! `Elapsed`, and with the `reqwest` feature `reqwest::Error` and
+//! [`http::Error`](crate::http::Error). Your own [`Classify`] types join them
+//! through [`register`]:
+//!
+//! ```
+//! use retry_runtime::{Class, Classify, chain};
+//!
+//! #[derive(Debug)]
+//! struct Overloaded;
+//! impl std::fmt::Display for Overloaded {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+//!         f.write_str("overloaded")
+//!     }
+//! }
+//! impl std::error::Error for Overloaded {}
+//! impl Classify for Overloaded {
+//!     fn class(&self) -> Class { Class::Status(503) }
+//! }
+//!
+//! chain::register(chain::downcast::<Overloaded>);
+//! let error: Box<dyn std::error::Error + Send + Sync> = Box::new(Overloaded);
+//! assert_eq!(chain::recognise(&*error).map(|c| c.class()), Some(Class::Status(503)));
+//! ```
+//!
+//! With the `anyhow` feature `anyhow::Error` implements [`Classify`] this
+//! way, and with `dyn-error` so does `Box<dyn Error + Send + Sync>`. Turning a
+//! feature on never changes what existing code retries: for these types the
+//! default rule stays `Any` (as for a type without `Classify`), and the
+//! server's `Retry-After` and `x-should-retry` are read only when the
+//! attribute names a class rule (`on = [Connect, ...]`, `never = [...]`),
+//! which needs the feature to compile. The builder reads them after
+//! [`.classify()`](crate::Retrying::classify).
+
+use std::error::Error;
+use std::io;
+use std::sync::RwLock;
+
+#[cfg(any(feature = "dyn-error", feature = "anyhow"))]
+use std::time::Duration;
+
+#[cfg(any(feature = "dyn-error", feature = "anyhow"))]
+use crate::class::Class;
+use crate::class::Classify;
+
+/// Finds a [`Classify`] view of one error of a chain, if its type is known.
+pub type Recogniser = for<'e> fn(&'e (dyn Error + 'static)) -> Option<&'e dyn Classify>;
+
+static REGISTERED: RwLock<Vec<Recogniser>> = RwLock::new(Vec::new());
+
+/// Adds a recogniser that [`recognise`] consults, process-wide, after the
+/// built-in ones. Registering the same function twice has no further effect.
+pub fn register(recogniser: Recogniser) {
+    let mut all = REGISTERED
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !all.iter().any(|r| std::ptr::fn_addr_eq(*r, recogniser)) {
+        all.push(recogniser);
+    }
+}
+
+/// The recogniser of one type: `chain::register(chain::downcast::<MyError>)`.
+pub fn downcast<'e, T: Classify + Error + 'static>(
+    error: &'e (dyn Error + 'static),
+) -> Option<&'e dyn Classify> {
+    error.downcast_ref::<T>().map(|e| e as &dyn Classify)
+}
+
+/// The first error in the chain of `error` and its sources whose type is
+/// known: built in, or [`register`]ed.
+///
+/// ```
+/// use retry_runtime::{Class, chain::recognise};
+///
+/// #[derive(Debug)]
+/// struct Upload(std::io::Error);
+/// impl std::fmt::Display for Upload {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("upload failed")
+///     }
+/// }
+/// impl std::error::Error for Upload {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// let error = Upload(std::io::ErrorKind::ConnectionReset.into());
+/// assert_eq!(recognise(&error).map(|c| c.class()), Some(Class::Connect));
+/// ```
+pub fn recognise<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Classify> {
+    let registered = REGISTERED
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(found) = built_in(e).or_else(|| registered.iter().find_map(|r| r(e))) {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+fn built_in<'e>(e: &'e (dyn Error + 'static)) -> Option<&'e dyn Classify> {
+    #[cfg(feature = "reqwest")]
+    {
+        if let Some(e) = e.downcast_ref::<crate::http::Error>() {
+            return Some(e);
+        }
+        if let Some(e) = e.downcast_ref::<reqwest::Error>() {
+            return Some(e);
+        }
+    }
+    if let Some(e) = e.downcast_ref::<io::Error>() {
+        return Some(e);
+    }
+    if let Some(e) = e.downcast_ref::<crate::Elapsed>() {
+        return Some(e);
+    }
+    e.downcast_ref::<tokio::time::error::Elapsed>()
+        .map(|e| e as &dyn Classify)
+}
+
+/// Types whose [`Classify`] comes from a cargo feature that walks a chain of
+/// causes. The attribute keeps the default rule of an unclassified type for
+/// them, so that turning the feature on changes nothing that compiled
+/// without it.
+#[doc(hidden)]
+pub trait ClassifiedByChain {}
+
+impl<T: ClassifiedByChain + ?Sized> ClassifiedByChain for &T {}
+impl<T: ClassifiedByChain + ?Sized> ClassifiedByChain for Box<T> {}
+impl<T: ClassifiedByChain + ?Sized> ClassifiedByChain for std::sync::Arc<T> {}
+
+/// `Classify` for an error type that carries a chain of causes: the first
+/// error of the chain that [`recognise`] knows decides; `Other` when none does.
+#[cfg(any(feature = "dyn-error", feature = "anyhow"))]
+macro_rules! classify_by_chain {
+    ($(#[$attr:meta])* $ty:ty, |$this:ident| $chain:expr) => {
+        $(#[$attr])*
+        impl Classify for $ty {
+            fn class(&self) -> Class {
+                let $this = self;
+                recognise($chain).map_or(Class::Other, |c| c.class())
+            }
+            fn retry_after(&self) -> Option<Duration> {
+                let $this = self;
+                recognise($chain).and_then(|c| c.retry_after())
+            }
+            fn should_retry(&self) -> Option<bool> {
+                let $this = self;
+                recognise($chain).and_then(|c| c.should_retry())
+            }
+        }
+        impl ClassifiedByChain for $ty {}
+    };
+}
+
+#[cfg(feature = "dyn-error")]
+classify_by_chain!(
+    /// Classifies through [`recognise`], so `Box<dyn Error + Send + Sync>` is
+    /// classified by the first error of its chain that is recognised.
+    dyn Error + Send + Sync + 'static,
+    |this| this
+);
+
+#[cfg(feature = "anyhow")]
+classify_by_chain!(
+    /// Classifies the first error of [`anyhow::Error::chain`] that
+    /// [`recognise`] knows; `Other` when none is.
+    anyhow::Error,
+    |this| this.as_ref()
+);

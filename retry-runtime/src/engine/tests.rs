@@ -1,0 +1,381 @@
+use std::cell::RefCell;
+
+use super::*;
+use crate::clock::StdClock;
+use crate::wait::{Exponential, Fixed, Jitter, NoWait};
+
+fn fail(retry_after: Option<Duration>) -> Failure<'static, ()> {
+    Failure::error(&(), None, retry_after, None, false)
+}
+
+fn limits(attempts: u32, secs: u64) -> Limits<'static> {
+    let wait: &'static Fixed = Box::leak(Box::new(Fixed(Duration::from_secs(secs))));
+    Limits {
+        attempts,
+        wait,
+        wait_id: 0,
+    }
+}
+
+/// A failure judged by one rule that always matches.
+fn retry<O: Observer>(
+    call: &mut Call<'_, StdClock, O>,
+    failure: Failure<'_, ()>,
+    rule: Limits<'_>,
+) -> Option<Duration> {
+    call.failed(failure, || false, || Some(rule), rule, |_| {}, |_| {})
+}
+
+#[test]
+fn gives_up_when_attempts_are_used() {
+    let settings = Settings::new("t");
+    let mut call = Call::<StdClock>::new(&settings);
+    assert_eq!(
+        retry(&mut call, fail(None), limits(3, 0)),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(
+        retry(&mut call, fail(None), limits(3, 0)),
+        Some(Duration::ZERO)
+    );
+    let mut reason = None;
+    let next = call.failed(
+        fail(None),
+        || false,
+        || Some(limits(3, 0)),
+        limits(3, 0),
+        |_| panic!("no sleep"),
+        |s| reason = s.reason,
+    );
+    assert_eq!(next, None);
+    assert_eq!(reason, Some(GiveUp::Attempts));
+    assert_eq!(call.failures(), 3);
+}
+
+#[test]
+fn the_order_of_the_checks() {
+    let settings = Settings::new("t");
+    let top = limits(5, 1);
+    let rule = limits(5, 2);
+    let case = |never: bool, verdict: Option<bool>, matched: bool| {
+        let mut call = Call::<StdClock>::new(&settings);
+        let failure = Failure::error(&(), None, None, verdict, false);
+        let mut reason = None;
+        let next = call.failed(
+            failure,
+            || never,
+            || {
+                assert!(!never && verdict != Some(false), "rules asked too early");
+                matched.then_some(rule)
+            },
+            top,
+            |_| {},
+            |s| reason = s.reason,
+        );
+        (next.map(|d| d.as_secs()), reason)
+    };
+    assert_eq!(
+        case(true, Some(true), true),
+        (None, Some(GiveUp::NotRetryable))
+    );
+    assert_eq!(
+        case(false, Some(false), true),
+        (None, Some(GiveUp::ServerRefused))
+    );
+    assert_eq!(case(false, None, true), (Some(2), None));
+    assert_eq!(case(false, Some(true), true), (Some(2), None));
+    assert_eq!(case(false, Some(true), false), (Some(1), None));
+    assert_eq!(case(false, None, false), (None, Some(GiveUp::NotRetryable)));
+}
+
+#[test]
+fn a_rejected_ok_uses_the_top_limits_and_no_rule() {
+    let settings = Settings::new("t");
+    let mut call = Call::<StdClock>::new(&settings);
+    let next = call.failed(
+        Failure::<()>::rejected(),
+        || panic!("never is for errors"),
+        || panic!("rules are for errors"),
+        limits(2, 4),
+        |s| assert!(s.error.is_none()),
+        |_| panic!(),
+    );
+    assert_eq!(next, Some(Duration::from_secs(4)));
+}
+
+#[test]
+fn retry_after_is_a_floor_and_its_cap_gives_up() {
+    let settings = Settings::new("t").retry_after(RetryAfter::honor(Duration::from_secs(10)));
+    let mut call = Call::<StdClock>::new(&settings);
+    let d = retry(&mut call, fail(Some(Duration::from_secs(7))), limits(5, 2));
+    assert_eq!(d, Some(Duration::from_secs(7)));
+    let d = retry(&mut call, fail(Some(Duration::from_secs(1))), limits(5, 2));
+    assert_eq!(d, Some(Duration::from_secs(2)));
+    let d = retry(&mut call, fail(Some(Duration::from_secs(10))), limits(5, 2));
+    assert_eq!(d, Some(Duration::from_secs(10)), "the cap itself is obeyed");
+    let d = retry(&mut call, fail(Some(Duration::MAX)), limits(5, 2));
+    assert_eq!(d, None);
+
+    let settings = Settings::new("t").retry_after(RetryAfter::Ignore);
+    let mut call = Call::<StdClock>::new(&settings);
+    let d = retry(&mut call, fail(Some(Duration::MAX)), limits(5, 2));
+    assert_eq!(d, Some(Duration::from_secs(2)));
+}
+
+#[test]
+fn a_sleep_past_the_deadline_is_not_taken() {
+    let settings = Settings::new("t").deadline(Duration::from_secs(5));
+    let mut call = Call::<StdClock>::new(&settings);
+    assert_eq!(
+        retry(&mut call, fail(None), limits(9, 4)),
+        Some(Duration::from_secs(4))
+    );
+    // The clock barely moved (no sleep is taken here): 4 s still fit, 6 s do not.
+    assert_eq!(
+        retry(&mut call, fail(None), limits(9, 4)),
+        Some(Duration::from_secs(4))
+    );
+    let mut reason = None;
+    call.failed(
+        fail(None),
+        || false,
+        || Some(limits(9, 6)),
+        limits(9, 6),
+        |_| panic!(),
+        |s| reason = s.reason,
+    );
+    assert_eq!(reason, Some(GiveUp::Deadline));
+}
+
+#[test]
+fn a_real_clock_counts_towards_the_deadline() {
+    // StdClock::since must not be zero: 30 ms pass, a 1 s deadline leaves
+    // room for a 900 ms sleep but not for a 990 ms one.
+    let settings = Settings::new("t").deadline(Duration::from_secs(1));
+    let call = Call::<StdClock>::new(&settings);
+    std::thread::sleep(Duration::from_millis(30));
+    assert!(call.elapsed() >= Duration::from_millis(30));
+    let left = call.attempt_limit().unwrap();
+    assert!(left <= Duration::from_millis(970), "{left:?}");
+    let mut call = call;
+    let wait = Fixed(Duration::from_millis(990));
+    let rule = Limits {
+        attempts: 3,
+        wait: &wait,
+        wait_id: 0,
+    };
+    assert_eq!(retry(&mut call, fail(None), rule), None);
+}
+
+#[test]
+fn attempt_limit_is_the_smaller_of_timeout_and_what_is_left() {
+    let settings = Settings::new("t").timeout(Duration::from_secs(10));
+    let call = Call::<StdClock>::new(&settings);
+    assert_eq!(call.attempt_limit(), Some(Duration::from_secs(10)));
+    let settings = Settings::new("t");
+    assert_eq!(Call::<StdClock>::new(&settings).attempt_limit(), None);
+    let settings = Settings::new("t")
+        .timeout(Duration::from_secs(10))
+        .deadline(Duration::from_secs(3));
+    let limit = Call::<StdClock>::new(&settings).attempt_limit().unwrap();
+    assert!(limit <= Duration::from_secs(3) && limit > Duration::from_secs(2));
+    let settings = Settings::new("t").deadline(Duration::ZERO);
+    let call = Call::<StdClock>::new(&settings);
+    assert_eq!(call.attempt_limit(), Some(Duration::ZERO));
+}
+
+#[test]
+fn attempt_counter_saturates() {
+    let settings = Settings::new("t");
+    let mut call = Call::<StdClock>::new(&settings);
+    call.failed = u32::MAX - 1;
+    assert_eq!(retry(&mut call, fail(None), limits(u32::MAX, 1)), None);
+    assert_eq!(call.failures(), u32::MAX);
+    assert_eq!(retry(&mut call, fail(None), limits(u32::MAX, 1)), None);
+    assert_eq!(call.failures(), u32::MAX);
+}
+
+#[test]
+fn hooks_see_the_state_and_the_clock_from_the_start() {
+    let settings = Settings::new("svc::f").hooks();
+    let mut call = Call::<StdClock>::new(&settings);
+    std::thread::sleep(Duration::from_millis(20));
+    let mut seen = None;
+    call.failed(
+        fail(Some(Duration::from_secs(3))),
+        || false,
+        || Some(limits(3, 1)),
+        limits(3, 1),
+        |s| {
+            seen = Some((
+                s.name,
+                s.attempt,
+                s.delay,
+                s.retry_after,
+                s.elapsed,
+                s.reason,
+            ))
+        },
+        |_| panic!(),
+    );
+    let (name, attempt, delay, retry_after, elapsed, reason) = seen.unwrap();
+    assert_eq!(
+        (name, attempt, delay, retry_after, reason),
+        (
+            "svc::f",
+            1,
+            Duration::from_secs(3),
+            Some(Duration::from_secs(3)),
+            None
+        )
+    );
+    assert!(
+        elapsed >= Duration::from_millis(20),
+        "the first attempt counts: {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_timed_out_attempt_is_a_timeout() {
+    let f = Failure::error(&(), Some(Class::Status(500)), None, None, true);
+    assert_eq!(f.class, Some(Class::Timeout));
+    let f = Failure::error(&(), None, None, None, true);
+    assert_eq!(f.class, Some(Class::Timeout));
+    let f = Failure::error(&(), Some(Class::Connect), None, None, false);
+    assert_eq!(f.class, Some(Class::Connect));
+}
+
+#[test]
+fn each_wait_continues_from_its_own_previous_delay() {
+    // Decorrelated jitter draws from [initial, 3 x previous]: after a 30 s
+    // Retry-After floor, the wait's own previous delay is still 1 s.
+    let settings = Settings::new("t");
+    let wait = Exponential::new()
+        .initial(Duration::from_secs(1))
+        .max(Duration::from_secs(1000))
+        .jitter(Jitter::Decorrelated);
+    let other = Fixed(Duration::from_secs(500));
+    let connect = Limits {
+        attempts: 10,
+        wait: &wait,
+        wait_id: 0,
+    };
+    let rate = Limits {
+        attempts: 10,
+        wait: &other,
+        wait_id: 1,
+    };
+    for _ in 0..50 {
+        let mut call = Call::<StdClock>::new(&settings);
+        let first = retry(&mut call, fail(Some(Duration::from_secs(30))), connect).unwrap();
+        assert_eq!(first, Duration::from_secs(30));
+        // The wait's own first draw was at most 3 s, so the next is at most
+        // 9 s; from the 30 s floor it could have been 90 s.
+        let second = retry(&mut call, fail(None), connect).unwrap();
+        assert!(second <= Duration::from_secs(9), "{second:?}");
+        // Another rule's wait in between: the decorrelated range starts over.
+        retry(&mut call, fail(None), rate).unwrap();
+        let fourth = retry(&mut call, fail(None), connect).unwrap();
+        assert!(fourth <= Duration::from_secs(3), "{fourth:?}");
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    events: RefCell<Vec<String>>,
+    refuse_from: Option<u32>,
+}
+
+impl Observer for Recorder {
+    fn call_started(&self) {
+        self.events.borrow_mut().push("start".into());
+    }
+    fn admit(&self, attempt: u32) -> Result<(), GiveUp> {
+        self.events.borrow_mut().push(format!("admit {attempt}"));
+        match self.refuse_from {
+            Some(n) if attempt >= n => Err(GiveUp::Attempts),
+            _ => Ok(()),
+        }
+    }
+    fn attempt_succeeded(&self, attempt: u32) {
+        self.events.borrow_mut().push(format!("ok {attempt}"));
+    }
+    fn attempt_failed(&self, attempt: u32, class: Option<Class>) {
+        self.events
+            .borrow_mut()
+            .push(format!("failed {attempt} {class:?}"));
+    }
+    fn call_ended(&self, ended: Ended) {
+        self.events.borrow_mut().push(format!(
+            "end {} {:?} {}",
+            ended.attempts, ended.gave_up, ended.error
+        ));
+    }
+}
+
+#[test]
+fn observers_hear_every_event_once() {
+    let settings = Settings::new("t").observe(Recorder::default());
+    let mut call = Call::<StdClock, _>::new(&settings);
+    call.admit_first().unwrap();
+    retry(&mut call, fail(None), limits(5, 0)).unwrap();
+    call.succeeded();
+    assert_eq!(
+        *settings.observer.events.borrow(),
+        [
+            "start",
+            "admit 1",
+            "failed 1 None",
+            "admit 2",
+            "ok 2",
+            "end 2 None false"
+        ]
+    );
+
+    let settings = Settings::new("t").observe(Recorder::default());
+    let mut call = Call::<StdClock, _>::new(&settings);
+    retry(&mut call, fail(None), limits(2, 0)).unwrap();
+    assert_eq!(retry(&mut call, fail(None), limits(2, 0)), None);
+    assert_eq!(
+        settings.observer.events.borrow().last().unwrap(),
+        "end 2 Some(Attempts) true"
+    );
+}
+
+#[test]
+fn the_gate_refuses_a_retry_before_its_sleep() {
+    let recorder = Recorder {
+        refuse_from: Some(3),
+        ..Recorder::default()
+    };
+    let settings = Settings::new("t").observe(&recorder);
+    let mut call = Call::<StdClock, _>::new(&settings);
+    assert!(retry(&mut call, fail(None), limits(9, 1)).is_some());
+    let mut slept = false;
+    let next = call.failed(
+        fail(None),
+        || false,
+        || Some(limits(9, 1)),
+        limits(9, 1),
+        |_| slept = true,
+        |_| {},
+    );
+    assert_eq!(next, None);
+    assert!(!slept);
+    assert_eq!(
+        recorder.events.borrow().last().unwrap(),
+        "end 2 Some(Attempts) true"
+    );
+}
+
+#[test]
+fn no_wait_is_no_wait() {
+    let settings = Settings::new("t");
+    let mut call = Call::<StdClock>::new(&settings);
+    let rule = Limits {
+        attempts: 3,
+        wait: &NoWait,
+        wait_id: 0,
+    };
+    assert_eq!(retry(&mut call, fail(None), rule), Some(Duration::ZERO));
+}
