@@ -81,10 +81,14 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     check::function(&func, &parsed, &mut errors);
-    body::check_loop_exits(&func.block.to_token_stream(), &mut errors);
-    if let Some(compile_errors) = errors.finish() {
+    let loop_exits = body::has_loop_exits(&func.block.to_token_stream());
+    match errors.finish() {
         // Keep the function so the IDE goes on working inside it.
-        return quote!(#compile_errors #func);
+        Some(compile_errors) => return quote!(#compile_errors #func),
+        // As written, so that the compiler reports the stray `break` as it
+        // would without the attribute.
+        None if loop_exits => return func.to_token_stream(),
+        None => {}
     }
     Expansion::new(parsed, func).emit()
 }
@@ -120,6 +124,7 @@ struct Locals {
     before_sleep: Ident,
     on_giveup: Ident,
     top: Ident,
+    ret: Ident,
 }
 
 impl Locals {
@@ -134,6 +139,7 @@ impl Locals {
             before_sleep: local("__retry_before_sleep"),
             on_giveup: local("__retry_on_giveup"),
             top: local("__retry_top"),
+            ret: local("__retry_ret_type"),
         }
     }
 }
@@ -141,11 +147,13 @@ impl Locals {
 /// A return type with every `impl Trait` replaced by `_`: what can be named
 /// of it, so that inference fixes the attempt's type (`Result<_, E>`) before
 /// the error is probed.
-fn nameable(ty: &Type) -> Type {
-    struct Infer;
+/// `None` when there is no `impl Trait` in it.
+fn nameable(ty: &Type) -> Option<Type> {
+    struct Infer(bool);
     impl VisitMut for Infer {
         fn visit_type_mut(&mut self, ty: &mut Type) {
             if let Type::ImplTrait(it) = ty {
+                self.0 = true;
                 *ty = Type::Infer(syn::TypeInfer {
                     attrs: Vec::new(),
                     underscore_token: syn::Token![_](it.impl_token.span),
@@ -156,8 +164,9 @@ fn nameable(ty: &Type) -> Type {
         }
     }
     let mut ty = ty.clone();
-    Infer.visit_type_mut(&mut ty);
-    ty
+    let mut infer = Infer(false);
+    infer.visit_type_mut(&mut ty);
+    infer.0.then_some(ty)
 }
 
 impl Expansion {
@@ -179,10 +188,9 @@ impl Expansion {
             unreachable!("checked")
         };
         let ret_span = ret_ty.span();
-        let nameable_ty = nameable(ret_ty);
-        // With `impl Trait` inside, the `_` it became cannot be inferred in a bare check.
-        let whole = nameable_ty == **ret_ty;
-        let ret_ty = nameable_ty;
+        let named = nameable(ret_ty);
+        let whole = named.is_none();
+        let ret_ty = named.unwrap_or_else(|| (**ret_ty).clone());
         let block = self.func.block.to_token_stream();
         let body = match receiver {
             Some(span) => body::rename_self(block, span),
@@ -224,13 +232,9 @@ impl Expansion {
                 Some(key) => {
                     let at_key = respan(&krate, key);
                     // Spanned at the key so that a missing `From<Elapsed>` is reported there.
+                    let marker = &l.ret;
                     let expired = quote_spanned! {key=>
-                        {
-                            // A closure (not the fn item) keeps the error to one report.
-                            #[allow(clippy::redundant_closure)]
-                            let expired = || #at_key::__private::timed_out();
-                            expired
-                        }
+                        || (&#marker).join(::core::result::Result::Err(#at_key::__private::timed_out()))
                     };
                     quote!(#krate::__private::with_timeout(#call.attempt_limit(), #attempt, #expired).await)
                 }
@@ -264,7 +268,7 @@ impl Expansion {
         };
 
         let settings = self.settings();
-        let decide = self.decide(&l, ret_span);
+        let decide = self.decide(&l);
         let Locals {
             call,
             outcome,
@@ -273,16 +277,19 @@ impl Expansion {
             ..
         } = &l;
         // A return type that is not a `Result` is reported at the return type.
-        let assert_result = if whole {
-            quote_spanned!(ret_span=> #krate::__private::assert_result::<#ret_ty>();)
+        let marker = &l.ret;
+        let at_ret = respan(&krate, ret_span);
+        let check_result = if whole {
+            quote_spanned!(ret_span=> #at_ret::__private::check_result::<#ret_ty>();)
         } else {
-            quote!()
+            quote_spanned!(ret_span=> #at_ret::__private::check_result_of(&#marker);)
         };
         let block = quote! {
             {
-                #assert_result
                 #[allow(unused_imports)]
-                use #krate::__private::{ByChain as _, ByClassify as _, Unclassified as _};
+                use #krate::__private::{AsResult as _, ByChain as _, ByClassify as _, NotAResult as _, Unclassified as _};
+                let #marker = #krate::__private::Ret::<#ret_ty>::new();
+                #check_result
                 #[allow(unused_mut)]
                 let mut #call = #krate::__private::Call::<#krate::__private::#clock>::new({
                     const SETTINGS: #krate::__private::Settings = #settings;
@@ -308,7 +315,7 @@ impl Expansion {
     }
 
     /// The block that judges the attempt's outcome: returns it, or yields the delay.
-    fn decide(&self, l: &Locals, ret_span: Span) -> TokenStream {
+    fn decide(&self, l: &Locals) -> TokenStream {
         let krate = &self.krate;
         let p = quote!(#krate::__private);
         let Locals {
@@ -320,12 +327,11 @@ impl Expansion {
             before_sleep,
             on_giveup,
             top,
+            ret,
             ..
         } = l;
         let value = local("__retry_value");
         let error = local("__retry_error");
-        let types = local("__retry_types");
-        let into_result = quote_spanned!(ret_span=> #krate::__private::IsResult::into_result);
         let accept = match &self.args.when_ok {
             None => quote!(::core::result::Result::Ok(#value)),
             Some(reject) => {
@@ -334,7 +340,7 @@ impl Expansion {
         };
         let checks = self.classify_checks(&error);
         let explicit = self.names_classes();
-        let (hook_bindings, before, giveup) = self.hooks(&types, before_sleep, on_giveup);
+        let (hook_bindings, before, giveup) = self.hooks(before_sleep, on_giveup);
         let (wait_bindings, top_wait) = self.top_wait();
         let attempts = match self.args.attempts {
             Some(n) => quote!(#n),
@@ -343,11 +349,11 @@ impl Expansion {
         let never = self.never(failure);
         let rules = self.rules(failure, top);
         quote! {{
-            let #result = #into_result(#outcome);
+            let #result = (&#ret).split(#outcome);
             match #result {
                 #accept => {
                     #call.succeeded();
-                    return ::core::result::Result::Ok(#value);
+                    return (&#ret).join(::core::result::Result::Ok(#value));
                 }
                 _ => {}
             }
@@ -363,7 +369,7 @@ impl Expansion {
             let #top = #p::Limits { attempts: #attempts, wait: #top_wait, wait_id: 0 };
             match #call.failed(#failure, #never, #rules, #top, #before, #giveup) {
                 ::core::option::Option::Some(__retry_delay) => __retry_delay,
-                ::core::option::Option::None => return #result,
+                ::core::option::Option::None => return (&#ret).join(#result),
             }
         }}
     }
@@ -378,7 +384,6 @@ impl Expansion {
 
     fn hooks(
         &self,
-        types: &Ident,
         before_sleep: &Ident,
         on_giveup: &Ident,
     ) -> (TokenStream, TokenStream, TokenStream) {
@@ -391,19 +396,20 @@ impl Expansion {
                 Some(Hook::Log(span)) => quote_spanned!(*span=> #krate::hooks::log),
                 Some(Hook::Expr(expr)) => expr.to_token_stream(),
             };
-            bindings.extend(quote! {
-                let #name = #krate::__private::hook(&#types, #expr);
+            // Every token at the hook, so that a hook of the wrong type is
+            // reported once, there.
+            let span = expr.span();
+            let at_hook = respan(krate, span);
+            let at =
+                |ident: &Ident| Ident::new(&ident.to_string(), Span::mixed_site().located_at(span));
+            let (result, name) = (at(&result), at(name));
+            bindings.extend(quote_spanned! {span=>
+                let #name = #at_hook::__private::hook(&#at_hook::__private::Types::of(&#result), &#expr);
             });
-            quote!(&#name)
+            quote_spanned!(span=> #name)
         };
         let before = one(&self.args.before_sleep, before_sleep);
         let giveup = one(&self.args.on_giveup, on_giveup);
-        if !bindings.is_empty() {
-            bindings = quote! {
-                let #types = #krate::__private::Types::of(&#result);
-                #bindings
-            };
-        }
         (bindings, before, giveup)
     }
 
@@ -521,9 +527,11 @@ impl Expansion {
                 (quote!(#w::Sum::new(#a, #b)), ca && cb)
             }
             WaitSpec::Expr(expr) => {
-                let krate = &self.krate;
+                // Every token at the expression, so that a value that is no
+                // `Wait` is reported once, there.
+                let at_expr = respan(&self.krate, expr.span());
                 (
-                    quote_spanned!(expr.span()=> #krate::__private::as_wait(#expr)),
+                    quote_spanned!(expr.span()=> #at_expr::__private::as_wait(#expr)),
                     false,
                 )
             }

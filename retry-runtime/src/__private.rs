@@ -138,13 +138,14 @@ impl<R> Types<R> {
 }
 
 /// Types a hook expression as a `Fn(&RetryState<'_, E>)` for the function's
-/// error type, so that closures need no annotations. The opaque return type
-/// keeps a hook of the wrong type to one error, at the hook.
+/// error type, so that closures need no annotations. Taking it as a trait
+/// object keeps a hook of the wrong type to one error, at the hook (a call
+/// through it happens only on a failure).
 #[inline(always)]
-pub fn hook<R: IsResult>(
+pub fn hook<'h, R: IsResult>(
     _: &Types<R>,
-    h: impl Fn(&RetryState<'_, R::Err>),
-) -> impl Fn(&RetryState<'_, R::Err>) {
+    h: &'h dyn Fn(&RetryState<'_, R::Err>),
+) -> &'h dyn Fn(&RetryState<'_, R::Err>) {
     h
 }
 
@@ -182,9 +183,91 @@ impl<T, E> IsResult for Result<T, E> {
     }
 }
 
+/// The function's return type, as a value: splits an attempt's outcome into
+/// a `Result` and joins it back. For a return type that is not a `Result`,
+/// [`NotAResult`] keeps the rest of the expansion well-typed, so that the
+/// one error the user sees is [`check_result`]'s, at the return type.
+pub struct Ret<R>(PhantomData<fn() -> R>);
+
+impl<R> Ret<R> {
+    /// The marker.
+    #[inline(always)]
+    pub fn new() -> Self {
+        Ret(PhantomData)
+    }
+}
+
+impl<R> Default for Ret<R> {
+    fn default() -> Self {
+        Ret::new()
+    }
+}
+
 /// Checks, at the user's return type, that it is a `Result`.
 #[inline(always)]
-pub fn assert_result<R: IsResult>() {}
+pub fn check_result<R: IsResult>() {}
+
+/// [`check_result`] for a return type with `impl Trait` inside (which
+/// cannot be named in full).
+#[inline(always)]
+pub fn check_result_of<R: IsResult>(_: &Ret<R>) {}
+
+/// The split of a `Result` return type.
+pub trait AsResult {
+    /// The return type.
+    type Ret;
+    /// Its `Ok` type.
+    type Ok;
+    /// Its `Err` type.
+    type Err;
+    /// The outcome as a `Result`.
+    fn split(&self, outcome: Self::Ret) -> Result<Self::Ok, Self::Err>;
+    /// The `Result` as the outcome.
+    fn join(&self, result: Result<Self::Ok, Self::Err>) -> Self::Ret;
+}
+
+impl<T, E> AsResult for Ret<Result<T, E>> {
+    type Ret = Result<T, E>;
+    type Ok = T;
+    type Err = E;
+    #[inline(always)]
+    fn split(&self, outcome: Result<T, E>) -> Result<T, E> {
+        outcome
+    }
+    #[inline(always)]
+    fn join(&self, result: Result<T, E>) -> Result<T, E> {
+        result
+    }
+}
+
+/// The stand-in for a return type that is not a `Result` (a compile error
+/// already, reported once by [`check_result`]).
+pub trait NotAResult {
+    /// The return type.
+    type Ret;
+    /// No `Ok`.
+    type Ok;
+    /// No `Err`.
+    type Err;
+    /// Never runs: the program does not compile.
+    fn split(&self, outcome: Self::Ret) -> Result<Self::Ok, Self::Err>;
+    /// Never runs: the program does not compile.
+    fn join(&self, result: Result<Self::Ok, Self::Err>) -> Self::Ret;
+}
+
+impl<R> NotAResult for &Ret<R> {
+    type Ret = R;
+    type Ok = std::convert::Infallible;
+    type Err = std::convert::Infallible;
+    fn split(&self, _: R) -> Result<Self::Ok, Self::Err> {
+        unreachable!("a return type that is not a `Result` does not compile")
+    }
+    fn join(&self, result: Result<Self::Ok, Self::Err>) -> R {
+        match result {
+            Ok(never) | Err(never) => match never {},
+        }
+    }
+}
 
 /// Clones a by-value argument for one attempt.
 #[diagnostic::on_unimplemented(
@@ -228,13 +311,10 @@ impl<E: From<Elapsed>> FromElapsed for E {
     }
 }
 
-/// A timed-out attempt's outcome.
+/// A timed-out attempt's error.
 #[inline]
-pub fn timed_out<R: IsResult>() -> R
-where
-    R::Err: FromElapsed,
-{
-    R::from_result(Err(FromElapsed::from_elapsed(Elapsed::new())))
+pub fn timed_out<E: FromElapsed>() -> E {
+    FromElapsed::from_elapsed(Elapsed::new())
 }
 
 /// Runs one attempt with a time limit; `(outcome, timed_out)`. `expired`
