@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use examples::fault_server::{FaultServer, Reply, Seen};
-use retry_runtime::{RetryState, http, retry};
+use retry_runtime::{Class, RetryState, http, retry};
 use serde_json::{Value, json};
 
 /// Where the calls go.
@@ -38,7 +38,9 @@ impl Api {
         }
         let response = http::check(request.send().await?).await?;
         let bytes = response.bytes().await?;
-        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        // A complete answer that is not JSON will not get better by asking again.
+        serde_json::from_slice(&bytes)
+            .map_err(|e| http::Error::new(Class::Other, format!("the answer is not JSON: {e}")))
     }
 }
 
@@ -110,10 +112,16 @@ async fn chat(api: &Api, prompt: &str) -> Result<String, http::Error> {
         "messages": [{"role": "user", "content": prompt}],
     });
     let answer = api.post("/chat/completions", &body).await?;
-    Ok(answer["choices"][0]["message"]["content"]
+    content(&answer)
+}
+
+/// The text of a chat completion; an answer without `choices` is an
+/// application failure of class `Other` (not retried).
+fn content(answer: &Value) -> Result<String, http::Error> {
+    answer["choices"][0]["message"]["content"]
         .as_str()
-        .unwrap_or_default()
-        .to_string())
+        .map(str::to_owned)
+        .ok_or_else(|| http::Error::new(Class::Other, "the completion has no choices"))
 }
 
 /// Embeddings: the defaults (transient failures) with equal jitter.
@@ -128,9 +136,10 @@ async fn chat(api: &Api, prompt: &str) -> Result<String, http::Error> {
 async fn embed(api: &Api, text: &str) -> Result<usize, http::Error> {
     let body = json!({"model": api.embedding_model, "input": text});
     let answer = api.post("/embeddings", &body).await?;
-    Ok(answer["data"][0]["embedding"]
+    answer["data"][0]["embedding"]
         .as_array()
-        .map_or(0, Vec::len))
+        .map(Vec::len)
+        .ok_or_else(|| http::Error::new(Class::Other, "the answer has no embedding"))
 }
 
 /// A completion whose empty answers are retried (`when_ok`).
@@ -150,10 +159,7 @@ async fn haiku(api: &Api, topic: &str) -> Result<String, http::Error> {
 async fn chat_once(api: &Api, prompt: &str) -> Result<String, http::Error> {
     let body = json!({"model": api.chat_model, "messages": [{"role": "user", "content": prompt}]});
     let answer = api.post("/chat/completions", &body).await?;
-    Ok(answer["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
+    content(&answer)
 }
 
 fn completion(text: &str) -> Reply {
@@ -283,18 +289,31 @@ async fn main() {
         }
     };
 
+    // The headings say which faults the embedded server injects; a real
+    // endpoint injects none on purpose.
+    let injected = server.is_some();
+    let heading = |name: &str, faults: &str| {
+        if injected {
+            format!("{name}: {faults}")
+        } else {
+            format!("{name}: against the real endpoint")
+        }
+    };
     run(
-        "chat: a 429 with retry-after-ms, a dropped connection, a 503, a reply slower than the 1s timeout",
+        &heading(
+            "chat",
+            "a 429 with retry-after-ms, a dropped connection, a 503, a reply slower than the 1s timeout",
+        ),
         chat(&api, "Say hello in one sentence."),
     )
     .await;
     run(
-        "embeddings: a 502 from the gateway",
+        &heading("embeddings", "a 502 from the gateway"),
         embed(&api, "retry budgets"),
     )
     .await;
     run(
-        "haiku: empty completions are rejected by when_ok",
+        &heading("haiku", "empty completions are rejected by when_ok"),
         haiku(&api, "retries"),
     )
     .await;

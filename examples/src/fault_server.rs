@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -28,6 +28,9 @@ pub enum Reply {
     },
     /// Close the connection without answering.
     Drop,
+    /// Answer `200 OK` announcing `claimed` bytes, send `body`, then close
+    /// the connection: a body cut short, as when a server dies midway.
+    Cut { body: String, claimed: usize },
     /// Wait, then do the inner reply.
     Slow(Duration, Box<Reply>),
 }
@@ -53,6 +56,14 @@ impl Reply {
             headers.push((name.to_string(), value.to_string()));
         }
         self
+    }
+
+    /// A `200 OK` whose body stops after `body`, short of `claimed` bytes.
+    pub fn cut(body: impl Into<String>, claimed: usize) -> Reply {
+        Reply::Cut {
+            body: body.into(),
+            claimed,
+        }
     }
 
     /// The same reply after `delay`.
@@ -205,7 +216,9 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-fn respond(reply: Reply) -> Result<Response<Full<Bytes>>, Dropped> {
+type Body = BoxBody<Bytes, Dropped>;
+
+fn respond(reply: Reply) -> Result<Response<Body>, Dropped> {
     match reply {
         Reply::Respond {
             status,
@@ -216,10 +229,46 @@ fn respond(reply: Reply) -> Result<Response<Full<Bytes>>, Dropped> {
             for (name, value) in headers {
                 response = response.header(name, value);
             }
+            let full = |b: Bytes| Full::new(b).map_err(|never| match never {}).boxed();
             Ok(response
-                .body(Full::new(Bytes::from(body)))
-                .unwrap_or_else(|_| Response::new(Full::new(Bytes::from_static(b"bad reply")))))
+                .body(full(Bytes::from(body)))
+                .unwrap_or_else(|_| Response::new(full(Bytes::from_static(b"bad reply")))))
         }
+        Reply::Cut { body, claimed } => Ok(Response::builder()
+            .status(200)
+            .header("content-length", claimed.to_string())
+            .body(
+                CutBody {
+                    data: Some(Bytes::from(body)),
+                    // Long enough for the head and the first bytes to be sent.
+                    then: Box::pin(tokio::time::sleep(Duration::from_millis(20))),
+                }
+                .boxed(),
+            )
+            .map_err(|_| Dropped)?),
         Reply::Drop | Reply::Slow(..) => Err(Dropped),
+    }
+}
+
+/// A body that yields its bytes, waits a little, then fails: hyper closes
+/// the connection midway through the body.
+struct CutBody {
+    data: Option<Bytes>,
+    then: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl hyper::body::Body for CutBody {
+    type Data = Bytes;
+    type Error = Dropped;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Dropped>>> {
+        use std::future::Future;
+        if let Some(bytes) = self.data.take() {
+            return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(bytes))));
+        }
+        self.then.as_mut().poll(cx).map(|()| Some(Err(Dropped)))
     }
 }

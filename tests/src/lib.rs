@@ -8,13 +8,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use retry_runtime::{Class, Classify, Elapsed, RetryState};
+use retry_runtime::{Class, Classify, Elapsed, GiveUp, RetryState};
 
 /// An API error with a class and an optional requested delay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub class: Class,
     pub retry_after: Option<Duration>,
+    /// The server's verdict (`x-should-retry`).
+    pub should_retry: Option<bool>,
 }
 
 impl ApiError {
@@ -22,28 +24,36 @@ impl ApiError {
         ApiError {
             class: Class::Status(code),
             retry_after: None,
+            should_retry: None,
         }
     }
     pub fn connect() -> Self {
         ApiError {
             class: Class::Connect,
             retry_after: None,
+            should_retry: None,
         }
     }
     pub fn timeout() -> Self {
         ApiError {
             class: Class::Timeout,
             retry_after: None,
+            should_retry: None,
         }
     }
     pub fn other() -> Self {
         ApiError {
             class: Class::Other,
             retry_after: None,
+            should_retry: None,
         }
     }
     pub fn after(mut self, delay: Duration) -> Self {
         self.retry_after = Some(delay);
+        self
+    }
+    pub fn verdict(mut self, retry: bool) -> Self {
+        self.should_retry = Some(retry);
         self
     }
 }
@@ -62,6 +72,9 @@ impl Classify for ApiError {
     }
     fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+    fn should_retry(&self) -> Option<bool> {
+        self.should_retry
     }
 }
 
@@ -121,6 +134,7 @@ pub struct Seen {
     pub class: Option<Class>,
     pub giving_up: bool,
     pub had_error: bool,
+    pub reason: Option<GiveUp>,
 }
 
 thread_local! {
@@ -137,6 +151,7 @@ pub fn record<E>(state: &RetryState<'_, E>) {
             class: state.class,
             giving_up: state.giving_up,
             had_error: state.error.is_some(),
+            reason: state.reason,
         })
     });
 }

@@ -298,3 +298,54 @@ async fn features_do_not_change_the_default() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].delay, ms(10), "the requested 600 s is not read");
 }
+
+/// A body cut short by the connection is a `Connect` failure: retried.
+#[tokio::test(start_paused = true)]
+async fn a_body_cut_midway_is_a_connection_failure() {
+    let client = examples::http_client();
+    let server = FaultServer::scripted([
+        Reply::cut("{\"choices\": [", 4096),
+        Reply::status(200, "whole"),
+    ]);
+    assert_eq!(fetch(&client, &server.url("/")).await.unwrap(), "whole");
+    assert_eq!(server.requests(), 2);
+    let seen = take_seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].class, Some(Class::Connect));
+
+    // The reqwest error itself, read directly.
+    let server = FaultServer::scripted([Reply::cut("abc", 100)]);
+    let response = client.get(server.url("/")).send().await.unwrap();
+    let error = response.text().await.unwrap_err();
+    assert!(error.is_body() || error.is_decode(), "{error:?}");
+    assert_eq!(error.class(), Class::Connect);
+}
+
+/// A complete body the application cannot use is its own failure, of the
+/// class it chooses: `http::Error::new`.
+#[retry(attempts = 3, wait = fixed(10ms))]
+async fn choices(client: &reqwest::Client, url: &str) -> Result<String, http::Error> {
+    let text = get(client, url).await?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| http::Error::new(Class::Other, format!("malformed completion: {e}")))?;
+    json["choices"][0]["text"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| http::Error::new(Class::Status(502), "the completion has no choices"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn application_failures_have_the_class_they_are_given() {
+    let client = examples::http_client();
+    let server = FaultServer::scripted([
+        Reply::json("{\"choices\": []}"),
+        Reply::json("{\"choices\": [{\"text\": \"hi\"}]}"),
+    ]);
+    assert_eq!(choices(&client, &server.url("/")).await.unwrap(), "hi");
+    assert_eq!(server.requests(), 2, "a 502-class failure is transient");
+    let server = FaultServer::scripted([Reply::json("{not json")]);
+    let err = choices(&client, &server.url("/")).await.unwrap_err();
+    assert_eq!(err.class(), Class::Other);
+    assert!(err.to_string().starts_with("malformed completion"), "{err}");
+    assert_eq!(server.requests(), 1, "Other is not retried");
+}
