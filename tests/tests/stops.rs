@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use retry_runtime::{Class, retry};
+use retry_runtime::{Class, GiveUp, retry};
 use tests::{ApiError, Script, Seen, ms, secs, take_delays, take_seen};
 use tokio::time::Instant;
 
@@ -27,6 +27,7 @@ async fn hooks_see_every_sleep_and_the_give_up() {
         class: Some(Class::Connect),
         giving_up,
         had_error: true,
+        reason: giving_up.then_some(GiveUp::Attempts),
     };
     assert_eq!(
         seen,
