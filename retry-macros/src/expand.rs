@@ -333,10 +333,8 @@ impl Expansion {
         let value = local("__retry_value");
         let error = local("__retry_error");
         let accept = match &self.args.when_ok {
-            None => quote!(::core::result::Result::Ok(#value)),
-            Some(reject) => {
-                quote!(::core::result::Result::Ok(#value) if !#p::reject_ok(&#value, #reject))
-            }
+            None => quote!(true),
+            Some(reject) => quote!(!#p::reject_ok(&#value, #reject)),
         };
         let checks = self.classify_checks(&error);
         let explicit = self.names_classes();
@@ -349,14 +347,16 @@ impl Expansion {
         let never = self.never(failure);
         let rules = self.rules(failure, top);
         quote! {{
-            let #result = (&#ret).split(#outcome);
-            match #result {
-                #accept => {
+            // Every variant's content is moved out, so that no drop of a
+            // partly moved value is left on the success path.
+            let #result = match (&#ret).split(#outcome) {
+                ::core::result::Result::Ok(#value) if #accept => {
                     #call.succeeded();
                     return (&#ret).join(::core::result::Result::Ok(#value));
                 }
-                _ => {}
-            }
+                ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
+                ::core::result::Result::Err(__retry_e) => ::core::result::Result::Err(__retry_e),
+            };
             let #failure = match &#result {
                 ::core::result::Result::Ok(_) => #p::Failure::rejected(),
                 ::core::result::Result::Err(#error) => {

@@ -12,6 +12,8 @@ mod check;
 mod duration;
 mod errors;
 mod expand;
+#[cfg(test)]
+mod fuzz;
 mod symbol;
 
 use proc_macro::TokenStream;

@@ -275,10 +275,8 @@ pub struct Call<'s, C: Clock, O = ()> {
     failed: u32,
     /// The wait that chose `previous`.
     wait_id: u32,
-    /// The last delay that wait chose (before any Retry-After floor), in
-    /// nanoseconds: it is all decorrelated jitter needs, and a `Duration`
-    /// would take twice the room in every call's future.
-    previous: u64,
+    /// The last delay that wait chose (before any Retry-After floor).
+    previous: Duration,
 }
 
 impl<C: Clock, O: fmt::Debug> fmt::Debug for Call<'_, C, O> {
@@ -304,7 +302,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             },
             failed: 0,
             wait_id: 0,
-            previous: 0,
+            previous: Duration::ZERO,
         }
     }
 
@@ -369,6 +367,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// when the sleep would end after the deadline, or when an observer's
     /// gate refuses the next attempt.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn failed<'w, E>(
         &mut self,
         failure: Failure<'_, E>,
@@ -404,6 +403,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         }
     }
 
+    #[inline]
     fn decide<'w, E>(
         &mut self,
         failure: &Failure<'_, E>,
@@ -431,7 +431,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         // Each wait continues from its own last delay; a Retry-After floor
         // or another rule's wait never feeds into it.
         let previous = if self.wait_id == limits.wait_id {
-            Duration::from_nanos(self.previous)
+            self.previous
         } else {
             Duration::ZERO
         };
@@ -456,7 +456,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             .observer
             .admit(self.failed.saturating_add(1))?;
         self.wait_id = limits.wait_id;
-        self.previous = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        self.previous = wait;
         Ok(delay)
     }
 

@@ -314,6 +314,9 @@ pub enum Jitter {
 pub struct Exponential {
     initial: Duration,
     factor: f64,
+    /// `factor` when it is a whole number (the usual 2), else 0: then the
+    /// delay is computed in integers, without a float round trip.
+    whole_factor: u32,
     min: Duration,
     max: Duration,
     jitter: Jitter,
@@ -325,6 +328,7 @@ impl Exponential {
         Exponential {
             initial: Duration::from_secs(1),
             factor: 2.0,
+            whole_factor: 2,
             min: Duration::ZERO,
             max: Duration::from_secs(60),
             jitter: Jitter::Full,
@@ -342,6 +346,12 @@ impl Exponential {
             factor
         } else {
             1.0
+        };
+        let whole = self.factor as u32;
+        self.whole_factor = if whole as f64 == self.factor {
+            whole
+        } else {
+            0
         };
         self
     }
@@ -363,18 +373,23 @@ impl Exponential {
 
     /// The delay after attempt `n` before jitter: `initial · factor^(n−1)`
     /// clamped to `[min, max]`. Saturates at `max` for any `n`.
+    #[inline]
     pub fn base(&self, attempt: u32) -> Duration {
         if self.initial.is_zero() {
             // Zero stays zero: 0 · factor^n would be 0 · ∞ = NaN for large n.
             return self.clamp(Duration::ZERO);
         }
         let exponent = attempt.saturating_sub(1);
+        if let Some(times) = self.whole_factor.checked_pow(exponent).filter(|t| *t > 0) {
+            return self.clamp(self.initial.checked_mul(times).unwrap_or(Duration::MAX));
+        }
         // `factor` is finite and positive, so the product is a number (maybe ∞).
         let nanos = self.initial.as_nanos() as f64 * powu(self.factor, exponent);
         let raw = if nanos < u64::MAX as f64 {
             Duration::from_nanos(nanos.round() as u64)
         } else {
-            Duration::MAX
+            // Past 584 years in nanoseconds, in seconds (saturating at ∞).
+            Duration::try_from_secs_f64(nanos / 1e9).unwrap_or(Duration::MAX)
         };
         self.clamp(raw)
     }
@@ -404,7 +419,8 @@ impl Wait for Exponential {
     fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
         let base = self.base(cx.attempt);
         let jittered = match self.jitter {
-            Jitter::None => base,
+            // Already clamped.
+            Jitter::None => return base,
             Jitter::Full => cx.uniform(self.min, base),
             Jitter::Equal => {
                 let half = base / 2;
@@ -543,13 +559,57 @@ mod tests {
     }
 
     #[test]
+    fn whole_factors_agree_with_the_float_rule() {
+        // The integer path (whole factors) and the float path give the same
+        // delays wherever both are exact.
+        for factor in [1.0, 2.0, 3.0, 10.0] {
+            for initial_ms in [1u64, 7, 250, 1000, 86_400_000] {
+                let w = Exponential::new()
+                    .initial(Duration::from_millis(initial_ms))
+                    .factor(factor)
+                    .max(Duration::MAX)
+                    .jitter(Jitter::None);
+                assert_ne!(w.whole_factor, 0);
+                let float = Exponential {
+                    whole_factor: 0,
+                    ..w
+                };
+                for n in 1..=40 {
+                    let (exact, float) = (w.base(n), float.base(n));
+                    // Exact while the float holds every nanosecond (2^53 ns).
+                    let tolerance = exact.as_secs_f64() * 1e-12;
+                    assert!(
+                        (exact.as_secs_f64() - float.as_secs_f64()).abs() <= tolerance,
+                        "{factor} {initial_ms} {n}: {exact:?} {float:?}"
+                    );
+                    if exact < Duration::from_nanos(1 << 53) {
+                        assert_eq!(exact, float, "{factor} {initial_ms} {n}");
+                    }
+                }
+            }
+        }
+        assert_eq!(Exponential::new().factor(1.5).whole_factor, 0);
+        assert_eq!(Exponential::new().factor(0.5).whole_factor, 0);
+        assert_eq!(Exponential::new().factor(f64::NAN).whole_factor, 1);
+        // 2^40 overflows the integer path: the float path takes over.
+        let tiny = Exponential::new()
+            .initial(Duration::from_nanos(1))
+            .max(Duration::MAX)
+            .jitter(Jitter::None);
+        assert_eq!(tiny.base(41), Duration::from_nanos(1 << 40));
+    }
+
+    #[test]
     fn base_grows_saturates_and_keeps_small_values() {
         let w = Exponential::new().max(Duration::MAX).jitter(Jitter::None);
         assert_eq!(w.base(1), secs(1.0));
         assert_eq!(w.base(3), secs(4.0));
         assert_eq!(w.base(35), Duration::from_secs(1 << 34));
-        // Past u64::MAX nanoseconds (584 years) the delay saturates.
-        assert_eq!(w.base(36), Duration::MAX);
+        assert_eq!(w.base(64), Duration::from_secs(1 << 63));
+        assert_eq!(w.base(65), Duration::MAX);
+        let float = w.factor(2.5);
+        assert_eq!(float.base(100), Duration::MAX);
+        assert_eq!(float.base(3), secs(6.25));
         assert_eq!(w.base(u32::MAX), Duration::MAX);
         let tiny = Exponential::new()
             .initial(Duration::from_nanos(1))
