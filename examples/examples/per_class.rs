@@ -59,7 +59,9 @@ fn trace(state: &RetryState<'_, ApiError>) {
 #[retry(
     attempts = 5,
     wait = exponential(initial = 50ms, max = 400ms, jitter = none),
-    on = [Connect, ServerError, RateLimited => (attempts = 3, wait = fixed(200ms))],
+    // Rate limits get their own limits; `Default` keeps retrying the rest of
+    // what the default retries (connection failures, timeouts, 5xx).
+    on = [RateLimited => (attempts = 3, wait = fixed(200ms)), Default],
     retry_after = honor(max = 1s),
     before_sleep = trace,
     on_giveup = |s| println!("    giving up after attempt {}", s.attempt),

@@ -232,6 +232,7 @@ impl Args {
                     input,
                     "`never` takes a list of classes: `never = [Status(401)]`",
                     |input| {
+                        let at = input.span();
                         let class = parse_class(input)?;
                         if input.peek(Token![=>]) {
                             return Err(input.error(
@@ -239,7 +240,8 @@ impl Args {
                             ));
                         }
                         if let ClassSpec::Default = class {
-                            return Err(input.error(
+                            return Err(syn::Error::new(
+                                at,
                                 "`never = [Default]` would never retry what the default retries; name the classes",
                             ));
                         }

@@ -21,9 +21,30 @@ pub fn rename_self(tokens: TokenStream, receiver: Span) -> TokenStream {
     let mut iter = tokens.into_iter().peekable();
     let mut skip_item = false;
     let mut in_use = false;
-    let mut previous_bang = false;
+    // The macro whose arguments come next (`name!`), if any.
+    let mut macro_name: Option<String> = None;
+    let mut previous: Option<String> = None;
+    // Whether the next token starts a statement (where `use` declares).
+    let mut statement_start = true;
     while let Some(tt) = iter.next() {
-        let bang = matches!(&tt, TokenTree::Punct(p) if p.as_char() == '!');
+        let starts = statement_start;
+        statement_start = match &tt {
+            TokenTree::Punct(p) => p.as_char() == ';',
+            TokenTree::Group(g) => matches!(g.delimiter(), Delimiter::Brace | Delimiter::Bracket),
+            // `pub use`, `pub(crate) use`
+            TokenTree::Ident(i) => i == "pub",
+            TokenTree::Literal(_) => false,
+        } || (starts
+            && matches!(&tt, TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis)
+            && previous.as_deref() == Some("pub"));
+        let called = match &tt {
+            TokenTree::Punct(p) if p.as_char() == '!' => previous.take(),
+            _ => None,
+        };
+        previous = match &tt {
+            TokenTree::Ident(i) => Some(i.to_string()),
+            _ => None,
+        };
         match tt {
             TokenTree::Punct(p) if (skip_item || in_use) && p.as_char() == ';' => {
                 skip_item = false;
@@ -31,11 +52,27 @@ pub fn rename_self(tokens: TokenStream, receiver: Span) -> TokenStream {
                 out.push(TokenTree::Punct(p));
             }
             other if in_use => out.push(other),
-            TokenTree::Ident(ident) if ident == "use" => {
+            TokenTree::Ident(ident) if ident == "use" && starts && !skip_item => {
                 in_use = true;
                 out.push(TokenTree::Ident(ident));
             }
-            TokenTree::Ident(ident) if ident == "impl" || ident == "trait" || ident == "mod" => {
+            // `pub(self)`: the visibility of a nested item.
+            TokenTree::Ident(ident)
+                if ident == "pub" && matches!(iter.peek(), Some(TokenTree::Group(_))) =>
+            {
+                out.push(TokenTree::Ident(ident));
+                let visibility = iter.next().expect("peeked");
+                previous = None;
+                out.push(visibility);
+            }
+            TokenTree::Ident(ident)
+                if ident == "impl"
+                    || ident == "trait"
+                    || ident == "mod"
+                    || ident == "struct"
+                    || ident == "enum"
+                    || ident == "union" =>
+            {
                 skip_item = true;
                 out.push(TokenTree::Ident(ident));
             }
@@ -64,8 +101,8 @@ pub fn rename_self(tokens: TokenStream, receiver: Span) -> TokenStream {
             }
             TokenTree::Group(group) if !skip_item => {
                 let mut inner = rename_self(group.stream(), receiver);
-                if previous_bang {
-                    inner = rename_format_captures(inner, receiver);
+                if let Some(name) = macro_name.take() {
+                    inner = rename_format_captures(&name, inner, receiver);
                 }
                 let mut renamed = Group::new(group.delimiter(), inner);
                 renamed.set_span(group.span());
@@ -73,31 +110,75 @@ pub fn rename_self(tokens: TokenStream, receiver: Span) -> TokenStream {
             }
             other => out.push(other),
         }
-        previous_bang = bang;
+        if called.is_some() {
+            macro_name = called;
+        }
     }
     out.into_iter().collect()
 }
 
-/// In a macro's arguments, string literals whose `{self}` / `{self:..}`
-/// placeholders capture `self` implicitly get [`SELF`] instead.
-fn rename_format_captures(tokens: TokenStream, receiver: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|tt| match &tt {
-            TokenTree::Literal(lit) => match syn::parse2::<syn::LitStr>(tt.to_token_stream()) {
-                Ok(s) => match rename_captures(&s.value()) {
-                    Some(renamed) => {
-                        let mut new = Literal::string(&renamed);
-                        new.set_span(lit.span().resolved_at(receiver));
-                        TokenTree::Literal(new)
-                    }
-                    None => tt,
-                },
-                Err(_) => tt,
-            },
-            _ => tt,
-        })
-        .collect()
+/// Which argument of a macro is its format string: a position for the
+/// standard ones (`format!`, `write!`, `assert_eq!`...), or the first lone
+/// string literal for the logging ones (`info!(target: "x", "{self}")`).
+enum FormatArg {
+    At(usize),
+    FirstLiteral,
+}
+
+fn format_arg(name: &str) -> Option<FormatArg> {
+    Some(match name {
+        "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" | "panic"
+        | "todo" | "unimplemented" | "unreachable" | "anyhow" | "bail" | "eyre" | "format_err" => {
+            FormatArg::At(0)
+        }
+        "write" | "writeln" | "assert" | "debug_assert" | "ensure" => FormatArg::At(1),
+        "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => FormatArg::At(2),
+        "trace" | "debug" | "info" | "warn" | "error" | "event" => FormatArg::FirstLiteral,
+        _ => return None,
+    })
+}
+
+/// In a formatting macro's arguments, the format string's `{self}` /
+/// `{self:..}` placeholders (implicit captures of `self`) get [`SELF`]
+/// instead. Other string literals are data and stay as they are.
+fn rename_format_captures(name: &str, tokens: TokenStream, receiver: Span) -> TokenStream {
+    let Some(which) = format_arg(name) else {
+        return tokens;
+    };
+    let mut args: Vec<Vec<TokenTree>> = vec![Vec::new()];
+    for tt in tokens {
+        let comma = matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',');
+        args.last_mut().expect("one argument").push(tt);
+        if comma {
+            args.push(Vec::new());
+        }
+    }
+    let lone_literal = |arg: &[TokenTree]| {
+        let tokens: Vec<&TokenTree> = arg
+            .iter()
+            .filter(|tt| !matches!(tt, TokenTree::Punct(p) if p.as_char() == ','))
+            .collect();
+        matches!(tokens[..], [TokenTree::Literal(_)])
+    };
+    let index = match which {
+        FormatArg::At(i) => Some(i),
+        FormatArg::FirstLiteral => args.iter().position(|a| lone_literal(a)),
+    };
+    if let Some(arg) = index.and_then(|i| args.get_mut(i))
+        && lone_literal(arg)
+    {
+        for tt in arg.iter_mut() {
+            if let TokenTree::Literal(lit) = tt
+                && let Ok(s) = syn::parse2::<syn::LitStr>(lit.to_token_stream())
+                && let Some(renamed) = rename_captures(&s.value())
+            {
+                let mut new = Literal::string(&renamed);
+                new.set_span(lit.span().resolved_at(receiver));
+                *tt = TokenTree::Literal(new);
+            }
+        }
+    }
+    args.into_iter().flatten().collect()
 }
 
 /// `format` with every implicit `self` capture renamed; `None` when there is none.
@@ -198,56 +279,78 @@ pub fn ends_early(tokens: &TokenStream) -> bool {
 /// block of the body: without the attribute that is a compile error, and
 /// with it it would leave (or restart) the retry loop. The function is then
 /// emitted as written, so that the compiler reports its own error, the one
-/// the user would see without the attribute. Loops, labeled blocks,
-/// closures, async blocks and nested items are their own context; a macro's
-/// arguments are left to the compiler (the expansion's labeled block and
-/// async blocks keep a hidden `break` from reaching the retry loop).
-pub fn has_loop_exits(tokens: &TokenStream) -> bool {
-    let mut iter = tokens.clone().into_iter().peekable();
-    // The next brace group is a context of its own (a loop's body, a
-    // labeled block, an async block, an item's body).
-    let mut own_context = false;
-    let mut previous_bang = false;
-    while let Some(tt) = iter.next() {
-        let bang = matches!(&tt, TokenTree::Punct(p) if p.as_char() == '!');
-        match &tt {
-            TokenTree::Ident(i)
-                if i == "loop"
-                    || i == "while"
-                    || i == "for"
-                    || i == "async"
-                    || i == "fn"
-                    || i == "impl"
-                    || i == "trait"
-                    || i == "mod" =>
-            {
-                own_context = true;
-            }
-            TokenTree::Punct(p) if p.as_char() == '\'' => {
-                // A label: `'a: loop {}` or `'a: {}`.
-                if let Some(TokenTree::Ident(_)) = iter.peek() {
-                    iter.next();
-                    if matches!(iter.peek(), Some(TokenTree::Punct(p)) if p.as_char() == ':') {
-                        own_context = true;
-                    }
-                }
-            }
-            // A closure: a `break` in it cannot reach the retry loop.
-            TokenTree::Punct(p) if p.as_char() == '|' => own_context = true,
-            TokenTree::Ident(i) if i == "break" || i == "continue" => return true,
-            TokenTree::Group(g) => {
-                if g.delimiter() == Delimiter::Brace && own_context {
-                    own_context = false;
-                } else if !previous_bang && has_loop_exits(&g.stream()) {
-                    return true;
-                }
-            }
-            TokenTree::Punct(p) if p.as_char() == ';' => own_context = false,
-            _ => {}
-        }
-        previous_bang = bang;
+/// the user would see without the attribute.
+///
+/// The body is walked as syntax, so a loop's header (`for Msg { text } in
+/// msgs`), a closure, an async block, a nested item or a labeled block is
+/// never mistaken for the retry loop's level: the answer is exact for every
+/// body but what hides in a macro's arguments, which is left alone (there the
+/// expansion's labeled block and async blocks still keep a `break` from
+/// reaching the retry loop).
+pub fn has_loop_exits(block: &syn::Block) -> bool {
+    use syn::visit::{self, Visit};
+
+    #[derive(Default)]
+    struct Exits {
+        /// Loops around the current point, and the labels in scope.
+        loops: usize,
+        labels: Vec<String>,
+        found: bool,
     }
-    false
+
+    impl Exits {
+        fn leaves(&self, label: Option<&syn::Lifetime>) -> bool {
+            match label {
+                Some(l) => !self.labels.contains(&l.ident.to_string()),
+                None => self.loops == 0,
+            }
+        }
+
+        fn inside(&mut self, label: Option<&syn::Label>, is_loop: bool, f: impl FnOnce(&mut Self)) {
+            let labels = self.labels.len();
+            if let Some(l) = label {
+                self.labels.push(l.name.ident.to_string());
+            }
+            self.loops += usize::from(is_loop);
+            f(self);
+            self.loops -= usize::from(is_loop);
+            self.labels.truncate(labels);
+        }
+    }
+
+    impl<'ast> Visit<'ast> for Exits {
+        fn visit_expr_break(&mut self, e: &'ast syn::ExprBreak) {
+            self.found |= self.leaves(e.label.as_ref());
+            visit::visit_expr_break(self, e);
+        }
+        fn visit_expr_continue(&mut self, e: &'ast syn::ExprContinue) {
+            self.found |= self.leaves(e.label.as_ref());
+        }
+        fn visit_expr_loop(&mut self, e: &'ast syn::ExprLoop) {
+            self.inside(e.label.as_ref(), true, |v| v.visit_block(&e.body));
+        }
+        fn visit_expr_while(&mut self, e: &'ast syn::ExprWhile) {
+            self.visit_expr(&e.cond);
+            self.inside(e.label.as_ref(), true, |v| v.visit_block(&e.body));
+        }
+        fn visit_expr_for_loop(&mut self, e: &'ast syn::ExprForLoop) {
+            self.visit_expr(&e.expr);
+            self.inside(e.label.as_ref(), true, |v| v.visit_block(&e.body));
+        }
+        fn visit_expr_block(&mut self, e: &'ast syn::ExprBlock) {
+            self.inside(e.label.as_ref(), false, |v| v.visit_block(&e.block));
+        }
+        // Their own context: an exit in them is the compiler's to report and
+        // cannot reach the retry loop.
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_macro(&mut self, _: &'ast syn::Macro) {}
+    }
+
+    let mut exits = Exits::default();
+    exits.visit_block(block);
+    exits.found
 }
 
 #[cfg(test)]
@@ -351,6 +454,82 @@ mod tests {
     }
 
     #[test]
+    fn only_format_strings_are_rewritten() {
+        for data in [
+            quote!({ assert_eq!(s, "{self}") }),
+            quote!({ println!("{}", "{self}") }),
+            quote!({ vec!["{self}"] }),
+            quote!({ sqlx::query!("select {self}") }),
+            quote!({ info!(name = "{self}") }),
+            quote!({
+                let s = "{self}";
+                s
+            }),
+        ] {
+            let out = renamed(data.clone());
+            assert!(!out.contains("__retry_self"), "{data}: {out}");
+        }
+        for format in [
+            quote!({ write!(f, "{self}") }),
+            quote!({ assert_eq!(a, b, "{self:?}") }),
+            quote!({ tracing::info!(target: "x", n = 1, "{self}") }),
+            quote!({ std::println!("{self}") }),
+            quote!({ assert!(ok, "{self}") }),
+            quote!({ panic!("{self}") }),
+        ] {
+            let out = renamed(format.clone());
+            assert!(out.contains("__retry_self"), "{format}: {out}");
+        }
+    }
+
+    #[test]
+    fn nested_items_and_use_keep_their_self() {
+        assert_eq!(
+            renamed(quote!({
+                pub(self) struct X;
+                enum E {
+                    A,
+                }
+                self.x
+            })),
+            quote!({
+                pub(self) struct X;
+                enum E {
+                    A,
+                }
+                __retry_self.x
+            })
+            .to_string()
+        );
+        assert_eq!(
+            renamed(quote!({
+                fn inner() -> impl Sized + use<> {}
+                self.x
+            })),
+            quote!({
+                fn inner() -> impl Sized + use<> {}
+                __retry_self.x
+            })
+            .to_string()
+        );
+        assert_eq!(
+            renamed(quote!({
+                pub(crate) use a::{self};
+                #[allow(unused)]
+                use std::io::{self};
+                self.y
+            })),
+            quote!({
+                pub(crate) use a::{self};
+                #[allow(unused)]
+                use std::io::{self};
+                __retry_self.y
+            })
+            .to_string()
+        );
+    }
+
+    #[test]
     fn early_exits() {
         assert!(ends_early(&quote!({ x? })));
         assert!(ends_early(&quote!({
@@ -370,19 +549,33 @@ mod tests {
         assert!(!ends_early(&quote!({ f(x).await })));
     }
 
+    fn exits(tokens: TokenStream) -> bool {
+        has_loop_exits(&syn::parse2(tokens).unwrap())
+    }
+
     #[test]
     fn stray_loop_exits() {
-        assert!(has_loop_exits(&quote!({
+        assert!(exits(quote!({
             if x {
                 break;
             }
         })));
-        assert!(has_loop_exits(&quote!({ continue })));
-        assert!(has_loop_exits(&quote!({
+        assert!(exits(quote!({ continue })));
+        assert!(exits(quote!({
             match x {
                 _ => break,
             }
         })));
+        assert!(exits(quote!({
+            'a: loop {}
+            break 'a;
+        })));
+        assert!(exits(quote!({
+            loop {
+                break 'outer;
+            }
+        })));
+        assert!(exits(quote!({ for x in { break } {} })));
         for fine in [
             quote!({
                 loop {
@@ -417,6 +610,12 @@ mod tests {
                 let f = || 1;
                 f()
             }),
+            quote!({
+                let f = || loop {
+                    break;
+                };
+                f()
+            }),
             quote!({ async { 1 }.await }),
             quote!({
                 fn inner() {
@@ -432,11 +631,58 @@ mod tests {
             quote!({
                 my_loop! { break }
             }),
+            quote!({
+                macro_rules! stop {
+                    () => {
+                        break
+                    };
+                }
+                1
+            }),
+            // Braces in a loop's header are not its body.
+            quote!({
+                for Message { role, content } in msgs {
+                    if role == "system" {
+                        continue;
+                    }
+                }
+            }),
+            quote!({
+                for &Point { x, y } in &pts {
+                    if x > y {
+                        break;
+                    }
+                }
+            }),
+            quote!({
+                while let Msg::Text { body } = rx.recv() {
+                    continue;
+                }
+            }),
+            quote!({
+                for x in unsafe { f() } {
+                    break;
+                }
+            }),
+            quote!({
+                while {
+                    step();
+                    c
+                } {
+                    break;
+                }
+            }),
+            quote!({
+                let v = loop {
+                    break 5;
+                };
+                v
+            }),
         ] {
-            assert!(!has_loop_exits(&fine), "{fine}");
+            assert!(!exits(fine.clone()), "{fine}");
         }
         // After a loop's body, the context ends.
-        assert!(has_loop_exits(&quote!({
+        assert!(exits(quote!({
             loop {
                 break;
             }

@@ -75,39 +75,49 @@ fn mentions(tokens: &TokenStream, name: &str) -> bool {
 /// Where the return type borrows from a `&mut` argument, if it does: an
 /// elided lifetime taken from `&mut self` (or from the only reference
 /// argument, when that is `&mut`), or a named lifetime that a `&'a mut`
-/// argument carries.
+/// argument carries. References inside `fn(&T)` and `Fn(&T)` types are
+/// their own (higher-ranked), not borrows.
 fn borrow_of_mut_argument(func: &ItemFn, ret: &Type) -> Option<Span> {
-    let mut elided = None;
-    let mut named = Vec::new();
-    lifetimes(&ret.to_token_stream(), &mut elided, &mut named);
+    let mut lifetimes = Lifetimes::default();
+    syn::visit::Visit::visit_type(&mut lifetimes, ret);
     let mut mut_lifetimes = Vec::new();
     let mut references = 0;
     let mut receiver_is_mut = None;
     for arg in &func.sig.inputs {
-        match arg {
-            FnArg::Receiver(r) => {
-                if let ReceiverKind::Reference(_, lifetime, m) = &r.kind {
+        let ty = match arg {
+            FnArg::Receiver(r) => match &r.kind {
+                ReceiverKind::Reference(_, lifetime, m) => {
                     receiver_is_mut = Some(m.is_some());
                     if let (Some(l), Some(_)) = (lifetime, m) {
                         mut_lifetimes.push(l.ident.to_string());
                     }
+                    continue;
                 }
-            }
-            FnArg::Typed(t) => {
-                if let Type::Reference(r) = &*t.ty {
-                    references += 1;
-                    if r.mutability.is_some() {
-                        match &r.lifetime {
-                            Some(l) => mut_lifetimes.push(l.ident.to_string()),
-                            None if references == 1 => mut_lifetimes.push(String::new()),
-                            None => {}
-                        }
+                ReceiverKind::Typed(_, ty) => {
+                    if let Type::Reference(r) = &**ty {
+                        receiver_is_mut = Some(r.mutability.is_some());
                     }
+                    ty
                 }
+                _ => continue,
+            },
+            FnArg::Typed(t) => {
+                if matches!(&*t.ty, Type::Reference(_)) {
+                    references += 1;
+                }
+                &t.ty
+            }
+        };
+        if let Type::Reference(r) = &**ty
+            && r.mutability.is_some()
+        {
+            match &r.lifetime {
+                Some(l) => mut_lifetimes.push(l.ident.to_string()),
+                None => mut_lifetimes.push(String::new()),
             }
         }
     }
-    if let Some(span) = elided {
+    if let Some(span) = lifetimes.elided {
         let from_mut = match receiver_is_mut {
             Some(is_mut) => is_mut,
             None => references == 1 && mut_lifetimes.iter().any(String::is_empty),
@@ -116,35 +126,41 @@ fn borrow_of_mut_argument(func: &ItemFn, ret: &Type) -> Option<Span> {
             return Some(span);
         }
     }
-    named
+    lifetimes
+        .named
         .into_iter()
         .find(|(name, _)| mut_lifetimes.contains(name))
         .map(|(_, span)| span)
 }
 
 /// The elided lifetimes (`&T`, `'_`) and named ones of a type.
-fn lifetimes(tokens: &TokenStream, elided: &mut Option<Span>, named: &mut Vec<(String, Span)>) {
-    let mut iter = tokens.clone().into_iter().peekable();
-    while let Some(tt) = iter.next() {
-        match tt {
-            TokenTree::Punct(p) if p.as_char() == '\'' => {
-                if let Some(TokenTree::Ident(name)) = iter.next() {
-                    if name == "_" {
-                        elided.get_or_insert(name.span());
-                    } else if name != "static" {
-                        named.push((name.to_string(), name.span()));
-                    }
-                }
-            }
-            TokenTree::Punct(p)
-                if p.as_char() == '&'
-                    && !matches!(iter.peek(), Some(TokenTree::Punct(q)) if q.as_char() == '\'') =>
-            {
-                elided.get_or_insert(p.span());
-            }
-            TokenTree::Group(g) => lifetimes(&g.stream(), elided, named),
-            _ => {}
+#[derive(Default)]
+struct Lifetimes {
+    elided: Option<Span>,
+    named: Vec<(String, Span)>,
+}
+
+impl<'ast> syn::visit::Visit<'ast> for Lifetimes {
+    fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+        if r.lifetime.is_none() {
+            self.elided.get_or_insert(r.and_token.span);
         }
+        syn::visit::visit_type_reference(self, r);
+    }
+    fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+        if l.ident == "_" {
+            self.elided.get_or_insert(l.span());
+        } else if l.ident != "static" {
+            self.named.push((l.ident.to_string(), l.span()));
+        }
+    }
+    // Higher-ranked: `fn(&T) -> &U` and `Fn(&T) -> &U` borrow nothing of
+    // the caller's.
+    fn visit_type_fn_ptr(&mut self, _: &'ast syn::TypeFnPtr) {}
+    fn visit_parenthesized_generic_arguments(
+        &mut self,
+        _: &'ast syn::ParenthesizedGenericArguments,
+    ) {
     }
 }
 
@@ -229,6 +245,51 @@ mod tests {
         ];
         for item in fine {
             assert_eq!(errors(item.clone()), "", "{item}");
+        }
+    }
+
+    #[test]
+    fn higher_ranked_and_typed_receivers() {
+        for item in [
+            quote!(
+                fn f(&mut self) -> Result<Box<dyn Fn(&Req) -> Resp + Send>, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f(buf: &mut Vec<u8>) -> Result<fn(&str) -> bool, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f(self: &Self) -> Result<&str, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f(a: &str, b: &mut u8) -> Result<&str, E> {
+                    todo!()
+                }
+            ),
+        ] {
+            assert_eq!(errors(item.clone()), "", "{item}");
+        }
+        for item in [
+            quote!(
+                fn f(self: &mut Self) -> Result<&str, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f(v: &mut Vec<u8>) -> Result<Box<dyn Iterator<Item = &u8> + '_>, E> {
+                    todo!()
+                }
+            ),
+        ] {
+            assert!(
+                errors(item.clone()).contains("borrow of a `&mut` argument"),
+                "{item}"
+            );
         }
     }
 

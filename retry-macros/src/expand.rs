@@ -81,7 +81,7 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     check::function(&func, &parsed, &mut errors);
-    let loop_exits = body::has_loop_exits(&func.block.to_token_stream());
+    let loop_exits = body::has_loop_exits(&func.block);
     match errors.finish() {
         // Keep the function so the IDE goes on working inside it.
         Some(compile_errors) => return quote!(#compile_errors #func),
@@ -287,7 +287,7 @@ impl Expansion {
         let block = quote! {
             {
                 #[allow(unused_imports)]
-                use #krate::__private::{AsResult as _, ByChain as _, ByClassify as _, NotAResult as _, Unclassified as _};
+                use #krate::__private::{AsResult as _, ByFeature as _, ByClassify as _, NotAResult as _, Unclassified as _};
                 let #marker = #krate::__private::Ret::<#ret_ty>::new();
                 #check_result
                 #[allow(unused_mut)]
@@ -345,7 +345,7 @@ impl Expansion {
             None => quote!(#p::DEFAULT_ATTEMPTS),
         };
         let never = self.never(failure);
-        let rules = self.rules(failure, top);
+        let (rule_waits, rules) = self.rules(failure, top);
         quote! {{
             // Every variant's content is moved out, so that no drop of a
             // partly moved value is left on the success path.
@@ -366,6 +366,7 @@ impl Expansion {
             };
             #hook_bindings
             #wait_bindings
+            #rule_waits
             let #top = #p::Limits { attempts: #attempts, wait: #top_wait, wait_id: 0 };
             match #call.failed(#failure, #never, #rules, #top, #before, #giveup) {
                 ::core::option::Option::Some(__retry_delay) => __retry_delay,
@@ -574,9 +575,10 @@ impl Expansion {
         }
     }
 
-    /// The `on` closure: the limits of the first rule that matches. Waits
-    /// that are user expressions are bound before it, once per failure.
-    fn rules(&self, failure: &Ident, top: &Ident) -> TokenStream {
+    /// The `on` closure: the limits of the first rule that matches, and the
+    /// bindings of the waits that are user expressions (made before it, once
+    /// per failure, so that the limits can borrow them).
+    fn rules(&self, failure: &Ident, top: &Ident) -> (TokenStream, TokenStream) {
         let krate = &self.krate;
         let default = [RuleSpec {
             class: ClassSpec::Default,
@@ -610,10 +612,7 @@ impl Expansion {
                 if #cond { ::core::option::Option::Some(#limits) } else
             });
         }
-        quote! {{
-            #bindings
-            || #chain { ::core::option::Option::None }
-        }}
+        (bindings, quote!(|| #chain { ::core::option::Option::None }))
     }
 
     /// `needs_classify(&error)` at each class token, so a missing `Classify`
@@ -672,12 +671,17 @@ impl Expansion {
                 }
                 FnArg::Typed(typed) => {
                     let by_ref = reference(&typed.ty);
+                    let pinned = by_ref.is_none() && pinned_mut(&typed.ty);
                     let ty_span = typed.ty.span();
                     let cfgs = cfg_attrs(&typed.attrs);
                     let (outer, pattern): (TokenStream, TokenStream) = match &mut *typed.pat {
                         Pat::Wild(_) => continue,
                         Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
                             let mutability = ident.mutability.take();
+                            if pinned {
+                                // Re-borrowed through `&mut` for each attempt.
+                                ident.mutability = Some(syn::Token![mut](ident.ident.span()));
+                            }
                             let name = &ident.ident;
                             (quote!(#name), quote!(#mutability #name))
                         }
@@ -685,13 +689,18 @@ impl Expansion {
                             let name =
                                 format_ident!("__retry_arg{}", index, span = Span::mixed_site());
                             let pattern = other.to_token_stream();
-                            *other = Pat::Verbatim(name.to_token_stream());
+                            *other = Pat::Verbatim(if pinned {
+                                quote!(mut #name)
+                            } else {
+                                name.to_token_stream()
+                            });
                             (quote!(#name), pattern)
                         }
                     };
                     rebinds.push(match by_ref {
                         Some(false) => quote!(#cfgs let #pattern = #outer;),
                         Some(true) => quote!(#cfgs let #pattern = &mut *#outer;),
+                        None if pinned => quote!(#cfgs let #pattern = #krate::__private::reborrow_pin(&mut #outer);),
                         None => quote_spanned!(ty_span=> #cfgs let #pattern = #krate::__private::CloneArg::clone_arg(&#outer);),
                     });
                 }
@@ -708,11 +717,15 @@ enum Borrow {
     PinMut,
 }
 
-/// The `#[cfg]` and `#[cfg_attr]` attributes of a parameter.
+/// The attributes of a parameter that its per-attempt binding needs too:
+/// `#[cfg]`, `#[cfg_attr]` and lint levels.
 fn cfg_attrs(attrs: &[syn::Attribute]) -> TokenStream {
+    const KEPT: &[&str] = &[
+        "cfg", "cfg_attr", "allow", "expect", "warn", "deny", "forbid",
+    ];
     attrs
         .iter()
-        .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+        .filter(|a| KEPT.iter().any(|k| a.path().is_ident(k)))
         .map(ToTokens::to_token_stream)
         .collect()
 }

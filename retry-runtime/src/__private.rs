@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-pub use crate::chain::ClassifiedByChain;
+pub use crate::chain::ClassifiedByFeature;
 pub use crate::class::{Class, ClassSet, Classify};
 pub use crate::clock::{StdClock, TokioClock};
 pub use crate::elapsed::Elapsed;
@@ -17,9 +17,9 @@ pub use crate::wait;
 pub use core;
 
 /// Autoref specialization over the error type: `(&&&Probe(&e)).failure(..)`
-/// picks, in this order, [`ByChain`] (types classified through a cargo
-/// feature that walks their chain of causes), [`ByClassify`] (every other
-/// `Classify` type) and [`Unclassified`]. For a generic error type the
+/// picks, in this order, [`ByFeature`] (types classified only with a cargo
+/// feature), [`ByClassify`] (every other `Classify` type) and
+/// [`Unclassified`]. For a generic error type the
 /// bounds the function declares decide.
 pub struct Probe<'a, E>(pub &'a E);
 
@@ -27,14 +27,14 @@ pub struct Probe<'a, E>(pub &'a E);
 /// errors): classes for class rules, but the default rule and the server's
 /// requested delay and verdict stay as for an unclassified type unless the
 /// attribute names class rules (`explicit`).
-pub trait ByChain<'a, E> {
+pub trait ByFeature<'a, E> {
     /// The attempt's failure.
     fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E>;
     /// Whether the default rule retries it.
     fn by_default(&self, failure: &Failure<'a, E>) -> bool;
 }
 
-impl<'a, E: Classify + ClassifiedByChain> ByChain<'a, E> for &&Probe<'a, E> {
+impl<'a, E: Classify + ClassifiedByFeature> ByFeature<'a, E> for &&Probe<'a, E> {
     #[inline]
     fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E> {
         let e = self.0;
@@ -47,7 +47,7 @@ impl<'a, E: Classify + ClassifiedByChain> ByChain<'a, E> for &&Probe<'a, E> {
                 timed_out,
             )
         } else {
-            Failure::error(e, Some(e.class()), None, None, timed_out)
+            Failure::error(e, None, None, None, timed_out)
         }
     }
     #[inline]
@@ -58,9 +58,9 @@ impl<'a, E: Classify + ClassifiedByChain> ByChain<'a, E> for &&Probe<'a, E> {
 
 /// `Classify` types: the default rule is `Transient`.
 pub trait ByClassify<'a, E> {
-    /// See [`ByChain::failure`].
+    /// See [`ByFeature::failure`].
     fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E>;
-    /// See [`ByChain::by_default`].
+    /// See [`ByFeature::by_default`].
     fn by_default(&self, failure: &Failure<'a, E>) -> bool;
 }
 
@@ -85,9 +85,9 @@ impl<'a, E: Classify> ByClassify<'a, E> for &Probe<'a, E> {
 /// Types without `Classify`: no class (but `Timeout` for a timed-out
 /// attempt), and every error is retried by default.
 pub trait Unclassified<'a, E> {
-    /// See [`ByChain::failure`].
+    /// See [`ByFeature::failure`].
     fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E>;
-    /// See [`ByChain::by_default`].
+    /// See [`ByFeature::by_default`].
     fn by_default(&self, failure: &Failure<'a, E>) -> bool;
 }
 

@@ -43,6 +43,8 @@ impl<E> Copy for Classifier<E> {}
 /// Which failures a [`Rule`] applies to.
 enum Matcher<E> {
     Any,
+    /// What the default `on` retries.
+    Default,
     Classes(ClassSet),
     Predicate(Predicate<E>),
 }
@@ -51,6 +53,7 @@ impl<E> Clone for Matcher<E> {
     fn clone(&self) -> Self {
         match self {
             Matcher::Any => Matcher::Any,
+            Matcher::Default => Matcher::Default,
             Matcher::Classes(set) => Matcher::Classes(*set),
             Matcher::Predicate(p) => Matcher::Predicate(p.clone()),
         }
@@ -58,9 +61,12 @@ impl<E> Clone for Matcher<E> {
 }
 
 impl<E> Matcher<E> {
-    fn matches(&self, failure: &Failure<'_, E>) -> bool {
+    /// `transient`: whether the default rule is `Transient` (after
+    /// `.classify()`) rather than `Any`.
+    fn matches(&self, failure: &Failure<'_, E>, transient: bool) -> bool {
         match self {
             Matcher::Any => true,
+            Matcher::Default => !transient || ClassSet::TRANSIENT.matches(failure.class),
             Matcher::Classes(set) => set.matches(failure.class),
             Matcher::Predicate(p) => failure.error.is_some_and(|e| p(e)),
         }
@@ -102,6 +108,7 @@ impl<E> fmt::Debug for Rule<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let matcher = match &self.matcher {
             Matcher::Any => "Any".to_string(),
+            Matcher::Default => "Default".to_string(),
             Matcher::Classes(set) => format!("{set:?}"),
             Matcher::Predicate(_) => "predicate".to_string(),
         };
@@ -110,6 +117,27 @@ impl<E> fmt::Debug for Rule<E> {
             .field("attempts", &self.attempts)
             .field("wait", &self.wait.as_ref().map(|_| ".."))
             .finish()
+    }
+}
+
+/// What the default `on` retries, as the attribute's `Default` class: end a
+/// list of rules with it so that the failures they do not name are still
+/// retried. `Transient` after [`.classify()`](Retrying::classify), `Any`
+/// without.
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::{ClassSet, Retrying, Rule, wait};
+///
+/// let policy = Retrying::<String, std::io::Error>::new()
+///     .classify()
+///     .on(Rule::class(ClassSet::RATE_LIMITED).attempts(3).wait(wait::fixed(Duration::from_secs(60))))
+///     .on(Rule::default());
+/// # let _ = policy;
+/// ```
+impl<E> Default for Rule<E> {
+    fn default() -> Self {
+        Rule::from_matcher(Matcher::Default)
     }
 }
 
@@ -169,6 +197,7 @@ impl<E> Rule<E> {
 /// | `timeout = 10s` | [`.timeout(..)`](Retrying::timeout) |
 /// | `wait = exponential(max = 10s)` | [`.wait(wait::exponential().max(..))`](Retrying::wait) |
 /// | `on = [Connect, RateLimited => (attempts = 3)]` | [`.on(Rule::class(..))`](Retrying::on), once per rule |
+/// | `on = [.., Default]` | [`.on(Rule::default())`](Rule::default) |
 /// | `never = [Status(401)]` | [`.never(Rule::class(..))`](Retrying::never) |
 /// | `when_ok = f` | [`.when_ok(f)`](Retrying::when_ok) |
 /// | `retry_after = ignore` | [`.retry_after(RetryAfter::Ignore)`](Retrying::retry_after) |
@@ -342,9 +371,11 @@ impl<T, E> Retrying<T, E> {
         self
     }
 
-    /// Adds a rule to `on`; the first that matches decides. A class rule
-    /// reads the error's class (and the server's requested delay and verdict)
-    /// even without [`.classify()`](Retrying::classify).
+    /// Adds a rule to `on`; the first that matches decides. The rules
+    /// **replace** the default: end them with [`Rule::default()`] to keep
+    /// retrying what the default retries. A class rule reads the error's
+    /// class (and the server's requested delay and verdict) even without
+    /// [`.classify()`](Retrying::classify).
     pub fn on(mut self, rule: Rule<E>) -> Self {
         self.learn_classes(&rule);
         self.rules.push(rule);
@@ -465,15 +496,14 @@ impl<T, E> Retrying<T, E> {
             wait: &*self.wait,
             wait_id: 0,
         };
+        let transient = self.transient_by_default;
         let rules = || {
             if self.rules.is_empty() {
-                let retried =
-                    !self.transient_by_default || ClassSet::TRANSIENT.matches(failure.class);
-                return retried.then_some(top);
+                return Matcher::Default.matches(&failure, transient).then_some(top);
             }
             let (index, rule) = (1..)
                 .zip(&self.rules)
-                .find(|(_, rule)| rule.matcher.matches(&failure))?;
+                .find(|(_, rule)| rule.matcher.matches(&failure, transient))?;
             Some(Limits {
                 attempts: rule.attempts.unwrap_or(self.attempts),
                 wait: rule.wait.as_deref().unwrap_or(&*self.wait),
@@ -482,7 +512,7 @@ impl<T, E> Retrying<T, E> {
         };
         let next = call.failed(
             failure,
-            || self.never.iter().any(|m| m.matches(&failure)),
+            || self.never.iter().any(|m| m.matches(&failure, transient)),
             rules,
             top,
             |state| run(&self.before_sleep, state),

@@ -92,17 +92,26 @@ pub fn downcast<'e, T: Classify + Error + 'static>(
 /// assert_eq!(recognise(&error).map(|c| c.class()), Some(Class::Connect));
 /// ```
 pub fn recognise<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Classify> {
-    let registered = REGISTERED
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut next = Some(error);
     while let Some(e) = next {
-        if let Some(found) = built_in(e).or_else(|| registered.iter().find_map(|r| r(e))) {
+        if let Some(found) = built_in(e).or_else(|| registered(e)) {
             return Some(found);
         }
         next = e.source();
     }
     None
+}
+
+/// The registered recognisers, one at a time: the lock is not held while a
+/// recogniser runs (it may register another).
+fn registered<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a dyn Classify> {
+    let nth = |i: usize| {
+        let all = REGISTERED
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        all.get(i).copied()
+    };
+    (0..).map_while(nth).find_map(|recogniser| recogniser(e))
 }
 
 fn built_in<'e>(e: &'e (dyn Error + 'static)) -> Option<&'e dyn Classify> {
@@ -125,16 +134,17 @@ fn built_in<'e>(e: &'e (dyn Error + 'static)) -> Option<&'e dyn Classify> {
         .map(|e| e as &dyn Classify)
 }
 
-/// Types whose [`Classify`] comes from a cargo feature that walks a chain of
-/// causes. The attribute keeps the default rule of an unclassified type for
-/// them, so that turning the feature on changes nothing that compiled
-/// without it.
+/// Types that implement [`Classify`] only when a cargo feature is on
+/// (`anyhow::Error`, boxed errors, `reqwest::Error`). The attribute treats
+/// them as unclassified unless it names classes, so that turning the feature
+/// on (possibly through another crate: features unify) changes nothing that
+/// compiled without it.
 #[doc(hidden)]
-pub trait ClassifiedByChain {}
+pub trait ClassifiedByFeature {}
 
-impl<T: ClassifiedByChain + ?Sized> ClassifiedByChain for &T {}
-impl<T: ClassifiedByChain + ?Sized> ClassifiedByChain for Box<T> {}
-impl<T: ClassifiedByChain + ?Sized> ClassifiedByChain for std::sync::Arc<T> {}
+impl<T: ClassifiedByFeature + ?Sized> ClassifiedByFeature for &T {}
+impl<T: ClassifiedByFeature + ?Sized> ClassifiedByFeature for Box<T> {}
+impl<T: ClassifiedByFeature + ?Sized> ClassifiedByFeature for std::sync::Arc<T> {}
 
 /// `Classify` for an error type that carries a chain of causes: the first
 /// error of the chain that [`recognise`] knows decides; `Other` when none does.
@@ -156,7 +166,7 @@ macro_rules! classify_by_chain {
                 recognise($chain).and_then(|c| c.should_retry())
             }
         }
-        impl ClassifiedByChain for $ty {}
+        impl ClassifiedByFeature for $ty {}
     };
 }
 

@@ -192,6 +192,8 @@ pub struct ClassSet {
     connect: bool,
     timeout: bool,
     other: bool,
+    /// Status codes above 599 (only in [`ClassSet::ALL`]).
+    beyond: bool,
     statuses: [u64; STATUS_WORDS],
 }
 
@@ -201,6 +203,7 @@ impl ClassSet {
         connect: false,
         timeout: false,
         other: false,
+        beyond: false,
         statuses: [0; STATUS_WORDS],
     };
     /// Every class, including `Other`.
@@ -208,6 +211,7 @@ impl ClassSet {
         connect: true,
         timeout: true,
         other: true,
+        beyond: true,
         statuses: [u64::MAX; STATUS_WORDS],
     };
     /// [`Class::Connect`].
@@ -261,6 +265,7 @@ impl ClassSet {
         set.connect |= other.connect;
         set.timeout |= other.timeout;
         set.other |= other.other;
+        set.beyond |= other.beyond;
         let mut i = 0;
         while i < STATUS_WORDS {
             set.statuses[i] |= other.statuses[i];
@@ -282,7 +287,7 @@ impl ClassSet {
                 if code < 600 {
                     self.statuses[code / 64] & (1 << (code % 64)) != 0
                 } else {
-                    self.other && self.connect && self.timeout
+                    self.beyond
                 }
             }
         }
@@ -336,6 +341,14 @@ mod tests {
         assert!(all.contains(Class::Status(599)));
         assert!(!all.contains(Class::Status(600)));
         assert!(ClassSet::ALL.contains(Class::Status(999)));
+        let three = ClassSet::CONNECT
+            .union(ClassSet::TIMEOUT)
+            .union(ClassSet::OTHER);
+        assert!(
+            !three.contains(Class::Status(999)),
+            "only ALL has codes above 599"
+        );
+        assert!(three.union(ClassSet::ALL).contains(Class::Status(700)));
     }
 
     #[test]

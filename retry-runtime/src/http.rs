@@ -356,6 +356,10 @@ impl Classify for reqwest::Error {
     }
 }
 
+/// `reqwest::Error` is classified only with this crate's `reqwest` feature:
+/// the attribute treats it as unclassified unless it names classes.
+impl crate::chain::ClassifiedByFeature for reqwest::Error {}
+
 /// Whether the error's source chain shows a connection that broke.
 fn broken_connection(error: &(dyn StdError + 'static)) -> bool {
     let mut source = error.source();

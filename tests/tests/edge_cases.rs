@@ -397,3 +397,55 @@ async fn default_of_an_unclassified_type_is_any() {
     assert!(plain_default(&s).await.is_err());
     assert_eq!(s.calls(), 3);
 }
+
+// A per-rule wait that is an expression (not a built-in constant).
+
+const SLOW: Duration = Duration::from_secs(7);
+
+fn backoff() -> retry_runtime::wait::Fixed {
+    retry_runtime::wait::fixed(Duration::from_secs(3))
+}
+
+#[retry(attempts = 4, before_sleep = tests::record,
+        on = [RateLimited => (wait = SLOW), Connect => (wait = backoff()), Timeout => (wait = fixed(1) + SLOW)])]
+async fn expression_waits(s: &Script<u32>) -> Result<u32, ApiError> {
+    s.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_rule_expression_waits() {
+    let s = Script::new([
+        Err(ApiError::status(429)),
+        Err(ApiError::connect()),
+        Err(ApiError::timeout()),
+        Ok(1),
+    ]);
+    assert_eq!(expression_waits(&s).await, Ok(1));
+    let delays: Vec<_> = take_seen().into_iter().map(|s| s.delay).collect();
+    assert_eq!(
+        delays,
+        [SLOW, Duration::from_secs(3), Duration::from_secs(8)]
+    );
+}
+
+// A pinned argument is re-borrowed for each attempt; lint attributes on a
+// parameter reach its per-attempt binding.
+
+#[retry(attempts = 3, wait = none, on = [Any])]
+async fn pinned_arg(
+    counter: Pin<&mut u32>,
+    #[allow(unused_variables)] unused: u8,
+) -> Result<u32, std::io::Error> {
+    let c = counter.get_mut();
+    *c += 1;
+    if *c < 3 {
+        return Err(std::io::ErrorKind::ConnectionReset.into());
+    }
+    Ok(*c)
+}
+
+#[tokio::test]
+async fn pinned_arguments_and_parameter_lints() {
+    let mut n = 0u32;
+    assert_eq!(pinned_arg(Pin::new(&mut n), 0).await.unwrap(), 3);
+}

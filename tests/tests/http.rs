@@ -274,7 +274,15 @@ async fn features_do_not_change_the_default() {
             .is_err()
     );
     assert_eq!(server.requests(), 3);
-    assert_eq!(tests::take_delays(), [ms(10), ms(10)]);
+    let seen = tests::take_seen();
+    assert_eq!(
+        seen.iter().map(|s| s.delay).collect::<Vec<_>>(),
+        [ms(10), ms(10)]
+    );
+    assert!(
+        seen.iter().all(|s| s.class.is_none()),
+        "no class is read: {seen:?}"
+    );
     let server = FaultServer::scripted([Reply::status(401, "")]);
     assert!(
         with_box_by_default(&client, &server.url("/"))
@@ -348,4 +356,54 @@ async fn application_failures_have_the_class_they_are_given() {
     assert_eq!(err.class(), Class::Other);
     assert!(err.to_string().starts_with("malformed completion"), "{err}");
     assert_eq!(server.requests(), 1, "Other is not retried");
+}
+
+/// `reqwest::Error` is classified only with the `reqwest` feature: with no
+/// class named, the attribute retries every error, as without the feature.
+#[retry(attempts = 3, wait = fixed(10ms))]
+async fn raw_reqwest(client: &reqwest::Client, url: &str) -> Result<String, reqwest::Error> {
+    client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await
+}
+
+#[retry(attempts = 3, wait = fixed(10ms), on = [Transient])]
+async fn raw_reqwest_transient(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<String, reqwest::Error> {
+    client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn reqwest_errors_need_named_classes() {
+    let client = examples::http_client();
+    let server = FaultServer::scripted([Reply::status(404, "")]);
+    assert!(raw_reqwest(&client, &server.url("/")).await.is_err());
+    assert_eq!(server.requests(), 3, "the default retries every error");
+    let server = FaultServer::scripted([Reply::status(404, "")]);
+    assert!(
+        raw_reqwest_transient(&client, &server.url("/"))
+            .await
+            .is_err()
+    );
+    assert_eq!(server.requests(), 1, "a 404 is not transient");
+    let server = FaultServer::scripted([Reply::status(503, ""), Reply::status(200, "ok")]);
+    assert_eq!(
+        raw_reqwest_transient(&client, &server.url("/"))
+            .await
+            .unwrap(),
+        "ok"
+    );
+    assert_eq!(server.requests(), 2);
 }

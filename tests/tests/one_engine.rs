@@ -312,3 +312,139 @@ async fn unclassified_through_both() {
     assert_eq!(attr, builder);
     assert_eq!(attr.0, Ok(9));
 }
+
+/// `when_ok`, a per-attempt `timeout`, a rule ending in `Default`.
+#[retry(
+    attempts = 4,
+    wait = fixed(1s),
+    timeout = 2s,
+    when_ok = |v: &u32| *v == 0,
+    on = [RateLimited => (attempts = 2, wait = fixed(3s)), Default],
+    before_sleep = record,
+    on_giveup = record,
+)]
+async fn mixed_attr(s: &Script<u32>) -> Outcome {
+    slow_on_99(s).await
+}
+
+/// `Ok(99)` stands for an attempt that hangs past the timeout.
+async fn slow_on_99(s: &Script<u32>) -> Outcome {
+    let out = s.next();
+    if out == Ok(99) {
+        tokio::time::sleep(secs(3600.0)).await;
+    }
+    out
+}
+
+fn mixed_builder() -> Retrying<u32, ApiError> {
+    Retrying::new()
+        .attempts(4)
+        .wait(fixed(secs(1.0)))
+        .timeout(secs(2.0))
+        .when_ok(|v: &u32| *v == 0)
+        .classify()
+        .on(Rule::class(ClassSet::RATE_LIMITED)
+            .attempts(2)
+            .wait(fixed(secs(3.0))))
+        .on(Rule::default())
+        .before_sleep(record)
+        .on_giveup(record)
+}
+
+/// `on = [Any]` on a `Classify` type still obeys `Retry-After`.
+#[retry(attempts = 3, wait = fixed(1s), on = [Any], before_sleep = record, on_giveup = record)]
+async fn any_attr(s: &Script<u32>) -> Outcome {
+    s.next()
+}
+
+fn any_builder() -> Retrying<u32, ApiError> {
+    Retrying::new()
+        .attempts(3)
+        .wait(fixed(secs(1.0)))
+        .classify()
+        .on(Rule::any())
+        .before_sleep(record)
+        .on_giveup(record)
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_ok_timeouts_default_and_any_through_both() {
+    // (script, result, calls, delays in seconds, elapsed in seconds)
+    type Mixed = (Vec<Outcome>, Outcome, u32, Vec<f64>, f64);
+    let mixed: Vec<Mixed> = vec![
+        (vec![Ok(0), Ok(5)], Ok(5), 2, vec![1.0], 1.0),
+        (vec![Ok(0)], Ok(0), 4, vec![1.0, 1.0, 1.0], 3.0),
+        (vec![Ok(99), Ok(7)], Ok(7), 2, vec![1.0], 3.0),
+        (
+            vec![Ok(99)],
+            Err(ApiError::timeout()),
+            4,
+            vec![1.0, 1.0, 1.0],
+            11.0,
+        ),
+        (
+            vec![e(ApiError::status(429)), Ok(1)],
+            Ok(1),
+            2,
+            vec![3.0],
+            3.0,
+        ),
+        (
+            vec![e(ApiError::status(429))],
+            e(ApiError::status(429)),
+            2,
+            vec![3.0],
+            3.0,
+        ),
+        (
+            vec![e(ApiError::status(503)), e(ApiError::timeout()), Ok(2)],
+            Ok(2),
+            3,
+            vec![1.0, 1.0],
+            2.0,
+        ),
+        (
+            vec![e(ApiError::status(404))],
+            e(ApiError::status(404)),
+            1,
+            vec![],
+            0.0,
+        ),
+    ];
+    for (script, result, calls, delays, elapsed) in mixed {
+        let attr = through_attr(mixed_attr, &script).await;
+        let s = Script::new(script.iter().cloned());
+        let start = Instant::now();
+        let out = mixed_builder().call(|| slow_on_99(&s)).await;
+        let builder = Run {
+            result: out,
+            calls: s.calls(),
+            seen: take_seen(),
+            elapsed: start.elapsed(),
+        };
+        assert_eq!(attr, builder, "{script:?}");
+        assert_eq!(attr.result, result, "{script:?}");
+        assert_eq!(attr.calls, calls, "{script:?}");
+        let slept: Vec<_> = attr
+            .seen
+            .iter()
+            .filter(|s| !s.giving_up)
+            .map(|s| s.delay)
+            .collect();
+        assert_eq!(
+            slept,
+            delays.iter().map(|d| secs(*d)).collect::<Vec<_>>(),
+            "{script:?}"
+        );
+        assert_eq!(attr.elapsed, secs(elapsed), "{script:?}");
+    }
+    for script in [
+        vec![e(ApiError::status(429).after(secs(5.0))), Ok(1)],
+        vec![e(ApiError::other()), e(ApiError::status(404)), Ok(2)],
+        vec![e(ApiError::status(429).after(secs(61.0)))],
+    ] {
+        let attr = through_attr(any_attr, &script).await;
+        let builder = through_builder(any_builder(), &script).await;
+        assert_eq!(attr, builder, "{script:?}");
+    }
+}
