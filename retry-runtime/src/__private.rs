@@ -11,7 +11,9 @@ pub use crate::chain::ClassifiedByFeature;
 pub use crate::class::{Class, ClassSet, Classify};
 pub use crate::clock::{StdClock, TokioClock};
 pub use crate::elapsed::Elapsed;
-pub use crate::engine::{Call, DEFAULT_ATTEMPTS, Failure, Limits, RetryAfter, Settings};
+pub use crate::engine::{
+    Call, DEFAULT_ATTEMPTS, Ended, Failure, Limits, Observer, RetryAfter, Settings,
+};
 pub use crate::state::RetryState;
 pub use crate::wait;
 pub use core;

@@ -530,3 +530,67 @@ fn run<E>(hook: &Option<Hook<E>>, state: &RetryState<'_, E>) {
         hook(state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wait::fixed;
+
+    #[test]
+    fn debug_shows_the_policy() {
+        let policy: Retrying<u32, std::io::Error> = Retrying::new()
+            .name("p")
+            .attempts(4)
+            .classify()
+            .on(Rule::class(ClassSet::CONNECT)
+                .attempts(2)
+                .wait(fixed(Duration::from_secs(1))))
+            .on(Rule::any())
+            .on(Rule::default())
+            .on(Rule::when(|_| true));
+        let text = format!("{policy:?}");
+        for needle in [
+            "\"p\"",
+            "attempts: 4",
+            "Any",
+            "Default",
+            "predicate",
+            "Some(2)",
+            "classify: true",
+        ] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+    }
+
+    #[test]
+    fn clones_behave_alike() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let policy: Retrying<u32, std::io::Error> = Retrying::new()
+            .attempts(3)
+            .wait(crate::wait::none())
+            .when_ok(|v| *v == 0)
+            .on(
+                Rule::when(|e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound)
+                    .attempts(2),
+            )
+            .before_sleep(|_| {})
+            .on_giveup(|_| {});
+        let copy = policy.clone();
+        let rule = Rule::<std::io::Error>::any().attempts(5);
+        assert_eq!(format!("{:?}", rule.clone()), format!("{rule:?}"));
+        for p in [&policy, &copy] {
+            calls.store(0, std::sync::atomic::Ordering::SeqCst);
+            let out = p.call_blocking(|| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(std::io::ErrorKind::NotFound.into())
+            });
+            assert!(out.is_err());
+            assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+            assert_eq!(
+                p.call_blocking(|| Ok(0)).unwrap(),
+                0,
+                "the last Ok on giving up"
+            );
+        }
+    }
+}

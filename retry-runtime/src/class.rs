@@ -334,6 +334,43 @@ mod tests {
     }
 
     #[test]
+    fn class_predicates() {
+        for code in 0..=1000u16 {
+            let c = Class::Status(code);
+            assert_eq!(c.is_rate_limited(), code == 429, "{code}");
+            assert_eq!(c.is_server_error(), (500..=599).contains(&code), "{code}");
+        }
+        for c in [Class::Connect, Class::Timeout, Class::Other] {
+            assert!(!c.is_rate_limited() && !c.is_server_error());
+        }
+        assert!(Class::Timeout.is_transient() && !Class::Other.is_transient());
+        let range = ClassSet::status_range(500, 504);
+        assert!(range.contains(Class::Status(500)) && range.contains(Class::Status(504)));
+        assert!(!range.contains(Class::Status(499)) && !range.contains(Class::Status(505)));
+        assert_eq!(ClassSet::from(Class::Connect), ClassSet::CONNECT);
+        assert_eq!(ClassSet::from(Class::Timeout), ClassSet::TIMEOUT);
+        assert_eq!(ClassSet::from(Class::Other), ClassSet::OTHER);
+        assert_eq!(ClassSet::from(Class::Status(418)), ClassSet::status(418));
+        assert!(!ClassSet::EMPTY.matches(None) && !ClassSet::ALL.matches(None));
+        assert!(ClassSet::ALL.matches(Some(Class::Other)));
+    }
+
+    #[test]
+    fn pointers_forward_classify() {
+        let e = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!((&e).class(), Class::Connect);
+        assert_eq!(
+            Box::new(io::Error::from(io::ErrorKind::TimedOut)).class(),
+            Class::Timeout
+        );
+        let arc = std::sync::Arc::new(io::Error::from(io::ErrorKind::NotFound));
+        assert_eq!(arc.class(), Class::Other);
+        assert_eq!(arc.retry_after(), None);
+        assert_eq!(arc.should_retry(), None);
+        assert_eq!(crate::Elapsed::new().class(), Class::Timeout);
+    }
+
+    #[test]
     fn ranges_clip_and_empty_ranges_are_empty() {
         assert_eq!(ClassSet::status_range(10, 5), ClassSet::EMPTY);
         assert_eq!(ClassSet::status(700), ClassSet::EMPTY);

@@ -104,3 +104,53 @@ impl<E: fmt::Debug> fmt::Debug for RetryState<'_, E> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_read_as_phrases() {
+        for (reason, text) in [
+            (GiveUp::NotRetryable, "not retryable"),
+            (GiveUp::ServerRefused, "the server said not to retry"),
+            (GiveUp::Attempts, "attempts used up"),
+            (GiveUp::Deadline, "the deadline would pass"),
+            (
+                GiveUp::RetryAfterTooLong,
+                "the server asked for a delay above the cap",
+            ),
+        ] {
+            assert_eq!(reason.to_string(), text);
+            assert_eq!(reason.as_str(), text);
+        }
+    }
+
+    #[test]
+    fn states_debug_and_copy() {
+        let error = 7u8;
+        let state = RetryState {
+            name: "n",
+            attempt: 2,
+            delay: Duration::from_secs(1),
+            elapsed: Duration::from_secs(3),
+            error: Some(&error),
+            class: Some(Class::Connect),
+            retry_after: None,
+            giving_up: true,
+            reason: Some(GiveUp::Attempts),
+        };
+        let copy = state;
+        let text = format!("{:?}", copy.clone());
+        for needle in [
+            "\"n\"",
+            "attempt: 2",
+            "Some(7)",
+            "Connect",
+            "giving_up: true",
+            "Attempts",
+        ] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+    }
+}

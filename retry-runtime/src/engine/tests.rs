@@ -379,3 +379,25 @@ fn no_wait_is_no_wait() {
     };
     assert_eq!(retry(&mut call, fail(None), rule), Some(Duration::ZERO));
 }
+
+#[test]
+fn debug_of_the_call_and_limits() {
+    let settings = Settings::new("dbg");
+    let mut call = Call::<StdClock>::new(&settings);
+    retry(&mut call, fail(None), limits(3, 0));
+    let text = format!("{call:?}");
+    assert!(
+        text.contains("\"dbg\"") && text.contains("failed: 1"),
+        "{text}"
+    );
+    let text = format!("{:?}", limits(7, 0));
+    assert!(
+        text.contains("attempts: 7") && text.contains("wait_id: 0"),
+        "{text}"
+    );
+    assert_eq!(call.settings().name, "dbg");
+    assert_eq!(
+        RetryAfter::default(),
+        RetryAfter::honor(Duration::from_secs(60))
+    );
+}
