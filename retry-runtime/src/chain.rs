@@ -185,3 +185,82 @@ classify_by_chain!(
     anyhow::Error,
     |this| this.as_ref()
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::class::Class;
+
+    #[derive(Debug)]
+    struct Mine(u16);
+    impl std::fmt::Display for Mine {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "mine {}", self.0)
+        }
+    }
+    impl Error for Mine {}
+    impl Classify for Mine {
+        fn class(&self) -> Class {
+            Class::Status(self.0)
+        }
+    }
+
+    #[derive(Debug)]
+    struct Wrapper(Box<dyn Error + Send + Sync>);
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("wrapper")
+        }
+    }
+    impl Error for Wrapper {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&*self.0)
+        }
+    }
+
+    #[derive(Debug)]
+    struct Unknown;
+    impl std::fmt::Display for Unknown {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("unknown")
+        }
+    }
+    impl Error for Unknown {}
+
+    #[test]
+    fn built_in_types_in_a_chain() {
+        let wrapped = Wrapper(Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)));
+        assert_eq!(recognise(&wrapped).map(|c| c.class()), Some(Class::Timeout));
+        let wrapped = Wrapper(Box::new(crate::Elapsed::new()));
+        assert_eq!(recognise(&wrapped).map(|c| c.class()), Some(Class::Timeout));
+        assert!(recognise(&Wrapper(Box::new(Unknown))).is_none());
+        assert!(downcast::<Mine>(&Unknown).is_none());
+        assert_eq!(
+            downcast::<Mine>(&Mine(7)).map(|c| c.class()),
+            Some(Class::Status(7))
+        );
+    }
+
+    #[test]
+    fn registered_types_in_a_chain() {
+        let wrapped = Wrapper(Box::new(Mine(503)));
+        register(downcast::<Mine>);
+        register(downcast::<Mine>);
+        let count = REGISTERED
+            .read()
+            .unwrap()
+            .iter()
+            .filter(|r| std::ptr::fn_addr_eq(**r, downcast::<Mine> as Recogniser))
+            .count();
+        assert_eq!(count, 1, "registered once");
+        assert_eq!(
+            recognise(&wrapped).map(|c| c.class()),
+            Some(Class::Status(503))
+        );
+        assert_eq!(
+            registered(&Mine(404)).map(|c| c.class()),
+            Some(Class::Status(404))
+        );
+        assert!(registered(&Unknown).is_none());
+    }
+}

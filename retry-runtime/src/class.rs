@@ -353,6 +353,27 @@ mod tests {
         assert_eq!(ClassSet::from(Class::Status(418)), ClassSet::status(418));
         assert!(!ClassSet::EMPTY.matches(None) && !ClassSet::ALL.matches(None));
         assert!(ClassSet::ALL.matches(Some(Class::Other)));
+        // Each named set holds its class, and a union holds both sides'.
+        assert!(
+            ClassSet::OTHER.contains(Class::Other) && !ClassSet::OTHER.contains(Class::Connect)
+        );
+        assert!(
+            ClassSet::CONNECT.contains(Class::Connect) && !ClassSet::CONNECT.contains(Class::Other)
+        );
+        assert!(
+            ClassSet::TIMEOUT.contains(Class::Timeout) && !ClassSet::TIMEOUT.contains(Class::Other)
+        );
+        let both = ClassSet::CONNECT.union(ClassSet::TIMEOUT);
+        assert!(both.contains(Class::Connect) && both.contains(Class::Timeout));
+        let both = ClassSet::OTHER.union(ClassSet::status(418));
+        assert!(both.contains(Class::Other) && both.contains(Class::Status(418)));
+        assert!(!both.contains(Class::Status(417)));
+        // Codes above 599 are never stored: the sets compare equal.
+        assert_eq!(
+            ClassSet::status_range(0, 700),
+            ClassSet::status_range(0, 599)
+        );
+        assert_eq!(ClassSet::status(600), ClassSet::EMPTY);
     }
 
     #[test]

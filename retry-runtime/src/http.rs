@@ -507,5 +507,36 @@ mod tests {
         let t = Error::from(Elapsed::new());
         assert_eq!(t.class(), Class::Timeout);
         assert!(t.is_timeout());
+        assert!(!e.is_timeout());
+        assert!(!Error::new(Class::Other, "x").is_timeout());
+        assert_eq!(e.body(), Some("  upstream\n overloaded "));
+        assert_eq!(t.body(), None);
+        assert_eq!(t.status(), None);
+        assert!(e.reqwest().is_none());
+        let debug = format!("{e:?}");
+        assert!(
+            debug.contains("status: 503") && debug.contains("retry_after"),
+            "{debug}"
+        );
+        assert_eq!(format!("{t:?}"), "Timeout");
+        assert_eq!(
+            format!("{:?}", Error::new(Class::Connect, "cut")),
+            "Application(Connect, \"cut\")"
+        );
+        assert_eq!(t.to_string(), "attempt timed out");
+        assert!(e.source().is_none());
+    }
+
+    #[test]
+    fn request_errors_keep_their_source() {
+        let built = reqwest::Client::new().get("not a url").build().unwrap_err();
+        assert!(built.is_builder());
+        assert_eq!(built.class(), Class::Other);
+        let e = Error::from(built);
+        assert!(e.source().is_some());
+        assert!(e.reqwest().is_some());
+        assert!(!e.is_timeout());
+        assert!(e.to_string().starts_with("request failed: "), "{e}");
+        assert!(format!("{e:?}").starts_with("Request("));
     }
 }

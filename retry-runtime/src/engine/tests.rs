@@ -363,8 +363,55 @@ fn the_gate_refuses_a_retry_before_its_sleep() {
     assert_eq!(next, None);
     assert!(!slept);
     assert_eq!(
-        recorder.events.borrow().last().unwrap(),
-        "end 2 Some(Attempts) true"
+        *recorder.events.borrow(),
+        [
+            "start",
+            "failed 1 None",
+            "admit 2",
+            "failed 2 None",
+            "admit 3",
+            "end 2 Some(Attempts) true"
+        ]
+    );
+}
+
+#[test]
+fn no_clock_is_read_without_a_deadline_a_timeout_or_hooks() {
+    let settings = Settings::new("t");
+    assert!(!settings.reads_clock_at_start());
+    let call = Call::<StdClock>::new(&settings);
+    std::thread::sleep(Duration::from_millis(2));
+    assert_eq!(call.elapsed(), Duration::ZERO);
+    for settings in [
+        Settings::new("t").hooks(),
+        Settings::new("t").deadline(Duration::from_secs(1)),
+        Settings::new("t").timeout(Duration::from_secs(1)),
+    ] {
+        assert!(settings.reads_clock_at_start());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sleep_that_ends_exactly_at_the_deadline_is_taken() {
+    use crate::clock::TokioClock;
+    let settings = Settings::new("t").deadline(Duration::from_secs(5));
+    let mut call = Call::<TokioClock>::new(&settings);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rule = limits(9, 4);
+    let next = call.failed(fail(None), || false, || Some(rule), rule, |_| {}, |_| {});
+    assert_eq!(
+        next,
+        Some(Duration::from_secs(4)),
+        "1 s + 4 s = the 5 s deadline"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(call.attempt_limit(), Some(Duration::ZERO));
+    let rule = limits(9, 0);
+    let next = call.failed(fail(None), || false, || Some(rule), rule, |_| {}, |_| {});
+    assert_eq!(
+        next,
+        Some(Duration::ZERO),
+        "a zero sleep at the deadline still fits"
     );
 }
 
