@@ -609,6 +609,9 @@ mod tests {
         assert_eq!(w.base(65), Duration::MAX);
         let float = w.factor(2.5);
         assert_eq!(float.base(100), Duration::MAX);
+        // Half nanoseconds round away from zero, as `f64::round` does.
+        let halves = w.initial(Duration::from_nanos(3)).factor(1.5);
+        assert_eq!(halves.base(2), Duration::from_nanos(5));
         assert_eq!(float.base(3), secs(6.25));
         assert_eq!(w.base(u32::MAX), Duration::MAX);
         let tiny = Exponential::new()
