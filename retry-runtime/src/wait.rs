@@ -609,6 +609,14 @@ mod tests {
         assert_eq!(w.base(65), Duration::MAX);
         let float = w.factor(2.5);
         assert_eq!(float.base(100), Duration::MAX);
+        // Whole factors are exact where a float would round: 13^8 times an
+        // odd number of nanoseconds needs 60 bits.
+        let exact = Exponential::new()
+            .initial(Duration::from_nanos(999_999_999))
+            .factor(13.0)
+            .max(Duration::MAX)
+            .jitter(Jitter::None);
+        assert_eq!(exact.base(9), Duration::from_nanos(815_730_720_184_269_279));
         // Half nanoseconds round away from zero, as `f64::round` does.
         let halves = w.initial(Duration::from_nanos(3)).factor(1.5);
         assert_eq!(halves.base(2), Duration::from_nanos(5));
@@ -671,6 +679,18 @@ mod tests {
             Duration::MAX
         );
         assert_eq!(at(&NoWait, 7, Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_seed_fixes_the_draws() {
+        let draws = |seed| {
+            let mut rng = Entropy::from_seed(seed);
+            (0..8)
+                .map(|_| rng.uniform(Duration::ZERO, secs(1.0)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draws(7), draws(7));
+        assert_ne!(draws(7), draws(8));
     }
 
     #[test]
