@@ -379,7 +379,8 @@ mod tests {
     #[test]
     fn pointers_forward_classify() {
         let e = io::Error::from(io::ErrorKind::ConnectionReset);
-        assert_eq!((&e).class(), Class::Connect);
+        let by_ref: &io::Error = &e;
+        assert_eq!(<&io::Error as Classify>::class(&by_ref), Class::Connect);
         assert_eq!(
             Box::new(io::Error::from(io::ErrorKind::TimedOut)).class(),
             Class::Timeout
