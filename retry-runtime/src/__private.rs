@@ -166,23 +166,11 @@ pub trait IsResult {
     type Ok;
     /// The `Err` type.
     type Err;
-    /// Splits into a `Result`.
-    fn into_result(self) -> Result<Self::Ok, Self::Err>;
-    /// Joins from a `Result`.
-    fn from_result(r: Result<Self::Ok, Self::Err>) -> Self;
 }
 
 impl<T, E> IsResult for Result<T, E> {
     type Ok = T;
     type Err = E;
-    #[inline(always)]
-    fn into_result(self) -> Self {
-        self
-    }
-    #[inline(always)]
-    fn from_result(r: Self) -> Self {
-        r
-    }
 }
 
 /// The function's return type, as a value: splits an attempt's outcome into
