@@ -682,6 +682,18 @@ mod tests {
     }
 
     #[test]
+    fn the_default_cap_is_sixty_seconds() {
+        // The attribute checks `min` against the same 60 s at compile time
+        // (retry-macros `DEFAULT_MAX_SECS`, pinned by the `min-above-max` UI case).
+        let w = Exponential::new().jitter(Jitter::None);
+        assert_eq!(w.base(u32::MAX), secs(60.0));
+        assert_eq!(
+            Linear::new().delay(&mut WaitContext::seeded_on_demand(u32::MAX, Duration::ZERO)),
+            secs(60.0)
+        );
+    }
+
+    #[test]
     fn a_seed_fixes_the_draws() {
         let draws = |seed| {
             let mut rng = Entropy::from_seed(seed);
