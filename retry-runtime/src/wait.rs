@@ -146,6 +146,7 @@ forward_wait!(&W, Box<W>, std::sync::Arc<W>);
 
 /// A plain `Duration` waits that long every time.
 impl Wait for Duration {
+    #[inline]
     fn delay(&self, _: &mut WaitContext<'_>) -> Duration {
         *self
     }
@@ -179,6 +180,7 @@ impl<F: Fn(u32) -> Duration> Wait for FromFn<F> {
 pub struct NoWait;
 
 impl Wait for NoWait {
+    #[inline]
     fn delay(&self, _: &mut WaitContext<'_>) -> Duration {
         Duration::ZERO
     }
@@ -189,6 +191,7 @@ impl Wait for NoWait {
 pub struct Fixed(pub Duration);
 
 impl Wait for Fixed {
+    #[inline]
     fn delay(&self, _: &mut WaitContext<'_>) -> Duration {
         self.0
     }
@@ -211,6 +214,7 @@ impl Random {
 }
 
 impl Wait for Random {
+    #[inline]
     fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
         cx.uniform(self.min, self.max)
     }
@@ -269,6 +273,7 @@ impl Default for Linear {
 }
 
 impl Wait for Linear {
+    #[inline]
     fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
         let steps = cx.attempt.saturating_sub(1);
         self.step
@@ -394,6 +399,7 @@ impl Exponential {
         self.clamp(raw)
     }
 
+    #[inline]
     fn clamp(&self, d: Duration) -> Duration {
         // `max` wins when the bounds cross: it is a cap on the sleep. (tenacity
         // lets `min` win; the attribute rejects crossed bounds at compile time.)
@@ -416,6 +422,7 @@ impl Default for Exponential {
 }
 
 impl Wait for Exponential {
+    #[inline]
     fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
         let base = self.base(cx.attempt);
         let jittered = match self.jitter {
