@@ -158,5 +158,66 @@ fn fail_fail_succeed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, success, fail_fail_succeed);
+/// The naive way to count calls: one atomic add on one shared cache line.
+static NAIVE_COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[inline(never)]
+pub async fn hand_written_with_shared_counter(
+    fail_first: u32,
+    attempt: &mut u32,
+) -> io::Result<u64> {
+    let out = hand_written(fail_first, attempt).await;
+    NAIVE_COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    out
+}
+
+/// `threads` threads each make `iters` calls at once; the slowest thread's
+/// time, so that the time per call compares with one thread's.
+fn at_once(threads: usize, iters: u64, call: fn()) -> std::time::Duration {
+    let barrier = std::sync::Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let start = std::time::Instant::now();
+                    for _ in 0..iters {
+                        call();
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap()
+    })
+}
+
+/// The success path from one thread and from two at once: statistics keep
+/// one cache line per thread, so the second thread should cost nothing.
+fn threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("threads");
+    for threads in [1, 2] {
+        group.bench_function(format!("retry_attribute/{threads}"), |b| {
+            b.iter_custom(|iters| {
+                at_once(threads, iters, || {
+                    black_box(now(annotated(black_box(0), &mut 0)).ok());
+                })
+            })
+        });
+        group.bench_function(format!("shared_atomic/{threads}"), |b| {
+            b.iter_custom(|iters| {
+                at_once(threads, iters, || {
+                    black_box(now(hand_written_with_shared_counter(black_box(0), &mut 0)).ok());
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, success, fail_fail_succeed, threads);
 criterion_main!(benches);

@@ -1,7 +1,7 @@
 //! The demo: annotated LLM API calls against an embedded OpenAI-compatible
 //! server that injects failures (rate limits with Retry-After, 5xx, dropped
 //! connections, slow responses, empty completions). Prints each attempt and
-//! a summary.
+//! ends with the statistics the library kept (`stats::snapshot()`).
 //!
 //! Run: `cargo run -p examples --example llm_demo`
 //!
@@ -10,12 +10,11 @@
 //! and `OPENAI_EMBEDDING_MODEL` pick the models). The key is only ever sent in
 //! the `Authorization` header; it is never printed or logged.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use examples::fault_server::{FaultServer, Reply, Seen};
-use retry_runtime::{Class, RetryState, http, retry};
+use retry_runtime::{Class, RetryState, http, retry, stats};
 use serde_json::{Value, json};
 
 /// Where the calls go.
@@ -70,7 +69,6 @@ fn trace(state: &RetryState<'_, http::Error>) {
         "    attempt {} failed at {:>8.2?}: {what} [class {class}{server}] -> sleeping {:.2?}",
         state.attempt, state.elapsed, state.delay
     );
-    SUMMARY.lock().unwrap().retries += 1;
 }
 
 fn gave_up(state: &RetryState<'_, http::Error>) {
@@ -79,17 +77,6 @@ fn gave_up(state: &RetryState<'_, http::Error>) {
         state.attempt, state.elapsed
     );
 }
-
-#[derive(Default)]
-struct Summary {
-    retries: u32,
-    rows: Vec<(String, u32, Duration, String)>,
-}
-
-static SUMMARY: Mutex<Summary> = Mutex::new(Summary {
-    retries: 0,
-    rows: Vec::new(),
-});
 
 /// A chat completion: connection failures, timeouts and 5xx get 6 attempts
 /// with exponential backoff; rate limits 4 attempts with a fixed wait (or the
@@ -233,22 +220,14 @@ async fn run<T: std::fmt::Debug>(
     call: impl std::future::Future<Output = Result<T, http::Error>>,
 ) {
     println!("\n{title}");
-    let before = SUMMARY.lock().unwrap().retries;
     let start = Instant::now();
     let outcome = call.await;
     let took = start.elapsed();
-    let attempts = SUMMARY.lock().unwrap().retries - before + 1;
     let shown = match &outcome {
         Ok(value) => format!("ok: {value:?}"),
         Err(error) => format!("error: {error}"),
     };
-    println!("  => {shown}");
-    SUMMARY.lock().unwrap().rows.push((
-        title.to_string(),
-        attempts,
-        took,
-        if outcome.is_ok() { "ok" } else { "failed" }.into(),
-    ));
+    println!("  => {shown} (in {took:.2?})");
 }
 
 #[tokio::main]
@@ -318,15 +297,25 @@ async fn main() {
     )
     .await;
 
-    println!("\nSummary");
-    println!("  {:<12} {:>8} {:>10}  outcome", "call", "attempts", "time");
-    let summary = SUMMARY.lock().unwrap();
-    for (title, attempts, took, outcome) in &summary.rows {
-        let name = title.split(':').next().unwrap_or(title);
-        println!("  {name:<12} {attempts:>8} {:>10.2?}  {outcome}", took);
+    // The library's own statistics (`retry_runtime::stats`).
+    println!("\nStatistics");
+    println!(
+        "  {:<12} {:>5} {:>9} {:>7} {:>8} {:>12} {:>9}",
+        "function", "calls", "first try", "retries", "failures", "retries/call", "failed"
+    );
+    for s in stats::snapshot() {
+        println!(
+            "  {:<12} {:>5} {:>9} {:>7} {:>8} {:>12.2} {:>8.0}%",
+            s.name,
+            s.calls,
+            s.first_try_successes,
+            s.retries,
+            s.failures,
+            s.avg_retries(),
+            s.failure_rate() * 100.0
+        );
     }
-    println!("  retries in all: {}", summary.retries);
     if let Some(server) = server {
-        println!("  requests the server received: {}", server.requests());
+        println!("\n  requests the server received: {}", server.requests());
     }
 }

@@ -11,7 +11,11 @@
 //!
 //! ```text
 //! async fn complete(&self, prompt: String) -> Result<String, ApiError> {
-//!     let mut call = Call::<TokioClock>::new({ const SETTINGS: Settings = ..; &SETTINGS });
+//!     let mut call = Call::<TokioClock, _>::new({
+//!         static RECORDER: Recorder = Recorder::new(NAME);        // statistics
+//!         static SETTINGS: Settings<Stats> = Settings::new(NAME)..observe(Stats(&RECORDER));
+//!         &SETTINGS
+//!     });
 //!     loop {
 //!         let (outcome, timed_out) = {
 //!             let __retry_self = self;                  // `&mut self`: `&mut *self`
@@ -267,7 +271,7 @@ impl Expansion {
             quote!(#krate::__private::sleep_blocking(#l_delay);)
         };
 
-        let settings = self.settings();
+        let (name, settings) = self.settings();
         let decide = self.decide(&l);
         let Locals {
             call,
@@ -287,12 +291,15 @@ impl Expansion {
         let block = quote! {
             {
                 #[allow(unused_imports)]
-                use #krate::__private::{AsResult as _, ByFeature as _, ByClassify as _, NotAResult as _, Unclassified as _};
+                use #krate::__private::{AsResult as _, ByFeature as _, ByClassify as _, NotAResult as _, ShowDisplay as _, ShowNothing as _, Unclassified as _};
                 let #marker = #krate::__private::Ret::<#ret_ty>::new();
                 #check_result
                 #[allow(unused_mut)]
-                let mut #call = #krate::__private::Call::<#krate::__private::#clock>::new({
-                    const SETTINGS: #krate::__private::Settings = #settings;
+                let mut #call = #krate::__private::Call::<#krate::__private::#clock, _>::new({
+                    const NAME: &str = #name;
+                    static RECORDER: #krate::__private::Recorder = #krate::__private::Recorder::new(NAME);
+                    static SETTINGS: #krate::__private::Settings<#krate::__private::Stats> =
+                        #settings.observe(#krate::__private::Stats(&RECORDER));
                     &SETTINGS
                 });
                 loop {
@@ -361,7 +368,9 @@ impl Expansion {
                 ::core::result::Result::Ok(_) => #p::Failure::rejected(),
                 ::core::result::Result::Err(#error) => {
                     #checks
-                    (&&&#p::Probe(#error)).failure(#timed_out, #explicit)
+                    (&&&#p::Probe(#error))
+                        .failure(#timed_out, #explicit)
+                        .shown((&#p::Show(#error)).shown())
                 }
             };
             #hook_bindings
@@ -439,7 +448,8 @@ impl Expansion {
         }
     }
 
-    fn settings(&self) -> TokenStream {
+    /// The function's name, and its settings (which name it `NAME`).
+    fn settings(&self) -> (TokenStream, TokenStream) {
         let krate = &self.krate;
         let name = match &self.args.name {
             Some(name) => name.to_token_stream(),
@@ -449,7 +459,7 @@ impl Expansion {
                 quote!(::core::concat!(::core::module_path!(), "::", #ident))
             }
         };
-        let mut settings = quote!(#krate::__private::Settings::new(#name));
+        let mut settings = quote!(#krate::__private::Settings::new(NAME));
         if let Some(deadline) = &self.args.deadline {
             let d = deadline.tokens();
             settings = quote!(#settings.deadline(#d));
@@ -472,7 +482,7 @@ impl Expansion {
             }
             Some(RetryAfterSpec::Honor(None)) | None => {}
         }
-        settings
+        (name, settings)
     }
 
     /// A wait's value and whether it is a constant expression.

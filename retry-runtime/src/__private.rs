@@ -15,6 +15,7 @@ pub use crate::engine::{
     Call, DEFAULT_ATTEMPTS, Ended, Failure, Limits, Observer, RetryAfter, Settings,
 };
 pub use crate::state::RetryState;
+pub use crate::stats::{Recorder, Stats};
 pub use crate::wait;
 pub use core;
 
@@ -101,6 +102,36 @@ impl<'a, E> Unclassified<'a, E> for Probe<'a, E> {
     #[inline]
     fn by_default(&self, _: &Failure<'a, E>) -> bool {
         true
+    }
+}
+
+/// The error as text for the DEBUG event, when its type has `Display`:
+/// `(&Show(e)).shown()`.
+pub struct Show<'a, E>(pub &'a E);
+
+/// The error's type has `Display`.
+pub trait ShowDisplay<'a> {
+    /// The error as `Display`.
+    fn shown(&self) -> Option<&'a dyn std::fmt::Display>;
+}
+
+impl<'a, E: std::fmt::Display> ShowDisplay<'a> for Show<'a, E> {
+    #[inline(always)]
+    fn shown(&self) -> Option<&'a dyn std::fmt::Display> {
+        Some(self.0)
+    }
+}
+
+/// The error's type has no `Display`: nothing is shown.
+pub trait ShowNothing<'a> {
+    /// `None`.
+    fn shown(&self) -> Option<&'a dyn std::fmt::Display>;
+}
+
+impl<'a, E> ShowNothing<'a> for &Show<'a, E> {
+    #[inline(always)]
+    fn shown(&self) -> Option<&'a dyn std::fmt::Display> {
+        None
     }
 }
 

@@ -10,6 +10,7 @@ use crate::clock::{Clock, StdClock, TokioClock};
 use crate::elapsed::Elapsed;
 use crate::engine::{Call, DEFAULT_ATTEMPTS, Failure, Limits, RetryAfter, Settings};
 use crate::state::RetryState;
+use crate::stats::{Recorder, Stats};
 use crate::wait::{Exponential, Wait};
 
 type Hook<E> = Arc<dyn Fn(&RetryState<'_, E>) + Send + Sync>;
@@ -238,7 +239,7 @@ impl<E> Rule<E> {
 /// # }
 /// ```
 pub struct Retrying<T, E> {
-    settings: Settings,
+    settings: Settings<Option<Stats>>,
     attempts: u32,
     wait: SharedWait,
     timeout: Option<fn() -> E>,
@@ -309,7 +310,7 @@ impl<T, E> Retrying<T, E> {
     /// ```
     pub fn new() -> Self {
         Retrying {
-            settings: Settings::new("retrying"),
+            settings: Settings::new("retrying").observe(None),
             attempts: DEFAULT_ATTEMPTS,
             wait: Arc::new(Exponential::new()),
             timeout: None,
@@ -323,9 +324,13 @@ impl<T, E> Retrying<T, E> {
         }
     }
 
-    /// The name in logs and hooks (`"retrying"` by default).
+    /// The name in logs, hooks and [statistics](crate::stats): a named
+    /// policy records its calls under `name` (policies that share a name
+    /// share the entry). Without a name (`"retrying"` in logs) nothing is
+    /// recorded.
     pub fn name(mut self, name: &'static str) -> Self {
         self.settings.name = name;
+        self.settings.observer = Some(Stats(Recorder::named(name)));
         self
     }
 
@@ -433,7 +438,7 @@ impl<T, E> Retrying<T, E> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut call = Call::<TokioClock>::new(&self.settings);
+        let mut call = Call::<TokioClock, _>::new(&self.settings);
         loop {
             let (outcome, timed_out) = match self.timeout {
                 Some(expired) => {
@@ -455,7 +460,7 @@ impl<T, E> Retrying<T, E> {
     where
         F: FnMut() -> Result<T, E>,
     {
-        let mut call = Call::<StdClock>::new(&self.settings);
+        let mut call = Call::<StdClock, _>::new(&self.settings);
         loop {
             match self.step(&mut call, attempt(), false) {
                 Ok(delay) => crate::__private::sleep_blocking(delay),
@@ -468,7 +473,7 @@ impl<T, E> Retrying<T, E> {
     /// decision itself is the engine's ([`Call::failed`]), as for the attribute.
     fn step<C: Clock>(
         &self,
-        call: &mut Call<'_, C>,
+        call: &mut Call<'_, C, Option<Stats>>,
         outcome: Result<T, E>,
         timed_out: bool,
     ) -> Result<Duration, Result<T, E>> {

@@ -79,6 +79,12 @@ pub trait Observer {
     fn attempt_failed(&self, attempt: u32, class: Option<Class>) {
         let _ = (attempt, class);
     }
+    /// Attempt `attempt` failed with a failure of `class`, and the call
+    /// sleeps `delay` before the next one.
+    #[inline(always)]
+    fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
+        let _ = (attempt, class, delay);
+    }
     /// The call returns.
     #[inline(always)]
     fn call_ended(&self, ended: Ended) {
@@ -106,8 +112,53 @@ impl<O: Observer + ?Sized> Observer for &O {
         (**self).attempt_failed(attempt, class)
     }
     #[inline(always)]
+    fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
+        (**self).retrying(attempt, class, delay)
+    }
+    #[inline(always)]
     fn call_ended(&self, ended: Ended) {
         (**self).call_ended(ended)
+    }
+}
+
+/// An optional observer (a builder policy records statistics only when named).
+impl<O: Observer> Observer for Option<O> {
+    #[inline(always)]
+    fn call_started(&self) {
+        if let Some(o) = self {
+            o.call_started()
+        }
+    }
+    #[inline(always)]
+    fn admit(&self, attempt: u32) -> Result<(), GiveUp> {
+        match self {
+            Some(o) => o.admit(attempt),
+            None => Ok(()),
+        }
+    }
+    #[inline(always)]
+    fn attempt_succeeded(&self, attempt: u32) {
+        if let Some(o) = self {
+            o.attempt_succeeded(attempt)
+        }
+    }
+    #[inline(always)]
+    fn attempt_failed(&self, attempt: u32, class: Option<Class>) {
+        if let Some(o) = self {
+            o.attempt_failed(attempt, class)
+        }
+    }
+    #[inline(always)]
+    fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
+        if let Some(o) = self {
+            o.retrying(attempt, class, delay)
+        }
+    }
+    #[inline(always)]
+    fn call_ended(&self, ended: Ended) {
+        if let Some(o) = self {
+            o.call_ended(ended)
+        }
     }
 }
 
@@ -186,7 +237,6 @@ impl<O> Settings<O> {
 }
 
 /// One failed attempt, as the engine sees it.
-#[derive(Debug)]
 pub struct Failure<'a, E> {
     /// The error; `None` for an `Ok` that `when_ok` rejected.
     pub error: Option<&'a E>,
@@ -196,6 +246,19 @@ pub struct Failure<'a, E> {
     pub retry_after: Option<Duration>,
     /// The server's verdict (`x-should-retry`), if any.
     pub should_retry: Option<bool>,
+    /// The error as text for the DEBUG event, when its type has `Display`.
+    pub shown: Option<&'a dyn fmt::Display>,
+}
+
+impl<E: fmt::Debug> fmt::Debug for Failure<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failure")
+            .field("error", &self.error)
+            .field("class", &self.class)
+            .field("retry_after", &self.retry_after)
+            .field("should_retry", &self.should_retry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<E> Clone for Failure<'_, E> {
@@ -226,7 +289,15 @@ impl<'a, E> Failure<'a, E> {
             },
             retry_after,
             should_retry,
+            shown: None,
         }
+    }
+
+    /// The same failure, shown as `shown` in the DEBUG event.
+    #[inline(always)]
+    pub fn shown(mut self, shown: Option<&'a dyn fmt::Display>) -> Self {
+        self.shown = shown;
+        self
     }
 
     /// An `Ok` that `when_ok` rejected.
@@ -237,6 +308,7 @@ impl<'a, E> Failure<'a, E> {
             class: None,
             retry_after: None,
             should_retry: None,
+            shown: None,
         }
     }
 }
@@ -386,8 +458,18 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         } else {
             Duration::ZERO
         };
-        match self.decide(&failure, elapsed, never, rules, top) {
+        let decision = self.decide(&failure, elapsed, never, rules, top);
+        if tracing::enabled!(target: "retry_runtime", tracing::Level::DEBUG) {
+            // The time since the start, when the clock was read then.
+            let elapsed = self.start.map(C::since);
+            let (name, class) = (self.settings.name, failure.class);
+            trace(name, self.failed, class, failure.shown, elapsed, decision);
+        }
+        match decision {
             Ok(delay) => {
+                self.settings
+                    .observer
+                    .retrying(self.failed, failure.class, delay);
                 before_sleep(&self.state(failure, delay, elapsed, None));
                 Some(delay)
             }
@@ -425,7 +507,8 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         } else {
             return Err(GiveUp::NotRetryable);
         };
-        if self.failed >= limits.attempts {
+        let testing = crate::testing::current();
+        if self.failed >= limits.attempts.min(testing.attempts) {
             return Err(GiveUp::Attempts);
         }
         // Each wait continues from its own last delay; a Retry-After floor
@@ -446,6 +529,9 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
                 return Err(GiveUp::RetryAfterTooLong);
             }
             delay = delay.max(requested);
+        }
+        if testing.zero_waits {
+            delay = Duration::ZERO;
         }
         if let Some(deadline) = self.settings.deadline
             && elapsed.saturating_add(delay) > deadline
@@ -478,6 +564,47 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             giving_up: reason.is_some(),
             reason,
         }
+    }
+}
+
+/// The structured DEBUG event of each decision (silent unless a subscriber
+/// enables DEBUG for `retry_runtime`). Arguments are never logged.
+#[cold]
+#[inline(never)]
+fn trace(
+    name: &str,
+    attempt: u32,
+    class: Option<Class>,
+    error: Option<&dyn fmt::Display>,
+    elapsed: Option<Duration>,
+    decision: Result<Duration, GiveUp>,
+) {
+    use crate::hooks::{ClassField, millis};
+    let class = class.map(ClassField);
+    let class = class.as_ref().map(tracing::field::display);
+    let error = error.map(tracing::field::display);
+    let elapsed_ms = elapsed.map(millis);
+    match decision {
+        Ok(delay) => tracing::debug!(
+            target: "retry_runtime",
+            attempt,
+            retry.name = name,
+            class,
+            delay_ms = millis(delay),
+            elapsed_ms,
+            error,
+            "retrying"
+        ),
+        Err(reason) => tracing::debug!(
+            target: "retry_runtime",
+            attempt,
+            retry.name = name,
+            class,
+            elapsed_ms,
+            error,
+            reason = reason.as_str(),
+            "giving up"
+        ),
     }
 }
 

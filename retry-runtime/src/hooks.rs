@@ -68,12 +68,12 @@ pub fn log<E: Display>(state: &RetryState<'_, E>) {
     }
 }
 
-fn millis(d: std::time::Duration) -> u64 {
+pub(crate) fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A class as a log field: `Connect`, `Status(503)`.
-struct ClassField(Class);
+pub(crate) struct ClassField(pub(crate) Class);
 
 impl Display for ClassField {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -111,7 +111,12 @@ pub mod hooks;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod http;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod state;
+pub mod stats;
+pub mod testing;
 pub mod wait;
 
 #[doc(hidden)]

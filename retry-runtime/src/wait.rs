@@ -378,7 +378,7 @@ impl Exponential {
 
     /// The delay after attempt `n` before jitter: `initial · factor^(n−1)`
     /// clamped to `[min, max]`. Saturates at `max` for any `n`.
-    #[inline]
+    #[inline(always)]
     pub fn base(&self, attempt: u32) -> Duration {
         if self.initial.is_zero() {
             // Zero stays zero: 0 · factor^n would be 0 · ∞ = NaN for large n.
@@ -399,7 +399,7 @@ impl Exponential {
         self.clamp(raw)
     }
 
-    #[inline]
+    #[inline(always)]
     fn clamp(&self, d: Duration) -> Duration {
         // `max` wins when the bounds cross: it is a cap on the sleep. (tenacity
         // lets `min` win; the attribute rejects crossed bounds at compile time.)
@@ -422,7 +422,7 @@ impl Default for Exponential {
 }
 
 impl Wait for Exponential {
-    #[inline]
+    #[inline(always)]
     fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
         let base = self.base(cx.attempt);
         let jittered = match self.jitter {

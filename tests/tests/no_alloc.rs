@@ -77,6 +77,15 @@ fn no_allocation_on_any_path() {
     let (_, n) = allocations(|| Box::new(1));
     assert_eq!(n, 1, "the counter counts");
 
+    // Once per thread and function, not per call: a thread's first recorded
+    // call claims its statistics line (std registers the thread-exit
+    // destructor that gives it back, which allocates once per thread), and
+    // with the `metrics` feature a function's first call builds its series
+    // keys. What follows counts the calls after that.
+    run(fetch(&mut 0, (1, 2))).unwrap();
+    run(rejected(&mut vec![1])).unwrap();
+    blocking(&mut 0).unwrap();
+
     let mut fail = 0;
     let (out, n) = allocations(|| run(fetch(&mut fail, (1, 2))));
     assert_eq!(out.unwrap(), 3);

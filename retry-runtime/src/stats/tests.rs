@@ -1,0 +1,150 @@
+use super::*;
+
+/// The tests that fill the lines run one at a time.
+static LINES: Mutex<()> = Mutex::new(());
+
+fn ended(attempts: u32, gave_up: Option<GiveUp>, error: bool) -> Ended {
+    Ended {
+        attempts,
+        gave_up,
+        error,
+    }
+}
+
+#[test]
+fn every_outcome_lands_in_its_counter() {
+    static R: Recorder = Recorder::new("stats::tests::outcomes");
+    let s = Stats(&R);
+    s.call_ended(ended(1, None, false));
+    s.call_ended(ended(1, None, false));
+    s.call_ended(ended(3, None, false));
+    s.call_ended(ended(1, Some(GiveUp::NotRetryable), true));
+    s.call_ended(ended(4, Some(GiveUp::Attempts), true));
+    s.call_ended(ended(2, Some(GiveUp::Deadline), true));
+    s.call_ended(ended(2, Some(GiveUp::RetryAfterTooLong), true));
+    s.call_ended(ended(1, Some(GiveUp::ServerRefused), true));
+    // A rejected `Ok` returned after retrying: a success that gave up.
+    s.call_ended(ended(3, Some(GiveUp::Attempts), false));
+    let got = get("stats::tests::outcomes").unwrap();
+    assert_eq!(
+        got,
+        FnStats {
+            name: "stats::tests::outcomes",
+            calls: 9,
+            first_try_successes: 2,
+            retries: 2 + 3 + 1 + 1 + 2,
+            failures: 5,
+            succeeded_after_retries: 2,
+            failed_without_retry: 2,
+            failed_after_retries: 3,
+            attempts: 9 + 9,
+            gave_up: GaveUp {
+                not_retryable: 1,
+                server_refused: 1,
+                attempts: 2,
+                deadline: 1,
+                retry_after_too_long: 1,
+            },
+        }
+    );
+    assert_eq!(got.first_try_success_rate(), 2.0 / 9.0);
+    assert_eq!(got.avg_retries(), 1.0);
+    assert_eq!(got.failure_rate(), 5.0 / 9.0);
+    assert_eq!(
+        got.to_string(),
+        "stats::tests::outcomes: 9 calls, 22.2% first try, 1.00 retries/call, 55.6% failed"
+    );
+}
+
+#[test]
+fn rates_are_zero_without_calls() {
+    static R: Recorder = Recorder::new("stats::tests::none");
+    assert_eq!(get("stats::tests::none"), None, "listed only once called");
+    R.list();
+    let got = get("stats::tests::none").unwrap();
+    assert_eq!(got.calls, 0);
+    assert_eq!(got.first_try_success_rate(), 0.0);
+    assert_eq!(got.avg_retries(), 0.0);
+    assert_eq!(got.failure_rate(), 0.0);
+}
+
+#[test]
+fn one_entry_per_name_and_sorted() {
+    static A: Recorder = Recorder::new("stats::tests::shared");
+    static B: Recorder = Recorder::new("stats::tests::shared");
+    static C: Recorder = Recorder::new("stats::tests::a-first");
+    Stats(&A).call_ended(ended(1, None, false));
+    Stats(&B).call_ended(ended(2, None, false));
+    Stats(&C).call_ended(ended(1, None, false));
+    Stats(&A).call_ended(ended(1, None, false));
+    let shared = get("stats::tests::shared").unwrap();
+    assert_eq!(
+        (shared.calls, shared.first_try_successes, shared.retries),
+        (3, 2, 1)
+    );
+    let all = snapshot();
+    let names: Vec<_> = all.iter().map(|s| s.name).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "sorted, one entry per name");
+    assert_eq!(
+        all.iter().find(|s| s.name == "stats::tests::shared"),
+        Some(&shared)
+    );
+    assert!(names.contains(&"stats::tests::a-first"));
+}
+
+#[test]
+fn a_named_builder_recorder_is_made_once_per_name() {
+    let a = Recorder::named("stats::tests::builder");
+    let b = Recorder::named("stats::tests::builder");
+    assert!(ptr::eq(a, b));
+    assert!(!ptr::eq(a, Recorder::named("stats::tests::other builder")));
+}
+
+#[test]
+fn threads_beyond_the_stripes_share_a_line_and_lose_nothing() {
+    let _one_at_a_time = LINES.lock().unwrap_or_else(|e| e.into_inner());
+    static R: Recorder = Recorder::new("stats::tests::threads");
+    let threads = STRIPES * 2 + 3;
+    let barrier = std::sync::Barrier::new(threads);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                // All alive at once, so that some find no free line.
+                barrier.wait();
+                for _ in 0..1000 {
+                    Stats(&R).call_ended(ended(1, None, false));
+                }
+                barrier.wait();
+            });
+        }
+    });
+    let got = get("stats::tests::threads").unwrap();
+    assert_eq!(got.first_try_successes, threads as u64 * 1000);
+    assert!(
+        R.first_try.shared.0.load(Relaxed) > 0,
+        "some threads shared"
+    );
+}
+
+#[test]
+fn a_thread_gives_its_line_back_when_it_exits() {
+    let _one_at_a_time = LINES.lock().unwrap_or_else(|e| e.into_inner());
+    // One after another, more threads than lines: each finds a free line
+    // only if the ones before gave theirs back.
+    for _ in 0..STRIPES * 2 {
+        let index = std::thread::spawn(stripe::index).join().unwrap();
+        assert!(index < STRIPES, "line {index}: not given back");
+    }
+}
+
+#[test]
+fn counts_never_wrap_or_panic_near_the_top() {
+    static R: Recorder = Recorder::new("stats::tests::huge");
+    Stats(&R).call_ended(ended(u32::MAX, Some(GiveUp::Attempts), true));
+    let got = get("stats::tests::huge").unwrap();
+    assert_eq!(got.retries, u64::from(u32::MAX) - 1);
+    assert_eq!(got.attempts, u64::from(u32::MAX));
+}
