@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Arguments: `success` or `retry`, then `direct`, `hand`, `attribute`,
-//! `question` or `backon`; `none` runs nothing (the harness's own count, to
+//! `question`, `protected` (budget and breaker) or `backon`; `none` runs nothing (the harness's own count, to
 //! subtract). Without arguments it runs each once and prints the sizes.
 
 use std::hint::black_box;
@@ -43,6 +43,7 @@ fn main() {
                 "hand" => paths::hand_written(f, &mut n).await,
                 "attribute" => paths::annotated(f, &mut n).await,
                 "question" => paths::annotated_with_question_mark(f, &mut n).await,
+                "protected" => paths::annotated_protected(f, &mut n).await,
                 "backon" => paths::with_backon(f, &mut n).await,
                 _ => Ok(0),
             };

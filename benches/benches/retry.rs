@@ -69,6 +69,17 @@ pub async fn annotated(fail_first: u32, attempt: &mut u32) -> io::Result<u64> {
     body(fail_first, attempt).await
 }
 
+static BENCH_BUDGET: retry_runtime::Budget = retry_runtime::Budget::new(0.1, 10);
+static BENCH_BREAKER: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker::new();
+
+/// The same with a retry budget and a circuit breaker named: a clock read,
+/// a deposit and the breaker's record on every call.
+#[inline(never)]
+#[retry(attempts = 5, wait = exponential(initial = 10ms, jitter = none), on = [Connect], budget = BENCH_BUDGET, breaker = BENCH_BREAKER)]
+pub async fn annotated_protected(fail_first: u32, attempt: &mut u32) -> io::Result<u64> {
+    body(fail_first, attempt).await
+}
+
 /// The same with `?` in the body: each attempt is then its own inner future.
 #[inline(never)]
 #[retry(attempts = 5, wait = exponential(initial = 10ms, jitter = none), on = [Connect])]
@@ -132,6 +143,9 @@ fn success(c: &mut Criterion) {
     });
     group.bench_function("retry_attribute_question_mark", |b| {
         b.iter(|| now(annotated_with_question_mark(black_box(0), &mut 0)))
+    });
+    group.bench_function("retry_attribute_budget_breaker", |b| {
+        b.iter(|| now(annotated_protected(black_box(0), &mut 0)))
     });
     group.bench_function("backon", |b| {
         b.iter(|| now(with_backon(black_box(0), &mut 0)))

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use examples::fault_server::{FaultServer, Reply, Seen};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use retry_runtime::{http, retry, stats};
 
 #[retry(
@@ -41,6 +41,12 @@ async fn main() {
     let seconds: u64 = env_or("RUN_SECONDS", 30);
     PrometheusBuilder::new()
         .with_http_listener(([127, 0, 0, 1], port))
+        // Buckets make `retry_sleep_seconds` a histogram (else a summary).
+        .set_buckets_for_metric(
+            Matcher::Full(retry_runtime::metrics::SLEEP.into()),
+            &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
+        )
+        .expect("valid buckets")
         .install()
         .expect("the Prometheus exporter starts");
     retry_runtime::metrics::describe();

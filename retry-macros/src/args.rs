@@ -14,8 +14,8 @@ use syn::{BinOp, Expr, Ident, Lit, LitStr, Pat, Path, RangeLimits, Token};
 use crate::duration::{self, Dur};
 use crate::errors::{Errors, choices, list, nearest};
 use crate::symbol::{
-    ClassName, ExponentialArg, HonorArg, JitterKind, Key, LinearArg, Override, RetryAfterPolicy,
-    WaitKind,
+    AdaptiveArg, ClassName, ExponentialArg, HonorArg, JitterKind, Key, LinearArg, Override,
+    RetryAfterPolicy, WaitKind,
 };
 
 /// The attribute, parsed.
@@ -32,6 +32,8 @@ pub struct Args {
     pub before_sleep: Option<Hook>,
     pub on_giveup: Option<Hook>,
     pub name: Option<LitStr>,
+    pub budget: Option<Path>,
+    pub breaker: Option<Path>,
     pub krate: Option<Path>,
     /// Where each key was written, for checks that span several keys.
     keys: Vec<(Key, Span)>,
@@ -54,6 +56,15 @@ pub enum WaitSpec {
         jitter: Option<JitterKind>,
     },
     Sum(Box<WaitSpec>, Box<WaitSpec>),
+    Adaptive {
+        inner: Box<WaitSpec>,
+        scale: Option<f64>,
+        /// The attempts the function's own window remembers.
+        window: Option<(u32, Span)>,
+        max: Option<Dur>,
+        /// A window the user declared, shared with other functions.
+        shared: Option<Path>,
+    },
     Expr(Expr),
 }
 
@@ -263,6 +274,22 @@ impl Args {
                     Lit::Str(s) => errors.spanned(s, "the name cannot be empty"),
                     other => errors.spanned(other, "expected a string: `name = \"chat\"`"),
                 }
+            }
+            Key::Budget => {
+                self.budget = Some(input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected the path of a `static Budget`: `budget = OPENAI`",
+                    )
+                })?)
+            }
+            Key::Breaker => {
+                self.breaker = Some(input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected the path of a `static CircuitBreaker`: `breaker = LLM`",
+                    )
+                })?)
             }
             Key::Crate => {
                 let path = Path::parse_mod_style(input).map_err(|e| {
@@ -613,6 +640,10 @@ fn wait_from(expr: Expr, errors: &mut Errors) -> WaitSpec {
                 );
                 WaitSpec::None
             }
+            Some(WaitKind::Adaptive) => {
+                errors.at(ident.span(), ADAPTIVE_USAGE);
+                WaitSpec::None
+            }
             None => WaitSpec::Expr(expr),
         };
     }
@@ -656,6 +687,7 @@ fn wait_from(expr: Expr, errors: &mut Errors) -> WaitSpec {
         }
         Some(WaitKind::Linear) => linear(args, errors),
         Some(WaitKind::Exponential) => exponential(args, errors),
+        Some(WaitKind::Adaptive) => adaptive(&ident, args, errors),
         None => {
             if let Some(near) = nearest(&name, WaitKind::NAMES) {
                 errors.at(
@@ -758,6 +790,94 @@ fn exponential(args: &Punctuated<Expr, Token![,]>, errors: &mut Errors) -> WaitS
         min,
         max,
         jitter,
+    }
+}
+
+const ADAPTIVE_USAGE: &str = "`adaptive` takes a wait, then named arguments: `adaptive(exponential(), scale = 3, window = 100, max = 120s)`";
+
+fn adaptive(ident: &Ident, args: &Punctuated<Expr, Token![,]>, errors: &mut Errors) -> WaitSpec {
+    let mut args = args.iter();
+    let inner = match args.next() {
+        Some(Expr::Assign(_)) | None => {
+            errors.at(ident.span(), ADAPTIVE_USAGE);
+            return WaitSpec::None;
+        }
+        Some(first) => wait_from(first.clone(), errors),
+    };
+    if matches!(inner, WaitSpec::Adaptive { .. }) {
+        errors.at(
+            ident.span(),
+            "`adaptive` inside `adaptive` scales twice: use one",
+        );
+    }
+    let rest: Punctuated<Expr, Token![,]> = args.cloned().collect();
+    let (mut scale, mut window, mut max, mut shared) = (None, None, None, None);
+    for (arg, value) in named(
+        &rest,
+        "adaptive",
+        AdaptiveArg::NAMES,
+        AdaptiveArg::from_name,
+        errors,
+    ) {
+        match arg {
+            AdaptiveArg::Scale => scale = scale_arg(value, errors),
+            AdaptiveArg::Max => max = dur_arg(value, errors),
+            AdaptiveArg::Window => match attempts_from(value) {
+                Ok(n) if n <= MAX_WINDOW => window = Some((n, value.span())),
+                Ok(_) => errors.at(
+                    value.span(),
+                    format!("`window` holds at most {MAX_WINDOW} attempts"),
+                ),
+                Err(_) => errors.at(
+                    value.span(),
+                    format!("expected a number of attempts from 1 to {MAX_WINDOW}: `window = 100`"),
+                ),
+            },
+            AdaptiveArg::Shared => match value {
+                Expr::Path(p) if p.qself.is_none() => shared = Some(p.path.clone()),
+                other => errors.at(
+                    other.span(),
+                    "expected the path of a `static AdaptiveWindow`: `shared = OPENAI_HEALTH`",
+                ),
+            },
+        }
+    }
+    if let (Some((_, span)), Some(_)) = (window, &shared) {
+        errors.at(
+            span,
+            "give `window` or `shared`, not both: a shared window has its own size",
+        );
+    }
+    WaitSpec::Adaptive {
+        inner: Box::new(inner),
+        scale,
+        window,
+        max,
+        shared,
+    }
+}
+
+/// The most attempts an adaptive window holds (the runtime's `MAX_WINDOW`).
+const MAX_WINDOW: u32 = 4096;
+
+fn scale_arg(value: &Expr, errors: &mut Errors) -> Option<f64> {
+    let parsed = match value {
+        Expr::Lit(lit) => match &lit.lit {
+            Lit::Int(i) if i.suffix().is_empty() => i.base10_parse::<f64>().ok(),
+            Lit::Float(f) if f.suffix().is_empty() => f.base10_parse::<f64>().ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    match parsed {
+        Some(f) if f.is_finite() => Some(f),
+        _ => {
+            errors.at(
+                value.span(),
+                "expected a number of at least 0: `scale = 3` or `scale = 0.5`",
+            );
+            None
+        }
     }
 }
 

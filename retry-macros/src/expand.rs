@@ -272,6 +272,25 @@ impl Expansion {
         };
 
         let (name, settings) = self.settings();
+        let (window_static, observer_type, observer) = self.observer();
+        let settings_ref = quote! {{
+            const NAME: &str = #name;
+            static RECORDER: #krate::__private::Recorder = #krate::__private::Recorder::new(NAME);
+            #window_static
+            static SETTINGS: #krate::__private::Settings<#observer_type> =
+                #settings.observe(#observer);
+            &SETTINGS
+        }};
+        let call_ty = quote!(#krate::__private::Call::<#krate::__private::#clock, _>);
+        let start = match self.refused(&l) {
+            Some(refused) => quote! {
+                match #call_ty::start(#settings_ref) {
+                    ::core::result::Result::Ok(__retry_call) => __retry_call,
+                    ::core::result::Result::Err(_) => #refused,
+                }
+            },
+            None => quote!(#call_ty::new(#settings_ref)),
+        };
         let decide = self.decide(&l);
         let Locals {
             call,
@@ -295,13 +314,7 @@ impl Expansion {
                 let #marker = #krate::__private::Ret::<#ret_ty>::new();
                 #check_result
                 #[allow(unused_mut)]
-                let mut #call = #krate::__private::Call::<#krate::__private::#clock, _>::new({
-                    const NAME: &str = #name;
-                    static RECORDER: #krate::__private::Recorder = #krate::__private::Recorder::new(NAME);
-                    static SETTINGS: #krate::__private::Settings<#krate::__private::Stats> =
-                        #settings.observe(#krate::__private::Stats(&RECORDER));
-                    &SETTINGS
-                });
+                let mut #call = #start;
                 loop {
                     let (#outcome, #timed_out) = {
                         #(#rebinds)*
@@ -448,6 +461,85 @@ impl Expansion {
         }
     }
 
+    /// Who hears the calls: the statistics, and the breaker, the budget and
+    /// the adaptive window when named. `(items, type, value)`.
+    fn observer(&self) -> (TokenStream, TokenStream, TokenStream) {
+        let p = {
+            let krate = &self.krate;
+            quote!(#krate::__private)
+        };
+        let mut types = vec![quote!(#p::Stats)];
+        let mut values = vec![quote!(#p::Stats(&RECORDER))];
+        // Each path's tokens keep their span, so that a static of the wrong
+        // type is reported there.
+        if let Some(path) = &self.args.breaker {
+            let at = respan(&self.krate, path.span());
+            types.push(quote!(#p::BreakerGate));
+            values.push(quote_spanned!(path.span()=> #at::__private::BreakerGate(&#path)));
+        }
+        if let Some(path) = &self.args.budget {
+            let at = respan(&self.krate, path.span());
+            types.push(quote!(#p::BudgetGate));
+            values.push(quote_spanned!(path.span()=> #at::__private::BudgetGate(&#path)));
+        }
+        let mut items = quote!();
+        if let Some((window, shared)) = self.adaptive_window() {
+            types.push(quote!(#p::WindowGate));
+            match shared {
+                Some(path) => {
+                    let at = respan(&self.krate, path.span());
+                    values.push(quote_spanned!(path.span()=> #at::__private::WindowGate(&#path)));
+                }
+                None => {
+                    items = quote! {
+                        static WINDOW: #p::AdaptiveWindow = #p::AdaptiveWindow::new(#window);
+                    };
+                    values.push(quote!(#p::WindowGate(&WINDOW)));
+                }
+            }
+        }
+        if types.len() == 1 {
+            (items, types.remove(0), values.remove(0))
+        } else {
+            (items, quote!((#(#types,)*)), quote!((#(#values,)*)))
+        }
+    }
+
+    /// The window of the first `adaptive` wait (one per function): its size,
+    /// or the shared window's path.
+    fn adaptive_window(&self) -> Option<(u32, Option<&syn::Path>)> {
+        fn find(spec: &WaitSpec) -> Option<(u32, Option<&syn::Path>)> {
+            match spec {
+                WaitSpec::Adaptive { window, shared, .. } => {
+                    Some((window.map_or(100, |(n, _)| n), shared.as_ref()))
+                }
+                WaitSpec::Sum(a, b) => find(a).or_else(|| find(b)),
+                _ => None,
+            }
+        }
+        let top = self.args.wait.iter();
+        let rules = self
+            .args
+            .on
+            .iter()
+            .flatten()
+            .filter_map(|r| r.wait.as_ref());
+        top.chain(rules).find_map(find)
+    }
+
+    /// With a breaker, what a call returns when the breaker refuses its
+    /// first attempt: `E::from(CircuitOpen)` (spanned at the key, where a
+    /// missing conversion is reported).
+    fn refused(&self, l: &Locals) -> Option<TokenStream> {
+        let key = self.args.key_span(crate::symbol::Key::Breaker)?;
+        let at_key = respan(&self.krate, key);
+        let marker = &l.ret;
+        let open = quote_spanned!(key=> #at_key::__private::circuit_open());
+        Some(quote! {
+            return (&#marker).join(::core::result::Result::Err(#open))
+        })
+    }
+
     /// The function's name, and its settings (which name it `NAME`).
     fn settings(&self) -> (TokenStream, TokenStream) {
         let krate = &self.krate;
@@ -536,6 +628,14 @@ impl Expansion {
                 let (a, ca) = self.wait(a);
                 let (b, cb) = self.wait(b);
                 (quote!(#w::Sum::new(#a, #b)), ca && cb)
+            }
+            WaitSpec::Adaptive {
+                inner, scale, max, ..
+            } => {
+                let (inner, constant) = self.wait(inner);
+                let s = scale.map(|s| quote!(.scale(#s))).unwrap_or_default();
+                let m = opt("max", max);
+                (quote!(#w::adaptive(#inner) #s #m), constant)
             }
             WaitSpec::Expr(expr) => {
                 // Every token at the expression, so that a value that is no

@@ -44,6 +44,8 @@ symbols! {
         BeforeSleep = "before_sleep",
         OnGiveup = "on_giveup",
         Name = "name",
+        Budget = "budget",
+        Breaker = "breaker",
         Crate = "crate",
     }
 }
@@ -64,6 +66,17 @@ symbols! {
         Random = "random",
         Linear = "linear",
         Exponential = "exponential",
+        Adaptive = "adaptive",
+    }
+}
+
+symbols! {
+    /// Arguments of `adaptive(W, ..)` after the wait.
+    AdaptiveArg {
+        Scale = "scale",
+        Window = "window",
+        Max = "max",
+        Shared = "shared",
     }
 }
 

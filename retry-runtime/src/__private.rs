@@ -9,7 +9,7 @@ use std::time::Duration;
 
 pub use crate::chain::ClassifiedByFeature;
 pub use crate::class::{Class, ClassSet, Classify};
-pub use crate::clock::{StdClock, TokioClock};
+pub use crate::clock::{Clock, Now, StdClock, TokioClock};
 pub use crate::elapsed::Elapsed;
 pub use crate::engine::{
     Call, DEFAULT_ATTEMPTS, Ended, Failure, Limits, Observer, RetryAfter, Settings,
@@ -411,4 +411,106 @@ pub fn sleep_blocking(delay: Duration) {
     if !delay.is_zero() {
         std::thread::sleep(delay);
     }
+}
+
+/// `budget = PATH`: a call deposits when it starts, a retry withdraws.
+#[derive(Clone, Copy)]
+pub struct BudgetGate(pub &'static dyn crate::RetryBudget);
+
+impl std::fmt::Debug for BudgetGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BudgetGate")
+    }
+}
+
+impl Observer for BudgetGate {
+    const NEEDS_CLOCK: bool = true;
+    #[inline]
+    fn call_started<C: Clock>(&self, now: &Now<C>) {
+        self.0.deposit(now.ticks());
+    }
+    #[inline]
+    fn admit<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), crate::GiveUp> {
+        if attempt <= 1 || self.0.try_withdraw(now.ticks()) {
+            Ok(())
+        } else {
+            Err(crate::GiveUp::BudgetExhausted)
+        }
+    }
+}
+
+/// `breaker = PATH`: every attempt asks it first and reports to it after.
+#[derive(Clone, Copy)]
+pub struct BreakerGate(pub &'static dyn crate::Breaker);
+
+impl std::fmt::Debug for BreakerGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BreakerGate")
+    }
+}
+
+impl Observer for BreakerGate {
+    const NEEDS_CLOCK: bool = true;
+    #[inline]
+    fn admit<C: Clock>(&self, _: u32, now: &Now<C>) -> Result<(), crate::GiveUp> {
+        if self.0.admit(now.ticks()) {
+            Ok(())
+        } else {
+            Err(crate::GiveUp::BreakerOpen)
+        }
+    }
+    #[inline]
+    fn attempt_succeeded<C: Clock>(&self, _: u32, now: &Now<C>) {
+        self.0.record(now.ticks(), false);
+    }
+    #[inline]
+    fn attempt_failed<C: Clock>(&self, _: u32, _: Option<Class>, retryable: bool, now: &Now<C>) {
+        self.0.record(now.ticks(), retryable);
+    }
+}
+
+/// `wait = adaptive(..)`: every attempt's outcome goes into the window that
+/// the wait reads.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowGate(pub &'static crate::AdaptiveWindow);
+
+impl Observer for WindowGate {
+    #[inline]
+    fn attempt_succeeded<C: Clock>(&self, _: u32, _: &Now<C>) {
+        self.0.record(false);
+    }
+    #[inline]
+    fn attempt_failed<C: Clock>(&self, _: u32, _: Option<Class>, retryable: bool, _: &Now<C>) {
+        self.0.record(retryable);
+    }
+    #[inline]
+    fn window(&self) -> Option<&crate::AdaptiveWindow> {
+        Some(self.0)
+    }
+}
+
+pub use crate::AdaptiveWindow;
+
+/// The error type of a function with `breaker = ..` must be built from
+/// [`CircuitOpen`](crate::CircuitOpen).
+#[diagnostic::on_unimplemented(
+    message = "`breaker = ..` needs the error type to implement `From<retry_runtime::CircuitOpen>`, which `{Self}` does not",
+    label = "a call the open breaker refuses returns `E::from(CircuitOpen)`",
+    note = "implement `From<retry_runtime::CircuitOpen>` for `{Self}` (`std::io::Error` and `http::Error` have it)"
+)]
+pub trait FromCircuitOpen {
+    /// The error.
+    fn circuit_open() -> Self;
+}
+
+impl<E: From<crate::CircuitOpen>> FromCircuitOpen for E {
+    fn circuit_open() -> Self {
+        E::from(crate::CircuitOpen)
+    }
+}
+
+/// The error of a call the open breaker refused.
+#[cold]
+pub fn circuit_open<E: FromCircuitOpen>() -> E {
+    E::circuit_open()
 }

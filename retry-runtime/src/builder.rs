@@ -5,12 +5,23 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::__private::{BreakerGate, BudgetGate, WindowGate};
 use crate::class::{Class, ClassSet, Classify};
 use crate::clock::{Clock, StdClock, TokioClock};
 use crate::elapsed::Elapsed;
 use crate::engine::{Call, DEFAULT_ATTEMPTS, Failure, Limits, RetryAfter, Settings};
 use crate::state::RetryState;
 use crate::stats::{Recorder, Stats};
+use crate::{AdaptiveWindow, Breaker, CircuitOpen, RetryBudget};
+
+/// What a builder policy tells: statistics (when named), a breaker, a
+/// budget and an adaptive window, each when set.
+type Observers = (
+    Option<Stats>,
+    Option<BreakerGate>,
+    Option<BudgetGate>,
+    Option<WindowGate>,
+);
 use crate::wait::{Exponential, Wait};
 
 type Hook<E> = Arc<dyn Fn(&RetryState<'_, E>) + Send + Sync>;
@@ -204,6 +215,9 @@ impl<E> Rule<E> {
 /// | `retry_after = ignore` | [`.retry_after(RetryAfter::Ignore)`](Retrying::retry_after) |
 /// | `before_sleep = f`, `on_giveup = f` | [`.before_sleep(f)`](Retrying::before_sleep), [`.on_giveup(f)`](Retrying::on_giveup) |
 /// | `name = "x"` | [`.name("x")`](Retrying::name) |
+/// | `budget = B` | [`.budget(&B)`](Retrying::budget) |
+/// | `breaker = B` | [`.breaker(&B)`](Retrying::breaker) |
+/// | `wait = adaptive(W, scale = 3, max = 120s, shared = H)` | [`.wait(wait::adaptive(W).scale(3.0).max(..))`](crate::wait::adaptive) and [`.window(&H)`](Retrying::window) |
 ///
 /// The builder cannot see whether `E` implements [`Classify`]: call
 /// [`.classify()`](Retrying::classify) to get the attribute's behaviour for
@@ -239,7 +253,9 @@ impl<E> Rule<E> {
 /// # }
 /// ```
 pub struct Retrying<T, E> {
-    settings: Settings<Option<Stats>>,
+    settings: Settings<Observers>,
+    /// The error of a call an open breaker refuses (set with the breaker).
+    circuit_open: Option<fn() -> E>,
     attempts: u32,
     wait: SharedWait,
     timeout: Option<fn() -> E>,
@@ -258,6 +274,7 @@ impl<T, E> Clone for Retrying<T, E> {
     fn clone(&self) -> Self {
         Retrying {
             settings: self.settings,
+            circuit_open: self.circuit_open,
             attempts: self.attempts,
             wait: self.wait.clone(),
             timeout: self.timeout,
@@ -310,7 +327,8 @@ impl<T, E> Retrying<T, E> {
     /// ```
     pub fn new() -> Self {
         Retrying {
-            settings: Settings::new("retrying").observe(None),
+            settings: Settings::new("retrying").observe((None, None, None, None)),
+            circuit_open: None,
             attempts: DEFAULT_ATTEMPTS,
             wait: Arc::new(Exponential::new()),
             timeout: None,
@@ -330,7 +348,34 @@ impl<T, E> Retrying<T, E> {
     /// recorded.
     pub fn name(mut self, name: &'static str) -> Self {
         self.settings.name = name;
-        self.settings.observer = Some(Stats(Recorder::named(name)));
+        self.settings.observer.0 = Some(Stats(Recorder::named(name)));
+        self
+    }
+
+    /// Shares a retry budget (`budget = PATH`): each call deposits, each
+    /// retry withdraws, and an empty budget makes the call give up at once.
+    pub fn budget(mut self, budget: &'static impl RetryBudget) -> Self {
+        self.settings.observer.2 = Some(BudgetGate(budget));
+        self
+    }
+
+    /// Shares a circuit breaker (`breaker = PATH`): while it is open no
+    /// attempt is made, and a call refused before its first attempt returns
+    /// `E::from(CircuitOpen)`.
+    pub fn breaker(mut self, breaker: &'static impl Breaker) -> Self
+    where
+        E: From<CircuitOpen>,
+    {
+        self.settings.observer.1 = Some(BreakerGate(breaker));
+        self.circuit_open = Some(|| E::from(CircuitOpen));
+        self
+    }
+
+    /// The window of recent attempts that an [`adaptive`](crate::wait::adaptive)
+    /// wait reads: every attempt of this policy is recorded in it (declare
+    /// it as a `static`; policies and functions may share one).
+    pub fn window(mut self, window: &'static AdaptiveWindow) -> Self {
+        self.settings.observer.3 = Some(WindowGate(window));
         self
     }
 
@@ -438,7 +483,14 @@ impl<T, E> Retrying<T, E> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut call = Call::<TokioClock, _>::new(&self.settings);
+        let mut call = match (
+            Call::<TokioClock, _>::start(&self.settings),
+            self.circuit_open,
+        ) {
+            (Ok(call), _) => call,
+            (Err(_), Some(refused)) => return Err(refused()),
+            (Err(_), None) => Call::new(&self.settings),
+        };
         loop {
             let (outcome, timed_out) = match self.timeout {
                 Some(expired) => {
@@ -460,7 +512,14 @@ impl<T, E> Retrying<T, E> {
     where
         F: FnMut() -> Result<T, E>,
     {
-        let mut call = Call::<StdClock, _>::new(&self.settings);
+        let mut call = match (
+            Call::<StdClock, _>::start(&self.settings),
+            self.circuit_open,
+        ) {
+            (Ok(call), _) => call,
+            (Err(_), Some(refused)) => return Err(refused()),
+            (Err(_), None) => Call::new(&self.settings),
+        };
         loop {
             match self.step(&mut call, attempt(), false) {
                 Ok(delay) => crate::__private::sleep_blocking(delay),
@@ -473,7 +532,7 @@ impl<T, E> Retrying<T, E> {
     /// decision itself is the engine's ([`Call::failed`]), as for the attribute.
     fn step<C: Clock>(
         &self,
-        call: &mut Call<'_, C, Option<Stats>>,
+        call: &mut Call<'_, C, Observers>,
         outcome: Result<T, E>,
         timed_out: bool,
     ) -> Result<Duration, Result<T, E>> {

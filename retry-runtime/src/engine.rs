@@ -6,8 +6,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::adaptive::AdaptiveWindow;
 use crate::class::Class;
-use crate::clock::Clock;
+use crate::clock::{Clock, Now};
 use crate::state::{GiveUp, RetryState};
 use crate::wait::{Wait, WaitContext};
 
@@ -56,31 +57,45 @@ pub struct Ended {
 }
 
 /// Listens to a call's events and may refuse an attempt. Statistics, retry
-/// budgets and circuit breakers plug in here; `()` listens to nothing and
-/// compiles away.
+/// budgets, circuit breakers and adaptive windows plug in here; `()`
+/// listens to nothing and compiles away. `C` is the clock the call sleeps on.
 pub trait Observer {
+    /// Whether it reads the clock at every call (a budget, a breaker): the
+    /// call then reads it once when it starts, and the observers of the
+    /// start and of a first-attempt success share that reading.
+    const NEEDS_CLOCK: bool = false;
     /// A call starts (before its first attempt).
     #[inline(always)]
-    fn call_started(&self) {}
-    /// The gate before attempt `attempt` (from 2 on: before its sleep).
-    /// `Err` refuses it, and the call gives up for that reason.
+    fn call_started<C: Clock>(&self, now: &Now<C>) {
+        let _ = now;
+    }
+    /// The gate before attempt `attempt`: for the first, before it runs; from
+    /// the second on, before the sleep that precedes it. `Err` refuses it,
+    /// and the call gives up for that reason.
     #[inline(always)]
-    fn admit(&self, attempt: u32) -> Result<(), GiveUp> {
-        let _ = attempt;
+    fn admit<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
+        let _ = (attempt, now);
         Ok(())
     }
     /// Attempt `attempt` succeeded (an `Ok` that `when_ok` accepts).
     #[inline(always)]
-    fn attempt_succeeded(&self, attempt: u32) {
-        let _ = attempt;
+    fn attempt_succeeded<C: Clock>(&self, attempt: u32, now: &Now<C>) {
+        let _ = (attempt, now);
     }
-    /// Attempt `attempt` failed with a failure of `class`.
+    /// Attempt `attempt` failed with a failure of `class`; `retryable` when
+    /// the rules would retry it (the server's health is in question), not
+    /// when no rule matches or the server said not to retry.
     #[inline(always)]
-    fn attempt_failed(&self, attempt: u32, class: Option<Class>) {
-        let _ = (attempt, class);
+    fn attempt_failed<C: Clock>(
+        &self,
+        attempt: u32,
+        class: Option<Class>,
+        retryable: bool,
+        now: &Now<C>,
+    ) {
+        let _ = (attempt, class, retryable, now);
     }
-    /// Attempt `attempt` failed with a failure of `class`, and the call
-    /// sleeps `delay` before the next one.
+    /// The call sleeps `delay` before attempt `attempt + 1`.
     #[inline(always)]
     fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
         let _ = (attempt, class, delay);
@@ -90,77 +105,105 @@ pub trait Observer {
     fn call_ended(&self, ended: Ended) {
         let _ = ended;
     }
+    /// The recent attempts that adaptive waits read, if any.
+    #[inline(always)]
+    fn window(&self) -> Option<&AdaptiveWindow> {
+        None
+    }
 }
 
 impl Observer for () {}
 
-impl<O: Observer + ?Sized> Observer for &O {
-    #[inline(always)]
-    fn call_started(&self) {
-        (**self).call_started()
-    }
-    #[inline(always)]
-    fn admit(&self, attempt: u32) -> Result<(), GiveUp> {
-        (**self).admit(attempt)
-    }
-    #[inline(always)]
-    fn attempt_succeeded(&self, attempt: u32) {
-        (**self).attempt_succeeded(attempt)
-    }
-    #[inline(always)]
-    fn attempt_failed(&self, attempt: u32, class: Option<Class>) {
-        (**self).attempt_failed(attempt, class)
-    }
-    #[inline(always)]
-    fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
-        (**self).retrying(attempt, class, delay)
-    }
-    #[inline(always)]
-    fn call_ended(&self, ended: Ended) {
-        (**self).call_ended(ended)
-    }
+/// Forwards every event to `$inner` (an expression of `self`).
+macro_rules! forward {
+    ($($ty:ty => |$me:ident| $inner:expr;)*) => {$(
+        impl<O: Observer> Observer for $ty {
+            const NEEDS_CLOCK: bool = O::NEEDS_CLOCK;
+            #[inline(always)]
+            fn call_started<C: Clock>(&self, now: &Now<C>) {
+                let $me = self;
+                if let Some(o) = $inner { o.call_started(now) }
+            }
+            #[inline(always)]
+            fn admit<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
+                let $me = self;
+                match $inner { Some(o) => o.admit(attempt, now), None => Ok(()) }
+            }
+            #[inline(always)]
+            fn attempt_succeeded<C: Clock>(&self, attempt: u32, now: &Now<C>) {
+                let $me = self;
+                if let Some(o) = $inner { o.attempt_succeeded(attempt, now) }
+            }
+            #[inline(always)]
+            fn attempt_failed<C: Clock>(&self, attempt: u32, class: Option<Class>, retryable: bool, now: &Now<C>) {
+                let $me = self;
+                if let Some(o) = $inner { o.attempt_failed(attempt, class, retryable, now) }
+            }
+            #[inline(always)]
+            fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
+                let $me = self;
+                if let Some(o) = $inner { o.retrying(attempt, class, delay) }
+            }
+            #[inline(always)]
+            fn call_ended(&self, ended: Ended) {
+                let $me = self;
+                if let Some(o) = $inner { o.call_ended(ended) }
+            }
+            #[inline(always)]
+            fn window(&self) -> Option<&AdaptiveWindow> {
+                let $me = self;
+                $inner.and_then(|o| o.window())
+            }
+        }
+    )*};
 }
 
-/// An optional observer (a builder policy records statistics only when named).
-impl<O: Observer> Observer for Option<O> {
-    #[inline(always)]
-    fn call_started(&self) {
-        if let Some(o) = self {
-            o.call_started()
-        }
-    }
-    #[inline(always)]
-    fn admit(&self, attempt: u32) -> Result<(), GiveUp> {
-        match self {
-            Some(o) => o.admit(attempt),
-            None => Ok(()),
-        }
-    }
-    #[inline(always)]
-    fn attempt_succeeded(&self, attempt: u32) {
-        if let Some(o) = self {
-            o.attempt_succeeded(attempt)
-        }
-    }
-    #[inline(always)]
-    fn attempt_failed(&self, attempt: u32, class: Option<Class>) {
-        if let Some(o) = self {
-            o.attempt_failed(attempt, class)
-        }
-    }
-    #[inline(always)]
-    fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
-        if let Some(o) = self {
-            o.retrying(attempt, class, delay)
-        }
-    }
-    #[inline(always)]
-    fn call_ended(&self, ended: Ended) {
-        if let Some(o) = self {
-            o.call_ended(ended)
-        }
-    }
+forward! {
+    &O => |me| Some(&**me);
+    Option<O> => |me| me.as_ref();
 }
+
+/// Several observers, told in order (the first gate that refuses wins).
+macro_rules! tuple {
+    ($($name:ident $index:tt),+) => {
+        impl<$($name: Observer),+> Observer for ($($name,)+) {
+            const NEEDS_CLOCK: bool = false $(|| $name::NEEDS_CLOCK)+;
+            #[inline(always)]
+            fn call_started<C: Clock>(&self, now: &Now<C>) {
+                $(self.$index.call_started(now);)+
+            }
+            #[inline(always)]
+            fn admit<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
+                $(self.$index.admit(attempt, now)?;)+
+                Ok(())
+            }
+            #[inline(always)]
+            fn attempt_succeeded<C: Clock>(&self, attempt: u32, now: &Now<C>) {
+                $(self.$index.attempt_succeeded(attempt, now);)+
+            }
+            #[inline(always)]
+            fn attempt_failed<C: Clock>(&self, attempt: u32, class: Option<Class>, retryable: bool, now: &Now<C>) {
+                $(self.$index.attempt_failed(attempt, class, retryable, now);)+
+            }
+            #[inline(always)]
+            fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
+                $(self.$index.retrying(attempt, class, delay);)+
+            }
+            #[inline(always)]
+            fn call_ended(&self, ended: Ended) {
+                $(self.$index.call_ended(ended);)+
+            }
+            #[inline(always)]
+            fn window(&self) -> Option<&AdaptiveWindow> {
+                None$(.or_else(|| self.$index.window()))+
+            }
+        }
+    };
+}
+
+tuple!(A 0, B 1);
+tuple!(A 0, B 1, C2 2);
+tuple!(A 0, B 1, C2 2, D 3);
 
 /// The settings of one retrying function that hold for every failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -364,10 +407,38 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// The state before the first attempt.
     #[inline(always)]
     pub fn new(settings: &'s Settings<O>) -> Self {
-        settings.observer.call_started();
+        let call = Call::fresh(settings);
+        settings.observer.call_started(&call.now());
+        call
+    }
+
+    /// [`Call::new`] with the gate before the first attempt: `Err` when an
+    /// observer (a circuit breaker) refuses it; the call then ends without
+    /// an attempt. One clock reading serves both.
+    #[inline(always)]
+    pub fn start(settings: &'s Settings<O>) -> Result<Self, GiveUp> {
+        let call = Call::fresh(settings);
+        let now = call.now();
+        let observer = &settings.observer;
+        observer.call_started(&now);
+        if let Err(reason) = observer.admit(1, &now) {
+            observer.call_ended(Ended {
+                attempts: 0,
+                gave_up: Some(reason),
+                error: true,
+            });
+            return Err(reason);
+        }
+        Ok(call)
+    }
+
+    #[inline(always)]
+    fn fresh(settings: &'s Settings<O>) -> Self {
         Call {
             settings,
-            start: if settings.reads_clock_at_start() {
+            // With DEBUG on for this crate, the decision events say how long
+            // the call has taken (one relaxed load when it is off).
+            start: if O::NEEDS_CLOCK || settings.reads_clock_at_start() || debug_enabled() {
                 Some(C::now())
             } else {
                 None
@@ -375,6 +446,16 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             failed: 0,
             wait_id: 0,
             previous: Duration::ZERO,
+        }
+    }
+
+    /// The call's start as the observers' reading (read when needed if the
+    /// start was not).
+    #[inline(always)]
+    fn now(&self) -> Now<C> {
+        match self.start {
+            Some(at) if O::NEEDS_CLOCK => Now::at(C::ticks_of(at)),
+            _ => Now::new(),
         }
     }
 
@@ -386,12 +467,6 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// Attempts that failed so far.
     pub fn failures(&self) -> u32 {
         self.failed
-    }
-
-    /// The gate before the first attempt: `Err` when an observer refuses it.
-    #[inline(always)]
-    pub fn admit_first(&self) -> Result<(), GiveUp> {
-        self.settings.observer.admit(1)
     }
 
     /// Time since the first attempt started; zero when nothing asked for the
@@ -419,7 +494,14 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     pub fn succeeded(&self) {
         let attempts = self.failed.saturating_add(1);
         let observer = &self.settings.observer;
-        observer.attempt_succeeded(attempts);
+        // A first attempt's success is counted at the call's start (its
+        // clock reading); later ones when they end.
+        let now = if self.failed == 0 {
+            self.now()
+        } else {
+            Now::new()
+        };
+        observer.attempt_succeeded(attempts, &now);
         observer.call_ended(Ended {
             attempts,
             gave_up: None,
@@ -450,16 +532,13 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         on_giveup: impl FnOnce(&RetryState<'_, E>),
     ) -> Option<Duration> {
         self.failed = self.failed.saturating_add(1);
-        self.settings
-            .observer
-            .attempt_failed(self.failed, failure.class);
         let elapsed = if self.settings.deadline.is_some() || self.settings.hooks {
             self.elapsed()
         } else {
             Duration::ZERO
         };
         let decision = self.decide(&failure, elapsed, never, rules, top);
-        if tracing::enabled!(target: "retry_runtime", tracing::Level::DEBUG) {
+        if debug_enabled() {
             // The time since the start, when the clock was read then.
             let elapsed = self.start.map(C::since);
             let (name, class) = (self.settings.name, failure.class);
@@ -494,19 +573,23 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         rules: impl FnOnce() -> Option<Limits<'w>>,
         top: Limits<'w>,
     ) -> Result<Duration, GiveUp> {
-        let limits = if failure.error.is_none() {
-            top
+        let judged = if failure.error.is_none() {
+            Ok(top)
         } else if never() {
-            return Err(GiveUp::NotRetryable);
+            Err(GiveUp::NotRetryable)
         } else if failure.should_retry == Some(false) {
-            return Err(GiveUp::ServerRefused);
+            Err(GiveUp::ServerRefused)
         } else if let Some(limits) = rules() {
-            limits
+            Ok(limits)
         } else if failure.should_retry == Some(true) {
-            top
+            Ok(top)
         } else {
-            return Err(GiveUp::NotRetryable);
+            Err(GiveUp::NotRetryable)
         };
+        let observer = &self.settings.observer;
+        let now = Now::<C>::new();
+        observer.attempt_failed(self.failed, failure.class, judged.is_ok(), &now);
+        let limits = judged?;
         let testing = crate::testing::current();
         if self.failed >= limits.attempts.min(testing.attempts) {
             return Err(GiveUp::Attempts);
@@ -518,9 +601,11 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         } else {
             Duration::ZERO
         };
-        let wait = limits
-            .wait
-            .delay(&mut WaitContext::seeded_on_demand(self.failed, previous));
+        let mut cx = WaitContext::seeded_on_demand(self.failed, previous);
+        if let Some(window) = observer.window() {
+            cx = cx.window(window);
+        }
+        let wait = limits.wait.delay(&mut cx);
         let mut delay = wait;
         if let (RetryAfter::Honor { max }, Some(requested)) =
             (self.settings.retry_after, failure.retry_after)
@@ -538,9 +623,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         {
             return Err(GiveUp::Deadline);
         }
-        self.settings
-            .observer
-            .admit(self.failed.saturating_add(1))?;
+        observer.admit(self.failed.saturating_add(1), &now)?;
         self.wait_id = limits.wait_id;
         self.previous = wait;
         Ok(delay)
@@ -567,6 +650,12 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     }
 }
 
+/// Whether DEBUG events of this crate go anywhere.
+#[inline(always)]
+fn debug_enabled() -> bool {
+    tracing::enabled!(target: "retry_runtime", tracing::Level::DEBUG)
+}
+
 /// The structured DEBUG event of each decision (silent unless a subscriber
 /// enables DEBUG for `retry_runtime`). Arguments are never logged.
 #[cold]
@@ -582,7 +671,7 @@ fn trace(
     use crate::hooks::{ClassField, millis};
     let class = class.map(ClassField);
     let class = class.as_ref().map(tracing::field::display);
-    let error = error.map(tracing::field::display);
+    let error = error.map(|e| tracing::field::display(crate::redact::Redacted(e)));
     let elapsed_ms = elapsed.map(millis);
     match decision {
         Ok(delay) => tracing::debug!(

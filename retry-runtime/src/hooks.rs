@@ -14,7 +14,9 @@ use crate::state::RetryState;
 /// The event carries the fields `retry.name`, `attempt`, `delay_ms`,
 /// `elapsed_ms`, `class` (`Connect`, `Status(503)`...; absent when the error
 /// type has no class), `retry_after_ms` (when the server asked), `reason`
-/// (on giving up) and `error`. Arguments of the function are never logged.
+/// (on giving up) and `error`. Arguments of the function are never logged,
+/// and the user, password and query string of any URL in the error's text
+/// (where some APIs put the key) are replaced by `[redacted]`.
 ///
 /// ```
 /// use retry_runtime::retry;
@@ -32,7 +34,8 @@ pub fn log<E: Display>(state: &RetryState<'_, E>) {
     let class = state.class.map(ClassField);
     let retry_after_ms = state.retry_after.map(millis);
     let error = state.error.map(|e| e as &dyn Display);
-    let error = error.unwrap_or(&"the value was rejected (when_ok)");
+    // A key in a URL's query (`?key=..`) stays out of the log.
+    let error = crate::redact::Redacted(error.unwrap_or(&"the value was rejected (when_ok)"));
     if state.giving_up {
         let reason = state.reason.map_or("", |r| r.as_str());
         tracing::error!(

@@ -234,7 +234,8 @@ impl fmt::Display for Error {
         match &self.kind {
             Kind::Request(e) => {
                 // reqwest's message leaves out why; the innermost cause says it.
-                write!(f, "request failed: {e}")?;
+                // A key in the URL's query (`?key=..`) stays out of the text.
+                write!(f, "request failed: {}", crate::redact::Redacted(e))?;
                 let mut cause = e.source();
                 let mut last = None;
                 while let Some(c) = cause {
@@ -242,7 +243,7 @@ impl fmt::Display for Error {
                     cause = c.source();
                 }
                 match last {
-                    Some(c) => write!(f, ": {c}"),
+                    Some(c) => write!(f, ": {}", crate::redact::Redacted(c)),
                     None => Ok(()),
                 }
             }
@@ -296,6 +297,14 @@ impl From<reqwest::Error> for Error {
         Error {
             kind: Kind::Request(e),
         }
+    }
+}
+
+/// An application failure of class `Other` (not retried) that says the
+/// circuit breaker refused the call.
+impl From<crate::CircuitOpen> for Error {
+    fn from(open: crate::CircuitOpen) -> Self {
+        Error::new(Class::Other, open.to_string())
     }
 }
 

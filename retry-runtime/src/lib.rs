@@ -98,9 +98,46 @@
 //!
 //! The success path allocates nothing, takes no lock and reads no clock
 //! unless a `deadline`, `timeout` or hook is set.
+//!
+//! # Seeing retries
+//!
+//! - [`stats`]: counts per function ([`stats::snapshot`], [`stats::get`]).
+//! - Tracing: each decision emits one DEBUG event on the `retry_runtime`
+//!   target, `retrying` or `giving up`, with the fields `retry.name`,
+//!   `attempt`, `class`, `delay_ms`, `elapsed_ms`, `error` and `reason`.
+//!   Arguments are never logged, and secrets in URLs (userinfo, query) are
+//!   redacted from the error's text. For one span per call, put `#[retry]`
+//!   above `#[tracing::instrument]` (in the other order each attempt gets its
+//!   own span); give `instrument` `skip_all` or `skip(..)`, or it records
+//!   every argument:
+//!
+//! ```
+//! use retry_runtime::retry;
+//!
+//! #[retry(attempts = 3, wait = none)]
+//! #[tracing::instrument(skip_all, name = "fetch")]
+//! async fn fetch(url: &str) -> std::io::Result<String> {
+//!     Ok(url.to_owned())
+//! }
+//! # let _ = fetch;
+//! ```
+//!
+//! - `metrics` (cargo feature): the same through the `metrics` facade.
+//! - [`testing`]: zero waits (and fewer attempts) in your own tests.
+//!
+//! # Protection across calls
+//!
+//! A [`Budget`] caps retries at a share of the calls, a [`CircuitBreaker`]
+//! stops calling an API that keeps failing, and `wait = adaptive(W, ..)`
+//! backs off further while recent attempts fail ([`AdaptiveWindow`]). Each is
+//! a `static` named in the attribute (`budget = B`, `breaker = B`,
+//! `adaptive(W, shared = H)`), shared by every function that names it.
 
 #![warn(missing_docs)]
 
+mod adaptive;
+mod breaker;
+mod budget;
 mod builder;
 pub mod chain;
 pub mod class;
@@ -114,6 +151,8 @@ pub mod http;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
+mod redact;
+mod slices;
 mod state;
 pub mod stats;
 pub mod testing;
@@ -122,6 +161,9 @@ pub mod wait;
 #[doc(hidden)]
 pub mod __private;
 
+pub use adaptive::AdaptiveWindow;
+pub use breaker::{Breaker, BreakerState, CircuitBreaker, CircuitOpen};
+pub use budget::{Budget, RetryBudget};
 pub use builder::{Retrying, Rule};
 pub use class::{Class, ClassSet, Classify};
 pub use elapsed::Elapsed;

@@ -8,7 +8,7 @@
 //! | `retry_calls_total` | counter | `function`, `outcome`: `success_first_try`, `success_after_retry`, `failure_no_retry`, `failure_after_retry` |
 //! | `retry_attempts_total` | counter | `function` |
 //! | `retry_retries_total` | counter | `function`, `class`: `connect`, `timeout`, `rate_limited`, `server_error`, `status` (other codes), `other`, `unclassified` |
-//! | `retry_gave_up_total` | counter | `function`, `reason`: `not_retryable`, `server_refused`, `attempts`, `deadline`, `retry_after_too_long` |
+//! | `retry_gave_up_total` | counter | `function`, `reason`: `not_retryable`, `server_refused`, `attempts`, `deadline`, `retry_after_too_long`, `budget_exhausted`, `breaker_open` |
 //! | `retry_sleep_seconds` | histogram | `function` |
 //!
 //! Install an exporter first, then (optionally) call [`describe`] for the
@@ -61,12 +61,14 @@ const CLASSES: [&str; 7] = [
     "other",
     "unclassified",
 ];
-const REASONS: [&str; 5] = [
+const REASONS: [&str; 7] = [
     "not_retryable",
     "server_refused",
     "attempts",
     "deadline",
     "retry_after_too_long",
+    "budget_exhausted",
+    "breaker_open",
 ];
 
 /// Describes the series to the installed recorder (units and help texts).
@@ -90,7 +92,7 @@ pub(crate) struct Keys {
     calls: [Key; 4],
     attempts: Key,
     retries: [Key; 7],
-    gave_up: [Key; 5],
+    gave_up: [Key; 7],
     sleep: Key,
 }
 
@@ -143,6 +145,8 @@ fn reason_index(reason: GiveUp) -> usize {
         GiveUp::Attempts => 2,
         GiveUp::Deadline => 3,
         GiveUp::RetryAfterTooLong => 4,
+        GiveUp::BudgetExhausted => 5,
+        GiveUp::BreakerOpen => 6,
     }
 }
 

@@ -7,8 +7,7 @@ use crate::class::Class;
 
 /// Why a call stopped retrying and returned its last outcome.
 ///
-/// More reasons will follow (retry budgets, circuit breakers), so match
-/// with a wildcard arm.
+/// More reasons may follow, so match with a wildcard arm.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GiveUp {
@@ -22,6 +21,10 @@ pub enum GiveUp {
     Deadline,
     /// The server asked for a longer delay than `retry_after = honor(max = ..)` allows.
     RetryAfterTooLong,
+    /// The retry budget was empty ([`Budget`](crate::Budget)).
+    BudgetExhausted,
+    /// The circuit breaker was open ([`CircuitBreaker`](crate::CircuitBreaker)).
+    BreakerOpen,
 }
 
 impl GiveUp {
@@ -33,6 +36,8 @@ impl GiveUp {
             GiveUp::Attempts => "attempts used up",
             GiveUp::Deadline => "the deadline would pass",
             GiveUp::RetryAfterTooLong => "the server asked for a delay above the cap",
+            GiveUp::BudgetExhausted => "the retry budget is empty",
+            GiveUp::BreakerOpen => "the circuit breaker is open",
         }
     }
 }

@@ -33,7 +33,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::ptr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering::*};
 
 use crate::class::Class;
 use crate::engine::{Ended, Observer};
@@ -67,7 +67,8 @@ pub struct FnStats {
     pub failed_without_retry: u64,
     /// Calls that returned an error after retrying.
     pub failed_after_retries: u64,
-    /// Attempts in all: `calls + retries`.
+    /// Attempts in all: `calls + retries`, less the calls a circuit breaker
+    /// refused before their first attempt.
     pub attempts: u64,
     /// Why calls gave up.
     pub gave_up: GaveUp,
@@ -87,6 +88,10 @@ pub struct GaveUp {
     pub deadline: u64,
     /// The server asked for a longer delay than `retry_after` allows.
     pub retry_after_too_long: u64,
+    /// The retry budget was empty.
+    pub budget_exhausted: u64,
+    /// The circuit breaker was open (also when it refused the first attempt).
+    pub breaker_open: u64,
 }
 
 impl FnStats {
@@ -178,6 +183,8 @@ impl FnStats {
         g.attempts += o.attempts;
         g.deadline += o.deadline;
         g.retry_after_too_long += o.retry_after_too_long;
+        g.budget_exhausted += o.budget_exhausted;
+        g.breaker_open += o.breaker_open;
     }
 }
 
@@ -189,10 +196,11 @@ struct Counts {
     failed_at_once: u64,
     failed_after_retries: u64,
     retries: u64,
+    not_attempted: u64,
     gave_up: [u64; REASONS],
 }
 
-const REASONS: usize = 5;
+const REASONS: usize = 7;
 
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Relaxed);
@@ -205,6 +213,8 @@ fn reason_index(reason: GiveUp) -> usize {
         GiveUp::Attempts => 2,
         GiveUp::Deadline => 3,
         GiveUp::RetryAfterTooLong => 4,
+        GiveUp::BudgetExhausted => 5,
+        GiveUp::BreakerOpen => 6,
     }
 }
 
@@ -221,6 +231,8 @@ pub struct Recorder {
     failed_at_once: AtomicU64,
     failed_after_retries: AtomicU64,
     retries: AtomicU64,
+    /// Calls refused before their first attempt (by a breaker).
+    not_attempted: AtomicU64,
     gave_up: [AtomicU64; REASONS],
     /// The counts at the last [`reset`]: counters only grow, and what is
     /// read is the difference.
@@ -261,6 +273,7 @@ impl Recorder {
             failed_at_once: AtomicU64::new(0),
             failed_after_retries: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            not_attempted: AtomicU64::new(0),
             gave_up: [const { AtomicU64::new(0) }; REASONS],
             base: Mutex::new(Counts {
                 first_try: 0,
@@ -268,6 +281,7 @@ impl Recorder {
                 failed_at_once: 0,
                 failed_after_retries: 0,
                 retries: 0,
+                not_attempted: 0,
                 gave_up: [0; REASONS],
             }),
             #[cfg(feature = "metrics")]
@@ -297,12 +311,18 @@ impl Recorder {
     #[cold]
     #[inline(never)]
     fn list(&'static self) {
-        if self.listed.load(Relaxed) != 0
-            || self
-                .listed
-                .compare_exchange(0, 1, Relaxed, Relaxed)
-                .is_err()
+        if self.listed.load(Acquire) == 2 {
+            return;
+        }
+        if self
+            .listed
+            .compare_exchange(0, 1, Relaxed, Acquire)
+            .is_err()
         {
+            // Another thread is listing it: once this returns, `get` finds it.
+            while self.listed.load(Acquire) != 2 {
+                std::thread::yield_now();
+            }
             return;
         }
         let me = ptr::from_ref(self).cast_mut();
@@ -314,7 +334,7 @@ impl Recorder {
                 Err(now) => head = now,
             }
         }
-        self.listed.store(2, Relaxed);
+        self.listed.store(2, Release);
     }
 
     #[cold]
@@ -333,6 +353,9 @@ impl Recorder {
         if retried {
             add(&self.retries, u64::from(ended.attempts - 1));
         }
+        if ended.attempts == 0 {
+            add(&self.not_attempted, 1);
+        }
         if let Some(reason) = ended.gave_up {
             add(&self.gave_up[reason_index(reason)], 1);
         }
@@ -345,6 +368,7 @@ impl Recorder {
             failed_at_once: self.failed_at_once.load(Relaxed),
             failed_after_retries: self.failed_after_retries.load(Relaxed),
             retries: self.retries.load(Relaxed),
+            not_attempted: self.not_attempted.load(Relaxed),
             gave_up: std::array::from_fn(|i| self.gave_up[i].load(Relaxed)),
         }
     }
@@ -358,6 +382,7 @@ impl Recorder {
         let failed_at_once = since(now.failed_at_once, base.failed_at_once);
         let failed_after_retries = since(now.failed_after_retries, base.failed_after_retries);
         let retries = since(now.retries, base.retries);
+        let not_attempted = since(now.not_attempted, base.not_attempted);
         let gave_up: [u64; REASONS] =
             std::array::from_fn(|i| since(now.gave_up[i], base.gave_up[i]));
         let calls = first_try + after_retries + failed_at_once + failed_after_retries;
@@ -370,13 +395,15 @@ impl Recorder {
             succeeded_after_retries: after_retries,
             failed_without_retry: failed_at_once,
             failed_after_retries,
-            attempts: calls + retries,
+            attempts: (calls + retries).saturating_sub(not_attempted),
             gave_up: GaveUp {
                 not_retryable: gave_up[0],
                 server_refused: gave_up[1],
                 attempts: gave_up[2],
                 deadline: gave_up[3],
                 retry_after_too_long: gave_up[4],
+                budget_exhausted: gave_up[5],
+                breaker_open: gave_up[6],
             },
         }
     }
@@ -421,15 +448,22 @@ impl Observer for Stats {
     }
 }
 
-/// A counter split in one cache line per thread (up to [`STRIPES`] threads
-/// at once; more share one more line, with atomic adds). A thread owns its
-/// line while it lives, so it adds with a plain load and store.
+/// A counter split in one cache line per thread: up to [`STRIPES`] threads
+/// at once own a line each and add with a plain load and store; threads
+/// beyond them spread over [`SHARED`] more lines with atomic adds.
 struct Striped {
     lines: [Line; STRIPES],
-    shared: Line,
+    shared: [Line; SHARED],
 }
 
-const STRIPES: usize = 16;
+pub(crate) const STRIPES: usize = 16;
+pub(crate) const SHARED: usize = 8;
+
+/// The stripe of the current thread: below [`STRIPES`] when it owns one.
+#[inline(always)]
+pub(crate) fn stripe_index() -> usize {
+    stripe::index()
+}
 
 /// 128 bytes: two cache lines, as adjacent lines are fetched in pairs.
 #[repr(align(128))]
@@ -439,27 +473,31 @@ impl Striped {
     const fn new() -> Self {
         Striped {
             lines: [const { Line(AtomicU64::new(0)) }; STRIPES],
-            shared: Line(AtomicU64::new(0)),
+            shared: [const { Line(AtomicU64::new(0)) }; SHARED],
         }
     }
 
     /// Adds one; returns the count before, of this thread's line (zero on
-    /// the thread's first add).
+    /// the line's first add).
     #[inline(always)]
     fn add_one(&self) -> u64 {
-        match self.lines.get(stripe::index()) {
+        let index = stripe::index();
+        match self.lines.get(index) {
             Some(Line(own)) => {
                 let before = own.load(Relaxed);
                 own.store(before.wrapping_add(1), Relaxed);
                 before
             }
-            None => self.shared.0.fetch_add(1, Relaxed),
+            None => self.shared[index % SHARED].0.fetch_add(1, Relaxed),
         }
     }
 
     fn sum(&self) -> u64 {
-        let lines = self.lines.iter().map(|l| l.0.load(Relaxed));
-        lines.fold(self.shared.0.load(Relaxed), u64::wrapping_add)
+        self.lines
+            .iter()
+            .chain(&self.shared)
+            .map(|l| l.0.load(Relaxed))
+            .fold(0, u64::wrapping_add)
     }
 }
 
@@ -472,8 +510,13 @@ mod stripe {
 
     /// Sentinel: no slot chosen yet.
     const UNSET: usize = usize::MAX;
-    /// No free slot (or the thread is exiting): use the shared line.
-    const SHARED: usize = STRIPES;
+    /// Threads without a slot of their own count from here, so that they
+    /// spread over the shared lines.
+    static OVERFLOW: AtomicUsize = AtomicUsize::new(0);
+
+    fn overflow() -> usize {
+        STRIPES + OVERFLOW.fetch_add(1, Relaxed) % (usize::MAX / 2)
+    }
 
     thread_local! {
         static INDEX: Cell<usize> = const { Cell::new(UNSET) };
@@ -485,7 +528,7 @@ mod stripe {
 
     impl Drop for Owner {
         fn drop(&mut self) {
-            let index = INDEX.replace(SHARED);
+            let index = INDEX.replace(overflow());
             if let Some(taken) = TAKEN.get(index) {
                 taken.store(false, Release);
             }
@@ -511,9 +554,9 @@ mod stripe {
             Some(i) if OWNER.try_with(|_| ()).is_ok() => i,
             Some(i) => {
                 TAKEN[i].store(false, Release);
-                SHARED
+                overflow()
             }
-            None => SHARED,
+            None => overflow(),
         };
         INDEX.set(index);
         index

@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+use crate::adaptive::AdaptiveWindow;
+pub use crate::adaptive::{Adaptive, adaptive};
+
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
@@ -16,6 +19,7 @@ pub struct WaitContext<'a> {
     /// The delay chosen before the previous attempt; zero before the second.
     pub previous: Duration,
     rng: Source<'a>,
+    window: Option<&'a AdaptiveWindow>,
 }
 
 /// Where randomness comes from: a given generator, or one seeded on first use
@@ -32,6 +36,7 @@ impl<'a> WaitContext<'a> {
             attempt,
             previous,
             rng: Source::Given(rng),
+            window: None,
         }
     }
 
@@ -41,7 +46,21 @@ impl<'a> WaitContext<'a> {
             attempt,
             previous,
             rng: Source::OnDemand(None),
+            window: None,
         }
+    }
+
+    /// The same context, with the recent attempts of the function (what
+    /// [`adaptive`] waits read).
+    pub fn window(mut self, window: &'a AdaptiveWindow) -> Self {
+        self.window = Some(window);
+        self
+    }
+
+    /// The share of failed attempts in the function's recent window; 0.0
+    /// without a window.
+    pub fn failure_ratio(&self) -> f64 {
+        self.window.map_or(0.0, AdaptiveWindow::failure_ratio)
     }
 
     /// A duration drawn uniformly from `[low, high]` (`low` when `high < low`).

@@ -66,6 +66,13 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// A call an open breaker refused: a 599 (no attempt was made).
+impl From<retry_runtime::CircuitOpen> for ApiError {
+    fn from(_: retry_runtime::CircuitOpen) -> Self {
+        ApiError::status(599)
+    }
+}
+
 impl Classify for ApiError {
     fn class(&self) -> Class {
         self.class

@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use retry_runtime::retry;
 use tests::{ApiError, Script};
 
@@ -22,6 +22,11 @@ async fn a_scrape_finds_the_series() {
         .port();
     PrometheusBuilder::new()
         .with_http_listener(([127, 0, 0, 1], port))
+        .set_buckets_for_metric(
+            Matcher::Full(retry_runtime::metrics::SLEEP.into()),
+            &[0.001, 0.01, 0.1, 1.0],
+        )
+        .unwrap()
         .install()
         .unwrap();
     retry_runtime::metrics::describe();
@@ -55,6 +60,7 @@ async fn a_scrape_finds_the_series() {
         "retry_retries_total{function=\"prom.call\",class=\"connect\"} 1",
         "retry_gave_up_total{function=\"prom.call\",reason=\"not_retryable\"} 1",
         "retry_sleep_seconds_count{function=\"prom.call\"} 2",
+        "retry_sleep_seconds_bucket{function=\"prom.call\",le=\"0.01\"} 2",
         "# TYPE retry_calls_total counter",
         "# HELP retry_calls_total Calls of retrying functions, by outcome",
     ] {

@@ -287,23 +287,29 @@ struct Recorder {
 }
 
 impl Observer for Recorder {
-    fn call_started(&self) {
+    fn call_started<C: Clock>(&self, _: &Now<C>) {
         self.events.borrow_mut().push("start".into());
     }
-    fn admit(&self, attempt: u32) -> Result<(), GiveUp> {
+    fn admit<C: Clock>(&self, attempt: u32, _: &Now<C>) -> Result<(), GiveUp> {
         self.events.borrow_mut().push(format!("admit {attempt}"));
         match self.refuse_from {
             Some(n) if attempt >= n => Err(GiveUp::Attempts),
             _ => Ok(()),
         }
     }
-    fn attempt_succeeded(&self, attempt: u32) {
+    fn attempt_succeeded<C: Clock>(&self, attempt: u32, _: &Now<C>) {
         self.events.borrow_mut().push(format!("ok {attempt}"));
     }
-    fn attempt_failed(&self, attempt: u32, class: Option<Class>) {
+    fn attempt_failed<C: Clock>(
+        &self,
+        attempt: u32,
+        class: Option<Class>,
+        retryable: bool,
+        _: &Now<C>,
+    ) {
         self.events
             .borrow_mut()
-            .push(format!("failed {attempt} {class:?}"));
+            .push(format!("failed {attempt} {class:?} {retryable}"));
     }
     fn call_ended(&self, ended: Ended) {
         self.events.borrow_mut().push(format!(
@@ -316,8 +322,7 @@ impl Observer for Recorder {
 #[test]
 fn observers_hear_every_event_once() {
     let settings = Settings::new("t").observe(Recorder::default());
-    let mut call = Call::<StdClock, _>::new(&settings);
-    call.admit_first().unwrap();
+    let mut call = Call::<StdClock, _>::start(&settings).unwrap();
     retry(&mut call, fail(None), limits(5, 0)).unwrap();
     call.succeeded();
     assert_eq!(
@@ -325,7 +330,7 @@ fn observers_hear_every_event_once() {
         [
             "start",
             "admit 1",
-            "failed 1 None",
+            "failed 1 None true",
             "admit 2",
             "ok 2",
             "end 2 None false"
@@ -366,9 +371,9 @@ fn the_gate_refuses_a_retry_before_its_sleep() {
         *recorder.events.borrow(),
         [
             "start",
-            "failed 1 None",
+            "failed 1 None true",
             "admit 2",
-            "failed 2 None",
+            "failed 2 None true",
             "admit 3",
             "end 2 Some(Attempts) true"
         ]

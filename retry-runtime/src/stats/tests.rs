@@ -44,6 +44,8 @@ fn every_outcome_lands_in_its_counter() {
                 attempts: 2,
                 deadline: 1,
                 retry_after_too_long: 1,
+                budget_exhausted: 0,
+                breaker_open: 0,
             },
         }
     );
@@ -123,10 +125,15 @@ fn threads_beyond_the_stripes_share_a_line_and_lose_nothing() {
     });
     let got = get("stats::tests::threads").unwrap();
     assert_eq!(got.first_try_successes, threads as u64 * 1000);
-    assert!(
-        R.first_try.shared.0.load(Relaxed) > 0,
-        "some threads shared"
-    );
+    let shared: u64 = R.first_try.shared.iter().map(|l| l.0.load(Relaxed)).sum();
+    assert!(shared > 0, "some threads shared");
+    let used = R
+        .first_try
+        .shared
+        .iter()
+        .filter(|l| l.0.load(Relaxed) > 0)
+        .count();
+    assert!(used > 1, "the threads beyond the owned lines spread out");
 }
 
 #[test]

@@ -1,0 +1,418 @@
+//! Circuit breakers (Polly, resilience4j): when most recent attempts
+//! against an API failed, stop calling it for a while, then let one trial
+//! attempt through.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::time::Duration;
+
+use crate::slices::Striped as Slices;
+
+/// What a circuit breaker must do. [`CircuitBreaker`] keeps its state in
+/// this process's memory; a store shared by many processes can implement
+/// the same trait and be named by `breaker = PATH` the same way.
+///
+/// `now` is the time since a fixed point of the process, from the clock the
+/// call sleeps on (tokio's in an `async fn`, so a paused test clock applies).
+pub trait Breaker: Sync {
+    /// May an attempt be made now? While open, `false`; once `open_for` has
+    /// passed, `true` for one trial attempt (half-open).
+    fn admit(&self, now: Duration) -> bool;
+    /// An attempt ended: `failed` when it failed in a way the rules would
+    /// retry (a failure they would not retry, such as a 400, is not the
+    /// API's ill health and counts as a success here).
+    fn record(&self, now: Duration, failed: bool);
+}
+
+/// The state of a [`CircuitBreaker`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Attempts go through; their outcomes are counted.
+    Closed,
+    /// No attempt is made until `open_for` has passed since it opened.
+    Open,
+    /// One trial attempt is under way: its success closes the breaker, its
+    /// failure opens it again.
+    HalfOpen,
+}
+
+/// The error a call returns when the breaker refuses its first attempt:
+/// the error type must implement `From<CircuitOpen>` (`std::io::Error` and
+/// `http::Error` do).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CircuitOpen;
+
+impl fmt::Display for CircuitOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the circuit breaker is open: no attempt was made")
+    }
+}
+
+impl std::error::Error for CircuitOpen {}
+
+/// An `std::io::Error` of kind `Other` (not retried) that wraps [`CircuitOpen`].
+impl From<CircuitOpen> for std::io::Error {
+    fn from(open: CircuitOpen) -> Self {
+        std::io::Error::other(open)
+    }
+}
+
+const SLICES: usize = 10;
+
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+const TAG_SHIFT: u32 = 62;
+const MILLIS: u64 = (1 << TAG_SHIFT) - 1;
+
+fn word(tag: u64, millis: u64) -> u64 {
+    (tag << TAG_SHIFT) | millis.min(MILLIS)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).min(MILLIS)
+}
+
+/// A circuit breaker. It opens when, over the last `window`, at least
+/// `min_attempts` attempts were made and at least `failure_ratio` of them
+/// failed; it stays open for `open_for`, then lets one trial attempt
+/// through (half-open): a success closes it, a failure opens it again.
+///
+/// While it is open no attempt is made: a call that has not yet made one
+/// returns `E::from(CircuitOpen)`, and a call that is retrying gives up with
+/// its last error instead of sleeping
+/// ([`GiveUp::BreakerOpen`](crate::GiveUp::BreakerOpen)).
+///
+/// The window is counted in 10 slices of `window / 10`. Defaults:
+/// `failure_ratio(0.5)`, `min_attempts(10)`, `window(30 s)`, `open_for(5 s)`.
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::{retry, CircuitBreaker};
+///
+/// static LLM: CircuitBreaker = CircuitBreaker::new()
+///     .failure_ratio(0.5)
+///     .min_attempts(10)
+///     .window(Duration::from_secs(30))
+///     .open_for(Duration::from_secs(5));
+///
+/// #[retry(attempts = 3, wait = none, breaker = LLM)]
+/// fn read() -> std::io::Result<u8> {
+///     Err(std::io::ErrorKind::ConnectionRefused.into())
+/// }
+///
+/// for _ in 0..4 {
+///     let _ = read(); // 12 failed attempts: the breaker opens
+/// }
+/// let refused = read().unwrap_err();
+/// assert_eq!(refused.to_string(), "the circuit breaker is open: no attempt was made");
+/// ```
+pub struct CircuitBreaker {
+    /// Failures per thousand attempts that open it.
+    failure_permille: u64,
+    min_attempts: u64,
+    window: Duration,
+    open_for: Duration,
+    /// The state's tag (2 bits) and a time in milliseconds: when it opened
+    /// until (open) or when the trial started (half-open).
+    state: AtomicU64,
+    attempts: Slices<SLICES>,
+    failures: Slices<SLICES>,
+}
+
+impl CircuitBreaker {
+    /// A closed breaker with the defaults.
+    pub const fn new() -> CircuitBreaker {
+        CircuitBreaker {
+            failure_permille: 500,
+            min_attempts: 10,
+            window: Duration::from_secs(30),
+            open_for: Duration::from_secs(5),
+            state: AtomicU64::new(CLOSED),
+            attempts: Slices::new(),
+            failures: Slices::new(),
+        }
+    }
+    /// The share of failed attempts that opens it, from 0 to 1 (a value
+    /// outside is clamped; not a number is 1). At least one failure is
+    /// always needed.
+    pub const fn failure_ratio(mut self, ratio: f64) -> Self {
+        let ratio = if ratio.is_nan() {
+            1.0
+        } else {
+            ratio.clamp(0.0, 1.0)
+        };
+        self.failure_permille = (ratio * 1000.0) as u64;
+        self
+    }
+    /// How many attempts the window must hold before it may open (0 is 1).
+    pub const fn min_attempts(mut self, attempts: u32) -> Self {
+        self.min_attempts = if attempts == 0 { 1 } else { attempts as u64 };
+        self
+    }
+    /// How far back attempts count (at least 10 ms).
+    pub const fn window(mut self, window: Duration) -> Self {
+        self.window = if window.as_millis() < SLICES as u128 {
+            Duration::from_millis(SLICES as u64)
+        } else {
+            window
+        };
+        self
+    }
+    /// How long it stays open before a trial attempt.
+    pub const fn open_for(mut self, open_for: Duration) -> Self {
+        self.open_for = open_for;
+        self
+    }
+
+    /// The state as last recorded (an open breaker whose `open_for` has
+    /// passed reads `Open` until an attempt asks).
+    pub fn state(&self) -> BreakerState {
+        match self.state.load(Acquire) >> TAG_SHIFT {
+            CLOSED => BreakerState::Closed,
+            OPEN => BreakerState::Open,
+            _ => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Closes it and forgets every attempt (for tests).
+    pub fn reset(&self) {
+        self.state.store(word(CLOSED, 0), Release);
+        self.attempts.clear();
+        self.failures.clear();
+    }
+
+    fn slice(&self, now: Duration) -> u64 {
+        let slice = millis(self.window) / SLICES as u64;
+        millis(now) / slice.max(1)
+    }
+
+    fn open(&self, from: u64, now: Duration) -> bool {
+        let until = millis(now).saturating_add(millis(self.open_for));
+        self.state
+            .compare_exchange(from, word(OPEN, until), AcqRel, Acquire)
+            .is_ok()
+    }
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        CircuitBreaker::new()
+    }
+}
+
+impl Breaker for CircuitBreaker {
+    fn admit(&self, now: Duration) -> bool {
+        let now_ms = millis(now);
+        let mut current = self.state.load(Acquire);
+        loop {
+            let (tag, at) = (current >> TAG_SHIFT, current & MILLIS);
+            let trial = match tag {
+                CLOSED => return true,
+                // Open until `at` (for ever once the time saturated).
+                OPEN if now_ms < at || at == MILLIS => return false,
+                OPEN => word(HALF_OPEN, now_ms),
+                // A trial whose outcome never came (its future was dropped)
+                // is given up after `open_for`, and another one starts.
+                _ if now_ms >= at.saturating_add(millis(self.open_for)) => word(HALF_OPEN, now_ms),
+                _ => return false,
+            };
+            match self.state.compare_exchange(current, trial, AcqRel, Acquire) {
+                Ok(_) => return true,
+                Err(now_state) => current = now_state,
+            }
+        }
+    }
+
+    fn record(&self, now: Duration, failed: bool) {
+        let current = self.state.load(Acquire);
+        match current >> TAG_SHIFT {
+            CLOSED => {
+                let slice = self.slice(now);
+                self.attempts.add(slice, 1);
+                if !failed {
+                    return;
+                }
+                self.failures.add(slice, 1);
+                let attempts = self.attempts.sum(slice);
+                let failures = self.failures.sum(slice);
+                if attempts >= self.min_attempts
+                    && failures > 0
+                    && failures.saturating_mul(1000)
+                        >= self.failure_permille.saturating_mul(attempts)
+                {
+                    self.open(current, now);
+                }
+            }
+            HALF_OPEN if failed => {
+                self.open(current, now);
+            }
+            HALF_OPEN
+                if self
+                    .state
+                    .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire)
+                    .is_ok() =>
+            {
+                // A fresh start: the failures that opened it are history.
+                self.attempts.clear();
+                self.failures.clear();
+            }
+            // Attempts that started before it opened.
+            _ => {}
+        }
+    }
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("failure_ratio", &(self.failure_permille as f64 / 1000.0))
+            .field("min_attempts", &self.min_attempts)
+            .field("window", &self.window)
+            .field("open_for", &self.open_for)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn breaker() -> CircuitBreaker {
+        CircuitBreaker::new()
+            .failure_ratio(0.5)
+            .min_attempts(4)
+            .window(Duration::from_secs(10))
+            .open_for(Duration::from_secs(5))
+    }
+
+    #[test]
+    fn opens_at_the_ratio_once_enough_attempts_were_seen() {
+        let b = breaker();
+        b.record(ms(0), true);
+        b.record(ms(0), true);
+        b.record(ms(0), true);
+        assert_eq!(b.state(), BreakerState::Closed, "3 < min_attempts");
+        b.record(ms(100), false);
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed,
+            "a success does not open it"
+        );
+        b.record(ms(200), true);
+        assert_eq!(b.state(), BreakerState::Open, "4 of 5 failed");
+        assert!(!b.admit(ms(200)));
+        assert!(!b.admit(ms(5199)));
+    }
+
+    #[test]
+    fn below_the_ratio_it_stays_closed_and_old_attempts_expire() {
+        let b = breaker();
+        for i in 0..6 {
+            b.record(ms(i), i % 2 == 0 && i < 4);
+        }
+        assert_eq!(b.state(), BreakerState::Closed, "2 of 6 failed");
+        // Ten seconds later those six no longer count.
+        for t in [10_000, 10_001, 10_002] {
+            b.record(ms(t), true);
+        }
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed,
+            "3 < min_attempts in the window"
+        );
+        b.record(ms(10_003), true);
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn half_open_lets_one_trial_through_and_its_outcome_decides() {
+        let b = breaker();
+        for _ in 0..4 {
+            b.record(ms(0), true);
+        }
+        assert!(!b.admit(ms(4999)));
+        assert!(b.admit(ms(5000)), "the trial");
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(!b.admit(ms(5001)), "one trial at a time");
+        b.record(ms(5100), true);
+        assert_eq!(
+            b.state(),
+            BreakerState::Open,
+            "a failed trial opens it again"
+        );
+        assert!(!b.admit(ms(10_099)));
+        assert!(b.admit(ms(10_100)));
+        b.record(ms(10_200), false);
+        assert_eq!(b.state(), BreakerState::Closed, "a good trial closes it");
+        assert!(b.admit(ms(10_200)));
+        // The window starts afresh: one failure does not reopen it.
+        b.record(ms(10_300), true);
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_trial_that_never_reports_is_replaced_after_open_for() {
+        let b = breaker();
+        for _ in 0..4 {
+            b.record(ms(0), true);
+        }
+        assert!(b.admit(ms(5000)));
+        assert!(!b.admit(ms(9999)));
+        assert!(b.admit(ms(10_000)), "a new trial");
+        assert!(!b.admit(ms(10_001)));
+    }
+
+    #[test]
+    fn late_outcomes_while_open_change_nothing() {
+        let b = breaker();
+        for _ in 0..4 {
+            b.record(ms(0), true);
+        }
+        b.record(ms(1), false);
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn settings_are_tamed() {
+        let b = CircuitBreaker::new()
+            .failure_ratio(f64::NAN)
+            .min_attempts(0)
+            .window(Duration::ZERO)
+            .open_for(Duration::MAX);
+        assert_eq!(b.failure_permille, 1000);
+        assert_eq!(b.min_attempts, 1);
+        assert_eq!(b.window, ms(10));
+        b.record(ms(0), false);
+        b.record(ms(0), true);
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed,
+            "1 of 2 is below a ratio of 1"
+        );
+        let b = CircuitBreaker::new()
+            .failure_ratio(0.0)
+            .min_attempts(1)
+            .open_for(Duration::MAX);
+        b.record(ms(0), false);
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed,
+            "a failure is always needed"
+        );
+        b.record(ms(0), true);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(!b.admit(Duration::MAX), "open for ever, without overflow");
+        assert_eq!(
+            CircuitBreaker::new().failure_ratio(7.0).failure_permille,
+            1000
+        );
+        assert!(format!("{:?}", CircuitBreaker::default()).contains("Closed"));
+    }
+}
