@@ -64,6 +64,8 @@ pub enum WaitSpec {
         max: Option<Dur>,
         /// A window the user declared, shared with other functions.
         shared: Option<Path>,
+        /// The `adaptive` token.
+        span: Span,
     },
     Expr(Expr),
 }
@@ -173,7 +175,52 @@ impl Args {
         if let Err(e) = parser.parse2(tokens) {
             errors.push(e);
         }
+        args.check_windows(errors);
         args
+    }
+
+    /// A function has one adaptive window: every `adaptive` wait of it must
+    /// name the same one (`window = N` or `shared = PATH`).
+    fn check_windows(&self, errors: &mut Errors) {
+        fn windows(spec: &WaitSpec, out: &mut Vec<(String, Span)>) {
+            match spec {
+                WaitSpec::Adaptive {
+                    window,
+                    shared,
+                    span,
+                    inner,
+                    ..
+                } => {
+                    let which = match (window, shared) {
+                        (_, Some(path)) => quote::quote!(#path).to_string(),
+                        (Some((n, _)), None) => n.to_string(),
+                        (None, None) => "100".to_string(),
+                    };
+                    out.push((which, *span));
+                    windows(inner, out);
+                }
+                WaitSpec::Sum(a, b) => {
+                    windows(a, out);
+                    windows(b, out);
+                }
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        let rules = self.on.iter().flatten().filter_map(|r| r.wait.as_ref());
+        for spec in self.wait.iter().chain(rules) {
+            windows(spec, &mut found);
+        }
+        if let Some((first, _)) = found.first() {
+            for (other, span) in &found[1..] {
+                if other != first {
+                    errors.at(
+                        *span,
+                        "a function has one adaptive window: give every `adaptive` the same `window` or `shared`",
+                    );
+                }
+            }
+        }
     }
 
     /// Where `key` was written, if it was.
@@ -854,6 +901,7 @@ fn adaptive(ident: &Ident, args: &Punctuated<Expr, Token![,]>, errors: &mut Erro
         window,
         max,
         shared,
+        span: ident.span(),
     }
 }
 

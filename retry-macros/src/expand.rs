@@ -282,16 +282,53 @@ impl Expansion {
             &SETTINGS
         }};
         let call_ty = quote!(#krate::__private::Call::<#krate::__private::#clock, _>);
-        let start = match self.refused(&l) {
-            Some(refused) => quote! {
-                match #call_ty::start(#settings_ref) {
-                    ::core::result::Result::Ok(__retry_call) => __retry_call,
-                    ::core::result::Result::Err(_) => #refused,
-                }
-            },
-            None => quote!(#call_ty::new(#settings_ref)),
+        // With a breaker, the call is gated: an attempt it refuses (the first,
+        // or a retry after its sleep) is not made, and the call gives up with
+        // its last outcome (kept across the sleep), or `E::from(CircuitOpen)`.
+        let last = local("__retry_last");
+        let (start, refused_outcome, keep_last, admit_next) = match self.circuit_open() {
+            Some(open) => {
+                let marker = &l.ret;
+                (
+                    quote!(#call_ty::gated(#settings_ref)),
+                    Some(quote! {
+                        match #last.take() {
+                            ::core::option::Option::Some(__retry_o) => __retry_o,
+                            ::core::option::Option::None => (&#marker).join(::core::result::Result::Err(#open)),
+                        }
+                    }),
+                    quote!(let mut #last = ::core::option::Option::None;),
+                    {
+                        let call = &l.call;
+                        quote!(#call.admit_next();)
+                    },
+                )
+            }
+            None => (
+                quote!(#call_ty::new(#settings_ref)),
+                None,
+                quote!(),
+                quote!(),
+            ),
         };
         let decide = self.decide(&l);
+        let attempt_or_refused = match refused_outcome {
+            Some(refused) => {
+                let call = &l.call;
+                quote! {
+                    if #call.refused() {
+                        (#refused, false)
+                    } else {
+                        #(#rebinds)*
+                        #run_attempt
+                    }
+                }
+            }
+            None => quote! {{
+                #(#rebinds)*
+                #run_attempt
+            }},
+        };
         let Locals {
             call,
             outcome,
@@ -315,14 +352,13 @@ impl Expansion {
                 #check_result
                 #[allow(unused_mut)]
                 let mut #call = #start;
+                #keep_last
                 loop {
-                    let (#outcome, #timed_out) = {
-                        #(#rebinds)*
-                        #run_attempt
-                    };
+                    let (#outcome, #timed_out) = #attempt_or_refused;
                     #[allow(unreachable_code)]
                     let #delay = #decide;
                     #pause
+                    #admit_next
                 }
             }
         };
@@ -366,6 +402,14 @@ impl Expansion {
         };
         let never = self.never(failure);
         let (rule_waits, rules) = self.rules(failure, top);
+        // With a breaker, the outcome is kept in case the retry is refused.
+        let keep = match self.args.breaker {
+            Some(_) => {
+                let last = local("__retry_last");
+                quote!(#last = ::core::option::Option::Some((&#ret).join(#result));)
+            }
+            None => quote!(),
+        };
         quote! {{
             // Every variant's content is moved out, so that no drop of a
             // partly moved value is left on the success path.
@@ -391,7 +435,10 @@ impl Expansion {
             #rule_waits
             let #top = #p::Limits { attempts: #attempts, wait: #top_wait, wait_id: 0 };
             match #call.failed(#failure, #never, #rules, #top, #before, #giveup) {
-                ::core::option::Option::Some(__retry_delay) => __retry_delay,
+                ::core::option::Option::Some(__retry_delay) => {
+                    #keep
+                    __retry_delay
+                }
                 ::core::option::Option::None => return (&#ret).join(#result),
             }
         }}
@@ -527,17 +574,13 @@ impl Expansion {
         top.chain(rules).find_map(find)
     }
 
-    /// With a breaker, what a call returns when the breaker refuses its
-    /// first attempt: `E::from(CircuitOpen)` (spanned at the key, where a
-    /// missing conversion is reported).
-    fn refused(&self, l: &Locals) -> Option<TokenStream> {
+    /// With a breaker, the error of a call it refuses before any attempt:
+    /// `E::from(CircuitOpen)` (spanned at the key, where a missing conversion
+    /// is reported).
+    fn circuit_open(&self) -> Option<TokenStream> {
         let key = self.args.key_span(crate::symbol::Key::Breaker)?;
         let at_key = respan(&self.krate, key);
-        let marker = &l.ret;
-        let open = quote_spanned!(key=> #at_key::__private::circuit_open());
-        Some(quote! {
-            return (&#marker).join(::core::result::Result::Err(#open))
-        })
+        Some(quote_spanned!(key=> #at_key::__private::circuit_open()))
     }
 
     /// The function's name, and its settings (which name it `NAME`).

@@ -430,8 +430,8 @@ impl Observer for BudgetGate {
         self.0.deposit(now.ticks());
     }
     #[inline]
-    fn admit<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), crate::GiveUp> {
-        if attempt <= 1 || self.0.try_withdraw(now.ticks()) {
+    fn admit<C: Clock>(&self, _: u32, _: Duration, now: &Now<C>) -> Result<(), crate::GiveUp> {
+        if self.0.try_withdraw(now.ticks()) {
             Ok(())
         } else {
             Err(crate::GiveUp::BudgetExhausted)
@@ -451,8 +451,18 @@ impl std::fmt::Debug for BreakerGate {
 
 impl Observer for BreakerGate {
     const NEEDS_CLOCK: bool = true;
+    /// Before a sleep: will it still be open when the sleep ends?
     #[inline]
-    fn admit<C: Clock>(&self, _: u32, now: &Now<C>) -> Result<(), crate::GiveUp> {
+    fn admit<C: Clock>(&self, _: u32, delay: Duration, now: &Now<C>) -> Result<(), crate::GiveUp> {
+        if self.0.refuses_at(now.ticks().saturating_add(delay)) {
+            Err(crate::GiveUp::BreakerOpen)
+        } else {
+            Ok(())
+        }
+    }
+    /// Right before an attempt: may it run (the trial included)?
+    #[inline]
+    fn admit_attempt<C: Clock>(&self, _: u32, now: &Now<C>) -> Result<(), crate::GiveUp> {
         if self.0.admit(now.ticks()) {
             Ok(())
         } else {

@@ -18,6 +18,10 @@ pub trait Breaker: Sync {
     /// May an attempt be made now? While open, `false`; once `open_for` has
     /// passed, `true` for one trial attempt (half-open).
     fn admit(&self, now: Duration) -> bool;
+    /// Would it refuse an attempt at `at` (without taking a trial)? Asked
+    /// before a retry's sleep, so that a call does not sleep into an open
+    /// breaker.
+    fn refuses_at(&self, at: Duration) -> bool;
     /// An attempt ended: `failed` when it failed in a way the rules would
     /// retry (a failure they would not retry, such as a 400, is not the
     /// API's ill health and counts as a success here).
@@ -117,6 +121,8 @@ pub struct CircuitBreaker {
     /// The state's tag (2 bits) and a time in milliseconds: when it opened
     /// until (open) or when the trial started (half-open).
     state: AtomicU64,
+    /// The slice from which attempts count: the one it last closed in.
+    counts_from: AtomicU64,
     attempts: Slices<SLICES>,
     failures: Slices<SLICES>,
 }
@@ -130,6 +136,7 @@ impl CircuitBreaker {
             window: Duration::from_secs(30),
             open_for: Duration::from_secs(5),
             state: AtomicU64::new(CLOSED),
+            counts_from: AtomicU64::new(0),
             attempts: Slices::new(),
             failures: Slices::new(),
         }
@@ -179,6 +186,7 @@ impl CircuitBreaker {
     /// Closes it and forgets every attempt (for tests).
     pub fn reset(&self) {
         self.state.store(word(CLOSED, 0), Release);
+        self.counts_from.store(0, Release);
         self.attempts.clear();
         self.failures.clear();
     }
@@ -225,6 +233,18 @@ impl Breaker for CircuitBreaker {
         }
     }
 
+    fn refuses_at(&self, at: Duration) -> bool {
+        let at_ms = millis(at);
+        let current = self.state.load(Acquire);
+        let since = current & MILLIS;
+        match current >> TAG_SHIFT {
+            CLOSED => false,
+            OPEN => at_ms < since || since == MILLIS,
+            // A trial is under way: refused unless it will have gone stale.
+            _ => at_ms < since.saturating_add(millis(self.open_for)),
+        }
+    }
+
     fn record(&self, now: Duration, failed: bool) {
         let current = self.state.load(Acquire);
         match current >> TAG_SHIFT {
@@ -235,8 +255,9 @@ impl Breaker for CircuitBreaker {
                     return;
                 }
                 self.failures.add(slice, 1);
-                let attempts = self.attempts.sum(slice);
-                let failures = self.failures.sum(slice);
+                let from = self.counts_from.load(Acquire);
+                let attempts = self.attempts.sum_since(slice, from);
+                let failures = self.failures.sum_since(slice, from);
                 if attempts >= self.min_attempts
                     && failures > 0
                     && failures.saturating_mul(1000)
@@ -254,9 +275,10 @@ impl Breaker for CircuitBreaker {
                     .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire)
                     .is_ok() =>
             {
-                // A fresh start: the failures that opened it are history.
-                self.attempts.clear();
-                self.failures.clear();
+                // A fresh start: the failures that opened it are history
+                // (what is counted starts with the next slice).
+                self.counts_from
+                    .fetch_max(self.slice(now).saturating_add(1), AcqRel);
             }
             // Attempts that started before it opened.
             _ => {}

@@ -27,8 +27,12 @@ const ONE: u64 = 1000;
 const TTL_SECS: u64 = 10;
 
 /// A retry budget: each call deposits `ratio` of a retry, each retry
-/// withdraws one, and `min_per_second` retries a second are always allowed.
-/// Deposits and withdrawals expire after 10 seconds. When a call wants to
+/// withdraws one, and a reserve of `min_per_second` retries a second is
+/// always there: as in Finagle, it is a pool of `min_per_second × 10`
+/// retries over the 10-second window (it may be spent in one burst), on top
+/// of the deposits. Deposits and withdrawals expire after 10 seconds; a
+/// call deposits only when its first attempt is made (a call a breaker
+/// refuses earns nothing). When a call wants to
 /// retry and finds the budget empty, it gives up at once and returns its
 /// last error ([`GiveUp::BudgetExhausted`](crate::GiveUp::BudgetExhausted)).
 ///
@@ -92,8 +96,9 @@ impl Budget {
         self.withdrawals.clear();
     }
 
-    /// The retries the budget allows now (whole retries), as of `now`.
-    pub fn available(&self, now: Duration) -> u64 {
+    /// The retries the budget allows at `now` (whole retries).
+    #[cfg(test)]
+    fn available(&self, now: Duration) -> u64 {
         u64::try_from(self.balance(now.as_secs()) / i128::from(ONE)).unwrap_or(0)
     }
 }

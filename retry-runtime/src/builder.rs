@@ -16,7 +16,7 @@ use crate::{AdaptiveWindow, Breaker, CircuitOpen, RetryBudget};
 
 /// What a builder policy tells: statistics (when named), a breaker, a
 /// budget and an adaptive window, each when set.
-type Observers = (
+pub(crate) type Observers = (
     Option<Stats>,
     Option<BreakerGate>,
     Option<BudgetGate>,
@@ -478,31 +478,57 @@ impl<T, E> Retrying<T, E> {
 
     /// Runs `attempt` until it succeeds or the policy gives up, sleeping with
     /// `tokio::time::sleep`. Dropping the future cancels the retry.
-    pub async fn call<F, Fut>(&self, mut attempt: F) -> Result<T, E>
+    pub async fn call<F, Fut>(&self, attempt: F) -> Result<T, E>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut call = match (
-            Call::<TokioClock, _>::start(&self.settings),
-            self.circuit_open,
-        ) {
-            (Ok(call), _) => call,
-            (Err(_), Some(refused)) => return Err(refused()),
-            (Err(_), None) => Call::new(&self.settings),
-        };
+        self.call_counted(attempt).await.0
+    }
+
+    /// [`call`](Retrying::call), and how many attempts it made (0 when a
+    /// circuit breaker refused the first).
+    pub(crate) async fn call_counted<F, Fut>(&self, mut attempt: F) -> (Result<T, E>, u32)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut call = Call::<TokioClock, _>::gated(&self.settings);
+        let mut last = None;
+        let mut attempts = 0;
         loop {
-            let (outcome, timed_out) = match self.timeout {
-                Some(expired) => {
-                    let limit = call.attempt_limit();
-                    crate::__private::with_timeout(limit, attempt(), || Err(expired())).await
+            let (outcome, timed_out) = if call.refused() {
+                // A breaker refused this attempt: give up with the last outcome.
+                (self.refused_outcome(&mut last), false)
+            } else {
+                attempts += 1;
+                match self.timeout {
+                    Some(expired) => {
+                        let limit = call.attempt_limit();
+                        crate::__private::with_timeout(limit, attempt(), || Err(expired())).await
+                    }
+                    None => (attempt().await, false),
                 }
-                None => (attempt().await, false),
             };
             match self.step(&mut call, outcome, timed_out) {
-                Ok(delay) => crate::__private::pause(delay).await,
-                Err(done) => return done,
+                Ok((delay, outcome)) => {
+                    crate::__private::pause(delay).await;
+                    last = Some(outcome);
+                    call.admit_next();
+                }
+                Err(done) => return (done, attempts),
             }
+        }
+    }
+
+    /// What a call the breaker refused returns: its last outcome, or (before
+    /// any attempt) `E::from(CircuitOpen)`.
+    fn refused_outcome(&self, last: &mut Option<Result<T, E>>) -> Result<T, E> {
+        match (last.take(), self.circuit_open) {
+            (Some(outcome), _) => outcome,
+            (None, Some(refused)) => Err(refused()),
+            // Only a breaker refuses, and it comes with the conversion.
+            (None, None) => unreachable!("a refusal without a breaker"),
         }
     }
 
@@ -512,30 +538,35 @@ impl<T, E> Retrying<T, E> {
     where
         F: FnMut() -> Result<T, E>,
     {
-        let mut call = match (
-            Call::<StdClock, _>::start(&self.settings),
-            self.circuit_open,
-        ) {
-            (Ok(call), _) => call,
-            (Err(_), Some(refused)) => return Err(refused()),
-            (Err(_), None) => Call::new(&self.settings),
-        };
+        let mut call = Call::<StdClock, _>::gated(&self.settings);
+        let mut last = None;
         loop {
-            match self.step(&mut call, attempt(), false) {
-                Ok(delay) => crate::__private::sleep_blocking(delay),
+            let outcome = if call.refused() {
+                self.refused_outcome(&mut last)
+            } else {
+                attempt()
+            };
+            match self.step(&mut call, outcome, false) {
+                Ok((delay, outcome)) => {
+                    crate::__private::sleep_blocking(delay);
+                    last = Some(outcome);
+                    call.admit_next();
+                }
                 Err(done) => return done,
             }
         }
     }
 
-    /// One outcome: `Ok(delay)` to retry, `Err(result)` to return it. The
+    /// One outcome: `Ok((delay, outcome))` to retry (the outcome is kept
+    /// in case a breaker refuses the retry), `Err(result)` to return it. The
     /// decision itself is the engine's ([`Call::failed`]), as for the attribute.
+    #[allow(clippy::type_complexity)]
     fn step<C: Clock>(
         &self,
         call: &mut Call<'_, C, Observers>,
         outcome: Result<T, E>,
         timed_out: bool,
-    ) -> Result<Duration, Result<T, E>> {
+    ) -> Result<(Duration, Result<T, E>), Result<T, E>> {
         let failure = match &outcome {
             Ok(value) => {
                 if !self.when_ok.as_ref().is_some_and(|reject| reject(value)) {
@@ -544,17 +575,41 @@ impl<T, E> Retrying<T, E> {
                 }
                 Failure::rejected()
             }
-            Err(error) => match self.classifier {
-                Some(c) => Failure::error(
-                    error,
-                    Some((c.class)(error)),
-                    (c.retry_after)(error),
-                    (c.should_retry)(error),
-                    timed_out,
-                ),
-                None => Failure::error(error, None, None, None, timed_out),
-            },
+            Err(error) => self.failure_of(error, timed_out),
         };
+        match self.judge(call, failure) {
+            Some(delay) => Ok((delay, outcome)),
+            None => Err(outcome),
+        }
+    }
+
+    /// An error as the engine sees it, read by the classifier if any.
+    pub(crate) fn failure_of<'e>(&self, error: &'e E, timed_out: bool) -> Failure<'e, E> {
+        match self.classifier {
+            Some(c) => Failure::error(
+                error,
+                Some((c.class)(error)),
+                (c.retry_after)(error),
+                (c.should_retry)(error),
+                timed_out,
+            ),
+            None => Failure::error(error, None, None, None, timed_out),
+        }
+    }
+
+    /// The class of an error, when the policy classifies.
+    #[cfg(feature = "batch")]
+    pub(crate) fn class_of(&self, error: &E) -> Option<crate::Class> {
+        self.classifier.map(|c| (c.class)(error))
+    }
+
+    /// The engine's decision on a failure: the delay before the next
+    /// attempt, or `None` to give up.
+    pub(crate) fn judge<C: Clock>(
+        &self,
+        call: &mut Call<'_, C, Observers>,
+        failure: Failure<'_, E>,
+    ) -> Option<Duration> {
         let top = Limits {
             attempts: self.attempts,
             wait: &*self.wait,
@@ -574,18 +629,21 @@ impl<T, E> Retrying<T, E> {
                 wait_id: if rule.wait.is_some() { index } else { 0 },
             })
         };
-        let next = call.failed(
+        call.failed(
             failure,
             || self.never.iter().any(|m| m.matches(&failure, transient)),
             rules,
             top,
             |state| run(&self.before_sleep, state),
             |state| run(&self.on_giveup, state),
-        );
-        match next {
-            Some(delay) => Ok(delay),
-            None => Err(outcome),
-        }
+        )
+    }
+
+    /// The policy's settings and the error of a refused first attempt.
+    #[cfg(feature = "stream")]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn settings(&self) -> (&Settings<Observers>, Option<fn() -> E>) {
+        (&self.settings, self.circuit_open)
     }
 }
 

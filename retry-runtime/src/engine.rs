@@ -69,11 +69,20 @@ pub trait Observer {
     fn call_started<C: Clock>(&self, now: &Now<C>) {
         let _ = now;
     }
-    /// The gate before attempt `attempt`: for the first, before it runs; from
-    /// the second on, before the sleep that precedes it. `Err` refuses it,
-    /// and the call gives up for that reason.
+    /// The gate before the sleep that precedes attempt `attempt` (from 2
+    /// on), which would start after `delay`: `Err` refuses it, and the call
+    /// gives up with its last outcome for that reason (a budget withdraws
+    /// here; a breaker looks whether it will still be open then).
     #[inline(always)]
-    fn admit<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
+    fn admit<C: Clock>(&self, attempt: u32, delay: Duration, now: &Now<C>) -> Result<(), GiveUp> {
+        let _ = (attempt, delay, now);
+        Ok(())
+    }
+    /// The gate right before attempt `attempt` runs (the first included):
+    /// `Err` refuses it (a breaker that is open, or whose one trial is
+    /// taken), and the call gives up.
+    #[inline(always)]
+    fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
         let _ = (attempt, now);
         Ok(())
     }
@@ -125,9 +134,14 @@ macro_rules! forward {
                 if let Some(o) = $inner { o.call_started(now) }
             }
             #[inline(always)]
-            fn admit<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
+            fn admit<C: Clock>(&self, attempt: u32, delay: Duration, now: &Now<C>) -> Result<(), GiveUp> {
                 let $me = self;
-                match $inner { Some(o) => o.admit(attempt, now), None => Ok(()) }
+                match $inner { Some(o) => o.admit(attempt, delay, now), None => Ok(()) }
+            }
+            #[inline(always)]
+            fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
+                let $me = self;
+                match $inner { Some(o) => o.admit_attempt(attempt, now), None => Ok(()) }
             }
             #[inline(always)]
             fn attempt_succeeded<C: Clock>(&self, attempt: u32, now: &Now<C>) {
@@ -173,8 +187,13 @@ macro_rules! tuple {
                 $(self.$index.call_started(now);)+
             }
             #[inline(always)]
-            fn admit<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
-                $(self.$index.admit(attempt, now)?;)+
+            fn admit<C: Clock>(&self, attempt: u32, delay: Duration, now: &Now<C>) -> Result<(), GiveUp> {
+                $(self.$index.admit(attempt, delay, now)?;)+
+                Ok(())
+            }
+            #[inline(always)]
+            fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
+                $(self.$index.admit_attempt(attempt, now)?;)+
                 Ok(())
             }
             #[inline(always)]
@@ -392,6 +411,9 @@ pub struct Call<'s, C: Clock, O = ()> {
     wait_id: u32,
     /// The last delay that wait chose (before any Retry-After floor).
     previous: Duration,
+    /// Why the next attempt may not run (a breaker refused it): the call
+    /// then gives up with its last outcome.
+    refused: Option<GiveUp>,
 }
 
 impl<C: Clock, O: fmt::Debug> fmt::Debug for Call<'_, C, O> {
@@ -412,24 +434,42 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         call
     }
 
-    /// [`Call::new`] with the gate before the first attempt: `Err` when an
-    /// observer (a circuit breaker) refuses it; the call then ends without
-    /// an attempt. One clock reading serves both.
+    /// [`Call::new`] with the gate before the first attempt: when an
+    /// observer (a circuit breaker) refuses it, [`Call::refused`] says so,
+    /// nothing is deposited, and the call should give up at once (through
+    /// [`Call::failed`], with the error of a refused call). One clock reading
+    /// serves the gate and the start.
     #[inline(always)]
-    pub fn start(settings: &'s Settings<O>) -> Result<Self, GiveUp> {
-        let call = Call::fresh(settings);
+    pub fn gated(settings: &'s Settings<O>) -> Self {
+        let mut call = Call::fresh(settings);
         let now = call.now();
         let observer = &settings.observer;
-        observer.call_started(&now);
-        if let Err(reason) = observer.admit(1, &now) {
-            observer.call_ended(Ended {
-                attempts: 0,
-                gave_up: Some(reason),
-                error: true,
-            });
-            return Err(reason);
+        match observer.admit_attempt(1, &now) {
+            Ok(()) => observer.call_started(&now),
+            Err(reason) => call.refused = Some(reason),
         }
-        Ok(call)
+        call
+    }
+
+    /// Whether the next attempt was refused (see [`Call::gated`] and
+    /// [`Call::admit_next`]).
+    #[inline(always)]
+    pub fn refused(&self) -> bool {
+        self.refused.is_some()
+    }
+
+    /// The gate right before a retry runs (after its sleep): a breaker that
+    /// opened meanwhile refuses it, and [`Call::refused`] says so.
+    #[inline(always)]
+    pub fn admit_next(&mut self) {
+        let attempt = self.failed.saturating_add(1);
+        if let Err(reason) = self
+            .settings
+            .observer
+            .admit_attempt(attempt, &Now::<C>::new())
+        {
+            self.refused = Some(reason);
+        }
     }
 
     #[inline(always)]
@@ -446,6 +486,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             failed: 0,
             wait_id: 0,
             previous: Duration::ZERO,
+            refused: None,
         }
     }
 
@@ -531,6 +572,29 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         before_sleep: impl FnOnce(&RetryState<'_, E>),
         on_giveup: impl FnOnce(&RetryState<'_, E>),
     ) -> Option<Duration> {
+        if let Some(reason) = self.refused {
+            // No attempt ran: nothing new failed. Give up with the last outcome.
+            let elapsed = self.elapsed();
+            if debug_enabled() {
+                let elapsed = self.start.map(C::since);
+                let (name, class) = (self.settings.name, failure.class);
+                trace(
+                    name,
+                    self.failed,
+                    class,
+                    failure.shown,
+                    elapsed,
+                    Err(reason),
+                );
+            }
+            on_giveup(&self.state(failure, Duration::ZERO, elapsed, Some(reason)));
+            self.settings.observer.call_ended(Ended {
+                attempts: self.failed,
+                gave_up: Some(reason),
+                error: failure.error.is_some(),
+            });
+            return None;
+        }
         self.failed = self.failed.saturating_add(1);
         let elapsed = if self.settings.deadline.is_some() || self.settings.hooks {
             self.elapsed()
@@ -623,7 +687,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         {
             return Err(GiveUp::Deadline);
         }
-        observer.admit(self.failed.saturating_add(1), &now)?;
+        observer.admit(self.failed.saturating_add(1), delay, &now)?;
         self.wait_id = limits.wait_id;
         self.previous = wait;
         Ok(delay)

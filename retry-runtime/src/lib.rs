@@ -136,6 +136,9 @@
 #![warn(missing_docs)]
 
 mod adaptive;
+#[cfg(feature = "batch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "batch")))]
+pub mod batch;
 mod breaker;
 mod budget;
 mod builder;
@@ -155,6 +158,9 @@ mod redact;
 mod slices;
 mod state;
 pub mod stats;
+#[cfg(feature = "stream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
+pub mod stream;
 pub mod testing;
 pub mod wait;
 

@@ -18,6 +18,13 @@ fn unpack(word: u64) -> (u64, u64) {
     (word >> VALUE_BITS, word & VALUE_MAX)
 }
 
+/// Whether the slice tagged `at` is newer than `tag` (a late add for an
+/// older slice must not wipe a newer one that reuses its word).
+fn newer(at: u64, tag: u64) -> bool {
+    let ahead = at.wrapping_sub(tag) & EPOCH_MASK;
+    ahead != 0 && ahead < (EPOCH_MASK >> 1)
+}
+
 fn pack(epoch: u64, value: u64) -> u64 {
     ((epoch & EPOCH_MASK) << VALUE_BITS) | value.min(VALUE_MAX)
 }
@@ -39,11 +46,13 @@ impl<const N: usize> Slices<N> {
         let word = self.word(epoch);
         let _ = word.fetch_update(AcqRel, Acquire, |current| {
             let (at, value) = unpack(current);
-            Some(if at == tag {
-                pack(tag, value.saturating_add(n))
+            if at == tag {
+                Some(pack(tag, value.saturating_add(n)))
+            } else if value != 0 && newer(at, tag) {
+                None
             } else {
-                pack(tag, n)
-            })
+                Some(pack(tag, n))
+            }
         });
     }
 
@@ -57,12 +66,23 @@ impl<const N: usize> Slices<N> {
     }
 
     /// The sum over the window that ends with the slice of `epoch`.
-    pub(crate) fn sum(&self, epoch: u64) -> u64 {
+    #[cfg(test)]
+    fn sum(&self, epoch: u64) -> u64 {
+        self.sum_since(epoch, 0)
+    }
+
+    /// The sum over the window that ends with the slice of `epoch`, leaving
+    /// out the slices before `since`.
+    pub(crate) fn sum_since(&self, epoch: u64, since: u64) -> u64 {
+        if since > epoch {
+            return 0;
+        }
         let now = epoch & EPOCH_MASK;
+        let oldest = (N as u64 - 1).min(epoch.saturating_sub(since));
         self.words
             .iter()
             .map(|w| unpack(w.load(Acquire)))
-            .filter(|(at, _)| now.wrapping_sub(*at) & EPOCH_MASK < N as u64)
+            .filter(|(at, _)| now.wrapping_sub(*at) & EPOCH_MASK <= oldest)
             .map(|(_, value)| value)
             .fold(0, u64::saturating_add)
     }
@@ -138,8 +158,12 @@ impl<const N: usize> Striped<N> {
     }
 
     pub(crate) fn sum(&self, epoch: u64) -> u64 {
+        self.sum_since(epoch, 0)
+    }
+
+    pub(crate) fn sum_since(&self, epoch: u64, since: u64) -> u64 {
         self.all()
-            .map(|s| s.sum(epoch))
+            .map(|s| s.sum_since(epoch, since))
             .fold(0, u64::saturating_add)
     }
 
@@ -168,6 +192,12 @@ mod tests {
         assert_eq!(s.sum(110), 2);
         s.take_back(100, 5);
         assert_eq!(s.sum(110), 2, "a slice no longer counted is left alone");
+        s.add(110, 4);
+        s.add(100, 7);
+        assert_eq!(s.sum(110), 6, "a late add for an older slice is dropped");
+        assert_eq!(s.sum_since(110, 106), 4, "only slices from 106 on");
+        assert_eq!(s.sum_since(110, 105), 6);
+        assert_eq!(s.sum_since(110, 111), 0);
         s.clear();
         assert_eq!(s.sum(110), 0);
     }

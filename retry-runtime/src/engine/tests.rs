@@ -284,16 +284,25 @@ fn each_wait_continues_from_its_own_previous_delay() {
 struct Recorder {
     events: RefCell<Vec<String>>,
     refuse_from: Option<u32>,
+    /// Refuse attempts (right before they run) from this one on.
+    refuse_attempt_from: Option<u32>,
 }
 
 impl Observer for Recorder {
     fn call_started<C: Clock>(&self, _: &Now<C>) {
         self.events.borrow_mut().push("start".into());
     }
-    fn admit<C: Clock>(&self, attempt: u32, _: &Now<C>) -> Result<(), GiveUp> {
+    fn admit<C: Clock>(&self, attempt: u32, _: Duration, _: &Now<C>) -> Result<(), GiveUp> {
         self.events.borrow_mut().push(format!("admit {attempt}"));
         match self.refuse_from {
             Some(n) if attempt >= n => Err(GiveUp::Attempts),
+            _ => Ok(()),
+        }
+    }
+    fn admit_attempt<C: Clock>(&self, attempt: u32, _: &Now<C>) -> Result<(), GiveUp> {
+        self.events.borrow_mut().push(format!("attempt {attempt}"));
+        match self.refuse_attempt_from {
+            Some(n) if attempt >= n => Err(GiveUp::BreakerOpen),
             _ => Ok(()),
         }
     }
@@ -322,16 +331,19 @@ impl Observer for Recorder {
 #[test]
 fn observers_hear_every_event_once() {
     let settings = Settings::new("t").observe(Recorder::default());
-    let mut call = Call::<StdClock, _>::start(&settings).unwrap();
+    let mut call = Call::<StdClock, _>::gated(&settings);
+    assert!(!call.refused());
     retry(&mut call, fail(None), limits(5, 0)).unwrap();
+    call.admit_next();
     call.succeeded();
     assert_eq!(
         *settings.observer.events.borrow(),
         [
+            "attempt 1",
             "start",
-            "admit 1",
             "failed 1 None true",
             "admit 2",
+            "attempt 2",
             "ok 2",
             "end 2 None false"
         ]
@@ -377,6 +389,49 @@ fn the_gate_refuses_a_retry_before_its_sleep() {
             "admit 3",
             "end 2 Some(Attempts) true"
         ]
+    );
+}
+
+#[test]
+fn a_refused_attempt_gives_up_with_the_last_outcome() {
+    // Refused before the first attempt: nothing starts, nothing is counted.
+    let recorder = Recorder {
+        refuse_attempt_from: Some(1),
+        ..Recorder::default()
+    };
+    let settings = Settings::new("t").observe(&recorder);
+    let mut call = Call::<StdClock, _>::gated(&settings);
+    assert!(call.refused());
+    let mut reason = None;
+    let next = call.failed(
+        fail(None),
+        || false,
+        || Some(limits(9, 1)),
+        limits(9, 1),
+        |_| panic!("no sleep"),
+        |s| reason = Some((s.attempt, s.reason)),
+    );
+    assert_eq!(next, None);
+    assert_eq!(reason, Some((0, Some(GiveUp::BreakerOpen))));
+    assert_eq!(
+        *recorder.events.borrow(),
+        ["attempt 1", "end 0 Some(BreakerOpen) true"]
+    );
+
+    // Refused after a sleep: the call gives up after the attempt it made.
+    let recorder = Recorder {
+        refuse_attempt_from: Some(2),
+        ..Recorder::default()
+    };
+    let settings = Settings::new("t").observe(&recorder);
+    let mut call = Call::<StdClock, _>::gated(&settings);
+    assert!(retry(&mut call, fail(None), limits(9, 1)).is_some());
+    call.admit_next();
+    assert!(call.refused());
+    assert_eq!(retry(&mut call, fail(None), limits(9, 1)), None);
+    assert_eq!(
+        recorder.events.borrow().last().unwrap(),
+        "end 1 Some(BreakerOpen) true"
     );
 }
 

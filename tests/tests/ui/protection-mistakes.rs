@@ -37,6 +37,11 @@ fn g() -> std::io::Result<()> {
     Ok(())
 }
 
+#[retry(wait = adaptive(fixed(1s), window = 10), on = [Connect => (wait = adaptive(fixed(2s), window = 20)), Default])]
+fn h() -> std::io::Result<()> {
+    Ok(())
+}
+
 fn main() {
-    let _ = (a(), b(), c(), d(), e(), f(), g());
+    let _ = (a(), b(), c(), d(), e(), f(), g(), h());
 }

@@ -1,0 +1,317 @@
+//! Streams that break midway: a retrying stream built from a factory that
+//! opens the stream, driven by a [`Retrying`] policy, with the resume
+//! behaviour the user chooses ([`Resume`]).
+//!
+//! Why not the attribute: a function that returns a stream has returned
+//! before its stream fails, so a loop around its body cannot see the
+//! failure; the retry has to wrap the consumption, which is what
+//! [`Retrying::stream`] does. The policy is the same type as for calls:
+//! attempts, waits, classes, `Retry-After`, the deadline, hooks, statistics,
+//! budgets and breakers apply.
+//!
+//! ```
+//! use futures_util::StreamExt;
+//! use retry_runtime::stream::{Resume, Streamed};
+//! use retry_runtime::{Retrying, wait};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! // A source that replays the same items and breaks after the second one,
+//! // the first time only.
+//! let mut opened = 0;
+//! let policy = Retrying::<(), std::io::Error>::new().classify().wait(wait::none());
+//! let stream = policy.stream(Resume::Skip, |_resumed| {
+//!     opened += 1;
+//!     let items: Vec<std::io::Result<u32>> = if opened == 1 {
+//!         vec![Ok(1), Ok(2), Err(std::io::ErrorKind::ConnectionReset.into())]
+//!     } else {
+//!         vec![Ok(1), Ok(2), Ok(3)]
+//!     };
+//!     async move { Ok(futures_util::stream::iter(items)) }
+//! });
+//! let got: Vec<u32> = stream
+//!     .map(|item| match item.unwrap() {
+//!         Streamed::Item(n) => n,
+//!         other => panic!("{other:?}"),
+//!     })
+//!     .collect()
+//!     .await;
+//! assert_eq!(got, [1, 2, 3]); // nothing twice, nothing lost
+//! # }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use futures_core::Stream;
+use pin_project_lite::pin_project;
+
+use crate::__private::{Pause, pause};
+use crate::builder::{Observers, Retrying};
+use crate::clock::TokioClock;
+use crate::engine::Call;
+
+/// What to do with what was delivered when the stream breaks and is opened
+/// again.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Open a fresh stream from the start, and say so in the stream: a
+    /// [`Streamed::Restarted`] item with how many items had been delivered
+    /// comes before the fresh stream's first item. The consumer decides
+    /// (drop what it had, or keep it). Holds nothing but a count.
+    Restart,
+    /// Open a fresh stream and drop as many items as were already delivered
+    /// (for sources that replay the same items). Holds nothing but a count.
+    Skip,
+    /// Give the factory the items delivered so far
+    /// ([`Resumed::delivered_items`]), so that it can ask the server to go on
+    /// from there (for an LLM, a request that carries the partial answer).
+    /// Holds every delivered item (a clone of each).
+    Continue,
+}
+
+/// What the factory is told when it opens the stream.
+#[derive(Debug)]
+pub struct Resumed<'a, I> {
+    /// The attempt that is about to start, from 1.
+    pub attempt: u32,
+    /// How many items were delivered to the consumer so far (since the last
+    /// restart, in [`Resume::Restart`]).
+    pub delivered: u64,
+    /// The items delivered so far, in [`Resume::Continue`]; empty otherwise.
+    pub delivered_items: &'a [I],
+}
+
+/// An item of a retrying stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Streamed<I> {
+    /// An item of the underlying stream.
+    Item(I),
+    /// ([`Resume::Restart`] only.) The stream broke after `delivered` items
+    /// and was opened again from the start; attempt `attempt` follows.
+    Restarted {
+        /// Items delivered before the break.
+        delivered: u64,
+        /// The attempt that follows, from 2.
+        attempt: u32,
+    },
+}
+
+impl<I> Streamed<I> {
+    /// The item, if this is one.
+    pub fn item(self) -> Option<I> {
+        match self {
+            Streamed::Item(item) => Some(item),
+            Streamed::Restarted { .. } => None,
+        }
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<Fut, S, E> {
+        Opening { #[pin] open: Fut },
+        Streaming { #[pin] stream: S },
+        Sleeping { #[pin] pause: Pause, last: Option<E> },
+        Done,
+    }
+}
+
+pin_project! {
+    /// A stream that opens its source again when it breaks; see
+    /// [`Retrying::stream`]. Dropping it cancels everything.
+    #[must_use = "streams do nothing unless polled"]
+    pub struct RetryStream<'p, T, E, I, F, Fut, S> {
+        policy: &'p Retrying<T, E>,
+        call: Option<Call<'p, TokioClock, Observers>>,
+        factory: F,
+        mode: Resume,
+        attempt: u32,
+        delivered: u64,
+        kept: Vec<I>,
+        // Items of the fresh stream still to drop (skip).
+        skip: u64,
+        // A restart to announce before the fresh stream's first item.
+        announce: Option<u64>,
+        #[pin]
+        state: State<Fut, S, E>,
+    }
+}
+
+impl<T, E> Retrying<T, E> {
+    /// A stream of `factory`'s streams, opened again under this policy when
+    /// opening or reading fails. `factory` is called for each attempt with
+    /// what was delivered so far ([`Resumed`]); `mode` says what happens to
+    /// it ([`Resume`]). Items are yielded as they arrive. A failure before
+    /// the first item is an ordinary retry; an error the rules do not retry
+    /// (or the last one) ends the stream with that error.
+    ///
+    /// Each opening of the source counts as an attempt, for the whole
+    /// stream: a policy of 5 attempts gives up at the fifth break.
+    pub fn stream<I, F, Fut, S>(
+        &self,
+        mode: Resume,
+        factory: F,
+    ) -> RetryStream<'_, T, E, I, F, Fut, S>
+    where
+        I: Clone,
+        F: FnMut(Resumed<'_, I>) -> Fut,
+        Fut: Future<Output = Result<S, E>>,
+        S: Stream<Item = Result<I, E>>,
+    {
+        RetryStream {
+            policy: self,
+            call: None,
+            factory,
+            mode,
+            attempt: 0,
+            delivered: 0,
+            kept: Vec::new(),
+            skip: 0,
+            announce: None,
+            state: State::Done,
+        }
+    }
+}
+
+impl<T, E, I, F, Fut, S> Stream for RetryStream<'_, T, E, I, F, Fut, S>
+where
+    I: Clone,
+    F: FnMut(Resumed<'_, I>) -> Fut,
+    Fut: Future<Output = Result<S, E>>,
+    S: Stream<Item = Result<I, E>>,
+{
+    type Item = Result<Streamed<I>, E>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        if this.call.is_none() {
+            // The first poll: the call starts (and a breaker may refuse it).
+            if *this.attempt > 0 {
+                return Poll::Ready(None);
+            }
+            let (settings, refused) = this.policy.settings();
+            let call = this.call.insert(Call::gated(settings));
+            *this.attempt = 1;
+            if call.refused() {
+                let Some(refused) = refused else {
+                    return Poll::Ready(None);
+                };
+                // Through the engine, so that hooks and statistics hear it.
+                let error = refused();
+                let _ = this
+                    .policy
+                    .judge(call, this.policy.failure_of(&error, false));
+                this.state.set(State::Done);
+                return Poll::Ready(Some(Err(error)));
+            }
+            let open = (this.factory)(Resumed {
+                attempt: 1,
+                delivered: 0,
+                delivered_items: &[],
+            });
+            this.state.set(State::Opening { open });
+        }
+        loop {
+            let failed = match this.state.as_mut().project() {
+                StateProj::Done => return Poll::Ready(None),
+                StateProj::Opening { open } => match ready!(open.poll(cx)) {
+                    Ok(stream) => {
+                        *this.skip = if *this.mode == Resume::Skip {
+                            *this.delivered
+                        } else {
+                            0
+                        };
+                        this.state.set(State::Streaming { stream });
+                        if let Some(delivered) = this.announce.take() {
+                            let attempt = *this.attempt;
+                            return Poll::Ready(Some(Ok(Streamed::Restarted {
+                                delivered,
+                                attempt,
+                            })));
+                        }
+                        continue;
+                    }
+                    Err(error) => error,
+                },
+                StateProj::Streaming { stream } => match ready!(stream.poll_next(cx)) {
+                    Some(Ok(item)) => {
+                        if *this.skip > 0 {
+                            *this.skip -= 1;
+                            continue;
+                        }
+                        *this.delivered += 1;
+                        if *this.mode == Resume::Continue {
+                            this.kept.push(item.clone());
+                        }
+                        return Poll::Ready(Some(Ok(Streamed::Item(item))));
+                    }
+                    Some(Err(error)) => error,
+                    None => {
+                        if let Some(call) = this.call.as_ref() {
+                            call.succeeded();
+                        }
+                        this.state.set(State::Done);
+                        return Poll::Ready(None);
+                    }
+                },
+                StateProj::Sleeping { pause, last } => {
+                    ready!(pause.poll(cx));
+                    let last = last.take();
+                    if let Some(call) = this.call.as_mut() {
+                        call.admit_next();
+                        if call.refused()
+                            && let Some(error) = last
+                        {
+                            // A breaker refused the retry: give up with the
+                            // last error (the engine tells the hooks).
+                            let _ = this
+                                .policy
+                                .judge(call, this.policy.failure_of(&error, false));
+                            this.state.set(State::Done);
+                            return Poll::Ready(Some(Err(error)));
+                        }
+                    }
+                    *this.attempt += 1;
+                    // A break before the first item is an ordinary retry.
+                    if *this.mode == Resume::Restart && *this.delivered > 0 {
+                        *this.announce = Some(*this.delivered);
+                        *this.delivered = 0;
+                    }
+                    let open = (this.factory)(Resumed {
+                        attempt: *this.attempt,
+                        delivered: *this.delivered,
+                        delivered_items: this.kept,
+                    });
+                    this.state.set(State::Opening { open });
+                    continue;
+                }
+            };
+            let Some(call) = this.call.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let failure = this.policy.failure_of(&failed, false);
+            match this.policy.judge(call, failure) {
+                Some(delay) => this.state.set(State::Sleeping {
+                    pause: pause(delay),
+                    last: Some(failed),
+                }),
+                None => {
+                    this.state.set(State::Done);
+                    return Poll::Ready(Some(Err(failed)));
+                }
+            }
+        }
+    }
+}
+
+impl<T, E, I, F, Fut, S> std::fmt::Debug for RetryStream<'_, T, E, I, F, Fut, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryStream")
+            .field("mode", &self.mode)
+            .field("attempt", &self.attempt)
+            .field("delivered", &self.delivered)
+            .finish_non_exhaustive()
+    }
+}

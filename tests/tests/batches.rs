@@ -1,0 +1,237 @@
+//! Batches: 10,000 items on a paused clock with transient and permanent
+//! failures, the concurrency limit measured, input order, cancellation, a
+//! shared budget, results as they complete, and end to end against the
+//! embedded HTTP server.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use retry_runtime::{Budget, Class, Retrying, wait};
+use tests::{ApiError, secs};
+
+/// How many calls are in flight, and the most there ever were.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl Gauge {
+    async fn during<T>(&self, f: impl Future<Output = T>) -> T {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        let out = f.await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
+}
+
+/// Item `n`: fails with a 503 `n % 4` times before it succeeds; items
+/// divisible by 97 fail with a 400 (never retried); items divisible by 89
+/// always time out.
+fn outcome(n: u32, attempt: u32) -> Result<u32, ApiError> {
+    if n.is_multiple_of(97) {
+        Err(ApiError::status(400))
+    } else if n.is_multiple_of(89) {
+        Err(ApiError::timeout())
+    } else if attempt <= n % 4 {
+        Err(ApiError::status(503))
+    } else {
+        Ok(n * 2)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_items_in_order_within_the_limit() {
+    let policy = Retrying::<u32, ApiError>::new()
+        .classify()
+        .attempts(4)
+        .wait(wait::fixed(secs(1.0)));
+    let attempts: Vec<AtomicU32> = (0..10_000).map(|_| AtomicU32::new(0)).collect();
+    let gauge = Gauge::default();
+    let batch = policy
+        .batch(0..10_000u32, 64, |n| {
+            let attempt = attempts[*n as usize].fetch_add(1, Ordering::SeqCst) + 1;
+            let n = *n;
+            let gauge = &gauge;
+            async move {
+                gauge
+                    .during(async {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        outcome(n, attempt)
+                    })
+                    .await
+            }
+        })
+        .await;
+
+    assert_eq!(batch.outcomes.len(), 10_000, "no item lost or duplicated");
+    let most = gauge.most.load(Ordering::SeqCst);
+    assert!(most <= 64, "the limit was exceeded: {most}");
+    assert_eq!(most, 64, "the limit was used");
+    let (mut first, mut after, mut failed, mut total) = (0, 0, 0, 0u64);
+    for (i, o) in batch.outcomes.iter().enumerate() {
+        let n = i as u32;
+        assert_eq!(o.index, i, "input order");
+        assert_eq!(o.attempts, attempts[i].load(Ordering::SeqCst), "item {n}");
+        total += u64::from(o.attempts);
+        if n.is_multiple_of(97) {
+            assert_eq!((&o.result, o.attempts), (&Err(ApiError::status(400)), 1));
+            failed += 1;
+        } else if n.is_multiple_of(89) {
+            assert_eq!((&o.result, o.attempts), (&Err(ApiError::timeout()), 4));
+            assert_eq!(o.class, Some(Class::Timeout));
+            failed += 1;
+        } else {
+            assert_eq!((&o.result, o.attempts), (&Ok(n * 2), n % 4 + 1), "item {n}");
+            if n.is_multiple_of(4) {
+                first += 1;
+            } else {
+                after += 1;
+            }
+        }
+    }
+    let s = &batch.summary;
+    assert_eq!(
+        (s.first_try, s.after_retries, s.failed),
+        (first, after, failed)
+    );
+    assert_eq!(s.attempts, total);
+    let by_class: Vec<_> = s.failed_by_class.clone();
+    let refused = (0..10_000u32).filter(|n| n.is_multiple_of(97)).count();
+    assert!(
+        by_class.contains(&(Some(Class::Status(400)), refused)),
+        "{by_class:?}"
+    );
+    assert_eq!(
+        by_class.iter().map(|(_, n)| n).sum::<usize>(),
+        failed,
+        "{by_class:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_can_be_consumed_as_they_complete() {
+    let policy = Retrying::<u32, ApiError>::new()
+        .classify()
+        .wait(wait::none());
+    // Item n takes 10 - n seconds: they complete in reverse.
+    let stream = policy.batch_stream(0..10u32, 10, |n| {
+        let n = *n;
+        async move {
+            tokio::time::sleep(secs(f64::from(10 - n))).await;
+            Ok(n)
+        }
+    });
+    let order: Vec<usize> = stream.map(|o| o.index).collect().await;
+    assert_eq!(order, (0..10).rev().collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_batch_cancels_everything_in_flight() {
+    let policy = Retrying::<u32, ApiError>::new()
+        .classify()
+        .wait(wait::none());
+    let gauge = Gauge::default();
+    let started = AtomicU32::new(0);
+    let batch = policy.batch(0..100u32, 8, |n| {
+        started.fetch_add(1, Ordering::SeqCst);
+        let n = *n;
+        let gauge = &gauge;
+        async move {
+            gauge
+                .during(async {
+                    tokio::time::sleep(secs(10.0)).await;
+                    Ok(n)
+                })
+                .await
+        }
+    });
+    let cut = tokio::time::timeout(secs(15.0), batch).await;
+    assert!(cut.is_err(), "cut short");
+    // The futures were dropped mid-sleep: nothing is in flight any more
+    // (the gauge's decrement never ran, so it still counts the 8 cut).
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        16,
+        "two rounds of 8 started"
+    );
+    tokio::time::sleep(secs(100.0)).await;
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        16,
+        "nothing runs after the drop"
+    );
+}
+
+static SHARED: Budget = Budget::new(0.0, 1);
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_is_shared_by_all_items() {
+    let policy = Retrying::<u32, ApiError>::new()
+        .classify()
+        .attempts(5)
+        .wait(wait::none())
+        .budget(&SHARED);
+    let calls = Mutex::new(0u32);
+    let batch = policy
+        .batch(0..50u32, 50, |_| {
+            *calls.lock().unwrap() += 1;
+            async { Err::<u32, _>(ApiError::status(503)) }
+        })
+        .await;
+    // 50 first attempts, and the reserve of 10 retries over the window.
+    assert_eq!(*calls.lock().unwrap(), 50 + 10);
+    assert_eq!(batch.summary.failed, 50);
+    assert_eq!(batch.summary.attempts, 60);
+}
+
+#[tokio::test]
+async fn end_to_end_against_the_embedded_server() {
+    use examples::fault_server::{FaultServer, Reply, Seen};
+    use retry_runtime::http;
+
+    let n = AtomicU32::new(0);
+    let server = FaultServer::start(move |seen: &Seen| {
+        let k = n.fetch_add(1, Ordering::SeqCst);
+        let item: u32 = String::from_utf8_lossy(&seen.body).parse().unwrap_or(0);
+        if item.is_multiple_of(25) {
+            Reply::status(404, "no such item")
+        } else if k.is_multiple_of(3) {
+            Reply::status(503, "busy")
+        } else {
+            Reply::status(200, (item * 3).to_string())
+        }
+    });
+    let client = examples::http_client();
+    let url = server.url("/items");
+    let policy = Retrying::<u32, http::Error>::new()
+        .classify()
+        .attempts(6)
+        .wait(wait::fixed(Duration::from_millis(5)));
+    let batch = policy
+        .batch(1..=100u32, 8, |item| {
+            let request = client.post(&url).body(item.to_string());
+            async move {
+                let text = http::check(request.send().await?).await?.text().await?;
+                Ok(text.parse().unwrap_or(0))
+            }
+        })
+        .await;
+    for o in &batch.outcomes {
+        let item = o.index as u32 + 1;
+        if item.is_multiple_of(25) {
+            assert_eq!(o.result.as_ref().err().and_then(|e| e.status()), Some(404));
+        } else {
+            assert_eq!(o.result.as_ref().ok(), Some(&(item * 3)), "item {item}");
+        }
+    }
+    assert_eq!(batch.summary.failed, 4);
+    assert_eq!(
+        u64::from(server.requests()),
+        batch.summary.attempts,
+        "every attempt reached the server once"
+    );
+}

@@ -1,0 +1,284 @@
+//! Retrying streams: every resume mode with a source that breaks at the
+//! first, a middle and the last item; ordinary retries before the first
+//! item; errors the rules do not retry; cancellation; and end to end with
+//! reqwest against a real server-sent-events endpoint that dies midway.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use futures_util::StreamExt;
+use retry_runtime::stream::{Resume, Streamed};
+use retry_runtime::{GiveUp, Retrying, stats, wait};
+use tests::{ApiError, record, secs, take_seen};
+use tokio::time::Instant;
+
+const ITEMS: [u32; 5] = [1, 2, 3, 4, 5];
+
+/// What the factory was told at each opening: (attempt, delivered, items).
+type Opened = Arc<Mutex<Vec<(u32, u64, Vec<u32>)>>>;
+
+/// What the scripted factory returns for one opening.
+type Opening = std::future::Ready<
+    Result<futures_util::stream::Iter<std::vec::IntoIter<Result<u32, ApiError>>>, ApiError>,
+>;
+
+/// A factory whose first stream yields the items before `break_at` and then
+/// fails with `error`; later streams yield everything (or, in continue
+/// mode, what follows the delivered items).
+fn source(
+    break_at: usize,
+    error: ApiError,
+    opened: Opened,
+) -> impl FnMut(retry_runtime::stream::Resumed<'_, u32>) -> Opening {
+    move |resumed| {
+        opened.lock().unwrap().push((
+            resumed.attempt,
+            resumed.delivered,
+            resumed.delivered_items.to_vec(),
+        ));
+        let from = resumed.delivered_items.len();
+        let items: Vec<Result<u32, ApiError>> = if resumed.attempt == 1 {
+            ITEMS[..break_at]
+                .iter()
+                .map(|n| Ok(*n))
+                .chain([Err(error.clone())])
+                .collect()
+        } else {
+            ITEMS[from..].iter().map(|n| Ok(*n)).collect()
+        };
+        std::future::ready(Ok(futures_util::stream::iter(items)))
+    }
+}
+
+fn policy() -> Retrying<(), ApiError> {
+    Retrying::new()
+        .classify()
+        .attempts(3)
+        .wait(wait::fixed(secs(1.0)))
+}
+
+async fn collect(
+    mode: Resume,
+    break_at: usize,
+) -> (
+    Vec<Result<Streamed<u32>, ApiError>>,
+    Vec<(u32, u64, Vec<u32>)>,
+) {
+    let opened: Opened = Arc::default();
+    let policy = policy();
+    let stream = policy.stream(mode, source(break_at, ApiError::connect(), opened.clone()));
+    let out = stream.collect().await;
+    let opened = opened.lock().unwrap().clone();
+    (out, opened)
+}
+
+fn items(range: std::ops::RangeInclusive<u32>) -> Vec<Result<Streamed<u32>, ApiError>> {
+    range.map(|n| Ok(Streamed::Item(n))).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_announces_the_restart_and_starts_over() {
+    for break_at in [0, 2, 4] {
+        let start = Instant::now();
+        let (out, opened) = collect(Resume::Restart, break_at).await;
+        let mut expected = items(1..=break_at as u32);
+        if break_at > 0 {
+            expected.push(Ok(Streamed::Restarted {
+                delivered: break_at as u64,
+                attempt: 2,
+            }));
+        }
+        expected.extend(items(1..=5));
+        assert_eq!(out, expected, "break at {break_at}");
+        assert_eq!(opened.len(), 2);
+        assert_eq!(opened[1], (2, 0, vec![]), "restart keeps no items");
+        assert_eq!(start.elapsed(), secs(1.0), "the policy's wait");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_drops_what_was_delivered() {
+    for break_at in [0, 2, 4] {
+        let (out, opened) = collect(Resume::Skip, break_at).await;
+        assert_eq!(out, items(1..=5), "break at {break_at}: each item once");
+        assert_eq!(opened[1], (2, break_at as u64, vec![]));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn continue_hands_the_factory_what_was_delivered() {
+    for break_at in [0, 2, 4] {
+        let (out, opened) = collect(Resume::Continue, break_at).await;
+        assert_eq!(out, items(1..=5), "break at {break_at}: each item once");
+        let delivered: Vec<u32> = ITEMS[..break_at].to_vec();
+        assert_eq!(opened[1], (2, break_at as u64, delivered));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_to_open_is_an_ordinary_retry_and_the_rules_decide() {
+    // Opening fails twice with a 503, then works.
+    let tries = AtomicU32::new(0);
+    let policy = policy();
+    let stream = policy.stream(Resume::Skip, |_| {
+        let n = tries.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(if n < 2 {
+            Err(ApiError::status(503))
+        } else {
+            Ok(futures_util::stream::iter(ITEMS.map(Ok)))
+        })
+    });
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, items(1..=5));
+    assert_eq!(tries.load(Ordering::SeqCst), 3);
+
+    // A 400 is not retried: the stream ends with it, after what was delivered.
+    let opened: Opened = Arc::default();
+    let policy = policy.on_giveup(record);
+    let _ = take_seen();
+    let stream = policy.stream(
+        Resume::Skip,
+        source(2, ApiError::status(400), opened.clone()),
+    );
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out[..2], items(1..=2)[..]);
+    assert_eq!(out[2], Err(ApiError::status(400)));
+    assert_eq!(out.len(), 3);
+    assert_eq!(opened.lock().unwrap().len(), 1);
+    assert_eq!(take_seen()[0].reason, Some(GiveUp::NotRetryable));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_attempts_run_out_over_the_whole_stream() {
+    // Every stream breaks after one new item: three openings, then the error.
+    let policy = policy();
+    let stream = policy.stream(Resume::Continue, |resumed| {
+        let next = resumed.delivered_items.len() as u32 + 1;
+        std::future::ready(Ok::<_, ApiError>(futures_util::stream::iter([
+            Ok(next),
+            Err(ApiError::timeout()),
+        ])))
+    });
+    let out: Vec<_> = stream.collect().await;
+    let mut expected = items(1..=3);
+    expected.push(Err(ApiError::timeout()));
+    assert_eq!(out, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_stream_cancels_everything() {
+    struct Flag(Arc<AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let policy = policy();
+    let flag = dropped.clone();
+    let stream = policy.stream(Resume::Skip, move |_| {
+        let guard = Flag(flag.clone());
+        std::future::ready(Ok::<_, ApiError>(
+            futures_util::stream::iter(ITEMS.map(Ok)).map(move |item| {
+                let _ = &guard;
+                item
+            }),
+        ))
+    });
+    let mut stream = Box::pin(stream);
+    assert_eq!(stream.next().await, Some(Ok(Streamed::Item(1))));
+    assert!(!dropped.load(Ordering::SeqCst));
+    drop(stream);
+    assert!(dropped.load(Ordering::SeqCst), "the source went with it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_named_stream_counts_as_one_call() {
+    let opened: Opened = Arc::default();
+    let policy = policy().name("streams.counted");
+    let stream = policy.stream(Resume::Skip, source(3, ApiError::connect(), opened));
+    let _: Vec<_> = stream.collect().await;
+    let s = stats::get("streams.counted").unwrap();
+    assert_eq!((s.calls, s.retries, s.succeeded_after_retries), (1, 1, 1));
+}
+
+mod end_to_end {
+    use super::*;
+    use examples::fault_server::{FaultServer, Seen};
+    use examples::sse;
+    use retry_runtime::http;
+    use serde_json::{Value, json};
+
+    const ANSWER: [&str; 8] = [
+        "Retries", "that", "resume", "do", "not", "repeat", "the", "text",
+    ];
+
+    /// The first request is cut after 3 tokens; a request with `partial`
+    /// gets the rest.
+    fn server() -> FaultServer {
+        FaultServer::start(|seen: &Seen| {
+            let body: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
+            let already = body["partial"]
+                .as_str()
+                .unwrap_or_default()
+                .split_whitespace()
+                .count();
+            let cut = (seen.number == 1).then_some(3);
+            sse::reply(ANSWER.iter().skip(already).copied(), cut)
+        })
+    }
+
+    async fn run(mode: Resume) -> (Vec<Streamed<String>>, u32) {
+        let server = server();
+        let client = examples::http_client();
+        let url = server.url("/v1/chat/completions");
+        let policy = Retrying::<(), http::Error>::new()
+            .classify()
+            .wait(wait::none());
+        let stream = policy.stream(mode, |resumed| {
+            let partial = resumed.delivered_items.join(" ");
+            let request = client
+                .post(&url)
+                .body(json!({"partial": partial}).to_string());
+            async move { Ok(sse::tokens(http::check(request.send().await?).await?)) }
+        });
+        let out: Vec<_> = stream
+            .map(|item| item.expect("no error reaches the consumer"))
+            .collect()
+            .await;
+        (out, server.requests())
+    }
+
+    fn tokens(from: usize) -> Vec<Streamed<String>> {
+        ANSWER[from..]
+            .iter()
+            .map(|t| Streamed::Item(t.to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn continue_asks_for_the_rest() {
+        let (out, requests) = run(Resume::Continue).await;
+        assert_eq!(out, tokens(0));
+        assert_eq!(requests, 2);
+    }
+
+    #[tokio::test]
+    async fn skip_drops_the_replayed_start() {
+        let (out, _) = run(Resume::Skip).await;
+        assert_eq!(out, tokens(0));
+    }
+
+    #[tokio::test]
+    async fn restart_says_so_in_the_stream() {
+        let (out, _) = run(Resume::Restart).await;
+        let mut expected = tokens(0)[..3].to_vec();
+        expected.push(Streamed::Restarted {
+            delivered: 3,
+            attempt: 2,
+        });
+        expected.extend(tokens(0));
+        assert_eq!(out, expected);
+    }
+}
