@@ -95,4 +95,9 @@ async fn main() {
         s.attempts,
         server.requests()
     );
+    // One outcome per prompt, in order; only the four bad prompts failed.
+    assert_eq!(batch.outcomes.len(), 200);
+    assert!(batch.outcomes.iter().enumerate().all(|(i, o)| o.index == i));
+    assert_eq!((s.failed, s.first_try + s.after_retries), (4, 196));
+    assert_eq!(u64::from(server.requests()), s.attempts);
 }

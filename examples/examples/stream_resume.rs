@@ -96,6 +96,8 @@ async fn main() {
             }
         }
         println!("  => {}", text.join(" "));
+        // Nothing lost, nothing twice, whichever the mode.
+        assert_eq!(text.join(" "), ANSWER, "{run}");
     }
     println!("\nrequests the server received: {}", server.requests());
 }

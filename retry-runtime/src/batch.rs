@@ -61,6 +61,9 @@ pub struct ItemOutcome<T, E> {
     pub attempts: u32,
     /// The class of its error, when it failed and the policy classifies.
     pub class: Option<Class>,
+    /// Whether `result` is an `Ok` that `when_ok` kept rejecting until the
+    /// policy gave up (counted as failed in the summary).
+    pub rejected: bool,
 }
 
 /// How a batch went.
@@ -84,9 +87,9 @@ impl BatchSummary {
     fn add<T, E>(&mut self, outcome: &ItemOutcome<T, E>) {
         self.attempts += u64::from(outcome.attempts);
         match (&outcome.result, outcome.attempts) {
-            (Ok(_), 1) => self.first_try += 1,
-            (Ok(_), _) => self.after_retries += 1,
-            (Err(_), _) => {
+            (Ok(_), 1) if !outcome.rejected => self.first_try += 1,
+            (Ok(_), _) if !outcome.rejected => self.after_retries += 1,
+            _ => {
                 self.failed += 1;
                 match self
                     .failed_by_class
@@ -137,11 +140,13 @@ impl<T, E> Retrying<T, E> {
                 async move {
                     let (result, attempts) = self.call_counted(|| f(&item)).await;
                     let class = result.as_ref().err().and_then(|e| self.class_of(e));
+                    let rejected = result.as_ref().is_ok_and(|v| self.rejects(v));
                     ItemOutcome {
                         index,
                         result,
                         attempts,
                         class,
+                        rejected,
                     }
                 }
             })

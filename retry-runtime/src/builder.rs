@@ -345,7 +345,8 @@ impl<T, E> Retrying<T, E> {
     /// The name in logs, hooks and [statistics](crate::stats): a named
     /// policy records its calls under `name` (policies that share a name
     /// share the entry). Without a name (`"retrying"` in logs) nothing is
-    /// recorded.
+    /// recorded. Naming looks the entry up under a lock: build a policy once
+    /// and keep it, rather than once per call.
     pub fn name(mut self, name: &'static str) -> Self {
         self.settings.name = name;
         self.settings.observer.0 = Some(Stats(Recorder::named(name)));
@@ -391,8 +392,10 @@ impl<T, E> Retrying<T, E> {
         self
     }
 
-    /// A limit per attempt ([`call`](Retrying::call) only): the attempt is
-    /// dropped and fails as a `Timeout`, with the error built from [`Elapsed`].
+    /// A limit per attempt ([`call`](Retrying::call), batches, and streams
+    /// as a limit on opening and between items; not
+    /// [`call_blocking`](Retrying::call_blocking)): the attempt is dropped
+    /// and fails as a `Timeout`, with the error built from [`Elapsed`].
     /// With a deadline, an attempt's limit is the smaller of the two.
     pub fn timeout(mut self, limit: Duration) -> Self
     where
@@ -597,6 +600,12 @@ impl<T, E> Retrying<T, E> {
         }
     }
 
+    /// Whether `when_ok` rejects `value`.
+    #[cfg(feature = "batch")]
+    pub(crate) fn rejects(&self, value: &T) -> bool {
+        self.when_ok.as_ref().is_some_and(|reject| reject(value))
+    }
+
     /// The class of an error, when the policy classifies.
     #[cfg(feature = "batch")]
     pub(crate) fn class_of(&self, error: &E) -> Option<crate::Class> {
@@ -637,6 +646,16 @@ impl<T, E> Retrying<T, E> {
             |state| run(&self.before_sleep, state),
             |state| run(&self.on_giveup, state),
         )
+    }
+
+    /// The per-attempt limit and the error of an attempt that ran out of it.
+    #[cfg(feature = "stream")]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn stream_timeout(&self) -> (Option<Duration>, Option<fn() -> E>) {
+        match self.timeout {
+            Some(expired) => (self.settings.timeout, Some(expired)),
+            None => (None, None),
+        }
     }
 
     /// The policy's settings and the error of a refused first attempt.

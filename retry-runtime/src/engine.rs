@@ -550,6 +550,19 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         });
     }
 
+    /// [`Call::succeeded`] for a call whose attempt may have run long (a
+    /// stream): the observers read the clock now.
+    pub fn succeeded_now(&self) {
+        let attempts = self.failed.saturating_add(1);
+        let observer = &self.settings.observer;
+        observer.attempt_succeeded(attempts, &Now::<C>::new());
+        observer.call_ended(Ended {
+            attempts,
+            gave_up: None,
+            error: false,
+        });
+    }
+
     /// Records a failed attempt and decides: `Some(delay)` to sleep and try
     /// again (after `before_sleep`), `None` to give up (after `on_giveup`).
     ///

@@ -134,8 +134,28 @@ pin_project! {
         skip: u64,
         // A restart to announce before the fresh stream's first item.
         announce: Option<u64>,
+        // Whether the current attempt delivered an item.
+        got_item: bool,
+        // Whether the call's end was reported.
+        ended: bool,
+        // The policy's `timeout`, as a limit on opening and between items.
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
         #[pin]
         state: State<Fut, S, E>,
+    }
+
+    impl<'p, T, E, I, F, Fut, S> PinnedDrop for RetryStream<'p, T, E, I, F, Fut, S> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // A consumer that stops after items arrived ends a good call.
+            if !*this.ended
+                && *this.got_item
+                && let Some(call) = this.call.as_ref()
+            {
+                call.succeeded_now();
+            }
+        }
     }
 }
 
@@ -147,8 +167,17 @@ impl<T, E> Retrying<T, E> {
     /// the first item is an ordinary retry; an error the rules do not retry
     /// (or the last one) ends the stream with that error.
     ///
-    /// Each opening of the source counts as an attempt, for the whole
-    /// stream: a policy of 5 attempts gives up at the fifth break.
+    /// - Each opening of the source counts as an attempt, for the whole
+    ///   stream: a policy of 5 attempts gives up at the fifth break.
+    /// - The policy's [`timeout`](Retrying::timeout) limits the opening and
+    ///   the wait for each item (an idle timeout): a source that goes silent
+    ///   fails as a `Timeout`. Its `deadline` counts from the first opening,
+    ///   streaming time included: a break after the deadline is not retried.
+    /// - `when_ok` does not apply (items are not the policy's `T`).
+    /// - The call succeeds when the stream ends, or when the consumer drops
+    ///   it after items arrived; statistics and breakers hear it then.
+    /// - In [`Resume::Skip`], a replay shorter than what was delivered ends
+    ///   the stream (the source did not replay the same items).
     pub fn stream<I, F, Fut, S>(
         &self,
         mode: Resume,
@@ -170,8 +199,19 @@ impl<T, E> Retrying<T, E> {
             kept: Vec::new(),
             skip: 0,
             announce: None,
+            got_item: false,
+            ended: false,
+            timer: None,
             state: State::Done,
         }
+    }
+}
+
+/// Restarts the idle timer (when the policy has a timeout).
+fn arm(timer: Pin<&mut Option<tokio::time::Sleep>>, limit: Option<std::time::Duration>) {
+    let Some(limit) = limit else { return };
+    if let Some(sleep) = timer.as_pin_mut() {
+        sleep.reset(tokio::time::Instant::now() + limit);
     }
 }
 
@@ -186,25 +226,28 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
+        let (limit, expired) = this.policy.stream_timeout();
         if this.call.is_none() {
             // The first poll: the call starts (and a breaker may refuse it).
-            if *this.attempt > 0 {
-                return Poll::Ready(None);
-            }
             let (settings, refused) = this.policy.settings();
             let call = this.call.insert(Call::gated(settings));
             *this.attempt = 1;
             if call.refused() {
+                *this.ended = true;
+                this.state.set(State::Done);
+                // Only a breaker refuses, and it comes with the conversion.
                 let Some(refused) = refused else {
                     return Poll::Ready(None);
                 };
-                // Through the engine, so that hooks and statistics hear it.
                 let error = refused();
+                // Through the engine, so that hooks and statistics hear it.
                 let _ = this
                     .policy
                     .judge(call, this.policy.failure_of(&error, false));
-                this.state.set(State::Done);
                 return Poll::Ready(Some(Err(error)));
+            }
+            if let Some(limit) = limit {
+                this.timer.set(Some(tokio::time::sleep(limit)));
             }
             let open = (this.factory)(Resumed {
                 attempt: 1,
@@ -214,15 +257,18 @@ where
             this.state.set(State::Opening { open });
         }
         loop {
-            let failed = match this.state.as_mut().project() {
+            // What failed, and whether it ran out of time.
+            let (failed, timed_out) = match this.state.as_mut().project() {
                 StateProj::Done => return Poll::Ready(None),
-                StateProj::Opening { open } => match ready!(open.poll(cx)) {
-                    Ok(stream) => {
+                StateProj::Opening { open } => match open.poll(cx) {
+                    Poll::Ready(Ok(stream)) => {
                         *this.skip = if *this.mode == Resume::Skip {
                             *this.delivered
                         } else {
                             0
                         };
+                        *this.got_item = false;
+                        arm(this.timer.as_mut(), limit);
                         this.state.set(State::Streaming { stream });
                         if let Some(delivered) = this.announce.take() {
                             let attempt = *this.attempt;
@@ -233,42 +279,52 @@ where
                         }
                         continue;
                     }
-                    Err(error) => error,
+                    Poll::Ready(Err(error)) => (error, false),
+                    Poll::Pending => match timed_out(this.timer.as_mut(), cx, expired) {
+                        Some(error) => (error, true),
+                        None => return Poll::Pending,
+                    },
                 },
-                StateProj::Streaming { stream } => match ready!(stream.poll_next(cx)) {
-                    Some(Ok(item)) => {
+                StateProj::Streaming { stream } => match stream.poll_next(cx) {
+                    Poll::Ready(Some(Ok(item))) => {
+                        arm(this.timer.as_mut(), limit);
                         if *this.skip > 0 {
                             *this.skip -= 1;
                             continue;
                         }
                         *this.delivered += 1;
+                        *this.got_item = true;
                         if *this.mode == Resume::Continue {
                             this.kept.push(item.clone());
                         }
                         return Poll::Ready(Some(Ok(Streamed::Item(item))));
                     }
-                    Some(Err(error)) => error,
-                    None => {
+                    Poll::Ready(Some(Err(error))) => (error, false),
+                    Poll::Ready(None) => {
                         if let Some(call) = this.call.as_ref() {
-                            call.succeeded();
+                            call.succeeded_now();
                         }
+                        *this.ended = true;
                         this.state.set(State::Done);
                         return Poll::Ready(None);
                     }
+                    Poll::Pending => match timed_out(this.timer.as_mut(), cx, expired) {
+                        Some(error) => (error, true),
+                        None => return Poll::Pending,
+                    },
                 },
                 StateProj::Sleeping { pause, last } => {
                     ready!(pause.poll(cx));
                     let last = last.take();
-                    if let Some(call) = this.call.as_mut() {
+                    if let (Some(call), Some(error)) = (this.call.as_mut(), last) {
                         call.admit_next();
-                        if call.refused()
-                            && let Some(error) = last
-                        {
+                        if call.refused() {
                             // A breaker refused the retry: give up with the
                             // last error (the engine tells the hooks).
                             let _ = this
                                 .policy
                                 .judge(call, this.policy.failure_of(&error, false));
+                            *this.ended = true;
                             this.state.set(State::Done);
                             return Poll::Ready(Some(Err(error)));
                         }
@@ -279,6 +335,7 @@ where
                         *this.announce = Some(*this.delivered);
                         *this.delivered = 0;
                     }
+                    arm(this.timer.as_mut(), limit);
                     let open = (this.factory)(Resumed {
                         attempt: *this.attempt,
                         delivered: *this.delivered,
@@ -291,18 +348,32 @@ where
             let Some(call) = this.call.as_mut() else {
                 return Poll::Ready(None);
             };
-            let failure = this.policy.failure_of(&failed, false);
+            let failure = this.policy.failure_of(&failed, timed_out);
             match this.policy.judge(call, failure) {
                 Some(delay) => this.state.set(State::Sleeping {
                     pause: pause(delay),
                     last: Some(failed),
                 }),
                 None => {
+                    *this.ended = true;
                     this.state.set(State::Done);
                     return Poll::Ready(Some(Err(failed)));
                 }
             }
         }
+    }
+}
+
+/// The timeout's error when the idle timer has run out.
+fn timed_out<E>(
+    timer: Pin<&mut Option<tokio::time::Sleep>>,
+    cx: &mut Context<'_>,
+    expired: Option<fn() -> E>,
+) -> Option<E> {
+    let sleep = timer.as_pin_mut()?;
+    match sleep.poll(cx) {
+        Poll::Ready(()) => expired.map(|e| e()),
+        Poll::Pending => None,
     }
 }
 

@@ -188,18 +188,78 @@ async fn a_budget_is_shared_by_all_items() {
     assert_eq!(batch.summary.attempts, 60);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_rejected_ok_counts_as_failed() {
+    let policy = Retrying::<u32, ApiError>::new()
+        .classify()
+        .attempts(2)
+        .wait(wait::none())
+        .when_ok(|v| *v == 0);
+    let batch = policy
+        .batch(0..3u32, 2, |n| {
+            let n = *n;
+            async move { Ok(n) }
+        })
+        .await;
+    assert!(batch.outcomes[0].rejected);
+    assert_eq!(batch.outcomes[0].attempts, 2);
+    assert_eq!(
+        (batch.summary.first_try, batch.summary.failed),
+        (2, 1),
+        "the last `Ok` is returned, and counted as failed"
+    );
+}
+
+static ITEMS_BREAKER: retry_runtime::CircuitBreaker =
+    retry_runtime::CircuitBreaker::new().min_attempts(5);
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_is_shared_by_all_items() {
+    let policy = Retrying::<u32, ApiError>::new()
+        .classify()
+        .attempts(3)
+        .wait(wait::none())
+        .breaker(&ITEMS_BREAKER);
+    let calls = AtomicU32::new(0);
+    let batch = policy
+        .batch(0..20u32, 1, |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<u32, _>(ApiError::status(503)) }
+        })
+        .await;
+    // One at a time: the fifth failed attempt opens it; every later attempt
+    // (retries and other items alike) is refused.
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    assert_eq!(batch.summary.failed, 20);
+    let refused = batch.outcomes.iter().filter(|o| o.attempts == 0).count();
+    assert_eq!(
+        refused,
+        20 - 2,
+        "items 0 and 1 made attempts; the rest none"
+    );
+    assert_eq!(batch.outcomes[5].result, Err(ApiError::status(599)));
+}
+
 #[tokio::test]
 async fn end_to_end_against_the_embedded_server() {
     use examples::fault_server::{FaultServer, Reply, Seen};
     use retry_runtime::http;
 
-    let n = AtomicU32::new(0);
+    // Each item's first attempt fails with a 503 when the item is a multiple
+    // of 3 (counted per item, so that the interleaving of the clients does
+    // not matter); multiples of 25 are not found.
+    let tries: Mutex<std::collections::HashMap<u32, u32>> = Mutex::default();
     let server = FaultServer::start(move |seen: &Seen| {
-        let k = n.fetch_add(1, Ordering::SeqCst);
         let item: u32 = String::from_utf8_lossy(&seen.body).parse().unwrap_or(0);
+        let attempt = {
+            let mut tries = tries.lock().unwrap();
+            let n = tries.entry(item).or_insert(0);
+            *n += 1;
+            *n
+        };
         if item.is_multiple_of(25) {
             Reply::status(404, "no such item")
-        } else if k.is_multiple_of(3) {
+        } else if item.is_multiple_of(3) && attempt == 1 {
             Reply::status(503, "busy")
         } else {
             Reply::status(200, (item * 3).to_string())
@@ -229,6 +289,10 @@ async fn end_to_end_against_the_embedded_server() {
         }
     }
     assert_eq!(batch.summary.failed, 4);
+    let retried = (1..=100u32)
+        .filter(|i| i.is_multiple_of(3) && !i.is_multiple_of(25))
+        .count();
+    assert_eq!(batch.summary.after_retries, retried);
     assert_eq!(
         u64::from(server.requests()),
         batch.summary.attempts,

@@ -282,3 +282,92 @@ mod end_to_end {
         assert_eq!(out, expected);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_break_after_the_last_item_is_retried_without_repeats() {
+    // The source yields all five items, then fails instead of ending.
+    let (out, opened) = collect(Resume::Skip, 5).await;
+    assert_eq!(out, items(1..=5));
+    assert_eq!(opened[1], (2, 5, vec![]));
+    let (out, _) = collect(Resume::Continue, 5).await;
+    assert_eq!(out, items(1..=5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_source_times_out_between_items() {
+    // The first stream sends two items and then nothing at all; the policy's
+    // timeout is an idle limit, so the stream is opened again.
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .wait(wait::none())
+        .timeout(secs(5.0))
+        .before_sleep(record);
+    let _ = take_seen();
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Continue, |resumed| {
+        let from = resumed.delivered_items.len();
+        let first = resumed.attempt == 1;
+        std::future::ready(Ok::<_, ApiError>(
+            futures_util::stream::iter(ITEMS[from..].to_vec())
+                .take(if first { 2 } else { 5 })
+                .map(Ok)
+                .chain(futures_util::stream::pending().take(if first { 1 } else { 0 })),
+        ))
+    });
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, items(1..=5));
+    assert_eq!(start.elapsed(), secs(5.0), "one idle limit");
+    let seen = take_seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].class, Some(retry_runtime::Class::Timeout));
+}
+
+static STREAM_BREAKER: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker::new()
+    .min_attempts(2)
+    .open_for(std::time::Duration::from_secs(60));
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_refuses_the_reopening_and_the_next_stream() {
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .attempts(5)
+        .wait(wait::fixed(secs(1.0)))
+        .breaker(&STREAM_BREAKER)
+        .on_giveup(record);
+    let _ = take_seen();
+    // Two breaks open it: the third opening is refused after the sleep, and
+    // the stream ends with the last error.
+    let opened: Opened = Arc::default();
+    let stream = policy.stream(Resume::Continue, |resumed| {
+        opened
+            .lock()
+            .unwrap()
+            .push((resumed.attempt, resumed.delivered, vec![]));
+        let next = resumed.delivered_items.len() as u32 + 1;
+        std::future::ready(Ok::<_, ApiError>(futures_util::stream::iter([
+            Ok(next),
+            Err(ApiError::connect()),
+        ])))
+    });
+    let out: Vec<_> = stream.collect().await;
+    let mut expected = items(1..=2);
+    expected.push(Err(ApiError::connect()));
+    assert_eq!(out, expected);
+    assert_eq!(opened.lock().unwrap().len(), 2);
+    assert_eq!(take_seen()[0].reason, Some(GiveUp::BreakerOpen));
+
+    // Open: the next stream is refused before it opens, and says so.
+    let stream = policy.stream(
+        Resume::Skip,
+        |_| -> std::future::Ready<
+            Result<futures_util::stream::Empty<Result<u32, ApiError>>, ApiError>,
+        > { panic!("not opened while the breaker is open") },
+    );
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, vec![Err(ApiError::status(599))]);
+    let seen = take_seen();
+    assert_eq!(
+        (seen[0].attempt, seen[0].reason),
+        (0, Some(GiveUp::BreakerOpen))
+    );
+}

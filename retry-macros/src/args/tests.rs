@@ -377,3 +377,33 @@ fn recovers_after_each_mistake() {
     assert!(matches!(args.wait, Some(WaitSpec::Fixed(_))));
     assert_eq!(args.name.unwrap().value(), "kept");
 }
+
+#[test]
+fn guards_that_a_sample_of_mutants_slipped_past() {
+    // A one-code range is a range, not an empty one.
+    let args = ok(quote!(on = [Status(503..=503)]));
+    assert!(matches!(
+        &args.on.unwrap()[0].class,
+        ClassSpec::Set(parts, _) if matches!(parts[..], [SetPart::Statuses(503, 503)])
+    ));
+    // A qualified path is a user's expression, not the built-in `none`.
+    assert!(matches!(
+        ok(quote!(wait = <W>::none)).wait,
+        Some(WaitSpec::Expr(_))
+    ));
+    // `factor` takes a plain number, whole or not; a suffix is a mistake.
+    assert!(matches!(
+        ok(quote!(wait = exponential(factor = 1.5))).wait,
+        Some(WaitSpec::Exponential { factor: Some(f), .. }) if f == 1.5
+    ));
+    let e = errors_of(quote!(wait = exponential(factor = 1.5f64)));
+    assert!(e.contains("expected a positive number"), "{e}");
+    // After an unknown key with a value of several tokens, the next key is
+    // still read.
+    let (args, e) = parse(quote!(colour = deep blue sea, attempts = 0, name = "n"));
+    assert!(
+        e.contains("unknown key `colour`") && e.contains("attempts"),
+        "{e}"
+    );
+    assert_eq!(args.name.unwrap().value(), "n");
+}
