@@ -363,6 +363,41 @@ mod tests {
     }
 
     #[test]
+    fn a_use_declaration_anywhere_keeps_its_self() {
+        // After another statement, with a visibility, after a block: each
+        // `use` starts a statement and its `self` is the module's.
+        assert_eq!(
+            renamed(quote!({
+                let a = self.a;
+                pub(crate) use std::fmt::{self as f};
+                use std::io::{self};
+                {
+                    self.b
+                }
+                use std::fs::{self as fs};
+                self.c
+            })),
+            quote!({
+                let a = __retry_self.a;
+                pub(crate) use std::fmt::{self as f};
+                use std::io::{self};
+                {
+                    __retry_self.b
+                }
+                use std::fs::{self as fs};
+                __retry_self.c
+            })
+            .to_string()
+        );
+        // `use` inside an expression is not a declaration (it is no keyword
+        // there, and nothing here is skipped).
+        assert_eq!(
+            renamed(quote!({ f(self, x) })),
+            quote!({ f(__retry_self, x) }).to_string()
+        );
+    }
+
+    #[test]
     fn renames_the_receiver_only() {
         assert_eq!(
             renamed(quote!({
