@@ -2,6 +2,7 @@
 //! fault-injecting HTTP server that the demo and the HTTP tests run against.
 
 pub mod fault_server;
+pub mod occ;
 pub mod sse;
 pub mod storm;
 

@@ -85,6 +85,16 @@ async fn with_breaker(api: &Api) -> std::io::Result<()> {
     api.request().await
 }
 
+#[retry(
+    attempts = 5,
+    wait = exponential(initial = 100ms, max = 2s),
+    budget = BUDGET,
+    breaker = BREAKER
+)]
+async fn with_both(api: &Api) -> std::io::Result<()> {
+    api.request().await
+}
+
 /// Which protection the callers use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protection {
@@ -94,6 +104,28 @@ pub enum Protection {
     Budget,
     /// The same, with [`BREAKER`].
     Breaker,
+    /// The same, with both.
+    Both,
+}
+
+impl Protection {
+    /// Every kind, in the order of the tables.
+    pub const ALL: [Protection; 4] = [
+        Protection::None,
+        Protection::Budget,
+        Protection::Breaker,
+        Protection::Both,
+    ];
+
+    /// The name in tables and plots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protection::None => "no protection",
+            Protection::Budget => "budget(0.1, 10)",
+            Protection::Breaker => "circuit breaker",
+            Protection::Both => "budget and breaker",
+        }
+    }
 }
 
 /// `callers` callers each make one call a second for `seconds` seconds
@@ -119,6 +151,7 @@ pub async fn simulate(
                     Protection::None => unprotected(&api).await,
                     Protection::Budget => with_budget(&api).await,
                     Protection::Breaker => with_breaker(&api).await,
+                    Protection::Both => with_both(&api).await,
                 };
                 api.count(|s| match outcome {
                     Ok(()) => s.successes += 1,
