@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Arguments: `success` or `retry`, then `direct`, `hand`, `attribute`,
-//! `question`, `protected` (budget and breaker) or `backon`; `none` runs nothing (the harness's own count, to
+//! `question`, `protected` (budget and breaker), `backon`, `tokio_retry2`
+//! or `backoff`; `none` runs nothing (the harness's own count, to
 //! subtract). Without arguments it runs each once and prints the sizes.
 
 use std::hint::black_box;
@@ -45,6 +46,8 @@ fn main() {
                 "question" => paths::annotated_with_question_mark(f, &mut n).await,
                 "protected" => paths::annotated_protected(f, &mut n).await,
                 "backon" => paths::with_backon(f, &mut n).await,
+                "tokio_retry2" => paths::with_tokio_retry2(f, &mut n).await,
+                "backoff" => paths::with_backoff(f, &mut n).await,
                 _ => Ok(0),
             };
             black_box(out.ok());

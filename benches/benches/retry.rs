@@ -69,8 +69,12 @@ pub async fn annotated(fail_first: u32, attempt: &mut u32) -> io::Result<u64> {
     body(fail_first, attempt).await
 }
 
-static BENCH_BUDGET: retry_runtime::Budget = retry_runtime::Budget::new(0.1, 10);
-static BENCH_BREAKER: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker::new();
+// Configured never to refuse: what is measured is the bookkeeping, not the
+// refusals (each call deposits 10 retries; the breaker never opens).
+static BENCH_BUDGET: retry_runtime::Budget = retry_runtime::Budget::new(10.0, 10);
+static BENCH_BREAKER: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker::new()
+    .failure_ratio(1.0)
+    .min_attempts(u32::MAX);
 
 /// The same with a retry budget and a circuit breaker named: a clock read,
 /// a deposit and the breaker's record on every call.
@@ -118,6 +122,63 @@ pub async fn with_backon(fail_first: u32, attempt: &mut u32) -> io::Result<u64> 
     out
 }
 
+/// tokio-retry2: delays `2^n · 5 ms` (10, 20, 40, 80 ms), 4 retries; the
+/// body's errors are wrapped in `RetryError` (transient or permanent).
+#[inline(never)]
+pub async fn with_tokio_retry2(fail_first: u32, attempt: &mut u32) -> io::Result<u64> {
+    use tokio_retry2::strategy::ExponentialBackoff;
+    use tokio_retry2::{Retry, RetryError};
+    let count = std::cell::Cell::new(*attempt);
+    let strategy = ExponentialBackoff::from_millis(2).factor(5).take(4);
+    let out = Retry::spawn(strategy, || {
+        let n = count.get();
+        count.set(n + 1);
+        async move {
+            body_at(fail_first, n).await.map_err(|e| {
+                if e.kind() == io::ErrorKind::ConnectionReset {
+                    RetryError::transient(e)
+                } else {
+                    RetryError::permanent(e)
+                }
+            })
+        }
+    })
+    .await;
+    *attempt = count.get();
+    out
+}
+
+/// backoff: exponential from 10 ms doubling, no randomisation, no elapsed
+/// limit; it has no attempt limit, so the fifth failure is made permanent.
+#[inline(never)]
+pub async fn with_backoff(fail_first: u32, attempt: &mut u32) -> io::Result<u64> {
+    let count = std::cell::Cell::new(*attempt);
+    let policy = backoff::ExponentialBackoffBuilder::new()
+        .with_initial_interval(Duration::from_millis(10))
+        .with_multiplier(2.0)
+        .with_randomization_factor(0.0)
+        .with_max_interval(Duration::from_secs(60))
+        .with_max_elapsed_time(None)
+        .build();
+    let start = *attempt;
+    let out = backoff::future::retry(policy, || {
+        let n = count.get();
+        count.set(n + 1);
+        async move {
+            body_at(fail_first, n).await.map_err(|e| {
+                if e.kind() == io::ErrorKind::ConnectionReset && n - start < 4 {
+                    backoff::Error::transient(e)
+                } else {
+                    backoff::Error::permanent(e)
+                }
+            })
+        }
+    })
+    .await;
+    *attempt = count.get();
+    out
+}
+
 pub fn sizes() {
     let mut n = 0;
     eprintln!("future sizes in bytes:");
@@ -129,6 +190,11 @@ pub fn sizes() {
         size_of_val(&annotated_with_question_mark(0, &mut n))
     );
     eprintln!("  backon        {}", size_of_val(&with_backon(0, &mut n)));
+    eprintln!(
+        "  tokio-retry2  {}",
+        size_of_val(&with_tokio_retry2(0, &mut n))
+    );
+    eprintln!("  backoff       {}", size_of_val(&with_backoff(0, &mut n)));
 }
 
 fn success(c: &mut Criterion) {
@@ -150,6 +216,12 @@ fn success(c: &mut Criterion) {
     group.bench_function("backon", |b| {
         b.iter(|| now(with_backon(black_box(0), &mut 0)))
     });
+    group.bench_function("tokio_retry2", |b| {
+        b.iter(|| now(with_tokio_retry2(black_box(0), &mut 0)))
+    });
+    group.bench_function("backoff", |b| {
+        b.iter(|| now(with_backoff(black_box(0), &mut 0)))
+    });
     group.finish();
 }
 
@@ -168,6 +240,12 @@ fn fail_fail_succeed(c: &mut Criterion) {
     });
     group.bench_function("backon", |b| {
         b.iter(|| rt.block_on(with_backon(black_box(2), &mut 0)))
+    });
+    group.bench_function("tokio_retry2", |b| {
+        b.iter(|| rt.block_on(with_tokio_retry2(black_box(2), &mut 0)))
+    });
+    group.bench_function("backoff", |b| {
+        b.iter(|| rt.block_on(with_backoff(black_box(2), &mut 0)))
     });
     group.finish();
 }

@@ -504,7 +504,13 @@ impl Expansion {
             (quote!(), quote!(&const { #wait }))
         } else {
             let name = local(name);
-            (quote!(let #name = #wait;), quote!(&#name))
+            // As a `dyn Wait`: a value that is not a `Wait` is then reported
+            // once, where it is bound.
+            let krate = &self.krate;
+            (
+                quote!(let #name = #wait;),
+                quote!((&#name as &dyn #krate::__private::wait::Wait)),
+            )
         }
     }
 
@@ -743,23 +749,19 @@ impl Expansion {
         let mut chain = quote!();
         for (index, rule) in (1u32..).zip(rules) {
             let cond = self.class_matches(&rule.class, failure);
-            let limits = if rule.attempts.is_none() && rule.wait.is_none() {
-                quote!(#top)
-            } else {
-                let attempts = match rule.attempts {
-                    Some(n) => quote!(#n),
-                    None => quote!(#top.attempts),
-                };
-                let (wait, wait_id) = match &rule.wait {
-                    Some(spec) => {
-                        let (binding, wait) =
-                            self.bound_wait(spec, &format!("__retry_wait{index}"));
-                        bindings.extend(binding);
-                        (wait, quote!(#index))
-                    }
-                    None => (quote!(#top.wait), quote!(0)),
-                };
-                quote!(#krate::__private::Limits { attempts: #attempts, wait: #wait, wait_id: #wait_id })
+            let p = quote!(#krate::__private);
+            let limits = match (&rule.wait, rule.attempts) {
+                (None, None) => quote!(#p::Matched::Top),
+                (None, Some(n)) => quote!(#p::Matched::TopAttempts(#n)),
+                (Some(spec), attempts) => {
+                    let attempts = match attempts {
+                        Some(n) => quote!(#n),
+                        None => quote!(#top.attempts),
+                    };
+                    let (binding, wait) = self.bound_wait(spec, &format!("__retry_wait{index}"));
+                    bindings.extend(binding);
+                    quote!(#p::Matched::Own(#p::Limits::own(#attempts, #wait, #index)))
+                }
             };
             chain.extend(quote! {
                 if #cond { ::core::option::Option::Some(#limits) } else

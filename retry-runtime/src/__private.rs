@@ -12,7 +12,7 @@ pub use crate::class::{Class, ClassSet, Classify};
 pub use crate::clock::{Clock, Now, StdClock, TokioClock};
 pub use crate::elapsed::Elapsed;
 pub use crate::engine::{
-    Call, DEFAULT_ATTEMPTS, Ended, Failure, Limits, Observer, RetryAfter, Settings,
+    Call, DEFAULT_ATTEMPTS, Ended, Failure, Limits, Matched, Observer, RetryAfter, Settings,
 };
 pub use crate::state::RetryState;
 pub use crate::stats::{Recorder, Stats};

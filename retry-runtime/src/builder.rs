@@ -9,7 +9,7 @@ use crate::__private::{BreakerGate, BudgetGate, WindowGate};
 use crate::class::{Class, ClassSet, Classify};
 use crate::clock::{Clock, StdClock, TokioClock};
 use crate::elapsed::Elapsed;
-use crate::engine::{Call, DEFAULT_ATTEMPTS, Failure, Limits, RetryAfter, Settings};
+use crate::engine::{Call, DEFAULT_ATTEMPTS, Failure, Limits, Matched, RetryAfter, Settings};
 use crate::state::RetryState;
 use crate::stats::{Recorder, Stats};
 use crate::{AdaptiveWindow, Breaker, CircuitOpen, RetryBudget};
@@ -627,15 +627,17 @@ impl<T, E> Retrying<T, E> {
         let transient = self.transient_by_default;
         let rules = || {
             if self.rules.is_empty() {
-                return Matcher::Default.matches(&failure, transient).then_some(top);
+                return Matcher::Default
+                    .matches(&failure, transient)
+                    .then_some(Matched::Top);
             }
             let (index, rule) = (1..)
                 .zip(&self.rules)
                 .find(|(_, rule)| rule.matcher.matches(&failure, transient))?;
-            Some(Limits {
-                attempts: rule.attempts.unwrap_or(self.attempts),
-                wait: rule.wait.as_deref().unwrap_or(&*self.wait),
-                wait_id: if rule.wait.is_some() { index } else { 0 },
+            let attempts = rule.attempts.unwrap_or(self.attempts);
+            Some(match rule.wait.as_deref() {
+                Some(wait) => Matched::Own(Limits::own(attempts, wait, index)),
+                None => Matched::TopAttempts(attempts),
             })
         };
         call.failed(

@@ -376,19 +376,50 @@ impl<'a, E> Failure<'a, E> {
 }
 
 /// The limits of the rule that matched a failure: its attempts and its wait.
-#[derive(Clone, Copy)]
-pub struct Limits<'w> {
+/// The top-level limits keep their wait's own type, so that its `delay` is
+/// called (and inlined) directly; a rule's own wait is a `dyn Wait`.
+pub struct Limits<'w, W: ?Sized = dyn Wait + 'w> {
     /// Total attempts, the first included.
     pub attempts: u32,
     /// The delay rule.
-    pub wait: &'w (dyn Wait + 'w),
+    pub wait: &'w W,
     /// Which wait this is (0 for the top-level wait, `i` for the override of
     /// the `i`-th rule): decorrelated jitter continues from the previous
     /// delay only while the same wait is in use.
     pub wait_id: u32,
 }
 
-impl fmt::Debug for Limits<'_> {
+impl<W: ?Sized> Clone for Limits<'_, W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<W: ?Sized> Copy for Limits<'_, W> {}
+
+impl<'w> Limits<'w> {
+    /// A rule's own limits.
+    #[inline(always)]
+    pub fn own(attempts: u32, wait: &'w (dyn Wait + 'w), wait_id: u32) -> Self {
+        Limits {
+            attempts,
+            wait,
+            wait_id,
+        }
+    }
+}
+
+/// Which limits the first matching rule of `on` gives a failure.
+#[derive(Clone, Copy, Debug)]
+pub enum Matched<'w> {
+    /// The top-level limits.
+    Top,
+    /// The top-level wait, with other attempts.
+    TopAttempts(u32),
+    /// The rule's own wait (and attempts).
+    Own(Limits<'w>),
+}
+
+impl<W: ?Sized> fmt::Debug for Limits<'_, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Limits")
             .field("attempts", &self.attempts)
@@ -575,13 +606,13 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// when the sleep would end after the deadline, or when an observer's
     /// gate refuses the next attempt.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
-    pub fn failed<'w, E>(
+    #[inline(always)]
+    pub fn failed<'w, E, W: Wait + ?Sized>(
         &mut self,
         failure: Failure<'_, E>,
         never: impl FnOnce() -> bool,
-        rules: impl FnOnce() -> Option<Limits<'w>>,
-        top: Limits<'w>,
+        rules: impl FnOnce() -> Option<Matched<'w>>,
+        top: Limits<'w, W>,
         before_sleep: impl FnOnce(&RetryState<'_, E>),
         on_giveup: impl FnOnce(&RetryState<'_, E>),
     ) -> Option<Duration> {
@@ -641,39 +672,45 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         }
     }
 
-    #[inline]
-    fn decide<'w, E>(
+    // Always inlined, so that the policy's constant wait is seen through
+    // its `&dyn Wait` and its `delay` inlined with the constants folded in.
+    #[inline(always)]
+    fn decide<'w, E, W: Wait + ?Sized>(
         &mut self,
         failure: &Failure<'_, E>,
         elapsed: Duration,
         never: impl FnOnce() -> bool,
-        rules: impl FnOnce() -> Option<Limits<'w>>,
-        top: Limits<'w>,
+        rules: impl FnOnce() -> Option<Matched<'w>>,
+        top: Limits<'w, W>,
     ) -> Result<Duration, GiveUp> {
         let judged = if failure.error.is_none() {
-            Ok(top)
+            Ok(Matched::Top)
         } else if never() {
             Err(GiveUp::NotRetryable)
         } else if failure.should_retry == Some(false) {
             Err(GiveUp::ServerRefused)
-        } else if let Some(limits) = rules() {
-            Ok(limits)
+        } else if let Some(matched) = rules() {
+            Ok(matched)
         } else if failure.should_retry == Some(true) {
-            Ok(top)
+            Ok(Matched::Top)
         } else {
             Err(GiveUp::NotRetryable)
         };
         let observer = &self.settings.observer;
         let now = Now::<C>::new();
         observer.attempt_failed(self.failed, failure.class, judged.is_ok(), &now);
-        let limits = judged?;
+        let (attempts, wait_id, own) = match judged? {
+            Matched::Top => (top.attempts, 0, None),
+            Matched::TopAttempts(attempts) => (attempts, 0, None),
+            Matched::Own(limits) => (limits.attempts, limits.wait_id, Some(limits.wait)),
+        };
         let testing = crate::testing::current();
-        if self.failed >= limits.attempts.min(testing.attempts) {
+        if self.failed >= attempts.min(testing.attempts) {
             return Err(GiveUp::Attempts);
         }
         // Each wait continues from its own last delay; a Retry-After floor
         // or another rule's wait never feeds into it.
-        let previous = if self.wait_id == limits.wait_id {
+        let previous = if self.wait_id == wait_id {
             self.previous
         } else {
             Duration::ZERO
@@ -682,7 +719,10 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         if let Some(window) = observer.window() {
             cx = cx.window(window);
         }
-        let wait = limits.wait.delay(&mut cx);
+        let wait = match own {
+            None => top.wait.delay(&mut cx),
+            Some(own) => own.delay(&mut cx),
+        };
         let mut delay = wait;
         if let (RetryAfter::Honor { max }, Some(requested)) =
             (self.settings.retry_after, failure.retry_after)
@@ -701,7 +741,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             return Err(GiveUp::Deadline);
         }
         observer.admit(self.failed.saturating_add(1), delay, &now)?;
-        self.wait_id = limits.wait_id;
+        self.wait_id = wait_id;
         self.previous = wait;
         Ok(delay)
     }

@@ -9,7 +9,7 @@ fn fail(retry_after: Option<Duration>) -> Failure<'static, ()> {
 }
 
 fn limits(attempts: u32, secs: u64) -> Limits<'static> {
-    let wait: &'static Fixed = Box::leak(Box::new(Fixed(Duration::from_secs(secs))));
+    let wait: &'static dyn Wait = Box::leak(Box::new(Fixed(Duration::from_secs(secs))));
     Limits {
         attempts,
         wait,
@@ -23,7 +23,14 @@ fn retry<O: Observer>(
     failure: Failure<'_, ()>,
     rule: Limits<'_>,
 ) -> Option<Duration> {
-    call.failed(failure, || false, || Some(rule), rule, |_| {}, |_| {})
+    call.failed(
+        failure,
+        || false,
+        || Some(Matched::Own(rule)),
+        rule,
+        |_| {},
+        |_| {},
+    )
 }
 
 #[test]
@@ -42,7 +49,7 @@ fn gives_up_when_attempts_are_used() {
     let next = call.failed(
         fail(None),
         || false,
-        || Some(limits(3, 0)),
+        || Some(Matched::Own(limits(3, 0))),
         limits(3, 0),
         |_| panic!("no sleep"),
         |s| reason = s.reason,
@@ -66,7 +73,7 @@ fn the_order_of_the_checks() {
             || never,
             || {
                 assert!(!never && verdict != Some(false), "rules asked too early");
-                matched.then_some(rule)
+                matched.then_some(Matched::Own(rule))
             },
             top,
             |_| {},
@@ -139,7 +146,7 @@ fn a_sleep_past_the_deadline_is_not_taken() {
     call.failed(
         fail(None),
         || false,
-        || Some(limits(9, 6)),
+        || Some(Matched::Own(limits(9, 6))),
         limits(9, 6),
         |_| panic!(),
         |s| reason = s.reason,
@@ -159,11 +166,7 @@ fn a_real_clock_counts_towards_the_deadline() {
     assert!(left <= Duration::from_millis(970), "{left:?}");
     let mut call = call;
     let wait = Fixed(Duration::from_millis(990));
-    let rule = Limits {
-        attempts: 3,
-        wait: &wait,
-        wait_id: 0,
-    };
+    let rule = Limits::own(3, &wait, 0);
     assert_eq!(retry(&mut call, fail(None), rule), None);
 }
 
@@ -204,7 +207,7 @@ fn hooks_see_the_state_and_the_clock_from_the_start() {
     call.failed(
         fail(Some(Duration::from_secs(3))),
         || false,
-        || Some(limits(3, 1)),
+        || Some(Matched::Own(limits(3, 1))),
         limits(3, 1),
         |s| {
             seen = Some((
@@ -255,16 +258,8 @@ fn each_wait_continues_from_its_own_previous_delay() {
         .max(Duration::from_secs(1000))
         .jitter(Jitter::Decorrelated);
     let other = Fixed(Duration::from_secs(500));
-    let connect = Limits {
-        attempts: 10,
-        wait: &wait,
-        wait_id: 0,
-    };
-    let rate = Limits {
-        attempts: 10,
-        wait: &other,
-        wait_id: 1,
-    };
+    let connect = Limits::own(10, &wait, 0);
+    let rate = Limits::own(10, &other, 1);
     for _ in 0..50 {
         let mut call = Call::<StdClock>::new(&settings);
         let first = retry(&mut call, fail(Some(Duration::from_secs(30))), connect).unwrap();
@@ -372,7 +367,7 @@ fn the_gate_refuses_a_retry_before_its_sleep() {
     let next = call.failed(
         fail(None),
         || false,
-        || Some(limits(9, 1)),
+        || Some(Matched::Own(limits(9, 1))),
         limits(9, 1),
         |_| slept = true,
         |_| {},
@@ -406,7 +401,7 @@ fn a_refused_attempt_gives_up_with_the_last_outcome() {
     let next = call.failed(
         fail(None),
         || false,
-        || Some(limits(9, 1)),
+        || Some(Matched::Own(limits(9, 1))),
         limits(9, 1),
         |_| panic!("no sleep"),
         |s| reason = Some((s.attempt, s.reason)),
@@ -458,7 +453,14 @@ async fn a_sleep_that_ends_exactly_at_the_deadline_is_taken() {
     let mut call = Call::<TokioClock>::new(&settings);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rule = limits(9, 4);
-    let next = call.failed(fail(None), || false, || Some(rule), rule, |_| {}, |_| {});
+    let next = call.failed(
+        fail(None),
+        || false,
+        || Some(Matched::Own(rule)),
+        rule,
+        |_| {},
+        |_| {},
+    );
     assert_eq!(
         next,
         Some(Duration::from_secs(4)),
@@ -467,7 +469,14 @@ async fn a_sleep_that_ends_exactly_at_the_deadline_is_taken() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(call.attempt_limit(), Some(Duration::ZERO));
     let rule = limits(9, 0);
-    let next = call.failed(fail(None), || false, || Some(rule), rule, |_| {}, |_| {});
+    let next = call.failed(
+        fail(None),
+        || false,
+        || Some(Matched::Own(rule)),
+        rule,
+        |_| {},
+        |_| {},
+    );
     assert_eq!(
         next,
         Some(Duration::ZERO),
@@ -479,11 +488,7 @@ async fn a_sleep_that_ends_exactly_at_the_deadline_is_taken() {
 fn no_wait_is_no_wait() {
     let settings = Settings::new("t");
     let mut call = Call::<StdClock>::new(&settings);
-    let rule = Limits {
-        attempts: 3,
-        wait: &NoWait,
-        wait_id: 0,
-    };
+    let rule = Limits::own(3, &NoWait, 0);
     assert_eq!(retry(&mut call, fail(None), rule), Some(Duration::ZERO));
 }
 
