@@ -363,6 +363,32 @@ mod tests {
     }
 
     #[test]
+    fn nested_items_keep_the_self_of_their_macros() {
+        // In an item, `self` belongs to the item, even in a macro's input.
+        let items = quote!({
+            impl A {
+                m!(self);
+            }
+            trait T {
+                m!(self);
+            }
+            mod n {
+                m!(self);
+            }
+            struct S {
+                a: m!(self),
+            }
+            enum E {
+                A = m!(self),
+            }
+            union U {
+                a: m!(self),
+            }
+        });
+        assert_eq!(renamed(items.clone()), items.to_string());
+    }
+
+    #[test]
     fn a_use_declaration_anywhere_keeps_its_self() {
         // After another statement, with a visibility, after a block: each
         // `use` starts a statement and its `self` is the module's.

@@ -177,6 +177,16 @@ mod tests {
     }
 
     #[test]
+    fn a_name_is_found_inside_groups() {
+        assert!(mentions(
+            &quote!(Pin<Box<(dyn Future<Output = ()> + Send)>>),
+            "Future"
+        ));
+        assert!(mentions(&quote!(Pin<Box<dyn Future>>), "Future"));
+        assert!(!mentions(&quote!(Pin<Box<(dyn Stream)>>), "Future"));
+    }
+
+    #[test]
     fn borrows_of_mut_arguments() {
         let bad = [
             quote!(

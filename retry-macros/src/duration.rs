@@ -161,5 +161,41 @@ mod tests {
                 .unwrap_err()
                 .contains("too large")
         );
+        // Another operator is no duration, and no negative one either.
+        let not = nanos("!5").unwrap_err();
+        assert!(
+            not.contains("expected a duration") && !not.contains("negative"),
+            "{not}"
+        );
+    }
+
+    #[test]
+    fn the_largest_duration_is_u64_max_seconds() {
+        let max = u128::from(u64::MAX) * 1_000_000_000;
+        assert_eq!(nanos("18446744073709551615"), Ok(max));
+        assert!(
+            nanos("18446744073709551616")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(
+            nanos("18446744073709551615.5")
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
+
+    #[test]
+    fn durations_compare_by_value_not_by_place() {
+        let (a, b) = (Span::call_site(), Span::mixed_site());
+        assert_eq!(
+            Dur::from_secs(2, a),
+            Dur {
+                nanos: 2_000_000_000,
+                span: b
+            }
+        );
+        assert_ne!(Dur::from_secs(2, a), Dur::from_secs(3, a));
+        assert!(Dur::from_secs(2, a) < Dur::from_secs(3, b));
     }
 }
