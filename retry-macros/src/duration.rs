@@ -113,11 +113,11 @@ fn decimal_times(digits: &str, unit: u128) -> Option<u128> {
     let mut scale = unit;
     for digit in frac.chars() {
         let d = u128::from(digit.to_digit(10)?);
-        // Digits past the nanosecond are rounded away.
+        // The first digit below the nanosecond rounds (it is worth
+        // `d · scale / 10` ns: a tenth of a nanosecond for seconds, six tenths
+        // for minutes); the ones after it are dropped.
         if scale < 10 {
-            if d >= 5 && scale == 1 {
-                nanos = nanos.checked_add(1)?;
-            }
+            nanos = nanos.checked_add((d * scale + 5) / 10)?;
             break;
         }
         scale /= 10;
@@ -167,6 +167,23 @@ mod tests {
             not.contains("expected a duration") && !not.contains("negative"),
             "{not}"
         );
+    }
+
+    #[test]
+    fn fractions_round_to_the_nearest_nanosecond() {
+        assert_eq!(nanos("0.000000001"), Ok(1));
+        assert_eq!(nanos("0.0000000015"), Ok(2));
+        assert_eq!(nanos("0.0000000014"), Ok(1));
+        assert_eq!(
+            nanos("0.00000000149"),
+            Ok(1),
+            "only the first digit below rounds"
+        );
+        // A minute's tenth digit is worth 6 ns.
+        assert_eq!(nanos("0.0000000001m"), Ok(6));
+        assert_eq!(nanos("0.00000000001m"), Ok(1));
+        assert_eq!(nanos("1e3ms"), Ok(1_000_000_000));
+        assert_eq!(nanos("1.5e1"), Ok(15_000_000_000));
     }
 
     #[test]
