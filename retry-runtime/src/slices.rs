@@ -137,7 +137,18 @@ impl<const N: usize> Striped<N> {
         }
     }
 
+    /// The stripes that may hold counts: those ever claimed by a thread.
     fn all(&self) -> impl Iterator<Item = &Slices<N>> {
+        let (owned, shared) = crate::stats::stripes_used();
+        let shared = if shared { &self.shared[..] } else { &[] };
+        self.owned[..owned.min(self.owned.len())]
+            .iter()
+            .chain(shared)
+            .map(|s| &s.0)
+    }
+
+    /// Every stripe (for clearing).
+    fn every(&self) -> impl Iterator<Item = &Slices<N>> {
         self.owned.iter().chain(&self.shared).map(|s| &s.0)
     }
 
@@ -168,7 +179,7 @@ impl<const N: usize> Striped<N> {
     }
 
     pub(crate) fn clear(&self) {
-        self.all().for_each(Slices::clear);
+        self.every().for_each(Slices::clear);
     }
 }
 

@@ -465,6 +465,11 @@ pub(crate) fn stripe_index() -> usize {
     stripe::index()
 }
 
+/// `(owned stripes ever used, whether the shared ones were used)`.
+pub(crate) fn stripes_used() -> (usize, bool) {
+    stripe::used()
+}
+
 /// 128 bytes: two cache lines, as adjacent lines are fetched in pairs.
 #[repr(align(128))]
 struct Line(AtomicU64);
@@ -518,6 +523,15 @@ mod stripe {
         STRIPES + OVERFLOW.fetch_add(1, Relaxed) % (usize::MAX / 2)
     }
 
+    /// How many owned stripes were ever claimed, and whether any thread went
+    /// to the shared ones: a reader sums only those (the others are zero).
+    static CLAIMED: AtomicUsize = AtomicUsize::new(0);
+
+    /// `(owned stripes ever used, whether shared stripes were used)`.
+    pub(crate) fn used() -> (usize, bool) {
+        (CLAIMED.load(Acquire), OVERFLOW.load(Acquire) > 0)
+    }
+
     thread_local! {
         static INDEX: Cell<usize> = const { Cell::new(UNSET) };
         static OWNER: Owner = const { Owner };
@@ -551,7 +565,10 @@ mod stripe {
         let index = match free {
             // The slot must be given back when the thread exits; if its
             // exit has begun, give it back now.
-            Some(i) if OWNER.try_with(|_| ()).is_ok() => i,
+            Some(i) if OWNER.try_with(|_| ()).is_ok() => {
+                CLAIMED.fetch_max(i + 1, AcqRel);
+                i
+            }
             Some(i) => {
                 TAKEN[i].store(false, Release);
                 overflow()
