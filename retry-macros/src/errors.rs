@@ -120,7 +120,21 @@ mod tests {
     }
 
     #[test]
+    fn typo_thresholds() {
+        // Two edits in a name of four letters (a third of it is one).
+        assert_eq!(edit_distance("waxx", "wait"), 2);
+        assert_eq!(nearest("waxx", &["wait"]), Some("wait"));
+        // Three edits in a name of eleven: a third of it, rounded down.
+        assert_eq!(edit_distance("exonntil", "exponential"), 3);
+        assert_eq!(nearest("exonntil", &["exponential"]), Some("exponential"));
+        assert_eq!(nearest("exnntil", &["exponential"]), None);
+    }
+
+    #[test]
     fn transpositions_count_once() {
+        assert_eq!(edit_distance("abcdfe", "abcdef"), 1);
+        assert_eq!(edit_distance("bacdef", "abcdef"), 1);
+        assert_eq!(edit_distance("abdcef", "abcdef"), 1);
         assert_eq!(edit_distance("wiat", "wait"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("abc", ""), 3);
