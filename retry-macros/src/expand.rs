@@ -944,3 +944,42 @@ fn class_set(krate: &TokenStream, parts: &[SetPart]) -> TokenStream {
     }
     out.unwrap_or_else(|| quote!(#set::EMPTY))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_with_a_stray_loop_exit_is_emitted_as_written() {
+        // So that the compiler reports the `break` as it would without the
+        // attribute, instead of the retry loop taking it.
+        let item = quote! {
+            async fn f() -> std::io::Result<()> {
+                break;
+            }
+        };
+        let out = retry(quote!(attempts = 2), item.clone());
+        assert_eq!(out.to_string(), item.to_string());
+        // A loop exit inside the body's own loop is no stray: expanded.
+        let inside = quote! {
+            async fn g() -> std::io::Result<()> {
+                loop { break; }
+                Ok(())
+            }
+        };
+        let out = retry(quote!(attempts = 2), inside.clone()).to_string();
+        assert_ne!(out, inside.to_string());
+        assert!(out.contains("__retry_call"), "{out}");
+    }
+
+    #[test]
+    fn an_item_that_is_no_function_keeps_its_tokens_after_the_error() {
+        let item = quote!(
+            #[doc = "s"]
+            struct S;
+        );
+        let out = retry(quote!(), item.clone()).to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.ends_with(&item.to_string()), "{out}");
+    }
+}
