@@ -138,6 +138,29 @@ async fn elapsed_counts_the_first_attempt() {
     assert_eq!(seen[1].elapsed, ms(1600));
 }
 
+// One hook alone is enough for the clock to be read at the start.
+#[retry(attempts = 2, wait = fixed(1s), on_giveup = tests::record)]
+async fn slow_failure_giveup_only(s: &Script<u32>) -> Result<u32, ApiError> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.next()
+}
+
+#[retry(attempts = 2, wait = fixed(1s), before_sleep = tests::record)]
+async fn slow_failure_before_sleep_only(s: &Script<u32>) -> Result<u32, ApiError> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn either_hook_alone_sees_the_elapsed_time() {
+    let _ = take_seen();
+    let s = Script::new([Err(ApiError::connect())]);
+    assert!(slow_failure_giveup_only(&s).await.is_err());
+    assert_eq!(take_seen()[0].elapsed, ms(1600));
+    assert!(slow_failure_before_sleep_only(&s).await.is_err());
+    assert_eq!(take_seen()[0].elapsed, ms(300));
+}
+
 // 7. Per-rule waits: a 30 s Retry-After floor does not widen the next
 // `Connect` decorrelated range.
 

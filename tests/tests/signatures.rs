@@ -436,3 +436,67 @@ async fn self_paths_and_huge_attempt_counts() {
     assert_eq!(the_largest_attempt_count(&s).await, Ok(9));
     assert_eq!(s.calls(), 51);
 }
+
+// A parenthesised reference type, and one that comes through a macro's
+// `$t:ty` (an invisible group): both are passed as references, not cloned.
+#[allow(unused_parens)]
+#[retry(attempts = 3, wait = none)]
+fn through_parens(count: (&mut u32)) -> Result<u32, PlainError> {
+    *count += 1;
+    if *count < 3 {
+        Err(PlainError(*count))
+    } else {
+        Ok(*count)
+    }
+}
+
+macro_rules! counted {
+    ($t:ty) => {
+        #[retry(attempts = 3, wait = none)]
+        fn through_a_macro(count: $t) -> Result<u32, PlainError> {
+            *count += 1;
+            if *count < 3 {
+                Err(PlainError(*count))
+            } else {
+                Ok(*count)
+            }
+        }
+    };
+}
+counted!(&mut u32);
+
+#[test]
+fn references_in_parentheses_or_macro_groups_are_reborrowed() {
+    let mut n = 0;
+    assert_eq!(through_parens(&mut n).unwrap(), 3);
+    assert_eq!(n, 3, "every attempt counted on the caller's value");
+    let mut n = 0;
+    assert_eq!(through_a_macro(&mut n).unwrap(), 3);
+    assert_eq!(n, 3);
+}
+
+// `ref` and `@` patterns keep their meaning for every attempt.
+#[retry(attempts = 2, wait = none)]
+fn ref_and_at(
+    ref text: String,
+    pair @ (a, b): (u32, u32),
+    calls: &Cell<u32>,
+) -> Result<usize, PlainError> {
+    calls.set(calls.get() + 1);
+    let len: &String = text;
+    if calls.get() < 2 {
+        Err(PlainError(pair.0))
+    } else {
+        Ok(len.len() + (a + b + pair.1) as usize)
+    }
+}
+
+#[test]
+fn ref_and_at_patterns() {
+    let calls = Cell::new(0);
+    assert_eq!(
+        ref_and_at("abc".to_string(), (1, 2), &calls).unwrap(),
+        3 + 5
+    );
+    assert_eq!(calls.get(), 2);
+}
