@@ -476,6 +476,7 @@ fn references_in_parentheses_or_macro_groups_are_reborrowed() {
 }
 
 // `ref` and `@` patterns keep their meaning for every attempt.
+#[allow(clippy::toplevel_ref_arg)]
 #[retry(attempts = 2, wait = none)]
 fn ref_and_at(
     ref text: String,
