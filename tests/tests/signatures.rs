@@ -501,3 +501,25 @@ fn ref_and_at_patterns() {
     );
     assert_eq!(calls.get(), 2);
 }
+
+// Only `Pin<&mut T>` is re-borrowed as a pin; another type whose first
+// argument is `&mut T` is an ordinary by-value argument.
+#[retry(attempts = 2, wait = none)]
+fn phantom_mut(
+    marker: std::marker::PhantomData<&mut u32>,
+    calls: &Cell<u32>,
+) -> Result<u32, PlainError> {
+    let _ = marker;
+    calls.set(calls.get() + 1);
+    if calls.get() < 2 {
+        Err(PlainError(1))
+    } else {
+        Ok(calls.get())
+    }
+}
+
+#[test]
+fn only_pin_is_reborrowed_as_a_pin() {
+    let calls = Cell::new(0);
+    assert_eq!(phantom_mut(std::marker::PhantomData, &calls).unwrap(), 2);
+}
