@@ -908,16 +908,20 @@ fn adaptive(ident: &Ident, args: &Punctuated<Expr, Token![,]>, errors: &mut Erro
 /// The most attempts an adaptive window holds (the runtime's `MAX_WINDOW`).
 const MAX_WINDOW: u32 = 4096;
 
-fn scale_arg(value: &Expr, errors: &mut Errors) -> Option<f64> {
-    let parsed = match value {
+/// A plain number literal (no suffix), whole or not.
+fn plain_number(value: &Expr) -> Option<f64> {
+    match value {
         Expr::Lit(lit) => match &lit.lit {
             Lit::Int(i) if i.suffix().is_empty() => i.base10_parse::<f64>().ok(),
             Lit::Float(f) if f.suffix().is_empty() => f.base10_parse::<f64>().ok(),
             _ => None,
         },
         _ => None,
-    };
-    match parsed {
+    }
+}
+
+fn scale_arg(value: &Expr, errors: &mut Errors) -> Option<f64> {
+    match plain_number(value) {
         Some(f) if f.is_finite() => Some(f),
         _ => {
             errors.at(
@@ -946,15 +950,7 @@ fn jitter_arg(value: &Expr, errors: &mut Errors) -> Option<JitterKind> {
 }
 
 fn factor_arg(value: &Expr, errors: &mut Errors) -> Option<f64> {
-    let parsed = match value {
-        Expr::Lit(lit) => match &lit.lit {
-            Lit::Int(i) if i.suffix().is_empty() => i.base10_parse::<f64>().ok(),
-            Lit::Float(f) if f.suffix().is_empty() => f.base10_parse::<f64>().ok(),
-            _ => None,
-        },
-        _ => None,
-    };
-    match parsed {
+    match plain_number(value) {
         Some(f) if f.is_finite() && f > 0.0 => Some(f),
         Some(_) => {
             errors.at(value.span(), "`factor` must be above 0");

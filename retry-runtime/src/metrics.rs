@@ -61,7 +61,7 @@ const CLASSES: [&str; 7] = [
     "other",
     "unclassified",
 ];
-const REASONS: [&str; 7] = [
+const REASONS: [&str; GiveUp::COUNT] = [
     "not_retryable",
     "server_refused",
     "attempts",
@@ -92,7 +92,7 @@ pub(crate) struct Keys {
     calls: [Key; 4],
     attempts: Key,
     retries: [Key; 7],
-    gave_up: [Key; 7],
+    gave_up: [Key; GiveUp::COUNT],
     sleep: Key,
 }
 
@@ -138,18 +138,6 @@ fn class_index(class: Option<Class>) -> usize {
     }
 }
 
-fn reason_index(reason: GiveUp) -> usize {
-    match reason {
-        GiveUp::NotRetryable => 0,
-        GiveUp::ServerRefused => 1,
-        GiveUp::Attempts => 2,
-        GiveUp::Deadline => 3,
-        GiveUp::RetryAfterTooLong => 4,
-        GiveUp::BudgetExhausted => 5,
-        GiveUp::BreakerOpen => 6,
-    }
-}
-
 /// A retry is about to sleep `delay` after a failure of `class`.
 pub(crate) fn retrying(keys: &Keys, class: Option<Class>, delay: Duration) {
     ::metrics::with_recorder(|r| {
@@ -175,7 +163,7 @@ pub(crate) fn ended(keys: &Keys, ended: Ended) {
         r.register_counter(&keys.attempts, &METADATA)
             .increment(u64::from(ended.attempts));
         if let Some(reason) = ended.gave_up {
-            r.register_counter(&keys.gave_up[reason_index(reason)], &METADATA)
+            r.register_counter(&keys.gave_up[reason.index()], &METADATA)
                 .increment(1);
         }
     });

@@ -28,6 +28,22 @@ pub enum GiveUp {
 }
 
 impl GiveUp {
+    /// Every reason, in the order of [`GiveUp::index`].
+    pub(crate) const COUNT: usize = 7;
+
+    /// Its place among the reasons (for counters kept per reason).
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            GiveUp::NotRetryable => 0,
+            GiveUp::ServerRefused => 1,
+            GiveUp::Attempts => 2,
+            GiveUp::Deadline => 3,
+            GiveUp::RetryAfterTooLong => 4,
+            GiveUp::BudgetExhausted => 5,
+            GiveUp::BreakerOpen => 6,
+        }
+    }
+
     /// A short phrase for logs: "not retryable", "attempts used up"...
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -200,22 +200,10 @@ struct Counts {
     gave_up: [u64; REASONS],
 }
 
-const REASONS: usize = 7;
+const REASONS: usize = GiveUp::COUNT;
 
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Relaxed);
-}
-
-fn reason_index(reason: GiveUp) -> usize {
-    match reason {
-        GiveUp::NotRetryable => 0,
-        GiveUp::ServerRefused => 1,
-        GiveUp::Attempts => 2,
-        GiveUp::Deadline => 3,
-        GiveUp::RetryAfterTooLong => 4,
-        GiveUp::BudgetExhausted => 5,
-        GiveUp::BreakerOpen => 6,
-    }
 }
 
 /// One function's counters. The attribute declares one `static` per
@@ -357,7 +345,7 @@ impl Recorder {
             add(&self.not_attempted, 1);
         }
         if let Some(reason) = ended.gave_up {
-            add(&self.gave_up[reason_index(reason)], 1);
+            add(&self.gave_up[reason.index()], 1);
         }
     }
 

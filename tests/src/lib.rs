@@ -184,3 +184,25 @@ pub fn secs(s: f64) -> Duration {
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
+
+/// A writer for a test's own `tracing` subscriber: what it wrote, in lines.
+#[derive(Clone, Default)]
+pub struct LogBuffer(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    /// The lines written so far.
+    pub fn lines(&self) -> Vec<String> {
+        let out = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        out.lines().map(str::to_owned).collect()
+    }
+}

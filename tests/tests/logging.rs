@@ -1,24 +1,10 @@
 //! `before_sleep = log` and `on_giveup = log` emit `tracing` events: a
 //! warning before a sleep, an error on giving up, and why.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use retry_runtime::retry;
 use tests::{ApiError, Script, ms};
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use tests::LogBuffer as Buffer;
 
 #[retry(attempts = 2, wait = fixed(250ms), name = "llm.chat", before_sleep = log, on_giveup = log)]
 async fn chat(s: &Script<u32>) -> Result<u32, ApiError> {
@@ -36,8 +22,7 @@ fn capture() -> (Buffer, tracing::subscriber::DefaultGuard) {
 }
 
 fn lines_of(buffer: &Buffer) -> Vec<String> {
-    let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    out.lines().map(str::to_owned).collect()
+    buffer.lines()
 }
 
 #[tokio::test(start_paused = true)]

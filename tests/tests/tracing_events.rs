@@ -2,26 +2,12 @@
 //! DEBUG is enabled for `retry_runtime`), and `#[tracing::instrument]`
 //! composes with `#[retry]` in both orders.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use retry_runtime::retry;
 use tests::{ApiError, Script};
 use tracing::Level;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use tests::LogBuffer as Buffer;
 
 fn capture(level: Level) -> (Buffer, tracing::subscriber::DefaultGuard) {
     let buffer = Buffer::default();
@@ -36,8 +22,7 @@ fn capture(level: Level) -> (Buffer, tracing::subscriber::DefaultGuard) {
 }
 
 fn lines_of(buffer: &Buffer) -> Vec<String> {
-    let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    out.lines().map(str::to_owned).collect()
+    buffer.lines()
 }
 
 #[retry(attempts = 3, wait = fixed(2s), name = "llm.chat")]
