@@ -19,6 +19,11 @@ use backon::{ExponentialBuilder, Retryable};
 use criterion::{Criterion, criterion_group, criterion_main};
 use retry_runtime::retry;
 
+/// [`now`], for the other harnesses.
+pub fn now_pub<F: Future>(f: F) -> F::Output {
+    now(f)
+}
+
 /// Polls a future that completes without sleeping.
 fn now<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);

@@ -31,12 +31,11 @@ pub fn rename_self(tokens: TokenStream, receiver: Span) -> TokenStream {
         statement_start = match &tt {
             TokenTree::Punct(p) => p.as_char() == ';',
             TokenTree::Group(g) => matches!(g.delimiter(), Delimiter::Brace | Delimiter::Bracket),
-            // `pub use`, `pub(crate) use`
+            // `pub use`; `pub(crate) use` takes the group with the `pub`
+            // (below), so the `use` after it starts the statement too.
             TokenTree::Ident(i) => i == "pub",
             TokenTree::Literal(_) => false,
-        } || (starts
-            && matches!(&tt, TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis)
-            && previous.as_deref() == Some("pub"));
+        };
         let called = match &tt {
             TokenTree::Punct(p) if p.as_char() == '!' => previous.take(),
             _ => None,
@@ -360,6 +359,16 @@ mod tests {
 
     fn renamed(tokens: TokenStream) -> String {
         rename_self(tokens, Span::call_site()).to_string()
+    }
+
+    #[test]
+    fn a_name_before_an_operator_is_no_macro() {
+        // `format + (..)` is arithmetic on a variable, not `format!(..)`.
+        let tokens = quote!({
+            let format = 1;
+            format + ("{self}".len())
+        });
+        assert_eq!(renamed(tokens.clone()), tokens.to_string());
     }
 
     #[test]

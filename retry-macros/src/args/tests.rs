@@ -386,6 +386,15 @@ fn guards_that_a_sample_of_mutants_slipped_past() {
         &args.on.unwrap()[0].class,
         ClassSpec::Set(parts, _) if matches!(parts[..], [SetPart::Statuses(503, 503)])
     ));
+    // A path with attributes is a user's expression, not the built-in `none`.
+    assert!(matches!(
+        ok(quote!(
+            wait = #[allow(unused)]
+            none
+        ))
+        .wait,
+        Some(WaitSpec::Expr(_))
+    ));
     // A qualified path is a user's expression, not the built-in `none`.
     assert!(matches!(
         ok(quote!(wait = <W>::none)).wait,
