@@ -149,7 +149,7 @@ fn main() {
         } else {
             per_call(&rt, 2, which)
         };
-        println!("| {which} | {sa:.1} / {sb:.0} | {ra:.1} / {rb:.0} |");
+        println!("| {which} | {sa} / {sb} | {ra} / {rb} |");
     }
     let bare = parked_bytes(false);
     let retrying = parked_bytes(true);

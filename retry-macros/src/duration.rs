@@ -100,30 +100,51 @@ fn strip(expr: &Expr) -> &Expr {
     }
 }
 
-/// `digits` (a decimal such as `1.25`, or `1e3`) times `unit`, rounded to the nanosecond.
+/// The most fraction digits read: beyond them no digit can change the
+/// rounded nanosecond (the largest unit is 6·10^10 ns).
+const FRACTION_DIGITS: usize = 25;
+
+/// `digits` (a decimal such as `1.25`, or `1e3`) times `unit`, rounded to
+/// the nearest nanosecond, exactly (no float on the way).
 fn decimal_times(digits: &str, unit: u128) -> Option<u128> {
-    if digits.contains(['e', 'E']) {
-        let value: f64 = digits.parse().ok()?;
-        let nanos = value * unit as f64;
-        return (nanos.is_finite() && (0.0..1e38).contains(&nanos)).then(|| nanos.round() as u128);
-    }
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let plain = without_exponent(digits)?;
+    let (int, frac) = plain.split_once('.').unwrap_or((&plain, ""));
     let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let mut nanos = int.checked_mul(unit)?;
-    let mut scale = unit;
-    for digit in frac.chars() {
-        let d = u128::from(digit.to_digit(10)?);
-        // The first digit below the nanosecond rounds (it is worth
-        // `d · scale / 10` ns: a tenth of a nanosecond for seconds, six tenths
-        // for minutes); the ones after it are dropped.
-        if scale < 10 {
-            nanos = nanos.checked_add((d * scale + 5) / 10)?;
-            break;
-        }
-        scale /= 10;
-        nanos = nanos.checked_add(d * scale)?;
+    let whole = int.checked_mul(unit)?;
+    // The fraction as an integer over 10^k, times the unit, rounded half up.
+    let frac: String = frac.chars().take(FRACTION_DIGITS).collect();
+    if frac.is_empty() {
+        return Some(whole);
     }
-    Some(nanos)
+    let over = 10u128.pow(frac.len() as u32);
+    let f: u128 = frac.parse().ok()?;
+    whole.checked_add((f * unit + over / 2) / over)
+}
+
+/// `1.5e3` as `1500`, `25e-1` as `2.5`: the decimal point moved within the
+/// digits. `None` for an exponent so large that the value is too large.
+fn without_exponent(digits: &str) -> Option<String> {
+    let Some((mantissa, exponent)) = digits.split_once(['e', 'E']) else {
+        return Some(digits.to_string());
+    };
+    let exponent: i64 = exponent.parse().ok()?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{int}{frac}");
+    let point = int.len() as i64 + exponent;
+    if point > 60 {
+        // Past any duration that fits: too large (unless all digits are 0).
+        return all.chars().all(|c| c == '0').then(|| "0".to_string());
+    }
+    if point <= 0 {
+        let zeros = usize::try_from(-point).ok()?.min(FRACTION_DIGITS + 1);
+        return Some(format!("0.{}{all}", "0".repeat(zeros)));
+    }
+    let point = point as usize;
+    Some(if point >= all.len() {
+        format!("{all}{}", "0".repeat(point - all.len()))
+    } else {
+        format!("{}.{}", &all[..point], &all[point..])
+    })
 }
 
 #[cfg(test)]
@@ -184,6 +205,21 @@ mod tests {
         assert_eq!(nanos("0.00000000001m"), Ok(1));
         assert_eq!(nanos("1e3ms"), Ok(1_000_000_000));
         assert_eq!(nanos("1.5e1"), Ok(15_000_000_000));
+        // Every digit below counts: 0.54 ns and 4.74 ns in minutes.
+        assert_eq!(nanos("0.000000000009m"), Ok(1));
+        assert_eq!(nanos("0.000000000079m"), Ok(5));
+        // Exponents move the point; no float on the way.
+        assert_eq!(nanos("1.000000001e10"), Ok(10_000_000_010_000_000_000));
+        assert_eq!(nanos("1.0000000005e0"), nanos("1.0000000005"));
+        assert_eq!(nanos("25e-1"), Ok(2_500_000_000));
+        assert_eq!(nanos("5e-10"), Ok(1));
+        assert_eq!(
+            nanos("18446744073709551615e0"),
+            Ok(u128::from(u64::MAX) * 1_000_000_000)
+        );
+        assert!(nanos("1e100").unwrap_err().contains("too large"));
+        assert_eq!(nanos("0e100"), Ok(0));
+        assert_eq!(nanos("1e-100"), Ok(0));
     }
 
     #[test]

@@ -40,9 +40,9 @@
 //!             let next = call.failed(
 //!                 failure,
 //!                 || false,                                              // `never`
-//!                 || if CONNECT.matches(failure.class) { Some(top) }     // `on`, first match
-//!                    else if RATE_LIMITED.matches(failure.class) { Some(Limits { wait: &const { Fixed(60s) }, wait_id: 2, .. }) }
-//!                    else if by_default(failure) { Some(top) } else { None },
+//!                 || if CONNECT.matches(failure.class) { Some(Matched::Top) }     // `on`, first match
+//!                    else if RATE_LIMITED.matches(failure.class) { Some(Matched::Own(Limits::own(5, &const { Fixed(60s) }, 2))) }
+//!                    else if by_default(failure) { Some(Matched::Top) } else { None },
 //!                 top, before_sleep, on_giveup,
 //!             );
 //!             match next { Some(d) => d, None => return result }

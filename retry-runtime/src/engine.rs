@@ -377,7 +377,8 @@ impl<'a, E> Failure<'a, E> {
 
 /// The limits of the rule that matched a failure: its attempts and its wait.
 /// The top-level limits keep their wait's own type, so that its `delay` is
-/// called (and inlined) directly; a rule's own wait is a `dyn Wait`.
+/// called (and inlined) directly; a rule's own wait is a `dyn Wait`. The
+/// top-level limits' `wait_id` is not read (it is 0 by definition).
 pub struct Limits<'w, W: ?Sized = dyn Wait + 'w> {
     /// Total attempts, the first included.
     pub attempts: u32,
@@ -606,7 +607,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// when the sleep would end after the deadline, or when an observer's
     /// gate refuses the next attempt.
     #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
+    #[inline]
     pub fn failed<'w, E, W: Wait + ?Sized>(
         &mut self,
         failure: Failure<'_, E>,
@@ -672,8 +673,8 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         }
     }
 
-    // Always inlined, so that the policy's constant wait is seen through
-    // its `&dyn Wait` and its `delay` inlined with the constants folded in.
+    // Always inlined, so that the top-level wait's `delay` (called through
+    // its own type `W`) inlines with the policy's constants folded in.
     #[inline(always)]
     fn decide<'w, E, W: Wait + ?Sized>(
         &mut self,

@@ -156,7 +156,10 @@ impl<const N: usize> Striped<N> {
         let index = crate::stats::stripe_index();
         match self.owned.get(index) {
             Some(own) => own.0.add_owned(epoch, n),
-            None => self.shared[index % self.shared.len()].0.add(epoch, n),
+            None => {
+                crate::stats::note_shared();
+                self.shared[index % self.shared.len()].0.add(epoch, n)
+            }
         }
     }
 

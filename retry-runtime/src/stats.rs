@@ -458,6 +458,11 @@ pub(crate) fn stripes_used() -> (usize, bool) {
     stripe::used()
 }
 
+/// To be called before a count on a shared stripe.
+pub(crate) fn note_shared() {
+    stripe::note_shared()
+}
+
 /// 128 bytes: two cache lines, as adjacent lines are fetched in pairs.
 #[repr(align(128))]
 struct Line(AtomicU64);
@@ -481,7 +486,10 @@ impl Striped {
                 own.store(before.wrapping_add(1), Relaxed);
                 before
             }
-            None => self.shared[index % SHARED].0.fetch_add(1, Relaxed),
+            None => {
+                note_shared();
+                self.shared[index % SHARED].0.fetch_add(1, Relaxed)
+            }
         }
     }
 
@@ -515,9 +523,19 @@ mod stripe {
     /// to the shared ones: a reader sums only those (the others are zero).
     static CLAIMED: AtomicUsize = AtomicUsize::new(0);
 
+    /// Whether a count was ever made on a shared stripe.
+    static SHARED_USED: AtomicBool = AtomicBool::new(false);
+
+    /// Called before a count on a shared stripe (a cold path).
+    pub(crate) fn note_shared() {
+        if !SHARED_USED.load(Relaxed) {
+            SHARED_USED.store(true, SeqCst);
+        }
+    }
+
     /// `(owned stripes ever used, whether shared stripes were used)`.
     pub(crate) fn used() -> (usize, bool) {
-        (CLAIMED.load(Acquire), OVERFLOW.load(Acquire) > 0)
+        (CLAIMED.load(Acquire), SHARED_USED.load(Acquire))
     }
 
     thread_local! {
@@ -530,7 +548,8 @@ mod stripe {
 
     impl Drop for Owner {
         fn drop(&mut self) {
-            let index = INDEX.replace(overflow());
+            // Later counts of this exiting thread go to a shared stripe.
+            let index = INDEX.replace(STRIPES);
             if let Some(taken) = TAKEN.get(index) {
                 taken.store(false, Release);
             }

@@ -513,3 +513,38 @@ fn debug_of_the_call_and_limits() {
         RetryAfter::honor(Duration::from_secs(60))
     );
 }
+
+#[test]
+fn a_rule_without_its_own_wait_continues_the_top_wait() {
+    // Top-level decorrelated jitter; the rule only overrides the attempts.
+    let settings = Settings::new("t").retry_after(RetryAfter::honor(Duration::from_secs(60)));
+    let mut call = Call::<StdClock>::new(&settings);
+    let wait = Exponential::new()
+        .initial(Duration::from_secs(1))
+        .max(Duration::from_secs(100))
+        .jitter(Jitter::Decorrelated);
+    let top = Limits {
+        attempts: 9,
+        wait: &wait,
+        wait_id: 0,
+    };
+    let mut step = |retry_after| {
+        call.failed(
+            fail(retry_after),
+            || false,
+            || Some(Matched::TopAttempts(4)),
+            top,
+            |_| {},
+            |_| {},
+        )
+    };
+    // A 30 s floor on the first: the wait's own draw was at most 3 s.
+    assert_eq!(
+        step(Some(Duration::from_secs(30))),
+        Some(Duration::from_secs(30))
+    );
+    let second = step(None).unwrap();
+    assert!(second <= Duration::from_secs(9), "{second:?}");
+    step(None).unwrap();
+    assert_eq!(step(None), None, "the rule's 4 attempts");
+}
