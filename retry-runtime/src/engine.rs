@@ -617,36 +617,20 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         before_sleep: impl FnOnce(&RetryState<'_, E>),
         on_giveup: impl FnOnce(&RetryState<'_, E>),
     ) -> Option<Duration> {
-        if let Some(reason) = self.refused {
-            // No attempt ran: nothing new failed. Give up with the last outcome.
-            let elapsed = self.elapsed();
-            if debug_enabled() {
-                let elapsed = self.start.map(C::since);
-                let (name, class) = (self.settings.name, failure.class);
-                trace(
-                    name,
-                    self.failed,
-                    class,
-                    failure.shown,
-                    elapsed,
-                    Err(reason),
-                );
-            }
-            on_giveup(&self.state(failure, Duration::ZERO, elapsed, Some(reason)));
-            self.settings.observer.call_ended(Ended {
-                attempts: self.failed,
-                gave_up: Some(reason),
-                error: failure.error.is_some(),
-            });
-            return None;
+        // A refused attempt did not run: nothing new failed, and the call
+        // gives up with its last outcome.
+        if self.refused.is_none() {
+            self.failed = self.failed.saturating_add(1);
         }
-        self.failed = self.failed.saturating_add(1);
         let elapsed = if self.settings.deadline.is_some() || self.settings.hooks {
             self.elapsed()
         } else {
             Duration::ZERO
         };
-        let decision = self.decide(&failure, elapsed, never, rules, top);
+        let decision = match self.refused {
+            Some(reason) => Err(reason),
+            None => self.decide(&failure, elapsed, never, rules, top),
+        };
         if debug_enabled() {
             // The time since the start, when the clock was read then.
             let elapsed = self.start.map(C::since);
