@@ -43,20 +43,7 @@ static GLOBAL: Counting = Counting;
 const CALLS: u64 = 1000;
 
 fn per_call(rt: &tokio::runtime::Runtime, fail_first: u32, which: &str) -> (f64, f64) {
-    let run = |n: &mut u32| {
-        rt.block_on(async {
-            match which {
-                "direct" => paths::direct(fail_first, n).await,
-                "hand_written" => paths::hand_written(fail_first, n).await,
-                "#[retry]" => paths::annotated(fail_first, n).await,
-                "#[retry] + budget + breaker" => paths::annotated_protected(fail_first, n).await,
-                "backon" => paths::with_backon(fail_first, n).await,
-                "tokio-retry2" => paths::with_tokio_retry2(fail_first, n).await,
-                "backoff" => paths::with_backoff(fail_first, n).await,
-                _ => unreachable!(),
-            }
-        })
-    };
+    let run = |n: &mut u32| rt.block_on(async { paths::call_variant(which, fail_first, n).await });
     black_box(run(&mut 0).ok());
     let (a0, b0) = (ALLOCATIONS.load(Relaxed), BYTES.load(Relaxed));
     for _ in 0..CALLS {
@@ -131,25 +118,17 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "| variant | success: allocations / bytes per call | fail, fail, succeed: allocations / bytes per call |"
+        "| variant | success: allocations / bytes in {CALLS} calls | fail, fail, succeed: allocations / bytes in {CALLS} calls |"
     );
     println!("|---|---|---|");
-    for which in [
-        "direct",
-        "hand_written",
-        "#[retry]",
-        "#[retry] + budget + breaker",
-        "backon",
-        "tokio-retry2",
-        "backoff",
-    ] {
+    for (which, name) in paths::VARIANTS {
         let (sa, sb) = per_call(&rt, 0, which);
         let (ra, rb) = if which == "direct" {
             (f64::NAN, f64::NAN)
         } else {
             per_call(&rt, 2, which)
         };
-        println!("| {which} | {sa} / {sb} | {ra} / {rb} |");
+        println!("| {name} | {sa} / {sb} | {ra} / {rb} |");
     }
     let bare = parked_bytes(false);
     let retrying = parked_bytes(true);

@@ -39,6 +39,8 @@ fn main() {
         for _ in 0..ITERATIONS {
             let mut n = 0;
             let f = black_box(fail_first);
+            // Dispatched here, not through `paths::call_variant`: a second
+            // async layer would add its own instructions to every variant.
             let out = match which {
                 "direct" => paths::direct(f, &mut n).await,
                 "hand" => paths::hand_written(f, &mut n).await,

@@ -184,6 +184,35 @@ pub async fn with_backoff(fail_first: u32, attempt: &mut u32) -> io::Result<u64>
     out
 }
 
+/// The variants the harnesses compare: the name on their command lines, and
+/// the name in tables.
+pub const VARIANTS: [(&str, &str); 8] = [
+    ("direct", "direct"),
+    ("hand", "hand-written loop"),
+    ("attribute", "#[retry]"),
+    ("question", "#[retry] with ?"),
+    ("protected", "#[retry] + budget + breaker"),
+    ("backon", "backon"),
+    ("tokio_retry2", "tokio-retry2"),
+    ("backoff", "backoff"),
+];
+
+/// One call of the variant named `arg` (see [`VARIANTS`]); any other name
+/// runs nothing.
+pub async fn call_variant(arg: &str, fail_first: u32, attempt: &mut u32) -> io::Result<u64> {
+    match arg {
+        "direct" => direct(fail_first, attempt).await,
+        "hand" => hand_written(fail_first, attempt).await,
+        "attribute" => annotated(fail_first, attempt).await,
+        "question" => annotated_with_question_mark(fail_first, attempt).await,
+        "protected" => annotated_protected(fail_first, attempt).await,
+        "backon" => with_backon(fail_first, attempt).await,
+        "tokio_retry2" => with_tokio_retry2(fail_first, attempt).await,
+        "backoff" => with_backoff(fail_first, attempt).await,
+        _ => Ok(0),
+    }
+}
+
 pub fn sizes() {
     let mut n = 0;
     eprintln!("future sizes in bytes:");

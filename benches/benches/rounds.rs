@@ -17,15 +17,7 @@ mod paths;
 
 const ROUNDS: usize = 15;
 const CALLS: u32 = 20_000;
-const VARIANTS: [&str; 7] = [
-    "direct",
-    "hand_written",
-    "#[retry]",
-    "#[retry] + budget + breaker",
-    "backon",
-    "tokio-retry2",
-    "backoff",
-];
+use paths::VARIANTS;
 
 /// Nanoseconds per call of `which` on the success path.
 fn time(which: &str) -> f64 {
@@ -33,17 +25,7 @@ fn time(which: &str) -> f64 {
     for _ in 0..CALLS {
         let mut n = 0;
         let f = black_box(0);
-        let out = paths::now_pub(async {
-            match which {
-                "direct" => paths::direct(f, &mut n).await,
-                "hand_written" => paths::hand_written(f, &mut n).await,
-                "#[retry]" => paths::annotated(f, &mut n).await,
-                "#[retry] + budget + breaker" => paths::annotated_protected(f, &mut n).await,
-                "backon" => paths::with_backon(f, &mut n).await,
-                "tokio-retry2" => paths::with_tokio_retry2(f, &mut n).await,
-                _ => paths::with_backoff(f, &mut n).await,
-            }
-        });
+        let out = paths::now_pub(paths::call_variant(which, f, &mut n));
         black_box(out.ok());
     }
     start.elapsed().as_nanos() as f64 / f64::from(CALLS)
@@ -61,14 +43,14 @@ fn one_process() {
         let mut this = vec![0.0; VARIANTS.len()];
         for k in 0..VARIANTS.len() {
             let i = (k + round) % VARIANTS.len();
-            this[i] = time(VARIANTS[i]);
+            this[i] = time(VARIANTS[i].0);
         }
         for i in 0..VARIANTS.len() {
             times[i].push(this[i]);
             ratios[i].push(this[i] / this[0]);
         }
     }
-    for (i, name) in VARIANTS.iter().enumerate() {
+    for (i, (_, name)) in VARIANTS.iter().enumerate() {
         println!(
             "| {name} | {:.1} ns | {:.2}× |",
             median(times[i].clone()),
