@@ -65,7 +65,7 @@ pub trait Observer {
     /// start and of a first-attempt success share that reading.
     const NEEDS_CLOCK: bool = false;
     /// A call starts (before its first attempt).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn call_started<C: Clock>(&self, now: &Now<C>) {
         let _ = now;
     }
@@ -73,7 +73,7 @@ pub trait Observer {
     /// on), which would start after `delay`: `Err` refuses it, and the call
     /// gives up with its last outcome for that reason (a budget withdraws
     /// here; a breaker looks whether it will still be open then).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn admit<C: Clock>(&self, attempt: u32, delay: Duration, now: &Now<C>) -> Result<(), GiveUp> {
         let _ = (attempt, delay, now);
         Ok(())
@@ -81,20 +81,20 @@ pub trait Observer {
     /// The gate right before attempt `attempt` runs (the first included):
     /// `Err` refuses it (a breaker that is open, or whose one trial is
     /// taken), and the call gives up.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
         let _ = (attempt, now);
         Ok(())
     }
     /// Attempt `attempt` succeeded (an `Ok` that `when_ok` accepts).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn attempt_succeeded<C: Clock>(&self, attempt: u32, now: &Now<C>) {
         let _ = (attempt, now);
     }
     /// Attempt `attempt` failed with a failure of `class`; `retryable` when
     /// the rules would retry it (the server's health is in question), not
     /// when no rule matches or the server said not to retry.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn attempt_failed<C: Clock>(
         &self,
         attempt: u32,
@@ -105,17 +105,17 @@ pub trait Observer {
         let _ = (attempt, class, retryable, now);
     }
     /// The call sleeps `delay` before attempt `attempt + 1`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
         let _ = (attempt, class, delay);
     }
     /// The call returns.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn call_ended(&self, ended: Ended) {
         let _ = ended;
     }
     /// The recent attempts that adaptive waits read, if any.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn window(&self) -> Option<&AdaptiveWindow> {
         None
     }
@@ -128,42 +128,42 @@ macro_rules! forward {
     ($($ty:ty => |$me:ident| $inner:expr;)*) => {$(
         impl<O: Observer> Observer for $ty {
             const NEEDS_CLOCK: bool = O::NEEDS_CLOCK;
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn call_started<C: Clock>(&self, now: &Now<C>) {
                 let $me = self;
                 if let Some(o) = $inner { o.call_started(now) }
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn admit<C: Clock>(&self, attempt: u32, delay: Duration, now: &Now<C>) -> Result<(), GiveUp> {
                 let $me = self;
                 match $inner { Some(o) => o.admit(attempt, delay, now), None => Ok(()) }
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
                 let $me = self;
                 match $inner { Some(o) => o.admit_attempt(attempt, now), None => Ok(()) }
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn attempt_succeeded<C: Clock>(&self, attempt: u32, now: &Now<C>) {
                 let $me = self;
                 if let Some(o) = $inner { o.attempt_succeeded(attempt, now) }
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn attempt_failed<C: Clock>(&self, attempt: u32, class: Option<Class>, retryable: bool, now: &Now<C>) {
                 let $me = self;
                 if let Some(o) = $inner { o.attempt_failed(attempt, class, retryable, now) }
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
                 let $me = self;
                 if let Some(o) = $inner { o.retrying(attempt, class, delay) }
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn call_ended(&self, ended: Ended) {
                 let $me = self;
                 if let Some(o) = $inner { o.call_ended(ended) }
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn window(&self) -> Option<&AdaptiveWindow> {
                 let $me = self;
                 $inner.and_then(|o| o.window())
@@ -182,37 +182,37 @@ macro_rules! tuple {
     ($($name:ident $index:tt),+) => {
         impl<$($name: Observer),+> Observer for ($($name,)+) {
             const NEEDS_CLOCK: bool = false $(|| $name::NEEDS_CLOCK)+;
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn call_started<C: Clock>(&self, now: &Now<C>) {
                 $(self.$index.call_started(now);)+
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn admit<C: Clock>(&self, attempt: u32, delay: Duration, now: &Now<C>) -> Result<(), GiveUp> {
                 $(self.$index.admit(attempt, delay, now)?;)+
                 Ok(())
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
                 $(self.$index.admit_attempt(attempt, now)?;)+
                 Ok(())
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn attempt_succeeded<C: Clock>(&self, attempt: u32, now: &Now<C>) {
                 $(self.$index.attempt_succeeded(attempt, now);)+
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn attempt_failed<C: Clock>(&self, attempt: u32, class: Option<Class>, retryable: bool, now: &Now<C>) {
                 $(self.$index.attempt_failed(attempt, class, retryable, now);)+
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
                 $(self.$index.retrying(attempt, class, delay);)+
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn call_ended(&self, ended: Ended) {
                 $(self.$index.call_ended(ended);)+
             }
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn window(&self) -> Option<&AdaptiveWindow> {
                 None$(.or_else(|| self.$index.window()))+
             }
@@ -356,7 +356,7 @@ impl<'a, E> Failure<'a, E> {
     }
 
     /// The same failure, shown as `shown` in the DEBUG event.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn shown(mut self, shown: Option<&'a dyn fmt::Display>) -> Self {
         self.shown = shown;
         self
@@ -399,7 +399,7 @@ impl<W: ?Sized> Copy for Limits<'_, W> {}
 
 impl<'w> Limits<'w> {
     /// A rule's own limits.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn own(attempts: u32, wait: &'w (dyn Wait + 'w), wait_id: u32) -> Self {
         Limits {
             attempts,
@@ -459,7 +459,7 @@ impl<C: Clock, O: fmt::Debug> fmt::Debug for Call<'_, C, O> {
 
 impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// The state before the first attempt.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn new(settings: &'s Settings<O>) -> Self {
         let call = Call::fresh(settings);
         settings.observer.call_started(&call.now());
@@ -471,7 +471,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// nothing is deposited, and the call should give up at once (through
     /// [`Call::failed`], with the error of a refused call). One clock reading
     /// serves the gate and the start.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn gated(settings: &'s Settings<O>) -> Self {
         let mut call = Call::fresh(settings);
         let now = call.now();
@@ -485,14 +485,14 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
 
     /// Whether the next attempt was refused (see [`Call::gated`] and
     /// [`Call::admit_next`]).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn refused(&self) -> bool {
         self.refused.is_some()
     }
 
     /// The gate right before a retry runs (after its sleep): a breaker that
     /// opened meanwhile refuses it, and [`Call::refused`] says so.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn admit_next(&mut self) {
         let attempt = self.failed.saturating_add(1);
         if let Err(reason) = self
@@ -504,7 +504,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         }
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn fresh(settings: &'s Settings<O>) -> Self {
         Call {
             settings,
@@ -524,7 +524,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
 
     /// The call's start as the observers' reading (read when needed if the
     /// start was not).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn now(&self) -> Now<C> {
         match self.start {
             Some(at) if O::NEEDS_CLOCK => Now::at(C::ticks_of(at)),
@@ -563,7 +563,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     }
 
     /// The attempt succeeded (or its `Ok` was accepted): the call returns it.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn succeeded(&self) {
         let attempts = self.failed.saturating_add(1);
         let observer = &self.settings.observer;
@@ -629,19 +629,14 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         };
         let decision = match self.refused {
             Some(reason) => Err(reason),
-            None => self.decide(&failure, elapsed, never, rules, top),
+            None => {
+                let judged = judge(&failure, never, rules);
+                self.settle(&failure, elapsed, judged, top)
+            }
         };
-        if debug_enabled() {
-            // The time since the start, when the clock was read then.
-            let elapsed = self.start.map(C::since);
-            let (name, class) = (self.settings.name, failure.class);
-            trace(name, self.failed, class, failure.shown, elapsed, decision);
-        }
+        self.report(&failure, decision);
         match decision {
             Ok(delay) => {
-                self.settings
-                    .observer
-                    .retrying(self.failed, failure.class, delay);
                 before_sleep(&self.state(failure, delay, elapsed, None));
                 Some(delay)
             }
@@ -657,30 +652,38 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         }
     }
 
-    // Always inlined, so that the top-level wait's `delay` (called through
-    // its own type `W`) inlines with the policy's constants folded in.
-    #[inline(always)]
-    fn decide<'w, E, W: Wait + ?Sized>(
+    /// The DEBUG event of a decision, and the observers' `retrying`.
+    // Generic over the clock, observer and error only (not the closures of
+    // one function), so that a debug build compiles it once per error type
+    // rather than once per annotated function; inlined in optimised builds.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn report<E>(&self, failure: &Failure<'_, E>, decision: Result<Duration, GiveUp>) {
+        if debug_enabled() {
+            // The time since the start, when the clock was read then.
+            let elapsed = self.start.map(C::since);
+            let (name, class) = (self.settings.name, failure.class);
+            trace(name, self.failed, class, failure.shown, elapsed, decision);
+        }
+        if let Ok(delay) = decision {
+            self.settings
+                .observer
+                .retrying(self.failed, failure.class, delay);
+        }
+    }
+
+    /// The delay before the next attempt, or why the call gives up, for a
+    /// failure already judged by the rules.
+    // Always inlined in optimised builds, so that the top-level wait's
+    // `delay` (called through its own type `W`) inlines with the policy's
+    // constants folded in; out of line in debug builds (see `report`).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn settle<'w, E, W: Wait + ?Sized>(
         &mut self,
         failure: &Failure<'_, E>,
         elapsed: Duration,
-        never: impl FnOnce() -> bool,
-        rules: impl FnOnce() -> Option<Matched<'w>>,
+        judged: Result<Matched<'w>, GiveUp>,
         top: Limits<'w, W>,
     ) -> Result<Duration, GiveUp> {
-        let judged = if failure.error.is_none() {
-            Ok(Matched::Top)
-        } else if never() {
-            Err(GiveUp::NotRetryable)
-        } else if failure.should_retry == Some(false) {
-            Err(GiveUp::ServerRefused)
-        } else if let Some(matched) = rules() {
-            Ok(matched)
-        } else if failure.should_retry == Some(true) {
-            Ok(Matched::Top)
-        } else {
-            Err(GiveUp::NotRetryable)
-        };
         let observer = &self.settings.observer;
         let now = Now::<C>::new();
         observer.attempt_failed(self.failed, failure.class, judged.is_ok(), &now);
@@ -752,8 +755,34 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     }
 }
 
-/// Whether DEBUG events of this crate go anywhere.
+/// Which limits a failure gets, or why it is not retried. The order: a
+/// rejected `Ok` gets the top limits; for an error, a matching `never` rule
+/// gives up, then a server that says not to retry, then the first matching
+/// rule of `on` decides, then a server that says to retry gets the top
+/// limits; otherwise the error is not retryable.
 #[inline(always)]
+fn judge<'w, E>(
+    failure: &Failure<'_, E>,
+    never: impl FnOnce() -> bool,
+    rules: impl FnOnce() -> Option<Matched<'w>>,
+) -> Result<Matched<'w>, GiveUp> {
+    if failure.error.is_none() {
+        Ok(Matched::Top)
+    } else if never() {
+        Err(GiveUp::NotRetryable)
+    } else if failure.should_retry == Some(false) {
+        Err(GiveUp::ServerRefused)
+    } else if let Some(matched) = rules() {
+        Ok(matched)
+    } else if failure.should_retry == Some(true) {
+        Ok(Matched::Top)
+    } else {
+        Err(GiveUp::NotRetryable)
+    }
+}
+
+/// Whether DEBUG events of this crate go anywhere.
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn debug_enabled() -> bool {
     tracing::enabled!(target: "retry_runtime", tracing::Level::DEBUG)
 }

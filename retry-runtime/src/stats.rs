@@ -411,14 +411,14 @@ impl PartialEq for Stats {
 impl Eq for Stats {}
 
 impl Observer for Stats {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn retrying(&self, attempt: u32, class: Option<Class>, delay: std::time::Duration) {
         #[cfg(feature = "metrics")]
         crate::metrics::retrying(self.0.keys(), class, delay);
         let _ = (attempt, class, delay);
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn call_ended(&self, ended: Ended) {
         let recorder = self.0;
         if ended.attempts <= 1 && ended.gave_up.is_none() {
@@ -448,7 +448,7 @@ pub(crate) const STRIPES: usize = 16;
 pub(crate) const SHARED: usize = 8;
 
 /// The stripe of the current thread: below [`STRIPES`] when it owns one.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn stripe_index() -> usize {
     stripe::index()
 }
@@ -477,7 +477,7 @@ impl Striped {
 
     /// Adds one; returns the count before, of this thread's line (zero on
     /// the line's first add).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn add_one(&self) -> u64 {
         let index = stripe::index();
         match self.lines.get(index) {
@@ -557,7 +557,7 @@ mod stripe {
     }
 
     /// The slot of this thread: below `STRIPES` when it owns one.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(super) fn index() -> usize {
         let index = INDEX.get();
         if index != UNSET { index } else { claim() }

@@ -9,9 +9,6 @@ use std::time::Duration;
 use crate::adaptive::AdaptiveWindow;
 pub use crate::adaptive::{Adaptive, adaptive};
 
-use rand::rngs::SmallRng;
-use rand::{RngExt, SeedableRng};
-
 /// What a [`Wait`] is told when it is asked for the next delay.
 pub struct WaitContext<'a> {
     /// The attempt that just failed, from 1.
@@ -74,7 +71,7 @@ impl<'a> WaitContext<'a> {
 
 /// The source of randomness for jitter: a small, fast generator seeded per
 /// call, without a lock or a heap allocation.
-pub struct Entropy(SmallRng);
+pub struct Entropy(fastrand::Rng);
 
 impl Entropy {
     /// A generator with a fresh seed.
@@ -85,12 +82,12 @@ impl Entropy {
         let seed = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
-        Entropy(SmallRng::seed_from_u64(seed))
+        Entropy(fastrand::Rng::with_seed(seed))
     }
 
     /// A generator with a fixed seed, for reproducible tests.
     pub fn from_seed(seed: u64) -> Self {
-        Entropy(SmallRng::seed_from_u64(seed))
+        Entropy(fastrand::Rng::with_seed(seed))
     }
 
     /// A duration drawn uniformly from `[low, high]` (`low` when `high < low`).
@@ -99,7 +96,7 @@ impl Entropy {
             return low;
         }
         let span = nanos(high - low);
-        low.saturating_add(Duration::from_nanos(self.0.random_range(0..=span)))
+        low.saturating_add(Duration::from_nanos(self.0.u64(0..=span)))
     }
 }
 
@@ -397,7 +394,7 @@ impl Exponential {
 
     /// The delay after attempt `n` before jitter: `initial · factor^(n−1)`
     /// clamped to `[min, max]`. Saturates at `max` for any `n`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn base(&self, attempt: u32) -> Duration {
         if self.initial.is_zero() {
             // Zero stays zero: 0 · factor^n would be 0 · ∞ = NaN for large n.
@@ -418,7 +415,7 @@ impl Exponential {
         self.clamp(raw)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn clamp(&self, d: Duration) -> Duration {
         // `max` wins when the bounds cross: it is a cap on the sleep. (tenacity
         // lets `min` win; the attribute rejects crossed bounds at compile time.)
@@ -441,7 +438,7 @@ impl Default for Exponential {
 }
 
 impl Wait for Exponential {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn delay(&self, cx: &mut WaitContext<'_>) -> Duration {
         let base = self.base(cx.attempt);
         let jittered = match self.jitter {

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The build cost of the attribute: three binary crates with tokio (rt, macros,
+# time) and 200 small async fns, built cold and after a one-line edit.
+#   plain:     tokio only
+#   runtime:   retry-runtime added, the functions left plain
+#   annotated: every function under #[retry(...)]
+# Usage: bash benches/build_cost/run.sh [N=200] [FEATURES=]
+# Prints wall and CPU seconds per build, and the slowest units (cargo --timings).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+n=${1:-200}
+features=${FEATURES:-}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+make_crate() { # name, with runtime (0/1), annotated (0/1)
+    local dir=$work/$1
+    mkdir -p "$dir/src"
+    {
+        echo "[package]"
+        echo "name = \"$1\""
+        echo 'version = "0.1.0"'
+        echo 'edition = "2024"'
+        echo '[dependencies]'
+        echo 'tokio = { version = "1", features = ["rt", "macros", "time"] }'
+        if [ "$2" = 1 ]; then
+            echo "retry-runtime = { path = \"$repo/retry-runtime\", features = [$features] }"
+        fi
+        echo '[workspace]'
+    } > "$dir/Cargo.toml"
+    {
+        [ "$3" = 1 ] && echo 'use retry_runtime::retry;'
+        for i in $(seq 0 $((n - 1))); do
+            [ "$3" = 1 ] && echo '#[retry(attempts = 3, wait = exponential(initial = 10ms))]'
+            echo "pub async fn f$i(n: &mut u32) -> std::io::Result<u32> { *n += $i; if *n % 7 == 0 { return Err(std::io::ErrorKind::ConnectionReset.into()); } Ok(*n) }"
+        done
+        echo '#[tokio::main(flavor = "current_thread")]'
+        echo 'async fn main() {'
+        echo '    let mut n = 1;'
+        echo '    let mut s = 0;'
+        for i in $(seq 0 $((n - 1))); do
+            echo "    s += f$i(&mut n).await.unwrap_or(0);"
+        done
+        echo '    println!("{s}");'
+        echo '}'
+    } > "$dir/src/main.rs"
+    # The lock file is shared, so that all three resolve the same versions.
+    cp "$repo/Cargo.lock" "$dir/Cargo.lock" 2>/dev/null || true
+}
+
+measure() { # name
+    local dir=$work/$1
+    (cd "$dir" && cargo fetch -q 2>/dev/null || true)
+    /usr/bin/time -f "%e %U %S" -o "$work/$1.time" \
+        cargo build -q -j 2 --timings --manifest-path "$dir/Cargo.toml" 2>/dev/null
+    read -r wall user sys < "$work/$1.time"
+    echo "$1 cold: wall ${wall}s, cpu $(echo "$user + $sys" | bc)s"
+    echo "// edit" >> "$dir/src/main.rs"
+    /usr/bin/time -f "%e %U %S" -o "$work/$1.time" \
+        cargo build -q -j 2 --manifest-path "$dir/Cargo.toml" 2>/dev/null
+    read -r wall user sys < "$work/$1.time"
+    echo "$1 after a one-line edit: wall ${wall}s, cpu $(echo "$user + $sys" | bc)s"
+    # Per-unit durations from the --timings report (the slowest ten).
+    local html
+    html=$(ls "$dir"/target/cargo-timings/cargo-timing.html)
+    python3 - "$html" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"const UNIT_DATA = (\[.*?\]);", text, re.S)
+units = json.loads(m.group(1)) if m else []
+units.sort(key=lambda u: -u["duration"])
+print("    " + ", ".join(f'{u["name"]}{"(build)" if u.get("target","").strip()=="build-script" else ""} {u["duration"]:.2f}s' for u in units[:int(__import__("os").environ.get("TOP","10"))]))
+PY
+}
+
+make_crate plain 0 0
+make_crate runtime 1 0
+make_crate annotated 1 1
+for c in plain runtime annotated; do measure "$c"; done
