@@ -2,7 +2,9 @@
 //! fault-injecting HTTP server that the demo and the HTTP tests run against.
 
 pub mod fault_server;
+pub mod fleet;
 pub mod occ;
+pub mod redis_server;
 pub mod sse;
 pub mod storm;
 

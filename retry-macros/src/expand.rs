@@ -312,6 +312,26 @@ impl Expansion {
             ),
         };
         let decide = self.decide(&l);
+        // With a budget or a breaker (which may be shared by other
+        // processes), the first attempt waits out a rate limit the fleet
+        // was told about; retries fold it into their delay.
+        let hold_first = if self.args.budget.is_some() || self.args.breaker.is_some() {
+            let call = &l.call;
+            let hold = local("__retry_hold");
+            let sleep = if is_async {
+                quote!(#krate::__private::pause(#hold).await;)
+            } else {
+                quote!(#krate::__private::sleep_blocking(#hold);)
+            };
+            quote! {
+                let #hold = #call.hold();
+                if !#hold.is_zero() {
+                    #sleep
+                }
+            }
+        } else {
+            quote!()
+        };
         let attempt_or_refused = match refused_outcome {
             Some(refused) => {
                 let call = &l.call;
@@ -353,6 +373,7 @@ impl Expansion {
                 #[allow(unused_mut)]
                 let mut #call = #start;
                 #keep_last
+                #hold_first
                 loop {
                     let (#outcome, #timed_out) = #attempt_or_refused;
                     #[allow(unreachable_code)]

@@ -425,6 +425,15 @@ impl std::fmt::Debug for BudgetGate {
 
 impl Observer for BudgetGate {
     const NEEDS_CLOCK: bool = true;
+    const HOLDS: bool = cfg!(feature = "redis");
+    #[inline]
+    fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
+        self.0.hold(now.ticks())
+    }
+    #[inline]
+    fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
+        self.0.rate_limited(now.ticks().saturating_add(delay));
+    }
     #[inline]
     fn call_started<C: Clock>(&self, now: &Now<C>) {
         self.0.deposit(now.ticks());
@@ -451,6 +460,15 @@ impl std::fmt::Debug for BreakerGate {
 
 impl Observer for BreakerGate {
     const NEEDS_CLOCK: bool = true;
+    const HOLDS: bool = cfg!(feature = "redis");
+    #[inline]
+    fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
+        self.0.hold(now.ticks())
+    }
+    #[inline]
+    fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
+        self.0.rate_limited(now.ticks().saturating_add(delay));
+    }
     /// Before a sleep: will it still be open when the sleep ends?
     #[inline]
     fn admit<C: Clock>(&self, _: u32, delay: Duration, now: &Now<C>) -> Result<(), crate::GiveUp> {

@@ -30,6 +30,9 @@ pub struct AdaptiveWindow {
     size: u32,
     next: AtomicU64,
     bits: [AtomicU64; WORDS],
+    /// The other processes' attempts and failures, when shared.
+    #[cfg(feature = "redis")]
+    pub(crate) fleet: crate::redis::Slot,
 }
 
 impl AdaptiveWindow {
@@ -46,6 +49,8 @@ impl AdaptiveWindow {
             size,
             next: AtomicU64::new(0),
             bits: [const { AtomicU64::new(0) }; WORDS],
+            #[cfg(feature = "redis")]
+            fleet: crate::redis::Slot::new(),
         }
     }
 
@@ -62,12 +67,30 @@ impl AdaptiveWindow {
 
     /// The share of failed attempts among the last `size` (0.0 before any).
     pub fn failure_ratio(&self) -> f64 {
-        let seen = self.next.load(Relaxed).min(u64::from(self.size));
+        let (seen, failed) = self.counts();
+        #[cfg(feature = "redis")]
+        let (seen, failed) = {
+            // The fleet's last attempts too, when shared.
+            let (s, f) = self.fleet.others();
+            (seen.saturating_add(s), failed.saturating_add(f))
+        };
         if seen == 0 {
             return 0.0;
         }
+        (failed as f64 / seen as f64).min(1.0)
+    }
+
+    /// This process's attempts in the window and the failed ones among them.
+    fn counts(&self) -> (u64, u64) {
+        let seen = self.next.load(Relaxed).min(u64::from(self.size));
         let failed: u32 = self.bits.iter().map(|w| w.load(Relaxed).count_ones()).sum();
-        (f64::from(failed) / seen as f64).min(1.0)
+        (seen, u64::from(failed).min(seen))
+    }
+
+    /// [`AdaptiveWindow::counts`], for the fleet.
+    #[cfg(feature = "redis")]
+    pub(crate) fn own_counts(&self) -> (u64, u64) {
+        self.counts()
     }
 
     /// The window's size.

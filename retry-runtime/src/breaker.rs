@@ -26,6 +26,18 @@ pub trait Breaker: Sync {
     /// retry (a failure they would not retry, such as a 400, is not the
     /// API's ill health and counts as a success here).
     fn record(&self, now: Duration, failed: bool);
+    /// How long an attempt must still wait: a rate limit that another
+    /// process sharing this breaker was told about (see
+    /// [`redis`](crate::redis)). Zero by default.
+    fn hold(&self, now: Duration) -> Duration {
+        let _ = now;
+        Duration::ZERO
+    }
+    /// The server asked to wait until `until`: tell whoever shares it.
+    /// Nothing by default.
+    fn rate_limited(&self, until: Duration) {
+        let _ = until;
+    }
 }
 
 /// The state of a [`CircuitBreaker`].
@@ -125,6 +137,9 @@ pub struct CircuitBreaker {
     counts_from: AtomicU64,
     attempts: Slices<SLICES>,
     failures: Slices<SLICES>,
+    /// The other processes' attempts and failures, when shared.
+    #[cfg(feature = "redis")]
+    pub(crate) fleet: crate::redis::Slot,
 }
 
 impl CircuitBreaker {
@@ -139,6 +154,8 @@ impl CircuitBreaker {
             counts_from: AtomicU64::new(0),
             attempts: Slices::new(),
             failures: Slices::new(),
+            #[cfg(feature = "redis")]
+            fleet: crate::redis::Slot::new(),
         }
     }
     /// The share of failed attempts that opens it, from 0 to 1 (a value
@@ -194,6 +211,72 @@ impl CircuitBreaker {
     fn slice(&self, now: Duration) -> u64 {
         let slice = millis(self.window) / SLICES as u64;
         millis(now) / slice.max(1)
+    }
+
+    /// Attempts and failures in the window (the fleet's, when shared).
+    fn counts(&self, slice: u64) -> (u64, u64) {
+        let from = self.counts_from.load(Acquire);
+        let attempts = self.attempts.sum_since(slice, from);
+        let failures = self.failures.sum_since(slice, from);
+        #[cfg(feature = "redis")]
+        let (attempts, failures) = {
+            let (a, f) = self.fleet.others();
+            (attempts.saturating_add(a), failures.saturating_add(f))
+        };
+        (attempts, failures)
+    }
+
+    fn trips(&self, attempts: u64, failures: u64) -> bool {
+        attempts >= self.min_attempts
+            && failures > 0
+            && failures.saturating_mul(1000) >= self.failure_permille.saturating_mul(attempts)
+    }
+
+    /// This process's attempts and failures in the window while closed
+    /// (zeros while open: what opened it is not counted twice), for the
+    /// fleet.
+    #[cfg(feature = "redis")]
+    pub(crate) fn own_counts(&self, now: Duration) -> (u64, u64) {
+        if self.state.load(Acquire) >> TAG_SHIFT != CLOSED {
+            return (0, 0);
+        }
+        let slice = self.slice(now);
+        let from = self.counts_from.load(Acquire);
+        (
+            self.attempts.sum_since(slice, from),
+            self.failures.sum_since(slice, from),
+        )
+    }
+
+    /// How long it stays open, when it is open.
+    #[cfg(feature = "redis")]
+    pub(crate) fn open_left(&self, now: Duration) -> Option<Duration> {
+        let current = self.state.load(Acquire);
+        let until = current & MILLIS;
+        let now = millis(now);
+        (current >> TAG_SHIFT == OPEN && until != MILLIS && until > now)
+            .then(|| Duration::from_millis(until - now))
+    }
+
+    /// After a synchronisation: open when another process opened it
+    /// (`open_left`: for that long), or when the fleet's counts trip it.
+    #[cfg(feature = "redis")]
+    pub(crate) fn fleet_apply(&self, now: Duration, open_left: Option<Duration>) {
+        let current = self.state.load(Acquire);
+        if current >> TAG_SHIFT != CLOSED {
+            return;
+        }
+        if let Some(left) = open_left {
+            let until = millis(now).saturating_add(millis(left));
+            let _ = self
+                .state
+                .compare_exchange(current, word(OPEN, until), AcqRel, Acquire);
+            return;
+        }
+        let (attempts, failures) = self.counts(self.slice(now));
+        if self.trips(attempts, failures) {
+            self.open(current, now);
+        }
     }
 
     fn open(&self, from: u64, now: Duration) -> bool {
@@ -255,14 +338,8 @@ impl Breaker for CircuitBreaker {
                     return;
                 }
                 self.failures.add(slice, 1);
-                let from = self.counts_from.load(Acquire);
-                let attempts = self.attempts.sum_since(slice, from);
-                let failures = self.failures.sum_since(slice, from);
-                if attempts >= self.min_attempts
-                    && failures > 0
-                    && failures.saturating_mul(1000)
-                        >= self.failure_permille.saturating_mul(attempts)
-                {
+                let (attempts, failures) = self.counts(slice);
+                if self.trips(attempts, failures) {
                     self.open(current, now);
                 }
             }
@@ -283,6 +360,16 @@ impl Breaker for CircuitBreaker {
             // Attempts that started before it opened.
             _ => {}
         }
+    }
+
+    #[cfg(feature = "redis")]
+    fn hold(&self, now: Duration) -> Duration {
+        self.fleet.hold(now)
+    }
+
+    #[cfg(feature = "redis")]
+    fn rate_limited(&self, until: Duration) {
+        self.fleet.rate_limited(until);
     }
 }
 

@@ -19,6 +19,18 @@ pub trait RetryBudget: Sync {
     /// A call wants to retry: `true` (and one retry withdrawn) when the
     /// budget allows it.
     fn try_withdraw(&self, now: Duration) -> bool;
+    /// How long an attempt must still wait: a rate limit that another
+    /// process sharing this budget was told about (see
+    /// [`redis`](crate::redis)). Zero by default.
+    fn hold(&self, now: Duration) -> Duration {
+        let _ = now;
+        Duration::ZERO
+    }
+    /// The server asked to wait until `until`: tell whoever shares it.
+    /// Nothing by default.
+    fn rate_limited(&self, until: Duration) {
+        let _ = until;
+    }
 }
 
 /// Milli-retries: one retry is 1000.
@@ -64,6 +76,9 @@ pub struct Budget {
     reserve: u64,
     deposits: Slices<{ TTL_SECS as usize }>,
     withdrawals: Slices<{ TTL_SECS as usize }>,
+    /// The other processes' deposits and withdrawals, when shared.
+    #[cfg(feature = "redis")]
+    pub(crate) fleet: crate::redis::Slot,
 }
 
 impl Budget {
@@ -81,13 +96,32 @@ impl Budget {
             reserve: min_per_second as u64 * TTL_SECS * ONE,
             deposits: Slices::new(),
             withdrawals: Slices::new(),
+            #[cfg(feature = "redis")]
+            fleet: crate::redis::Slot::new(),
         }
     }
 
     fn balance(&self, second: u64) -> i128 {
         let deposited = i128::from(self.deposits.sum(second));
         let withdrawn = i128::from(self.withdrawals.sum(second)) * i128::from(ONE);
+        #[cfg(feature = "redis")]
+        let (deposited, withdrawn) = {
+            // The fleet's deposits and withdrawals; the reserve counts once.
+            let (d, w) = self.fleet.others();
+            (
+                deposited + i128::from(d),
+                withdrawn + i128::from(w) * i128::from(ONE),
+            )
+        };
         deposited + i128::from(self.reserve) - withdrawn
+    }
+
+    /// This process's deposits (milli-retries) and withdrawals over the
+    /// window, for the fleet.
+    #[cfg(feature = "redis")]
+    pub(crate) fn own_counts(&self, now: Duration) -> (u64, u64) {
+        let second = now.as_secs();
+        (self.deposits.sum(second), self.withdrawals.sum(second))
     }
 
     /// Forgets every deposit and withdrawal (for tests).
@@ -123,6 +157,16 @@ impl RetryBudget for Budget {
         }
         self.withdrawals.take_back(second, 1);
         false
+    }
+
+    #[cfg(feature = "redis")]
+    fn hold(&self, now: Duration) -> Duration {
+        self.fleet.hold(now)
+    }
+
+    #[cfg(feature = "redis")]
+    fn rate_limited(&self, until: Duration) {
+        self.fleet.rate_limited(until);
     }
 }
 

@@ -499,6 +499,11 @@ impl<T, E> Retrying<T, E> {
         let mut call = Call::<TokioClock, _>::gated(&self.settings);
         let mut last = None;
         let mut attempts = 0;
+        // A rate limit the fleet was told about (a shared budget or breaker).
+        let hold = call.hold();
+        if !hold.is_zero() {
+            crate::__private::pause(hold).await;
+        }
         loop {
             let (outcome, timed_out) = if call.refused() {
                 // A breaker refused this attempt: give up with the last outcome.
@@ -543,6 +548,7 @@ impl<T, E> Retrying<T, E> {
     {
         let mut call = Call::<StdClock, _>::gated(&self.settings);
         let mut last = None;
+        crate::__private::sleep_blocking(call.hold());
         loop {
             let outcome = if call.refused() {
                 self.refused_outcome(&mut last)

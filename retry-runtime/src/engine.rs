@@ -64,6 +64,22 @@ pub trait Observer {
     /// call then reads it once when it starts, and the observers of the
     /// start and of a first-attempt success share that reading.
     const NEEDS_CLOCK: bool = false;
+    /// Whether [`Observer::hold`] may ever say to wait (a budget or breaker
+    /// shared with other processes); when `false`, the call never asks.
+    const HOLDS: bool = false;
+    /// How long the next attempt must wait whatever the wait says: a rate
+    /// limit that another process sharing the state was told about.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
+        let _ = now;
+        Duration::ZERO
+    }
+    /// The server asked the call to wait `delay` (a `Retry-After`), as of
+    /// `now`; told only when [`Observer::HOLDS`].
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
+        let _ = (delay, now);
+    }
     /// A call starts (before its first attempt).
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn call_started<C: Clock>(&self, now: &Now<C>) {
@@ -128,6 +144,17 @@ macro_rules! forward {
     ($($ty:ty => |$me:ident| $inner:expr;)*) => {$(
         impl<O: Observer> Observer for $ty {
             const NEEDS_CLOCK: bool = O::NEEDS_CLOCK;
+            const HOLDS: bool = O::HOLDS;
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
+                let $me = self;
+                match $inner { Some(o) => o.hold(now), None => Duration::ZERO }
+            }
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
+                let $me = self;
+                if let Some(o) = $inner { o.rate_limited(delay, now) }
+            }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn call_started<C: Clock>(&self, now: &Now<C>) {
                 let $me = self;
@@ -182,6 +209,15 @@ macro_rules! tuple {
     ($($name:ident $index:tt),+) => {
         impl<$($name: Observer),+> Observer for ($($name,)+) {
             const NEEDS_CLOCK: bool = false $(|| $name::NEEDS_CLOCK)+;
+            const HOLDS: bool = false $(|| $name::HOLDS)+;
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
+                Duration::ZERO $(.max(if $name::HOLDS { self.$index.hold(now) } else { Duration::ZERO }))+
+            }
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
+                $(if $name::HOLDS { self.$index.rate_limited(delay, now) })+
+            }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn call_started<C: Clock>(&self, now: &Now<C>) {
                 $(self.$index.call_started(now);)+
@@ -483,6 +519,27 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         call
     }
 
+    /// How long to wait before the first attempt: a rate limit another
+    /// process sharing a budget or breaker was told about, at most
+    /// `retry_after`'s `max` (nothing with `ignore`) and what is left
+    /// before the deadline (zero unless an observer holds, so this compiles
+    /// away for every other function).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn hold(&self) -> Duration {
+        if !O::HOLDS || self.refused.is_some() || crate::testing::current().zero_waits {
+            return Duration::ZERO;
+        }
+        // Under the same cap as a requested delay (none with `ignore`).
+        let RetryAfter::Honor { max } = self.settings.retry_after else {
+            return Duration::ZERO;
+        };
+        let hold = self.settings.observer.hold(&Now::<C>::new()).min(max);
+        match self.settings.deadline {
+            Some(deadline) => hold.min(deadline.saturating_sub(self.elapsed())),
+            None => hold,
+        }
+    }
+
     /// Whether the next attempt was refused (see [`Call::gated`] and
     /// [`Call::admit_next`]).
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -719,6 +776,20 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
                 return Err(GiveUp::RetryAfterTooLong);
             }
             delay = delay.max(requested);
+        }
+        if let (true, RetryAfter::Honor { max }) = (O::HOLDS, self.settings.retry_after) {
+            // A requested delay this call obeys is the fleet's too (one
+            // above `max` gave up above, and `ignore` publishes nothing);
+            // one another process was told holds this call back, under the
+            // same cap.
+            if let Some(requested) = failure.retry_after {
+                observer.rate_limited(requested, &now);
+            }
+            let hold = observer.hold(&now);
+            if hold > max {
+                return Err(GiveUp::RetryAfterTooLong);
+            }
+            delay = delay.max(hold);
         }
         if testing.zero_waits {
             delay = Duration::ZERO;

@@ -1,0 +1,592 @@
+//! Budgets, circuit breakers, adaptive windows and rate-limit cool-downs
+//! shared by every process of a fleet, on Redis (cargo feature `redis`).
+//!
+//! The `static` declarations and the attributes do not change: the
+//! application connects them to Redis once, at start-up, inside its tokio
+//! runtime. Processes that share the same key share the state.
+//!
+//! ```no_run
+//! use retry_runtime::{retry, Budget, CircuitBreaker};
+//!
+//! static OPENAI: Budget = Budget::new(0.1, 10);
+//! static LLM: CircuitBreaker = CircuitBreaker::new();
+//!
+//! #[retry(attempts = 5, budget = OPENAI, breaker = LLM)]
+//! async fn complete(prompt: &str) -> std::io::Result<String> {
+//!     # let _ = prompt;
+//!     Ok(String::new())
+//! }
+//!
+//! # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = redis::Client::open("redis://127.0.0.1/")?;
+//! let fleet = retry_runtime::redis::share(&client, "openai", &[&OPENAI, &LLM])?;
+//! # let _ = fleet;
+//! # Ok(()) }
+//! ```
+//!
+//! # How it works
+//!
+//! Every member keeps its state in this process as before; what a call
+//! decides never waits for Redis. A background task of the runtime that
+//! called [`share`] synchronises every [`Options::interval`] (10 ms): one
+//! Lua script, so one atomic round trip, writes this process's own counts
+//! (its budget's deposits and withdrawals over the last 10 s, its breaker's
+//! attempts and failures over its window, its adaptive window's attempts
+//! and failures) into a hash field of its own, and reads back the sum of
+//! every other live process's counts. The members then decide on the
+//! fleet's counts: a budget spends what the whole fleet deposited, a breaker
+//! opens when the fleet's attempts reach `min_attempts` and the fleet's
+//! failure ratio its threshold, an adaptive wait reads the fleet's failure
+//! ratio. No process ever reads, changes and writes back a shared value:
+//! each writes only its own field, and the sums are taken inside the script.
+//!
+//! A breaker that opens in one process opens in the others at their next
+//! synchronisation, for the time it has left (each process then lets its
+//! own trial attempt through). A call that is told to wait by the server
+//! (a 429 or 503 with `Retry-After`, see
+//! [`Classify::retry_after`](crate::Classify::retry_after)) publishes the
+//! delay at once: every process sharing the key waits it out before its
+//! next attempt of a function that names a shared budget or breaker (a
+//! cached deadline, read once per attempt; no round trip).
+//!
+//! # When Redis is slow or gone
+//!
+//! Each round trip has a time limit ([`Options::timeout`], 50 ms). When one
+//! fails, the process forgets the other processes' counts and decides on
+//! its own state alone, logs one `tracing` warning (not one per call), and
+//! keeps trying in the background; when Redis answers again it logs once
+//! more and rejoins. No call fails or waits longer because of Redis.
+//!
+//! # Keys
+//!
+//! For `share(&client, "openai", ..)`: `retry:{openai}:budget`,
+//! `retry:{openai}:breaker` and `retry:{openai}:window` (hashes: one field
+//! per process, a random id, holding a server timestamp and counts),
+//! `retry:{openai}:open` (the breaker is open while it exists) and
+//! `retry:{openai}:cooldown` (the fleet waits while it exists). Every key
+//! expires on its own ([`Options::stale`] after the last write, or when the
+//! delay it stands for ends), and a process that stops writing is dropped
+//! from the sums after [`Options::stale`]. Nothing but counts and times is
+//! stored: no URL, no error text, no credential.
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::clock::{Clock, TokioClock};
+use crate::{AdaptiveWindow, Budget, CircuitBreaker};
+
+/// What a shared member holds in this process: the group it joined and the
+/// other processes' counts, as last read.
+pub(crate) struct Slot {
+    link: OnceLock<&'static Link>,
+    others: [AtomicU64; 2],
+}
+
+impl Slot {
+    pub(crate) const fn new() -> Slot {
+        Slot {
+            link: OnceLock::new(),
+            others: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// The other processes' two counts (zeros when not shared, or while
+    /// Redis cannot be reached).
+    #[inline]
+    pub(crate) fn others(&self) -> (u64, u64) {
+        (self.others[0].load(Relaxed), self.others[1].load(Relaxed))
+    }
+
+    fn set_others(&self, a: u64, b: u64) {
+        self.others[0].store(a, Relaxed);
+        self.others[1].store(b, Relaxed);
+    }
+
+    /// The group's time this process must still wait before an attempt.
+    #[inline]
+    pub(crate) fn hold(&self, now: Duration) -> Duration {
+        match self.link.get() {
+            Some(link) => link.hold(now),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// The server asked to wait until `until` (process time).
+    pub(crate) fn rate_limited(&self, until: Duration) {
+        if let Some(link) = self.link.get() {
+            link.rate_limited(until);
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A shared group's state in this process.
+struct Link {
+    /// Until when (process milliseconds) attempts wait; 0: none.
+    cooldown_until: AtomicU64,
+    /// A cool-down this process learnt and has not yet published; 0: none.
+    publish: AtomicU64,
+    wake: tokio::sync::Notify,
+    online: AtomicBool,
+    stopped: AtomicBool,
+}
+
+impl Link {
+    #[inline]
+    fn hold(&self, now: Duration) -> Duration {
+        let until = self.cooldown_until.load(Relaxed);
+        let now = millis(now);
+        if until > now {
+            Duration::from_millis(until - now)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    fn rate_limited(&self, until: Duration) {
+        let until = millis(until);
+        self.cooldown_until.fetch_max(until, Relaxed);
+        self.publish.fetch_max(until, Relaxed);
+        self.wake.notify_one();
+    }
+}
+
+/// A budget, breaker or adaptive window that [`share`] can back with Redis.
+pub trait Shared: Sync + sealed::Sealed {
+    #[doc(hidden)]
+    fn member(&'static self) -> Member;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::Budget {}
+    impl Sealed for crate::CircuitBreaker {}
+    impl Sealed for crate::AdaptiveWindow {}
+}
+
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum Member {
+    Budget(&'static Budget),
+    Breaker(&'static CircuitBreaker),
+    Window(&'static AdaptiveWindow),
+}
+
+impl Member {
+    fn slot(self) -> &'static Slot {
+        match self {
+            Member::Budget(b) => &b.fleet,
+            Member::Breaker(b) => &b.fleet,
+            Member::Window(w) => &w.fleet,
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Member::Budget(_) => "budget",
+            Member::Breaker(_) => "breaker",
+            Member::Window(_) => "window",
+        }
+    }
+}
+
+impl Shared for Budget {
+    fn member(&'static self) -> Member {
+        Member::Budget(self)
+    }
+}
+
+impl Shared for CircuitBreaker {
+    fn member(&'static self) -> Member {
+        Member::Breaker(self)
+    }
+}
+
+impl Shared for AdaptiveWindow {
+    fn member(&'static self) -> Member {
+        Member::Window(self)
+    }
+}
+
+/// How often and how patiently [`share_with`] talks to Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Time between two synchronisations (one round trip each): how stale
+    /// the other processes' counts and a breaker opened elsewhere may be.
+    /// Default 10 ms; at least 1 ms.
+    pub interval: Duration,
+    /// The time limit of one round trip; past it the process decides alone
+    /// until Redis answers again. Default 50 ms.
+    pub timeout: Duration,
+    /// A process that has not written for this long is dropped from the
+    /// sums, and the keys expire this long after the last write. Default 5 s.
+    pub stale: Duration,
+}
+
+impl Options {
+    /// The defaults: `interval` 10 ms, `timeout` 50 ms, `stale` 5 s.
+    pub const fn new() -> Options {
+        Options {
+            interval: Duration::from_millis(10),
+            timeout: Duration::from_millis(50),
+            stale: Duration::from_secs(5),
+        }
+    }
+    /// Sets [`Options::interval`].
+    pub const fn interval(mut self, interval: Duration) -> Options {
+        self.interval = interval;
+        self
+    }
+    /// Sets [`Options::timeout`].
+    pub const fn timeout(mut self, timeout: Duration) -> Options {
+        self.timeout = timeout;
+        self
+    }
+    /// Sets [`Options::stale`].
+    pub const fn stale(mut self, stale: Duration) -> Options {
+        self.stale = stale;
+        self
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options::new()
+    }
+}
+
+/// Why [`share`] refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ShareError {
+    /// Not called inside a tokio runtime (the synchronisation is one of its
+    /// tasks).
+    NoRuntime,
+    /// A member is already shared (under this key or another).
+    AlreadyShared(&'static str),
+    /// Two members of one kind under one key (share them under two keys).
+    TwoOfAKind(&'static str),
+    /// The key is empty or longer than 200 bytes.
+    BadKey,
+    /// The Redis client could not be set up.
+    Redis(redis::RedisError),
+}
+
+impl fmt::Display for ShareError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShareError::NoRuntime => f.write_str("share() must be called inside a tokio runtime"),
+            ShareError::AlreadyShared(kind) => write!(f, "this {kind} is already shared"),
+            ShareError::TwoOfAKind(kind) => write!(f, "two of a kind under one key: {kind}"),
+            ShareError::BadKey => f.write_str("the key must be 1 to 200 bytes"),
+            ShareError::Redis(e) => write!(f, "redis: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ShareError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ShareError::Redis(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A running synchronisation, returned by [`share`]. It keeps running when
+/// this handle is dropped (for the life of the runtime); [`Sharing::stop`]
+/// ends it, and the members go back to this process's state alone.
+#[derive(Clone, Copy)]
+pub struct Sharing {
+    link: &'static Link,
+    key: &'static str,
+}
+
+impl Sharing {
+    /// Whether the last round trip to Redis succeeded.
+    pub fn connected(&self) -> bool {
+        self.link.online.load(Relaxed)
+    }
+
+    /// The key the members are shared under.
+    pub fn key(&self) -> &'static str {
+        self.key
+    }
+
+    /// Ends the synchronisation; the members decide on this process's
+    /// state alone from then on (they stay tied to this key).
+    pub fn stop(&self) {
+        self.link.stopped.store(true, Relaxed);
+        self.link.wake.notify_one();
+    }
+}
+
+impl fmt::Debug for Sharing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sharing")
+            .field("key", &self.key)
+            .field("connected", &self.connected())
+            .finish()
+    }
+}
+
+/// [`share_with`] with the default [`Options`].
+pub fn share(
+    client: &redis::Client,
+    key: &str,
+    members: &[&'static dyn Shared],
+) -> Result<Sharing, ShareError> {
+    share_with(client, key, members, Options::new())
+}
+
+/// Backs `members` (at most one budget, one breaker and one adaptive window)
+/// with Redis under `key`, from now on and for the life of the current
+/// tokio runtime. Call it once, at start-up, inside the runtime.
+pub fn share_with(
+    client: &redis::Client,
+    key: &str,
+    members: &[&'static dyn Shared],
+    options: Options,
+) -> Result<Sharing, ShareError> {
+    if key.is_empty() || key.len() > 200 {
+        return Err(ShareError::BadKey);
+    }
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| ShareError::NoRuntime)?;
+    let members: Vec<Member> = members.iter().map(|m| m.member()).collect();
+    for (i, m) in members.iter().enumerate() {
+        if members[..i].iter().any(|o| o.kind() == m.kind()) {
+            return Err(ShareError::TwoOfAKind(m.kind()));
+        }
+        if m.slot().link.get().is_some() {
+            return Err(ShareError::AlreadyShared(m.kind()));
+        }
+    }
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(options.timeout))
+        .set_response_timeout(Some(options.timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
+        .map_err(ShareError::Redis)?;
+    let link: &'static Link = Box::leak(Box::new(Link {
+        cooldown_until: AtomicU64::new(0),
+        publish: AtomicU64::new(0),
+        wake: tokio::sync::Notify::new(),
+        online: AtomicBool::new(false),
+        stopped: AtomicBool::new(false),
+    }));
+    for m in &members {
+        if m.slot().link.set(link).is_err() {
+            return Err(ShareError::AlreadyShared(m.kind()));
+        }
+    }
+    let key: &'static str = Box::leak(key.to_owned().into_boxed_str());
+    let sync = Syncer {
+        link,
+        key,
+        members,
+        options: Options {
+            interval: options.interval.max(Duration::from_millis(1)),
+            ..options
+        },
+        id: process_id(),
+        script: redis::Script::new(SCRIPT),
+    };
+    runtime.spawn(sync.run(manager));
+    Ok(Sharing { link, key })
+}
+
+/// A random id for this process's fields (nothing about the host).
+fn process_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
+
+/// One round trip: write this process's counts, read the others' sums.
+///
+/// KEYS: the members' hashes (budget, breaker, window), the breaker's open
+/// key, the cool-down key. ARGV: this process's field; its counts as
+/// "a b" per hash ("-" when it has no such member); the stale time, the
+/// breaker's remaining open time and the cool-down to publish (ms, 0: none).
+const SCRIPT: &str = r"
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local stale = tonumber(ARGV[5])
+local out = {}
+for h = 1, 3 do
+  local a, b = 0, 0
+  if ARGV[h + 1] ~= '-' then
+    redis.call('HSET', KEYS[h], ARGV[1], now .. ' ' .. ARGV[h + 1])
+    redis.call('PEXPIRE', KEYS[h], stale)
+    local all = redis.call('HGETALL', KEYS[h])
+    for i = 1, #all, 2 do
+      if all[i] ~= ARGV[1] then
+        local at, x, y = string.match(all[i + 1], '^(%d+) (%d+) (%d+)$')
+        if at == nil or now - tonumber(at) > stale then
+          redis.call('HDEL', KEYS[h], all[i])
+        else
+          a = a + tonumber(x)
+          b = b + tonumber(y)
+        end
+      end
+    end
+  end
+  out[2 * h - 1] = a
+  out[2 * h] = b
+end
+local open = tonumber(ARGV[6])
+if open > 0 and redis.call('PTTL', KEYS[4]) < open then
+  redis.call('SET', KEYS[4], '1', 'PX', open)
+end
+local cool = tonumber(ARGV[7])
+if cool > 0 and redis.call('PTTL', KEYS[5]) < cool then
+  redis.call('SET', KEYS[5], '1', 'PX', cool)
+end
+out[7] = redis.call('PTTL', KEYS[4])
+out[8] = redis.call('PTTL', KEYS[5])
+return out
+";
+
+struct Syncer {
+    link: &'static Link,
+    key: &'static str,
+    members: Vec<Member>,
+    options: Options,
+    id: String,
+    script: redis::Script,
+}
+
+impl Syncer {
+    async fn run(self, mut manager: ConnectionManager) {
+        let mut warned = false;
+        while !self.link.stopped.load(Relaxed) {
+            // Wakes early when a cool-down is to be published.
+            let _ = tokio::time::timeout(self.options.interval, self.link.wake.notified()).await;
+            if self.link.stopped.load(Relaxed) {
+                break;
+            }
+            let now = TokioClock::ticks();
+            let invocation = self.invocation(now);
+            let answer = tokio::time::timeout(
+                self.options.timeout,
+                invocation.invoke_async::<Vec<i64>>(&mut manager),
+            )
+            .await;
+            match answer {
+                Ok(Ok(sums)) if sums.len() == 8 => {
+                    self.apply(&sums, TokioClock::ticks());
+                    if !self.link.online.swap(true, Relaxed) && warned {
+                        tracing::warn!(
+                            target: "retry_runtime",
+                            key = self.key,
+                            "redis answers again: sharing the fleet's state"
+                        );
+                    }
+                    warned = false;
+                }
+                failed => {
+                    self.forget();
+                    self.link.online.store(false, Relaxed);
+                    if !warned {
+                        warned = true;
+                        let why = match failed {
+                            Ok(Ok(_)) => "an unexpected answer".to_owned(),
+                            Ok(Err(e)) => e.to_string(),
+                            Err(_) => format!("no answer within {:?}", self.options.timeout),
+                        };
+                        tracing::warn!(
+                            target: "retry_runtime",
+                            key = self.key,
+                            error = %why,
+                            "redis cannot be reached: deciding on this process's state alone until it answers"
+                        );
+                    }
+                }
+            }
+        }
+        self.forget();
+        self.link.online.store(false, Relaxed);
+    }
+
+    fn invocation(&self, now: Duration) -> redis::ScriptInvocation<'_> {
+        let mut counts = ["-".to_owned(), "-".to_owned(), "-".to_owned()];
+        let mut open = 0u64;
+        for m in &self.members {
+            match *m {
+                Member::Budget(b) => {
+                    let (d, w) = b.own_counts(now);
+                    counts[0] = format!("{d} {w}");
+                }
+                Member::Breaker(b) => {
+                    let (a, f) = b.own_counts(now);
+                    counts[1] = format!("{a} {f}");
+                    open = b.open_left(now).map_or(0, millis);
+                }
+                Member::Window(w) => {
+                    let (s, f) = w.own_counts();
+                    counts[2] = format!("{s} {f}");
+                }
+            }
+        }
+        let publish = self.link.publish.swap(0, Relaxed);
+        let cool = publish.saturating_sub(millis(now));
+        let prefix = format!("retry:{{{}}}", self.key);
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(format!("{prefix}:budget"))
+            .key(format!("{prefix}:breaker"))
+            .key(format!("{prefix}:window"))
+            .key(format!("{prefix}:open"))
+            .key(format!("{prefix}:cooldown"))
+            .arg(&self.id)
+            .arg(&counts[0])
+            .arg(&counts[1])
+            .arg(&counts[2])
+            .arg(millis(self.options.stale).max(1))
+            .arg(open)
+            .arg(cool);
+        invocation
+    }
+
+    fn apply(&self, sums: &[i64], now: Duration) {
+        let n = |i: usize| u64::try_from(sums[i]).unwrap_or(0);
+        let left = |i: usize| {
+            u64::try_from(sums[i])
+                .ok()
+                .filter(|&ms| ms > 0)
+                .map(Duration::from_millis)
+        };
+        for m in &self.members {
+            match *m {
+                Member::Budget(b) => b.fleet.set_others(n(0), n(1)),
+                Member::Breaker(b) => {
+                    b.fleet.set_others(n(2), n(3));
+                    b.fleet_apply(now, left(6));
+                }
+                Member::Window(w) => w.fleet.set_others(n(4), n(5)),
+            }
+        }
+        if let Some(cool) = left(7) {
+            let until = millis(now.saturating_add(cool));
+            self.link.cooldown_until.fetch_max(until, Relaxed);
+        }
+    }
+
+    /// Back to this process's own state.
+    fn forget(&self) {
+        for m in &self.members {
+            m.slot().set_others(0, 0);
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The fleet's cool-down as the engine sees it, without Redis: a budget
+//! whose `hold` says how long attempts must wait (as a shared one does after
+//! another process got a `Retry-After`), on tokio's paused clock.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use retry_runtime::__private::{Clock, TokioClock};
+use retry_runtime::{Class, Classify, GiveUp, RetryBudget, retry};
+use tokio::time::Instant;
+
+/// Holds attempts until `until` (milliseconds of the process clock), and
+/// remembers what it was told.
+struct Held {
+    until_ms: AtomicU64,
+    told: Mutex<Vec<Duration>>,
+}
+
+impl RetryBudget for Held {
+    fn deposit(&self, _: Duration) {}
+    fn try_withdraw(&self, _: Duration) -> bool {
+        true
+    }
+    fn hold(&self, now: Duration) -> Duration {
+        let now = now.as_millis() as u64;
+        Duration::from_millis(self.until_ms.load(Relaxed).saturating_sub(now))
+    }
+    fn rate_limited(&self, until: Duration) {
+        self.told.lock().unwrap().push(until);
+    }
+}
+
+impl Held {
+    const fn new() -> Held {
+        Held {
+            until_ms: AtomicU64::new(0),
+            told: Mutex::new(Vec::new()),
+        }
+    }
+    /// Holds for `d` from now.
+    fn hold_for(&self, d: Duration) {
+        let now = <TokioClock as Clock>::ticks();
+        self.until_ms.store((now + d).as_millis() as u64, Relaxed);
+    }
+}
+
+#[derive(Debug)]
+struct Limited(Option<Duration>);
+
+impl Classify for Limited {
+    fn class(&self) -> Class {
+        Class::Status(429)
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        self.0
+    }
+}
+
+static FIRST: Held = Held::new();
+
+#[retry(attempts = 2, wait = fixed(10ms), on = [RateLimited], budget = FIRST)]
+async fn first(calls: &Mutex<Vec<Instant>>) -> Result<u8, Limited> {
+    calls.lock().unwrap().push(Instant::now());
+    Ok(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_attempt_waits_out_the_fleets_hold() {
+    let calls = Mutex::new(Vec::new());
+    FIRST.hold_for(Duration::from_secs(3));
+    let start = Instant::now();
+    assert_eq!(first(&calls).await.unwrap(), 1);
+    assert_eq!(calls.lock().unwrap()[0] - start, Duration::from_secs(3));
+}
+
+static CAPPED: Held = Held::new();
+
+#[retry(attempts = 2, wait = fixed(10ms), on = [RateLimited], budget = CAPPED, retry_after = honor(max = 2s))]
+async fn capped(calls: &Mutex<Vec<Instant>>) -> Result<u8, Limited> {
+    calls.lock().unwrap().push(Instant::now());
+    Ok(1)
+}
+
+static IGNORED: Held = Held::new();
+
+#[retry(attempts = 2, wait = fixed(10ms), on = [RateLimited], budget = IGNORED, retry_after = ignore)]
+async fn ignored(calls: &Mutex<Vec<Instant>>) -> Result<u8, Limited> {
+    calls.lock().unwrap().push(Instant::now());
+    Err(Limited(Some(Duration::from_secs(5))))
+}
+
+static DEADLINE: Held = Held::new();
+
+#[retry(attempts = 2, wait = fixed(10ms), on = [RateLimited], budget = DEADLINE, deadline = 1s)]
+async fn with_deadline(calls: &Mutex<Vec<Instant>>) -> Result<u8, Limited> {
+    calls.lock().unwrap().push(Instant::now());
+    Ok(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hold_is_capped_like_a_requested_delay_and_by_the_deadline() {
+    // At most retry_after's max before a first attempt.
+    let calls = Mutex::new(Vec::new());
+    CAPPED.hold_for(Duration::from_secs(3600));
+    let start = Instant::now();
+    capped(&calls).await.unwrap();
+    assert_eq!(calls.lock().unwrap()[0] - start, Duration::from_secs(2));
+
+    // Nothing with `ignore`, and nothing published.
+    let calls = Mutex::new(Vec::new());
+    IGNORED.hold_for(Duration::from_secs(3600));
+    let start = Instant::now();
+    ignored(&calls).await.unwrap_err();
+    let seen = calls.lock().unwrap().clone();
+    assert_eq!(seen[0] - start, Duration::ZERO);
+    assert_eq!(seen[1] - seen[0], Duration::from_millis(10));
+    assert!(IGNORED.told.lock().unwrap().is_empty());
+
+    // No longer than the deadline allows.
+    let calls = Mutex::new(Vec::new());
+    DEADLINE.hold_for(Duration::from_secs(30));
+    let start = Instant::now();
+    with_deadline(&calls).await.unwrap();
+    assert_eq!(calls.lock().unwrap()[0] - start, Duration::from_secs(1));
+}
+
+static RETRIED: Held = Held::new();
+
+#[retry(attempts = 3, wait = fixed(10ms), on = [RateLimited], budget = RETRIED, on_giveup = |s| *REASON.lock().unwrap() = s.reason)]
+async fn retried(calls: &Mutex<Vec<Instant>>, after: Duration) -> Result<u8, Limited> {
+    calls.lock().unwrap().push(Instant::now());
+    Err(Limited(Some(after)))
+}
+
+static REASON: Mutex<Option<GiveUp>> = Mutex::new(None);
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_is_published_and_a_longer_hold_is_waited_or_refused() {
+    // The server's delay is published as a deadline on the process clock.
+    let calls = Mutex::new(Vec::new());
+    let t0 = <TokioClock as Clock>::ticks();
+    retried(&calls, Duration::from_secs(1)).await.unwrap_err();
+    let told = RETRIED.told.lock().unwrap().clone();
+    assert_eq!(
+        told,
+        vec![t0 + Duration::from_secs(1), t0 + Duration::from_secs(2)]
+    );
+    let seen = calls.lock().unwrap().clone();
+    assert_eq!(seen[1] - seen[0], Duration::from_secs(1));
+
+    // Another process's longer hold makes the retry wait for it...
+    let calls = Mutex::new(Vec::new());
+    RETRIED.hold_for(Duration::from_secs(5));
+    let start = Instant::now();
+    retried(&calls, Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    let seen = calls.lock().unwrap().clone();
+    assert_eq!(
+        seen[0] - start,
+        Duration::from_secs(5),
+        "the first attempt waits"
+    );
+    assert_eq!(seen[1] - seen[0], Duration::from_millis(100));
+
+    // ...and one above retry_after's max (60 s) gives up as a long
+    // Retry-After would.
+    let calls = Mutex::new(Vec::new());
+    too_long(&calls).await.unwrap_err();
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(*REASON.lock().unwrap(), Some(GiveUp::RetryAfterTooLong));
+}
+
+static TOO_LONG: Held = Held::new();
+
+// Another process gets a 61 s Retry-After while this attempt runs.
+#[retry(attempts = 3, wait = fixed(10ms), on = [RateLimited], budget = TOO_LONG, on_giveup = |s| *REASON.lock().unwrap() = s.reason)]
+async fn too_long(calls: &Mutex<Vec<Instant>>) -> Result<u8, Limited> {
+    calls.lock().unwrap().push(Instant::now());
+    TOO_LONG.hold_for(Duration::from_secs(61));
+    Err(Limited(None))
+}
