@@ -282,6 +282,32 @@ impl Expansion {
             &SETTINGS
         }};
         let call_ty = quote!(#krate::__private::Call::<#krate::__private::#clock, _>);
+        // With a budget or a breaker (which may be shared by other
+        // processes), the call first waits out a rate limit the fleet was
+        // told about, before it starts (its gate, deposit and deadline come
+        // after); retries fold it into their delay.
+        let (hold_first, settings_ref) =
+            if self.args.budget.is_some() || self.args.breaker.is_some() {
+                let hold = local("__retry_hold");
+                let settings = local("__retry_settings");
+                let sleep = if is_async {
+                    quote!(#krate::__private::pause(#hold).await;)
+                } else {
+                    quote!(#krate::__private::sleep_blocking(#hold);)
+                };
+                (
+                    quote! {
+                        let #settings = #settings_ref;
+                        let #hold = #call_ty::hold_first(#settings);
+                        if !#hold.is_zero() {
+                            #sleep
+                        }
+                    },
+                    quote!(#settings),
+                )
+            } else {
+                (quote!(), settings_ref)
+            };
         // With a breaker, the call is gated: an attempt it refuses (the first,
         // or a retry after its sleep) is not made, and the call gives up with
         // its last outcome (kept across the sleep), or `E::from(CircuitOpen)`.
@@ -312,26 +338,7 @@ impl Expansion {
             ),
         };
         let decide = self.decide(&l);
-        // With a budget or a breaker (which may be shared by other
-        // processes), the first attempt waits out a rate limit the fleet
-        // was told about; retries fold it into their delay.
-        let hold_first = if self.args.budget.is_some() || self.args.breaker.is_some() {
-            let call = &l.call;
-            let hold = local("__retry_hold");
-            let sleep = if is_async {
-                quote!(#krate::__private::pause(#hold).await;)
-            } else {
-                quote!(#krate::__private::sleep_blocking(#hold);)
-            };
-            quote! {
-                let #hold = #call.hold();
-                if !#hold.is_zero() {
-                    #sleep
-                }
-            }
-        } else {
-            quote!()
-        };
+
         let attempt_or_refused = match refused_outcome {
             Some(refused) => {
                 let call = &l.call;
@@ -370,10 +377,10 @@ impl Expansion {
                 use #krate::__private::{AsResult as _, ByFeature as _, ByClassify as _, NotAResult as _, ShowDisplay as _, ShowNothing as _, Unclassified as _};
                 let #marker = #krate::__private::Ret::<#ret_ty>::new();
                 #check_result
+                #hold_first
                 #[allow(unused_mut)]
                 let mut #call = #start;
                 #keep_last
-                #hold_first
                 loop {
                     let (#outcome, #timed_out) = #attempt_or_refused;
                     #[allow(unreachable_code)]

@@ -428,7 +428,11 @@ impl Observer for BudgetGate {
     const HOLDS: bool = cfg!(feature = "redis");
     #[inline]
     fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
-        self.0.hold(now.ticks())
+        if self.0.holds() {
+            self.0.hold(now.ticks())
+        } else {
+            Duration::ZERO
+        }
     }
     #[inline]
     fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
@@ -463,7 +467,11 @@ impl Observer for BreakerGate {
     const HOLDS: bool = cfg!(feature = "redis");
     #[inline]
     fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
-        self.0.hold(now.ticks())
+        if self.0.holds() {
+            self.0.hold(now.ticks())
+        } else {
+            Duration::ZERO
+        }
     }
     #[inline]
     fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {

@@ -26,9 +26,15 @@ pub trait Breaker: Sync {
     /// retry (a failure they would not retry, such as a 400, is not the
     /// API's ill health and counts as a success here).
     fn record(&self, now: Duration, failed: bool);
+    /// Whether [`hold`](Self::hold) may say to wait (it is shared); asked
+    /// first, so that a call reads the clock for it only then. `false` by
+    /// default.
+    fn holds(&self) -> bool {
+        false
+    }
     /// How long an attempt must still wait: a rate limit that another
-    /// process sharing this breaker was told about (see
-    /// [`redis`](crate::redis)). Zero by default.
+    /// process sharing this breaker was told about (the `redis`
+    /// feature). Zero by default.
     fn hold(&self, now: Duration) -> Duration {
         let _ = now;
         Duration::ZERO
@@ -263,7 +269,11 @@ impl CircuitBreaker {
     #[cfg(feature = "redis")]
     pub(crate) fn fleet_apply(&self, now: Duration, open_left: Option<Duration>) {
         let current = self.state.load(Acquire);
-        if current >> TAG_SHIFT != CLOSED {
+        let (tag, at) = (current >> TAG_SHIFT, current & MILLIS);
+        // Closed, or open with its time up (no trial yet): the fleet's
+        // open key opens it again.
+        let expired = tag == OPEN && at != MILLIS && at <= millis(now);
+        if tag != CLOSED && !(expired && open_left.is_some()) {
             return;
         }
         if let Some(left) = open_left {
@@ -360,6 +370,11 @@ impl Breaker for CircuitBreaker {
             // Attempts that started before it opened.
             _ => {}
         }
+    }
+
+    #[cfg(feature = "redis")]
+    fn holds(&self) -> bool {
+        self.fleet.linked()
     }
 
     #[cfg(feature = "redis")]

@@ -19,9 +19,15 @@ pub trait RetryBudget: Sync {
     /// A call wants to retry: `true` (and one retry withdrawn) when the
     /// budget allows it.
     fn try_withdraw(&self, now: Duration) -> bool;
+    /// Whether [`hold`](Self::hold) may say to wait (it is shared); asked
+    /// first, so that a call reads the clock for it only then. `false` by
+    /// default.
+    fn holds(&self) -> bool {
+        false
+    }
     /// How long an attempt must still wait: a rate limit that another
-    /// process sharing this budget was told about (see
-    /// [`redis`](crate::redis)). Zero by default.
+    /// process sharing this budget was told about (the `redis`
+    /// feature). Zero by default.
     fn hold(&self, now: Duration) -> Duration {
         let _ = now;
         Duration::ZERO
@@ -157,6 +163,11 @@ impl RetryBudget for Budget {
         }
         self.withdrawals.take_back(second, 1);
         false
+    }
+
+    #[cfg(feature = "redis")]
+    fn holds(&self) -> bool {
+        self.fleet.linked()
     }
 
     #[cfg(feature = "redis")]

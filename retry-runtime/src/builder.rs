@@ -496,14 +496,15 @@ impl<T, E> Retrying<T, E> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut call = Call::<TokioClock, _>::gated(&self.settings);
-        let mut last = None;
-        let mut attempts = 0;
-        // A rate limit the fleet was told about (a shared budget or breaker).
-        let hold = call.hold();
+        // A rate limit the fleet was told about (a shared budget or
+        // breaker), waited out before the call starts.
+        let hold = Call::<TokioClock, _>::hold_first(&self.settings);
         if !hold.is_zero() {
             crate::__private::pause(hold).await;
         }
+        let mut call = Call::<TokioClock, _>::gated(&self.settings);
+        let mut last = None;
+        let mut attempts = 0;
         loop {
             let (outcome, timed_out) = if call.refused() {
                 // A breaker refused this attempt: give up with the last outcome.
@@ -546,9 +547,9 @@ impl<T, E> Retrying<T, E> {
     where
         F: FnMut() -> Result<T, E>,
     {
+        crate::__private::sleep_blocking(Call::<StdClock, _>::hold_first(&self.settings));
         let mut call = Call::<StdClock, _>::gated(&self.settings);
         let mut last = None;
-        crate::__private::sleep_blocking(call.hold());
         loop {
             let outcome = if call.refused() {
                 self.refused_outcome(&mut last)

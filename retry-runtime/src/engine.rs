@@ -519,25 +519,21 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         call
     }
 
-    /// How long to wait before the first attempt: a rate limit another
+    /// How long to wait before a call's first attempt: a rate limit another
     /// process sharing a budget or breaker was told about, at most
-    /// `retry_after`'s `max` (nothing with `ignore`) and what is left
-    /// before the deadline (zero unless an observer holds, so this compiles
-    /// away for every other function).
+    /// `retry_after`'s `max` (nothing with `ignore`). Asked before the call
+    /// starts, so the breaker's gate, the budget's deposit and the
+    /// `deadline` all come after the wait; zero unless an observer holds,
+    /// so this compiles away for every other function.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn hold(&self) -> Duration {
-        if !O::HOLDS || self.refused.is_some() || crate::testing::current().zero_waits {
+    pub fn hold_first(settings: &'s Settings<O>) -> Duration {
+        if !O::HOLDS || crate::testing::current().zero_waits {
             return Duration::ZERO;
         }
-        // Under the same cap as a requested delay (none with `ignore`).
-        let RetryAfter::Honor { max } = self.settings.retry_after else {
+        let RetryAfter::Honor { max } = settings.retry_after else {
             return Duration::ZERO;
         };
-        let hold = self.settings.observer.hold(&Now::<C>::new()).min(max);
-        match self.settings.deadline {
-            Some(deadline) => hold.min(deadline.saturating_sub(self.elapsed())),
-            None => hold,
-        }
+        settings.observer.hold(&Now::<C>::new()).min(max)
     }
 
     /// Whether the next attempt was refused (see [`Call::gated`] and
@@ -744,6 +740,16 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         let observer = &self.settings.observer;
         let now = Now::<C>::new();
         observer.attempt_failed(self.failed, failure.class, judged.is_ok(), &now);
+        // A requested delay this function would obey is the fleet's too,
+        // whether or not this call retries (`ignore`, or one above `max`,
+        // publishes nothing).
+        if let (true, RetryAfter::Honor { max }, Some(requested)) =
+            (O::HOLDS, self.settings.retry_after, failure.retry_after)
+            && requested <= max
+            && !crate::testing::current().zero_waits
+        {
+            observer.rate_limited(requested, &now);
+        }
         let (attempts, wait_id, own) = match judged? {
             Matched::Top => (top.attempts, 0, None),
             Matched::TopAttempts(attempts) => (attempts, 0, None),
@@ -778,13 +784,8 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             delay = delay.max(requested);
         }
         if let (true, RetryAfter::Honor { max }) = (O::HOLDS, self.settings.retry_after) {
-            // A requested delay this call obeys is the fleet's too (one
-            // above `max` gave up above, and `ignore` publishes nothing);
-            // one another process was told holds this call back, under the
-            // same cap.
-            if let Some(requested) = failure.retry_after {
-                observer.rate_limited(requested, &now);
-            }
+            // A delay another process was told holds this call back, under
+            // the same cap as its own.
             let hold = observer.hold(&now);
             if hold > max {
                 return Err(GiveUp::RetryAfterTooLong);

@@ -51,11 +51,14 @@
 //!
 //! # When Redis is slow or gone
 //!
-//! Each round trip has a time limit ([`Options::timeout`], 50 ms). When one
-//! fails, the process forgets the other processes' counts and decides on
-//! its own state alone, logs one `tracing` warning (not one per call), and
-//! keeps trying in the background; when Redis answers again it logs once
-//! more and rejoins. No call fails or waits longer because of Redis.
+//! Each round trip has a time limit ([`Options::timeout`], 50 ms). After two
+//! failures in a row the process forgets the other processes' counts and
+//! decides on its own state alone, logs one `tracing` warning (not one per
+//! call; at most one a minute), and keeps trying in the background, less
+//! often (up to once a second); when Redis answers again it logs once at
+//! INFO and rejoins. No call fails or waits longer because of Redis. When
+//! the synchronisation ends (stopped, or its runtime dropped), the members
+//! go back to this process's state.
 //!
 //! # Keys
 //!
@@ -104,6 +107,12 @@ impl Slot {
     fn set_others(&self, a: u64, b: u64) {
         self.others[0].store(a, Relaxed);
         self.others[1].store(b, Relaxed);
+    }
+
+    /// Whether it joined a group.
+    #[inline]
+    pub(crate) fn linked(&self) -> bool {
+        self.link.get().is_some()
     }
 
     /// The group's time this process must still wait before an attempt.
@@ -458,6 +467,20 @@ out[8] = redis.call('PTTL', KEYS[5])
 return out
 ";
 
+/// The longest open time or cool-down written to or read from Redis: a
+/// day (what is longer is taken as a day).
+const LONGEST: u64 = 24 * 60 * 60 * 1000;
+
+/// Resets the members when the synchronisation ends, however it ends.
+struct Forget<'a>(&'a Syncer);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.forget();
+        self.0.link.online.store(false, Relaxed);
+    }
+}
+
 struct Syncer {
     link: &'static Link,
     key: &'static str,
@@ -469,15 +492,21 @@ struct Syncer {
 
 impl Syncer {
     async fn run(self, mut manager: ConnectionManager) {
-        let mut warned = false;
+        // However the task ends (stopped, or its runtime dropped), the
+        // members go back to this process's own state.
+        let _guard = Forget(&self);
+        let mut warned_at: Option<std::time::Instant> = None;
+        let mut failures = 0u32;
+        let mut pause = self.options.interval;
         while !self.link.stopped.load(Relaxed) {
             // Wakes early when a cool-down is to be published.
-            let _ = tokio::time::timeout(self.options.interval, self.link.wake.notified()).await;
+            let _ = tokio::time::timeout(pause, self.link.wake.notified()).await;
             if self.link.stopped.load(Relaxed) {
                 break;
             }
             let now = TokioClock::ticks();
-            let invocation = self.invocation(now);
+            let publish = self.link.publish.swap(0, Relaxed);
+            let invocation = self.invocation(now, publish);
             let answer = tokio::time::timeout(
                 self.options.timeout,
                 invocation.invoke_async::<Vec<i64>>(&mut manager),
@@ -486,20 +515,31 @@ impl Syncer {
             match answer {
                 Ok(Ok(sums)) if sums.len() == 8 => {
                     self.apply(&sums, TokioClock::ticks());
-                    if !self.link.online.swap(true, Relaxed) && warned {
-                        tracing::warn!(
+                    failures = 0;
+                    pause = self.options.interval;
+                    if !self.link.online.swap(true, Relaxed) && warned_at.is_some() {
+                        tracing::info!(
                             target: "retry_runtime",
                             key = self.key,
                             "redis answers again: sharing the fleet's state"
                         );
                     }
-                    warned = false;
                 }
                 failed => {
-                    self.forget();
-                    self.link.online.store(false, Relaxed);
-                    if !warned {
-                        warned = true;
+                    // Published again at the next round trip.
+                    self.link.publish.fetch_max(publish, Relaxed);
+                    failures = failures.saturating_add(1);
+                    // One slow answer keeps the last sums; a second in a
+                    // row means deciding alone, and trying less often.
+                    if failures >= 2 {
+                        self.forget();
+                        self.link.online.store(false, Relaxed);
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
+                    // One warning per outage, and at most one a minute.
+                    let quiet = warned_at.is_some_and(|at| at.elapsed() < Duration::from_secs(60));
+                    if failures == 2 && !quiet {
+                        warned_at = Some(std::time::Instant::now());
                         let why = match failed {
                             Ok(Ok(_)) => "an unexpected answer".to_owned(),
                             Ok(Err(e)) => e.to_string(),
@@ -515,11 +555,9 @@ impl Syncer {
                 }
             }
         }
-        self.forget();
-        self.link.online.store(false, Relaxed);
     }
 
-    fn invocation(&self, now: Duration) -> redis::ScriptInvocation<'_> {
+    fn invocation(&self, now: Duration, publish: u64) -> redis::ScriptInvocation<'_> {
         let mut counts = ["-".to_owned(), "-".to_owned(), "-".to_owned()];
         let mut open = 0u64;
         for m in &self.members {
@@ -531,7 +569,7 @@ impl Syncer {
                 Member::Breaker(b) => {
                     let (a, f) = b.own_counts(now);
                     counts[1] = format!("{a} {f}");
-                    open = b.open_left(now).map_or(0, millis);
+                    open = b.open_left(now).map_or(0, millis).min(LONGEST);
                 }
                 Member::Window(w) => {
                     let (s, f) = w.own_counts();
@@ -539,8 +577,7 @@ impl Syncer {
                 }
             }
         }
-        let publish = self.link.publish.swap(0, Relaxed);
-        let cool = publish.saturating_sub(millis(now));
+        let cool = publish.saturating_sub(millis(now)).min(LONGEST);
         let prefix = format!("retry:{{{}}}", self.key);
         let mut invocation = self.script.prepare_invoke();
         invocation
