@@ -287,69 +287,7 @@ pub fn ends_early(tokens: &TokenStream) -> bool {
 /// expansion's labeled block and async blocks still keep a `break` from
 /// reaching the retry loop).
 pub fn has_loop_exits(block: &syn::Block) -> bool {
-    use syn::visit::{self, Visit};
-
-    #[derive(Default)]
-    struct Exits {
-        /// Loops around the current point, and the labels in scope.
-        loops: usize,
-        labels: Vec<String>,
-        found: bool,
-    }
-
-    impl Exits {
-        fn leaves(&self, label: Option<&syn::Lifetime>) -> bool {
-            match label {
-                Some(l) => !self.labels.contains(&l.ident.to_string()),
-                None => self.loops == 0,
-            }
-        }
-
-        fn inside(&mut self, label: Option<&syn::Label>, is_loop: bool, f: impl FnOnce(&mut Self)) {
-            let labels = self.labels.len();
-            if let Some(l) = label {
-                self.labels.push(l.name.ident.to_string());
-            }
-            self.loops += usize::from(is_loop);
-            f(self);
-            self.loops -= usize::from(is_loop);
-            self.labels.truncate(labels);
-        }
-    }
-
-    impl<'ast> Visit<'ast> for Exits {
-        fn visit_expr_break(&mut self, e: &'ast syn::ExprBreak) {
-            self.found |= self.leaves(e.label.as_ref());
-            visit::visit_expr_break(self, e);
-        }
-        fn visit_expr_continue(&mut self, e: &'ast syn::ExprContinue) {
-            self.found |= self.leaves(e.label.as_ref());
-        }
-        fn visit_expr_loop(&mut self, e: &'ast syn::ExprLoop) {
-            self.inside(e.label.as_ref(), true, |v| v.visit_block(&e.body));
-        }
-        fn visit_expr_while(&mut self, e: &'ast syn::ExprWhile) {
-            self.visit_expr(&e.cond);
-            self.inside(e.label.as_ref(), true, |v| v.visit_block(&e.body));
-        }
-        fn visit_expr_for_loop(&mut self, e: &'ast syn::ExprForLoop) {
-            self.visit_expr(&e.expr);
-            self.inside(e.label.as_ref(), true, |v| v.visit_block(&e.body));
-        }
-        fn visit_expr_block(&mut self, e: &'ast syn::ExprBlock) {
-            self.inside(e.label.as_ref(), false, |v| v.visit_block(&e.block));
-        }
-        // Their own context: an exit in them is the compiler's to report and
-        // cannot reach the retry loop.
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
-        fn visit_macro(&mut self, _: &'ast syn::Macro) {}
-    }
-
-    let mut exits = Exits::default();
-    exits.visit_block(block);
-    exits.found
+    crate::walk::exits(block)
 }
 
 #[cfg(test)]

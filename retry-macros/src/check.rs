@@ -9,6 +9,7 @@ use syn::{FnArg, ItemFn, ReceiverKind, ReturnType, Type};
 use crate::args::Args;
 use crate::errors::Errors;
 use crate::symbol::Key;
+use crate::walk::{TypeWalk, walk_type};
 
 pub fn function(func: &ItemFn, args: &Args, errors: &mut Errors) {
     let sig = &func.sig;
@@ -79,7 +80,7 @@ fn mentions(tokens: &TokenStream, name: &str) -> bool {
 /// their own (higher-ranked), not borrows.
 fn borrow_of_mut_argument(func: &ItemFn, ret: &Type) -> Option<Span> {
     let mut lifetimes = Lifetimes::default();
-    syn::visit::Visit::visit_type(&mut lifetimes, ret);
+    walk_type(&mut ret.clone(), &mut lifetimes);
     let mut mut_lifetimes = Vec::new();
     let mut references = 0;
     let mut receiver_is_mut = None;
@@ -140,27 +141,21 @@ struct Lifetimes {
     named: Vec<(String, Span)>,
 }
 
-impl<'ast> syn::visit::Visit<'ast> for Lifetimes {
-    fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
-        if r.lifetime.is_none() {
+impl TypeWalk for Lifetimes {
+    fn ty(&mut self, ty: &mut Type) -> bool {
+        if let Type::Reference(r) = ty
+            && r.lifetime.is_none()
+        {
             self.elided.get_or_insert(r.and_token.span);
         }
-        syn::visit::visit_type_reference(self, r);
+        true
     }
-    fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+    fn lifetime(&mut self, l: &syn::Lifetime) {
         if l.ident == "_" {
             self.elided.get_or_insert(l.span());
         } else if l.ident != "static" {
             self.named.push((l.ident.to_string(), l.span()));
         }
-    }
-    // Higher-ranked: `fn(&T) -> &U` and `Fn(&T) -> &U` borrow nothing of
-    // the caller's.
-    fn visit_type_fn_ptr(&mut self, _: &'ast syn::TypeFnPtr) {}
-    fn visit_parenthesized_generic_arguments(
-        &mut self,
-        _: &'ast syn::ParenthesizedGenericArguments,
-    ) {
     }
 }
 

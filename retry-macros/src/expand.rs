@@ -60,7 +60,6 @@
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::visit_mut::VisitMut;
 use syn::{FnArg, ItemFn, Pat, ReceiverKind, ReturnType, Type};
 
 use crate::args::{Args, ClassSpec, Hook, RetryAfterSpec, RuleSpec, SetPart, WaitSpec};
@@ -68,6 +67,7 @@ use crate::body;
 use crate::check;
 use crate::duration::Dur;
 use crate::errors::Errors;
+use crate::walk::{TypeWalk, walk_type};
 
 const NOT_A_FUNCTION: &str =
     "`#[retry]` goes on a function with a body (`fn` or `async fn`) that returns `Result`";
@@ -154,22 +154,22 @@ impl Locals {
 /// `None` when there is no `impl Trait` in it.
 fn nameable(ty: &Type) -> Option<Type> {
     struct Infer(bool);
-    impl VisitMut for Infer {
-        fn visit_type_mut(&mut self, ty: &mut Type) {
-            if let Type::ImplTrait(it) = ty {
-                self.0 = true;
-                *ty = Type::Infer(syn::TypeInfer {
-                    attrs: Vec::new(),
-                    underscore_token: syn::Token![_](it.impl_token.span),
-                });
-            } else {
-                syn::visit_mut::visit_type_mut(self, ty);
-            }
+    impl TypeWalk for Infer {
+        fn ty(&mut self, ty: &mut Type) -> bool {
+            let Type::ImplTrait(it) = ty else {
+                return true;
+            };
+            self.0 = true;
+            *ty = Type::Infer(syn::TypeInfer {
+                attrs: Vec::new(),
+                underscore_token: syn::Token![_](it.impl_token.span),
+            });
+            false
         }
     }
     let mut ty = ty.clone();
     let mut infer = Infer(false);
-    infer.visit_type_mut(&mut ty);
+    walk_type(&mut ty, &mut infer);
     infer.0.then_some(ty)
 }
 

@@ -4,7 +4,8 @@
 //! One stage per file: `args` parses the attribute into the crate's model
 //! (names from `symbol`, durations from `duration`), `check` checks what
 //! spans the attribute and the signature, `body` reads and rewrites the
-//! user's body, `expand` emits the loop; `errors` collects every mistake.
+//! user's body, `expand` emits the loop; `errors` collects every mistake; `walk` walks
+//! the parts of syn's tree they look into.
 
 mod args;
 mod body;
@@ -15,6 +16,7 @@ mod expand;
 #[cfg(test)]
 mod fuzz;
 mod symbol;
+mod walk;
 
 use proc_macro::TokenStream;
 
