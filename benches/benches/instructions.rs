@@ -10,6 +10,16 @@
 //! `question`, `protected` (budget and breaker), `backon`, `tokio_retry2`
 //! or `backoff`; `none` runs nothing (the harness's own count, to
 //! subtract). Without arguments it runs each once and prints the sizes.
+//!
+//! With `--features redis`, two more:
+//! - `shared`: `protected` with its budget and breaker shared on Redis
+//!   (`retry_runtime::redis::share`), what a call pays for the shared state.
+//!   The synchronisation is set to run once a day, so no round trip falls
+//!   in the count (and no Redis is needed: the connection is made lazily).
+//! - `sync URL SECONDS` and `sync none SECONDS`: an idle process on the real
+//!   clock, sharing on the Redis at `URL` every 10 ms, or not sharing. The
+//!   difference over the round trips made (Redis's `INFO commandstats`,
+//!   `cmdstat_evalsha`) is the background cost of one synchronisation.
 
 use std::hint::black_box;
 
@@ -21,6 +31,9 @@ const ITERATIONS: u32 = 100_000;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("sync") {
+        return sync(&args[1..]);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -36,6 +49,15 @@ fn main() {
     };
     let which = args.get(1).map(String::as_str).unwrap_or("none");
     rt.block_on(async {
+        #[cfg(feature = "redis")]
+        let _sharing = (which == "shared").then(|| {
+            let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();
+            let daily = retry_runtime::redis::Options::new()
+                .interval(std::time::Duration::from_secs(86_400));
+            let members: [&'static dyn retry_runtime::redis::Shared; 2] =
+                [&paths::BENCH_BUDGET, &paths::BENCH_BREAKER];
+            retry_runtime::redis::share_with(&client, "bench", &members, daily).unwrap()
+        });
         for _ in 0..ITERATIONS {
             let mut n = 0;
             let f = black_box(fail_first);
@@ -46,7 +68,7 @@ fn main() {
                 "hand" => paths::hand_written(f, &mut n).await,
                 "attribute" => paths::annotated(f, &mut n).await,
                 "question" => paths::annotated_with_question_mark(f, &mut n).await,
-                "protected" => paths::annotated_protected(f, &mut n).await,
+                "protected" | "shared" => paths::annotated_protected(f, &mut n).await,
                 "backon" => paths::with_backon(f, &mut n).await,
                 "tokio_retry2" => paths::with_tokio_retry2(f, &mut n).await,
                 "backoff" => paths::with_backoff(f, &mut n).await,
@@ -54,5 +76,28 @@ fn main() {
             };
             black_box(out.ok());
         }
+    });
+}
+
+/// `sync URL SECONDS` / `sync none SECONDS`: idle on the real clock, with or
+/// without the synchronisation running.
+fn sync(args: &[String]) {
+    let url = args.first().map(String::as_str).unwrap_or("none");
+    let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        #[cfg(feature = "redis")]
+        let _sharing = (url != "none").then(|| {
+            let client = redis::Client::open(url).unwrap();
+            let members: [&'static dyn retry_runtime::redis::Shared; 2] =
+                [&paths::BENCH_BUDGET, &paths::BENCH_BREAKER];
+            retry_runtime::redis::share(&client, "bench-sync", &members).unwrap()
+        });
+        #[cfg(not(feature = "redis"))]
+        assert_eq!(url, "none", "build with --features redis");
+        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
     });
 }

@@ -76,8 +76,8 @@ pub async fn annotated(fail_first: u32, attempt: &mut u32) -> io::Result<u64> {
 
 // Configured never to refuse: what is measured is the bookkeeping, not the
 // refusals (each call deposits 10 retries; the breaker never opens).
-static BENCH_BUDGET: retry_runtime::Budget = retry_runtime::Budget::new(10.0, 10);
-static BENCH_BREAKER: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker::new()
+pub static BENCH_BUDGET: retry_runtime::Budget = retry_runtime::Budget::new(10.0, 10);
+pub static BENCH_BREAKER: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker::new()
     .failure_ratio(1.0)
     .min_attempts(u32::MAX);
 

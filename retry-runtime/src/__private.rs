@@ -413,6 +413,27 @@ pub fn sleep_blocking(delay: Duration) {
     }
 }
 
+/// The fleet's cool-down, asked of a budget and of a breaker alike (their
+/// traits carry the same three methods): `hold` reads the clock only when
+/// the member is shared.
+macro_rules! fleet_cool_down {
+    () => {
+        const HOLDS: bool = cfg!(feature = "redis");
+        #[inline]
+        fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
+            if self.0.holds() {
+                self.0.hold(now.ticks())
+            } else {
+                Duration::ZERO
+            }
+        }
+        #[inline]
+        fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
+            self.0.rate_limited(now.ticks().saturating_add(delay));
+        }
+    };
+}
+
 /// `budget = PATH`: a call deposits when it starts, a retry withdraws.
 #[derive(Clone, Copy)]
 pub struct BudgetGate(pub &'static dyn crate::RetryBudget);
@@ -425,19 +446,7 @@ impl std::fmt::Debug for BudgetGate {
 
 impl Observer for BudgetGate {
     const NEEDS_CLOCK: bool = true;
-    const HOLDS: bool = cfg!(feature = "redis");
-    #[inline]
-    fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
-        if self.0.holds() {
-            self.0.hold(now.ticks())
-        } else {
-            Duration::ZERO
-        }
-    }
-    #[inline]
-    fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
-        self.0.rate_limited(now.ticks().saturating_add(delay));
-    }
+    fleet_cool_down!();
     #[inline]
     fn call_started<C: Clock>(&self, now: &Now<C>) {
         self.0.deposit(now.ticks());
@@ -464,19 +473,7 @@ impl std::fmt::Debug for BreakerGate {
 
 impl Observer for BreakerGate {
     const NEEDS_CLOCK: bool = true;
-    const HOLDS: bool = cfg!(feature = "redis");
-    #[inline]
-    fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
-        if self.0.holds() {
-            self.0.hold(now.ticks())
-        } else {
-            Duration::ZERO
-        }
-    }
-    #[inline]
-    fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
-        self.0.rate_limited(now.ticks().saturating_add(delay));
-    }
+    fleet_cool_down!();
     /// Before a sleep: will it still be open when the sleep ends?
     #[inline]
     fn admit<C: Clock>(&self, _: u32, delay: Duration, now: &Now<C>) -> Result<(), crate::GiveUp> {

@@ -87,10 +87,12 @@ impl AdaptiveWindow {
         (seen, u64::from(failed).min(seen))
     }
 
-    /// [`AdaptiveWindow::counts`], for the fleet.
+    /// [`AdaptiveWindow::counts`], for the fleet, after how many attempts
+    /// it ever recorded (to tell an idle window).
     #[cfg(feature = "redis")]
-    pub(crate) fn own_counts(&self) -> (u64, u64) {
-        self.counts()
+    pub(crate) fn own_counts(&self) -> (u64, u64, u64) {
+        let (seen, failed) = self.counts();
+        (self.next.load(Relaxed), seen, failed)
     }
 
     /// The window's size.

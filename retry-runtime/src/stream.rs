@@ -111,6 +111,8 @@ impl<I> Streamed<I> {
 pin_project! {
     #[project = StateProj]
     enum State<Fut, S, E> {
+        // Before the call starts: a rate limit the fleet was told about.
+        Holding { #[pin] pause: Pause },
         Opening { #[pin] open: Fut },
         Streaming { #[pin] stream: S },
         Sleeping { #[pin] pause: Pause, last: Option<E> },
@@ -228,7 +230,18 @@ where
         let mut this = self.project();
         let (limit, expired) = this.policy.stream_timeout();
         if this.call.is_none() {
-            // The first poll: the call starts (and a breaker may refuse it).
+            // A rate limit the fleet was told about (a shared budget or
+            // breaker), waited out before the call starts.
+            if matches!(this.state.as_mut().project(), StateProj::Done) {
+                let hold = Call::<TokioClock, Observers>::hold_first(this.policy.settings().0);
+                if !hold.is_zero() {
+                    this.state.set(State::Holding { pause: pause(hold) });
+                }
+            }
+            if let StateProj::Holding { pause } = this.state.as_mut().project() {
+                ready!(pause.poll(cx));
+            }
+            // The call starts (and a breaker may refuse it).
             let (settings, refused) = this.policy.settings();
             let call = this.call.insert(Call::gated(settings));
             *this.attempt = 1;
@@ -259,7 +272,8 @@ where
         loop {
             // What failed, and whether it ran out of time.
             let (failed, timed_out) = match this.state.as_mut().project() {
-                StateProj::Done => return Poll::Ready(None),
+                // (Holding ends before the call starts, above.)
+                StateProj::Done | StateProj::Holding { .. } => return Poll::Ready(None),
                 StateProj::Opening { open } => match open.poll(cx) {
                     Poll::Ready(Ok(stream)) => {
                         *this.skip = if *this.mode == Resume::Skip {

@@ -297,3 +297,65 @@ async fn with_redis_never_there_calls_run_on_local_state() {
     );
     sharing.stop();
 }
+
+static IDLE_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
+static LEAVING: Budget = Budget::new(0.1, 10);
+
+/// This process's field of one of the key's hashes ("time a b"), if any.
+async fn own_field(con: &mut redis::aio::MultiplexedConnection, hash: &str) -> Option<String> {
+    let all: Vec<String> = redis::cmd("HVALS")
+        .arg(format!("retry:{{leave}}:{hash}"))
+        .query_async(con)
+        .await
+        .unwrap();
+    assert!(all.len() <= 1, "one process only: {all:?}");
+    all.into_iter().next()
+}
+
+/// The counts of a field, without its time.
+fn counts(field: Option<String>) -> Option<String> {
+    field.map(|f| f.split_once(' ').unwrap().1.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_window_publishes_zeros_and_a_stopped_process_leaves_at_once() {
+    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let options = Options::new().stale(Duration::from_millis(500));
+    let sharing = share_with(&client, "leave", &[&IDLE_WINDOW, &LEAVING], options).unwrap();
+    for _ in 0..4 {
+        IDLE_WINDOW.record(true);
+    }
+    IDLE_WINDOW.record(false);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(sharing.connected());
+    assert_eq!(
+        counts(own_field(&mut con, "window").await).as_deref(),
+        Some("5 4")
+    );
+
+    // Idle longer than `stale`: its old failures leave the fleet's ratio,
+    // while this process keeps them for itself.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        counts(own_field(&mut con, "window").await).as_deref(),
+        Some("0 0")
+    );
+    assert_eq!(IDLE_WINDOW.failure_ratio(), 0.8);
+    // Busy again: published again.
+    IDLE_WINDOW.record(true);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        counts(own_field(&mut con, "window").await).as_deref(),
+        Some("6 5")
+    );
+
+    // Stopped: its fields are gone at once, not after `stale`.
+    assert!(own_field(&mut con, "budget").await.is_some());
+    sharing.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(own_field(&mut con, "budget").await, None);
+    assert_eq!(own_field(&mut con, "window").await, None);
+    assert!(!sharing.connected());
+}

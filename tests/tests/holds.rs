@@ -185,3 +185,68 @@ async fn too_long(calls: &Mutex<Vec<Instant>>) -> Result<u8, Limited> {
     TOO_LONG.hold_for(Duration::from_secs(61));
     Err(Limited(None))
 }
+
+static BUILT: Held = Held::new();
+
+/// The builder's calls, batches and streams wait out the hold before they
+/// start, as the attribute does.
+#[tokio::test(start_paused = true)]
+async fn the_builder_call_batch_and_stream_wait_out_the_hold_first() {
+    use futures_util::StreamExt;
+    use retry_runtime::stream::{Resume, Streamed};
+    use retry_runtime::{Retrying, wait};
+
+    let policy: Retrying<u8, Limited> = Retrying::new()
+        .classify()
+        .attempts(2)
+        .wait(wait::fixed(Duration::from_millis(10)))
+        .budget(&BUILT);
+
+    BUILT.hold_for(Duration::from_secs(2));
+    let start = Instant::now();
+    let mut at = None;
+    let got = policy
+        .call(|| {
+            at.get_or_insert_with(Instant::now);
+            async { Ok(7) }
+        })
+        .await;
+    assert_eq!(got.unwrap(), 7);
+    assert_eq!(at.unwrap() - start, Duration::from_secs(2));
+
+    BUILT.hold_for(Duration::from_secs(3));
+    let start = Instant::now();
+    let firsts = Mutex::new(Vec::new());
+    let outcomes = policy
+        .batch([1u8, 2], 2, |n| {
+            firsts.lock().unwrap().push(Instant::now());
+            let n = *n;
+            async move { Ok(n) }
+        })
+        .await;
+    assert_eq!(outcomes.outcomes.len(), 2);
+    for t in firsts.lock().unwrap().iter() {
+        assert_eq!(*t - start, Duration::from_secs(3));
+    }
+
+    let streams: Retrying<(), Limited> = Retrying::new().classify().attempts(2).budget(&BUILT);
+    BUILT.hold_for(Duration::from_secs(4));
+    let start = Instant::now();
+    let opened = Mutex::new(Vec::new());
+    let items: Vec<_> = streams
+        .stream(Resume::Restart, |_| {
+            opened.lock().unwrap().push(Instant::now());
+            std::future::ready(Ok(futures_util::stream::iter([
+                Ok::<u8, Limited>(1),
+                Ok(2),
+            ])))
+        })
+        .collect()
+        .await;
+    assert_eq!(items.len(), 2);
+    assert!(matches!(items[0], Ok(Streamed::Item(1))));
+    assert_eq!(
+        *opened.lock().unwrap(),
+        vec![start + Duration::from_secs(4)]
+    );
+}
