@@ -48,6 +48,8 @@ fn main() {
         }
     };
     let which = args.get(1).map(String::as_str).unwrap_or("none");
+    #[cfg(not(feature = "redis"))]
+    assert_ne!(which, "shared", "build with --features redis");
     rt.block_on(async {
         #[cfg(feature = "redis")]
         let _sharing = (which == "shared").then(|| {

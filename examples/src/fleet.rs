@@ -227,6 +227,10 @@ pub async fn run(config: Config) -> Result<Report, String> {
         Some(watch) => watch.await.map_err(|e| e.to_string())?,
         None => (0, 0),
     };
+    // Out of the fleet's sums before the process exits.
+    if let Some(sharing) = sharing {
+        sharing.leave().await;
+    }
     Ok(Report {
         calls: calls.load(Relaxed),
         ok: ok.load(Relaxed),

@@ -139,12 +139,15 @@ fn borrow_of_mut_argument(func: &ItemFn, ret: &Type) -> Option<Span> {
 struct Lifetimes {
     elided: Option<Span>,
     named: Vec<(String, Span)>,
+    /// Inside `fn(..)` or `Fn(..)`, how deep.
+    higher_ranked: usize,
 }
 
 impl TypeWalk for Lifetimes {
     fn ty(&mut self, ty: &mut Type) -> bool {
         if let Type::Reference(r) = ty
             && r.lifetime.is_none()
+            && self.higher_ranked == 0
         {
             self.elided.get_or_insert(r.and_token.span);
         }
@@ -152,9 +155,20 @@ impl TypeWalk for Lifetimes {
     }
     fn lifetime(&mut self, l: &syn::Lifetime) {
         if l.ident == "_" {
-            self.elided.get_or_insert(l.span());
+            if self.higher_ranked == 0 {
+                self.elided.get_or_insert(l.span());
+            }
         } else if l.ident != "static" {
             self.named.push((l.ident.to_string(), l.span()));
+        }
+    }
+    // `fn(&T) -> &U` and `Fn(&T) -> &U`: their elided lifetimes borrow
+    // nothing of the caller's; a named one does.
+    fn higher_ranked(&mut self, entering: bool) {
+        if entering {
+            self.higher_ranked += 1;
+        } else {
+            self.higher_ranked -= 1;
         }
     }
 }
@@ -287,6 +301,17 @@ mod tests {
             ),
             quote!(
                 fn f(v: &mut Vec<u8>) -> Result<Box<dyn Iterator<Item = &u8> + '_>, E> {
+                    todo!()
+                }
+            ),
+            // A named lifetime inside `fn(..)` is the caller's.
+            quote!(
+                fn f<'a>(&'a mut self) -> Result<fn() -> &'a str, E> {
+                    todo!()
+                }
+            ),
+            quote!(
+                fn f<'a>(v: &'a mut Vec<u8>) -> Result<Box<dyn Fn(&u8) -> &'a u8>, E> {
                     todo!()
                 }
             ),

@@ -978,6 +978,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_impl_trait_of_a_return_type_becomes_inferred() {
+        let named = |ty: &str| {
+            nameable(&syn::parse_str(ty).unwrap()).map(|t| t.to_token_stream().to_string())
+        };
+        assert_eq!(
+            named("Result<Vec<impl Display>, E>").as_deref(),
+            Some("Result < Vec < _ > , E >")
+        );
+        assert_eq!(
+            named("(impl Future<Output = impl Display>, &'a [impl Debug; 2])").as_deref(),
+            Some("(_ , & 'a [_ ; 2])")
+        );
+        assert_eq!(named("Result<fn() -> u8, E>"), None);
+        assert_eq!(named("Result<Box<dyn Fn(u8) -> u8>, E>"), None);
+    }
+
+    #[test]
     fn a_body_with_a_stray_loop_exit_is_emitted_as_written() {
         // So that the compiler reports the `break` as it would without the
         // attribute, instead of the retry loop taking it.

@@ -8,8 +8,8 @@
 //! The walks are not generic, so each is compiled once.
 
 use syn::{
-    Block, Expr, GenericArgument, Label, Lifetime, Pat, Path, PathArguments, Stmt, Type,
-    TypeParamBound, punctuated::Punctuated,
+    Block, Expr, GenericArgument, Label, Lifetime, NamedArg, Pat, Path, PathArguments, ReturnType,
+    Stmt, Type, TypeParamBound, punctuated::Punctuated,
 };
 
 /// What a walk over a type does at each part.
@@ -19,15 +19,15 @@ pub trait TypeWalk {
     /// Called on every lifetime named in the type (`&'a T`, `Foo<'a>`,
     /// `impl Trait + 'a`, `use<'a>`).
     fn lifetime(&mut self, _: &Lifetime) {}
+    /// Entering (`true`) or leaving the parts of a function pointer type
+    /// (`fn(&T) -> &U`) or of `Fn(&T) -> &U`: their elided lifetimes are
+    /// higher-ranked, their own (a named one is the enclosing item's).
+    fn higher_ranked(&mut self, _entering: bool) {}
 }
 
-/// Walks `ty` and its parts, outermost first.
-///
-/// Function pointer types (`fn(&T) -> &U`) and parenthesized arguments
-/// (`Fn(&T) -> &U`) are not entered: their references are higher-ranked,
-/// their own, and an `impl Trait` cannot stand in them. Nor are expressions
-/// (array lengths, const arguments), macros and higher-ranked binders
-/// (`for<'a>`).
+/// Walks `ty` and its parts, outermost first. Expressions (array lengths,
+/// const arguments), macros and higher-ranked binders (`for<'a>`) are not
+/// entered.
 pub fn walk_type(ty: &mut Type, walk: &mut dyn TypeWalk) {
     if !walk.ty(ty) {
         return;
@@ -53,14 +53,35 @@ pub fn walk_type(ty: &mut Type, walk: &mut dyn TypeWalk) {
         }
         Type::ImplTrait(t) => walk_bounds(&mut t.bounds, walk),
         Type::TraitObject(t) => walk_bounds(&mut t.bounds, walk),
+        Type::FnPtr(t) => walk_signature(&mut t.inputs, &mut t.output, walk),
         _ => {}
     }
 }
 
+/// The inputs and output of `fn(..) -> ..` or `Fn(..) -> ..`.
+fn walk_signature(
+    inputs: &mut Punctuated<NamedArg, syn::Token![,]>,
+    output: &mut ReturnType,
+    walk: &mut dyn TypeWalk,
+) {
+    walk.higher_ranked(true);
+    for input in inputs {
+        walk_type(&mut input.ty, walk);
+    }
+    if let ReturnType::Type(_, ty) = output {
+        walk_type(ty, walk);
+    }
+    walk.higher_ranked(false);
+}
+
 fn walk_path(path: &mut Path, walk: &mut dyn TypeWalk) {
     for segment in &mut path.segments {
-        if let PathArguments::AngleBracketed(args) = &mut segment.arguments {
-            walk_arguments(&mut args.args, walk);
+        match &mut segment.arguments {
+            PathArguments::AngleBracketed(args) => walk_arguments(&mut args.args, walk),
+            PathArguments::Parenthesized(args) => {
+                walk_signature(&mut args.inputs, &mut args.output, walk);
+            }
+            PathArguments::None => {}
         }
     }
 }
@@ -130,12 +151,15 @@ impl Exits {
         }
     }
 
-    /// Walks a loop's or a labeled block's body.
-    fn inside(&mut self, label: Option<&Label>, is_loop: bool, body: &Block) {
+    /// Walks a loop's or a labeled block's body (and a `while` loop's
+    /// condition, where its label is in scope but an unlabeled `break` is
+    /// an error).
+    fn inside(&mut self, label: Option<&Label>, is_loop: bool, cond: Option<&Expr>, body: &Block) {
         let labels = self.labels.len();
         if let Some(l) = label {
             self.labels.push(l.name.ident.to_string());
         }
+        self.exprs(cond);
         self.loops += usize::from(is_loop);
         self.block(body);
         self.loops -= usize::from(is_loop);
@@ -170,16 +194,15 @@ impl Exits {
                 self.exprs(e.expr.as_deref());
             }
             Expr::Continue(e) => self.found |= self.leaves(e.label.as_ref()),
-            Expr::Loop(e) => self.inside(e.label.as_ref(), true, &e.body),
-            Expr::While(e) => {
-                self.expr(&e.cond);
-                self.inside(e.label.as_ref(), true, &e.body);
-            }
+            Expr::Loop(e) => self.inside(e.label.as_ref(), true, None, &e.body),
+            Expr::While(e) => self.inside(e.label.as_ref(), true, Some(&e.cond), &e.body),
             Expr::ForLoop(e) => {
+                // The iterator is evaluated before the loop: its label is
+                // not in scope there.
                 self.expr(&e.expr);
-                self.inside(e.label.as_ref(), true, &e.body);
+                self.inside(e.label.as_ref(), true, None, &e.body);
             }
-            Expr::Block(e) => self.inside(e.label.as_ref(), false, &e.block),
+            Expr::Block(e) => self.inside(e.label.as_ref(), false, None, &e.block),
             Expr::Const(e) => self.block(&e.block),
             Expr::TryBlock(e) => self.block(&e.block),
             Expr::Unsafe(e) => self.block(&e.block),
@@ -292,7 +315,12 @@ mod tests {
             "{ while break {} }",
             "{ 'a: { break 'b; } }",
             "{ 'a: loop { 'b: { break 'a; } } break 'b; }",
-            "{ break { loop {} } }",
+            "{ loop {} break }",
+            "{ 'a: loop {} break 'a }",
+            "{ yield break }",
+            "{ try { break } }",
+            "{ while let Some(x) = break {} }",
+            "{ 'a: for x in { break 'a } {} }",
         ] {
             let block: Block = syn::parse_str(body).unwrap();
             assert!(exits(&block), "{body}");
@@ -311,6 +339,9 @@ mod tests {
             "{ while let Some(x) = it.next() { if x { continue } } }",
             "{ m!(break); }",
             "{ x = y; }",
+            "{ break_it(x); }",
+            "{ 'a: while break 'a {} }",
+            "{ 'a: while let Some(x) = { if y { break 'a } else { z } } { continue 'a } }",
         ] {
             let block: Block = syn::parse_str(body).unwrap();
             assert!(!exits(&block), "{body}");
@@ -330,6 +361,9 @@ mod tests {
         }
         fn lifetime(&mut self, l: &Lifetime) {
             self.lifetimes.push(l.ident.to_string());
+        }
+        fn higher_ranked(&mut self, entering: bool) {
+            self.lifetimes.push(if entering { "(" } else { ")" }.into());
         }
     }
 
@@ -360,10 +394,16 @@ mod tests {
                 vec!["a", "b", "c"].into_iter().map(String::from).collect()
             )
         );
-        // Function pointers and `Fn(..)` sugar are higher-ranked: not entered.
+        // Function pointers and `Fn(..)` sugar: entered, marked.
         assert_eq!(
             seen("(fn(&'a u8) -> &'a u8, Box<dyn Fn(&'b u8)>)"),
-            (4, vec![])
+            (
+                10,
+                vec!["(", "a", "a", ")", "(", "b", ")"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            )
         );
     }
 }

@@ -110,16 +110,18 @@ impl Budget {
     fn balance(&self, second: u64) -> i128 {
         let deposited = i128::from(self.deposits.sum(second));
         let withdrawn = i128::from(self.withdrawals.sum(second)) * i128::from(ONE);
+        // The fleet's deposits less its withdrawals; the reserve counts once.
         #[cfg(feature = "redis")]
-        let (deposited, withdrawn) = {
-            // The fleet's deposits and withdrawals; the reserve counts once.
-            let (d, w) = self.fleet.others();
-            (
-                deposited + i128::from(d),
-                withdrawn + i128::from(w) * i128::from(ONE),
-            )
-        };
+        let deposited = deposited + i128::from(self.fleet.balance());
         deposited + i128::from(self.reserve) - withdrawn
+    }
+
+    /// The other processes' deposits (milli-retries) and withdrawals.
+    #[cfg(feature = "redis")]
+    pub(crate) fn set_fleet(&self, deposits: u64, withdrawals: u64) {
+        let balance = i128::from(deposits) - i128::from(withdrawals) * i128::from(ONE);
+        let balance = balance.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+        self.fleet.set_balance(balance as i64);
     }
 
     /// This process's deposits (milli-retries) and withdrawals over the

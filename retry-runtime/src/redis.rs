@@ -70,9 +70,10 @@
 //! expires on its own ([`Options::stale`] after the last write, or when the
 //! delay it stands for ends), and a process that stops writing is dropped
 //! from the sums after [`Options::stale`] (one that calls
-//! [`Sharing::stop`], at once). An adaptive window is published only while
-//! its process makes attempts: one idle for [`Options::stale`] publishes
-//! zeros, so that an outage it saw long ago does not weigh on the fleet.
+//! [`Sharing::leave`], at once). An adaptive window is published only while
+//! its process makes attempts: one idle for [`Options::window_idle`] (5
+//! minutes) publishes zeros, so that an outage it saw long ago does not
+//! weigh on the fleet.
 //! Nothing but counts and times is stored: no URL, no error text, no
 //! credential.
 //!
@@ -97,9 +98,10 @@ use crate::{AdaptiveWindow, Budget, CircuitBreaker};
 /// other processes' counts, as last read.
 pub(crate) struct Slot {
     link: OnceLock<&'static Link>,
-    /// The other processes' two counts, as two halves of one word, so that
-    /// a reader never sees one count of a round trip with the other of the
-    /// previous one.
+    /// What the other processes add, in one word, so that a reader never
+    /// sees one count of a round trip with the other of the previous one:
+    /// two counts as its halves (breaker, window), or one signed balance
+    /// (budget).
     others: AtomicU64,
 }
 
@@ -124,6 +126,17 @@ impl Slot {
     fn set_others(&self, a: u64, b: u64) {
         let half = |n: u64| n.min(u64::from(u32::MAX));
         self.others.store(half(a) << 32 | half(b), Relaxed);
+    }
+
+    /// The other processes' balance (zero when not shared, or while Redis
+    /// cannot be reached).
+    #[inline]
+    pub(crate) fn balance(&self) -> i64 {
+        self.others.load(Relaxed) as i64
+    }
+
+    pub(crate) fn set_balance(&self, balance: i64) {
+        self.others.store(balance as u64, Relaxed);
     }
 
     /// Whether it joined a group.
@@ -162,6 +175,9 @@ struct Link {
     wake: tokio::sync::Notify,
     online: AtomicBool,
     stopped: AtomicBool,
+    /// The synchronisation has ended (however it ended).
+    ended: AtomicBool,
+    on_end: tokio::sync::Notify,
 }
 
 impl Link {
@@ -260,15 +276,23 @@ pub struct Options {
     /// A process that has not written for this long is dropped from the
     /// sums, and the keys expire this long after the last write. Default 5 s.
     pub stale: Duration,
+    /// An adaptive window whose process made no attempt for this long
+    /// publishes zeros until its next attempt, so that an outage it saw
+    /// long ago does not weigh on the fleet's ratio. Default 5 minutes:
+    /// longer than adaptive waits, so that a process waiting one out still
+    /// counts.
+    pub window_idle: Duration,
 }
 
 impl Options {
-    /// The defaults: `interval` 10 ms, `timeout` 50 ms, `stale` 5 s.
+    /// The defaults: `interval` 10 ms, `timeout` 50 ms, `stale` 5 s,
+    /// `window_idle` 5 minutes.
     pub const fn new() -> Options {
         Options {
             interval: Duration::from_millis(10),
             timeout: Duration::from_millis(50),
             stale: Duration::from_secs(5),
+            window_idle: Duration::from_secs(300),
         }
     }
     /// Sets [`Options::interval`].
@@ -284,6 +308,11 @@ impl Options {
     /// Sets [`Options::stale`].
     pub const fn stale(mut self, stale: Duration) -> Options {
         self.stale = stale;
+        self
+    }
+    /// Sets [`Options::window_idle`].
+    pub const fn window_idle(mut self, window_idle: Duration) -> Options {
+        self.window_idle = window_idle;
         self
     }
 }
@@ -353,12 +382,33 @@ impl Sharing {
     }
 
     /// Ends the synchronisation; the members decide on this process's
-    /// state alone from then on (they stay tied to this key), and this
-    /// process's counts leave the fleet's sums at once (one last round
-    /// trip, within [`Options::timeout`]).
+    /// state alone from then on (they stay tied to this key). In the
+    /// background, a cool-down this process learnt last is published and
+    /// its counts leave the fleet's sums (a last round trip or two, each
+    /// within [`Options::timeout`]), if the runtime runs that long: to wait
+    /// for it, as before a process exits, use [`Sharing::leave`].
     pub fn stop(&self) {
         self.link.stopped.store(true, Relaxed);
         self.link.wake.notify_one();
+    }
+
+    /// [`Sharing::stop`], and waits until the synchronisation has ended:
+    /// this process's counts are out of the fleet's sums, or Redis did not
+    /// answer in time (at most about three [`Options::timeout`]s).
+    ///
+    /// ```no_run
+    /// # async fn f(fleet: retry_runtime::redis::Sharing) {
+    /// // At shutdown, before the runtime ends:
+    /// fleet.leave().await;
+    /// # }
+    /// ```
+    pub async fn leave(&self) {
+        let mut ended = std::pin::pin!(self.link.on_end.notified());
+        ended.as_mut().enable();
+        self.stop();
+        if !self.link.ended.load(Acquire) {
+            ended.await;
+        }
     }
 }
 
@@ -420,6 +470,8 @@ pub fn share_with(
         wake: tokio::sync::Notify::new(),
         online: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
+        ended: AtomicBool::new(false),
+        on_end: tokio::sync::Notify::new(),
     }));
     for m in &members {
         // Checked above, under the lock: cannot fail.
@@ -509,6 +561,8 @@ impl Drop for Forget<'_> {
     fn drop(&mut self) {
         self.0.forget();
         self.0.link.online.store(false, Relaxed);
+        self.0.link.ended.store(true, Release);
+        self.0.link.on_end.notify_waiters();
     }
 }
 
@@ -619,7 +673,7 @@ impl Syncer {
                         moved.store(millis(now), Relaxed);
                     }
                     let idle = millis(now).saturating_sub(moved.load(Relaxed));
-                    counts[2] = if idle > millis(self.options.stale) {
+                    counts[2] = if idle > millis(self.options.window_idle) {
                         "0 0".to_owned()
                     } else {
                         format!("{s} {f}")
@@ -653,7 +707,7 @@ impl Syncer {
         };
         for m in &self.members {
             match *m {
-                Member::Budget(b) => b.fleet.set_others(n(0), n(1)),
+                Member::Budget(b) => b.set_fleet(n(0), n(1)),
                 Member::Breaker(b) => {
                     b.fleet.set_others(n(2), n(3));
                     b.fleet_apply(now, left(6));
@@ -667,9 +721,19 @@ impl Syncer {
         }
     }
 
-    /// Takes this process's counts out of the fleet's sums at once (rather
-    /// than after [`Options::stale`]); one try, within the time limit.
+    /// Publishes a cool-down learnt since the last round trip, and takes
+    /// this process's counts out of the fleet's sums at once (rather than
+    /// after [`Options::stale`]); one try each, within the time limit.
     async fn leave(&self, manager: &mut ConnectionManager) {
+        let publish = self.link.publish.swap(0, Relaxed);
+        if publish != 0 {
+            let invocation = self.invocation(TokioClock::ticks(), publish);
+            let _ = tokio::time::timeout(
+                self.options.timeout,
+                invocation.invoke_async::<Vec<i64>>(manager),
+            )
+            .await;
+        }
         let mut pipe = redis::pipe();
         for key in &self.keys[..3] {
             pipe.hdel(key, &self.id).ignore();
@@ -680,7 +744,7 @@ impl Syncer {
     /// Back to this process's own state.
     fn forget(&self) {
         for m in &self.members {
-            m.slot().set_others(0, 0);
+            m.slot().others.store(0, Relaxed);
         }
     }
 }
@@ -700,5 +764,9 @@ mod tests {
         assert_eq!(slot.others(), (max, max));
         slot.set_others(0, 1);
         assert_eq!(slot.others(), (0, 1));
+        slot.set_balance(-5);
+        assert_eq!(slot.balance(), -5);
+        slot.set_balance(i64::MAX);
+        assert_eq!(slot.balance(), i64::MAX);
     }
 }

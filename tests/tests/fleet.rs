@@ -300,11 +300,16 @@ async fn with_redis_never_there_calls_run_on_local_state() {
 
 static IDLE_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
 static LEAVING: Budget = Budget::new(0.1, 10);
+static LEAVING_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
 
-/// This process's field of one of the key's hashes ("time a b"), if any.
-async fn own_field(con: &mut redis::aio::MultiplexedConnection, hash: &str) -> Option<String> {
+/// This process's field of one of `key`'s hashes ("time a b"), if any.
+async fn own_field(
+    con: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    hash: &str,
+) -> Option<String> {
     let all: Vec<String> = redis::cmd("HVALS")
-        .arg(format!("retry:{{leave}}:{hash}"))
+        .arg(format!("retry:{{{key}}}:{hash}"))
         .query_async(con)
         .await
         .unwrap();
@@ -312,50 +317,78 @@ async fn own_field(con: &mut redis::aio::MultiplexedConnection, hash: &str) -> O
     all.into_iter().next()
 }
 
-/// The counts of a field, without its time.
-fn counts(field: Option<String>) -> Option<String> {
-    field.map(|f| f.split_once(' ').unwrap().1.to_owned())
+/// Polls `key`'s `hash` until this process's counts (without the time) are
+/// `want`, for up to 5 s (a loaded machine may miss a round trip or two).
+async fn wait_for_counts(
+    con: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    hash: &str,
+    want: Option<&str>,
+) {
+    let start = Instant::now();
+    loop {
+        let field = own_field(con, key, hash).await;
+        let counts = field.as_deref().map(|f| f.split_once(' ').unwrap().1);
+        if counts == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{key}:{hash}: {counts:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_window_publishes_zeros_and_a_stopped_process_leaves_at_once() {
+async fn an_idle_window_publishes_zeros_until_its_next_attempt() {
     let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
     let client = redis::Client::open(redis.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let options = Options::new().stale(Duration::from_millis(500));
-    let sharing = share_with(&client, "leave", &[&IDLE_WINDOW, &LEAVING], options).unwrap();
+    let options = Options::new()
+        .timeout(Duration::from_secs(1))
+        .window_idle(Duration::from_secs(1));
+    let _sharing = share_with(&client, "idle", &[&IDLE_WINDOW], options).unwrap();
     for _ in 0..4 {
         IDLE_WINDOW.record(true);
     }
     IDLE_WINDOW.record(false);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(sharing.connected());
-    assert_eq!(
-        counts(own_field(&mut con, "window").await).as_deref(),
-        Some("5 4")
-    );
+    wait_for_counts(&mut con, "idle", "window", Some("5 4")).await;
 
-    // Idle longer than `stale`: its old failures leave the fleet's ratio,
+    // Idle longer than `window_idle`: its failures leave the fleet's ratio,
     // while this process keeps them for itself.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        counts(own_field(&mut con, "window").await).as_deref(),
-        Some("0 0")
-    );
+    wait_for_counts(&mut con, "idle", "window", Some("0 0")).await;
     assert_eq!(IDLE_WINDOW.failure_ratio(), 0.8);
-    // Busy again: published again.
+    // Busy again: its window is published again.
     IDLE_WINDOW.record(true);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        counts(own_field(&mut con, "window").await).as_deref(),
-        Some("6 5")
-    );
+    wait_for_counts(&mut con, "idle", "window", Some("6 5")).await;
+}
 
-    // Stopped: its fields are gone at once, not after `stale`.
-    assert!(own_field(&mut con, "budget").await.is_some());
-    sharing.stop();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(own_field(&mut con, "budget").await, None);
-    assert_eq!(own_field(&mut con, "window").await, None);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_leaves_is_out_of_the_sums_at_once() {
+    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    // A minute before a silent process would be dropped, and its keys expire.
+    let options = Options::new()
+        .timeout(Duration::from_secs(1))
+        .stale(Duration::from_secs(60));
+    let sharing = share_with(&client, "leave", &[&LEAVING, &LEAVING_WINDOW], options).unwrap();
+    LEAVING_WINDOW.record(true);
+    wait_for_counts(&mut con, "leave", "window", Some("1 1")).await;
+    assert!(own_field(&mut con, "leave", "budget").await.is_some());
+    assert!(sharing.connected());
+
+    let start = Instant::now();
+    sharing.leave().await;
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(own_field(&mut con, "leave", "budget").await, None);
+    assert_eq!(own_field(&mut con, "leave", "window").await, None);
     assert!(!sharing.connected());
+    // Leaving again is at once.
+    sharing.leave().await;
 }
