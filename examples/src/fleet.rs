@@ -227,7 +227,7 @@ pub async fn run(config: Config) -> Result<Report, String> {
         Some(watch) => watch.await.map_err(|e| e.to_string())?,
         None => (0, 0),
     };
-    // Out of the fleet's sums before the process exits.
+    // A last round trip before the process exits.
     if let Some(sharing) = sharing {
         sharing.leave().await;
     }

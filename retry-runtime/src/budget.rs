@@ -82,7 +82,8 @@ pub struct Budget {
     reserve: u64,
     deposits: Slices<{ TTL_SECS as usize }>,
     withdrawals: Slices<{ TTL_SECS as usize }>,
-    /// The other processes' deposits and withdrawals, when shared.
+    /// The other processes' deposits less their withdrawals (milli-retries),
+    /// when shared.
     #[cfg(feature = "redis")]
     pub(crate) fleet: crate::redis::Slot,
 }
@@ -198,6 +199,24 @@ mod tests {
 
     fn at(secs: u64) -> Duration {
         Duration::from_secs(secs)
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn the_fleets_balance_adds_to_this_processs_and_never_overflows() {
+        let b = Budget::new(0.1, 1);
+        assert_eq!(b.available(at(100)), 10);
+        // Others deposited 50 retries' worth and withdrew 30.
+        b.set_fleet(50_000, 30);
+        assert_eq!(b.available(at(100)), 30);
+        b.set_fleet(0, 15);
+        assert_eq!(b.available(at(100)), 0);
+        assert!(!b.try_withdraw(at(100)));
+        b.set_fleet(0, u64::MAX);
+        assert_eq!(b.available(at(100)), 0);
+        b.set_fleet(u64::MAX, 0);
+        assert_eq!(b.available(at(100)), (i64::MAX as u64 + 10_000) / 1000);
+        assert!(b.try_withdraw(at(100)));
     }
 
     #[test]

@@ -68,9 +68,9 @@
 //! `retry:{openai}:open` (the breaker is open while it exists) and
 //! `retry:{openai}:cooldown` (the fleet waits while it exists). Every key
 //! expires on its own ([`Options::stale`] after the last write, or when the
-//! delay it stands for ends), and a process that stops writing is dropped
-//! from the sums after [`Options::stale`] (one that calls
-//! [`Sharing::leave`], at once). An adaptive window is published only while
+//! delay it stands for ends), and a process that stops writing (stopped,
+//! or gone) is dropped from the sums after [`Options::stale`], 10 s: as
+//! long as a budget remembers its retries. An adaptive window is published only while
 //! its process makes attempts: one idle for [`Options::window_idle`] (5
 //! minutes) publishes zeros, so that an outage it saw long ago does not
 //! weigh on the fleet.
@@ -274,24 +274,26 @@ pub struct Options {
     /// until Redis answers again. Default 50 ms.
     pub timeout: Duration,
     /// A process that has not written for this long is dropped from the
-    /// sums, and the keys expire this long after the last write. Default 5 s.
+    /// sums, and the keys expire this long after the last write. Default
+    /// 10 s, a budget's window: the retries of a process that stopped or
+    /// died count as long as they would in its own budget.
     pub stale: Duration,
     /// An adaptive window whose process made no attempt for this long
     /// publishes zeros until its next attempt, so that an outage it saw
     /// long ago does not weigh on the fleet's ratio. Default 5 minutes:
-    /// longer than adaptive waits, so that a process waiting one out still
-    /// counts.
+    /// longer than adaptive waits (up to their `max`, 120 s by default), so
+    /// that a process waiting one out still counts. At least `interval`.
     pub window_idle: Duration,
 }
 
 impl Options {
-    /// The defaults: `interval` 10 ms, `timeout` 50 ms, `stale` 5 s,
+    /// The defaults: `interval` 10 ms, `timeout` 50 ms, `stale` 10 s,
     /// `window_idle` 5 minutes.
     pub const fn new() -> Options {
         Options {
             interval: Duration::from_millis(10),
             timeout: Duration::from_millis(50),
-            stale: Duration::from_secs(5),
+            stale: Duration::from_secs(10),
             window_idle: Duration::from_secs(300),
         }
     }
@@ -383,18 +385,20 @@ impl Sharing {
 
     /// Ends the synchronisation; the members decide on this process's
     /// state alone from then on (they stay tied to this key). In the
-    /// background, a cool-down this process learnt last is published and
-    /// its counts leave the fleet's sums (a last round trip or two, each
-    /// within [`Options::timeout`]), if the runtime runs that long: to wait
-    /// for it, as before a process exits, use [`Sharing::leave`].
+    /// background, one last round trip writes this process's last counts
+    /// and a cool-down it learnt since the one before (within
+    /// [`Options::timeout`]), if the runtime runs that long: to wait for
+    /// it, as before a process exits, use [`Sharing::leave`]. The counts
+    /// stay in the fleet's sums until they are [`Options::stale`].
     pub fn stop(&self) {
         self.link.stopped.store(true, Relaxed);
         self.link.wake.notify_one();
     }
 
     /// [`Sharing::stop`], and waits until the synchronisation has ended:
-    /// this process's counts are out of the fleet's sums, or Redis did not
-    /// answer in time (at most about three [`Options::timeout`]s).
+    /// the last round trip made (or Redis did not answer it in time; at
+    /// most about two [`Options::timeout`]s), or the runtime that ran it
+    /// ended.
     ///
     /// ```no_run
     /// # async fn f(fleet: retry_runtime::redis::Sharing) {
@@ -485,9 +489,13 @@ pub fn share_with(
         keys: ["budget", "breaker", "window", "open", "cooldown"].map(|k| format!("{prefix}:{k}")),
         window_moved: (AtomicU64::new(0), AtomicU64::new(0)),
         members,
-        options: Options {
-            interval: options.interval.max(Duration::from_millis(1)),
-            ..options
+        options: {
+            let interval = options.interval.max(Duration::from_millis(1));
+            Options {
+                interval,
+                window_idle: options.window_idle.max(interval),
+                ..options
+            }
         },
         id: process_id(),
         script: redis::Script::new(SCRIPT),
@@ -554,18 +562,6 @@ return out
 /// day (what is longer is taken as a day).
 const LONGEST: u64 = 24 * 60 * 60 * 1000;
 
-/// Resets the members when the synchronisation ends, however it ends.
-struct Forget<'a>(&'a Syncer);
-
-impl Drop for Forget<'_> {
-    fn drop(&mut self) {
-        self.0.forget();
-        self.0.link.online.store(false, Relaxed);
-        self.0.link.ended.store(true, Release);
-        self.0.link.on_end.notify_waiters();
-    }
-}
-
 struct Syncer {
     link: &'static Link,
     key: &'static str,
@@ -580,11 +576,20 @@ struct Syncer {
     script: redis::Script,
 }
 
+/// However the synchronisation ends (stopped, or its runtime dropped, even
+/// before the task first ran), the members go back to this process's own
+/// state, and [`Sharing::leave`] hears of it.
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.forget();
+        self.link.online.store(false, Relaxed);
+        self.link.ended.store(true, Release);
+        self.link.on_end.notify_waiters();
+    }
+}
+
 impl Syncer {
     async fn run(self, mut manager: ConnectionManager) {
-        // However the task ends (stopped, or its runtime dropped), the
-        // members go back to this process's own state.
-        let _guard = Forget(&self);
         let mut warned_at: Option<std::time::Instant> = None;
         let mut failures = 0u32;
         let mut pause = self.options.interval;
@@ -645,7 +650,7 @@ impl Syncer {
                 }
             }
         }
-        // Stopped: the others stop counting this process now.
+        // Stopped: a last round trip.
         self.leave(&mut manager).await;
     }
 
@@ -721,24 +726,19 @@ impl Syncer {
         }
     }
 
-    /// Publishes a cool-down learnt since the last round trip, and takes
-    /// this process's counts out of the fleet's sums at once (rather than
-    /// after [`Options::stale`]); one try each, within the time limit.
+    /// The last round trip: this process's last counts, and a cool-down
+    /// learnt since the one before. One try, within the time limit. The
+    /// counts stay in the fleet's sums until they are [`Options::stale`]:
+    /// what this process spent and saw is the fleet's history still (its
+    /// retries were made; its failures were seen).
     async fn leave(&self, manager: &mut ConnectionManager) {
         let publish = self.link.publish.swap(0, Relaxed);
-        if publish != 0 {
-            let invocation = self.invocation(TokioClock::ticks(), publish);
-            let _ = tokio::time::timeout(
-                self.options.timeout,
-                invocation.invoke_async::<Vec<i64>>(manager),
-            )
-            .await;
-        }
-        let mut pipe = redis::pipe();
-        for key in &self.keys[..3] {
-            pipe.hdel(key, &self.id).ignore();
-        }
-        let _ = tokio::time::timeout(self.options.timeout, pipe.query_async::<()>(manager)).await;
+        let invocation = self.invocation(TokioClock::ticks(), publish);
+        let _ = tokio::time::timeout(
+            self.options.timeout,
+            invocation.invoke_async::<Vec<i64>>(manager),
+        )
+        .await;
     }
 
     /// Back to this process's own state.

@@ -347,7 +347,7 @@ async fn an_idle_window_publishes_zeros_until_its_next_attempt() {
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let options = Options::new()
         .timeout(Duration::from_secs(1))
-        .window_idle(Duration::from_secs(1));
+        .window_idle(Duration::from_secs(3));
     let _sharing = share_with(&client, "idle", &[&IDLE_WINDOW], options).unwrap();
     for _ in 0..4 {
         IDLE_WINDOW.record(true);
@@ -365,19 +365,23 @@ async fn an_idle_window_publishes_zeros_until_its_next_attempt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_process_that_leaves_is_out_of_the_sums_at_once() {
+async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
+    use retry_runtime::__private::{Clock, TokioClock};
+    use retry_runtime::RetryBudget;
+
     let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
     let client = redis::Client::open(redis.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    // A minute before a silent process would be dropped, and its keys expire.
     let options = Options::new()
         .timeout(Duration::from_secs(1))
-        .stale(Duration::from_secs(60));
+        // No round trip but the first and the last.
+        .interval(Duration::from_secs(3600));
     let sharing = share_with(&client, "leave", &[&LEAVING, &LEAVING_WINDOW], options).unwrap();
     LEAVING_WINDOW.record(true);
-    wait_for_counts(&mut con, "leave", "window", Some("1 1")).await;
-    assert!(own_field(&mut con, "leave", "budget").await.is_some());
-    assert!(sharing.connected());
+    LEAVING_WINDOW.record(false);
+    // The server asked this process to wait 30 s; the next round trip is
+    // the last one.
+    LEAVING.rate_limited(TokioClock::ticks() + Duration::from_secs(30));
 
     let start = Instant::now();
     sharing.leave().await;
@@ -386,9 +390,24 @@ async fn a_process_that_leaves_is_out_of_the_sums_at_once() {
         "{:?}",
         start.elapsed()
     );
-    assert_eq!(own_field(&mut con, "leave", "budget").await, None);
-    assert_eq!(own_field(&mut con, "leave", "window").await, None);
     assert!(!sharing.connected());
-    // Leaving again is at once.
+    // The last counts are there (they stay until they are stale: this
+    // process's retries and failures are the fleet's history still), and
+    // the cool-down is published.
+    assert_eq!(
+        own_field(&mut con, "leave", "window")
+            .await
+            .as_deref()
+            .map(|f| f.split_once(' ').unwrap().1),
+        Some("2 1")
+    );
+    assert!(own_field(&mut con, "leave", "budget").await.is_some());
+    let left: i64 = redis::cmd("PTTL")
+        .arg("retry:{leave}:cooldown")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!((25_000..=30_000).contains(&left), "{left}");
+    // Leaving again returns at once.
     sharing.leave().await;
 }
