@@ -169,19 +169,7 @@ impl RetryBudget for Budget {
     }
 
     #[cfg(feature = "redis")]
-    fn holds(&self) -> bool {
-        self.fleet.linked()
-    }
-
-    #[cfg(feature = "redis")]
-    fn hold(&self, now: Duration) -> Duration {
-        self.fleet.hold(now)
-    }
-
-    #[cfg(feature = "redis")]
-    fn rate_limited(&self, until: Duration) {
-        self.fleet.rate_limited(until);
-    }
+    crate::redis::fleet_member!();
 }
 
 impl fmt::Debug for Budget {

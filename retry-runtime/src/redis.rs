@@ -162,6 +162,25 @@ impl Slot {
     }
 }
 
+/// The fleet's cool-down methods of `RetryBudget` and `Breaker`, for a
+/// type with a `fleet: Slot` (`Budget`, `CircuitBreaker`).
+macro_rules! fleet_member {
+    () => {
+        fn holds(&self) -> bool {
+            self.fleet.linked()
+        }
+
+        fn hold(&self, now: Duration) -> Duration {
+            self.fleet.hold(now)
+        }
+
+        fn rate_limited(&self, until: Duration) {
+            self.fleet.rate_limited(until);
+        }
+    };
+}
+pub(crate) use fleet_member;
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
