@@ -323,20 +323,16 @@ impl Args {
                 }
             }
             Key::Budget => {
-                self.budget = Some(input.parse().map_err(|e| {
-                    syn::Error::new(
-                        e.span(),
-                        "expected the path of a `static Budget`: `budget = OPENAI`",
-                    )
-                })?)
+                self.budget = Some(static_path(
+                    input,
+                    "expected the path of a `static Budget`: `budget = OPENAI`",
+                )?)
             }
             Key::Breaker => {
-                self.breaker = Some(input.parse().map_err(|e| {
-                    syn::Error::new(
-                        e.span(),
-                        "expected the path of a `static CircuitBreaker`: `breaker = LLM`",
-                    )
-                })?)
+                self.breaker = Some(static_path(
+                    input,
+                    "expected the path of a `static CircuitBreaker`: `breaker = LLM`",
+                )?)
             }
             Key::Crate => {
                 let path = Path::parse_mod_style(input).map_err(|e| {
@@ -996,6 +992,19 @@ fn parse_hook(input: ParseStream) -> syn::Result<Hook> {
         Some(ident) if ident == "log" => Hook::Log(ident.span()),
         _ => Hook::Expr(expr),
     })
+}
+
+/// The path of a `static` (`OPENAI`, `crate::limits::LLM`): a static takes
+/// no generic arguments, and the path is emitted as an expression, where
+/// `a<0>` would read as a comparison.
+fn static_path(input: ParseStream, expected: &str) -> syn::Result<Path> {
+    let path: Path = input
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), expected))?;
+    match path.segments.iter().find(|s| !s.arguments.is_none()) {
+        Some(generic) => Err(syn::Error::new_spanned(&generic.arguments, expected)),
+        None => Ok(path),
+    }
 }
 
 #[cfg(test)]

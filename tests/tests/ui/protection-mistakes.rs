@@ -42,6 +42,12 @@ fn h() -> std::io::Result<()> {
     Ok(())
 }
 
+// A static takes no generic arguments (and `a<0>` would read as a comparison).
+#[retry(budget = limits::OPENAI<u8>, breaker = LLM::<0>)]
+fn i() -> std::io::Result<()> {
+    Ok(())
+}
+
 fn main() {
-    let _ = (a(), b(), c(), d(), e(), f(), g(), h());
+    let _ = (a(), b(), c(), d(), e(), f(), g(), h(), i());
 }
