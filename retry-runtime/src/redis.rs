@@ -612,12 +612,18 @@ impl Syncer {
         let mut warned_at: Option<std::time::Instant> = None;
         let mut failures = 0u32;
         let mut pause = self.options.interval;
-        while !self.link.stopped.load(Relaxed) {
-            // Wakes early when a cool-down is to be published.
-            let _ = tokio::time::timeout(pause, self.link.wake.notified()).await;
-            if self.link.stopped.load(Relaxed) {
-                break;
+        loop {
+            // Wakes early when a cool-down is to be published, or when
+            // stopped.
+            if !self.link.stopped.load(Relaxed) {
+                let _ = tokio::time::timeout(pause, self.link.wake.notified()).await;
             }
+            // Stopped: this round trip is the last. It writes this
+            // process's last counts and a cool-down learnt since the one
+            // before; the counts stay in the fleet's sums until they are
+            // stale (what this process spent and saw is the fleet's history
+            // still: its retries were made, its failures seen).
+            let last = self.link.stopped.load(Relaxed);
             let now = TokioClock::ticks();
             let publish = self.link.publish.swap(0, Relaxed);
             let invocation = self.invocation(now, publish);
@@ -668,9 +674,10 @@ impl Syncer {
                     }
                 }
             }
+            if last {
+                break;
+            }
         }
-        // Stopped: a last round trip.
-        self.leave(&mut manager).await;
     }
 
     fn invocation(&self, now: Duration, publish: u64) -> redis::ScriptInvocation<'_> {
@@ -743,21 +750,6 @@ impl Syncer {
             let until = millis(now.saturating_add(cool));
             self.link.cooldown_until.fetch_max(until, Relaxed);
         }
-    }
-
-    /// The last round trip: this process's last counts, and a cool-down
-    /// learnt since the one before. One try, within the time limit. The
-    /// counts stay in the fleet's sums until they are [`Options::stale`]:
-    /// what this process spent and saw is the fleet's history still (its
-    /// retries were made; its failures were seen).
-    async fn leave(&self, manager: &mut ConnectionManager) {
-        let publish = self.link.publish.swap(0, Relaxed);
-        let invocation = self.invocation(TokioClock::ticks(), publish);
-        let _ = tokio::time::timeout(
-            self.options.timeout,
-            invocation.invoke_async::<Vec<i64>>(manager),
-        )
-        .await;
     }
 
     /// Back to this process's own state.
