@@ -283,59 +283,80 @@ impl Expansion {
         }};
         let call_ty = quote!(#krate::__private::Call::<#krate::__private::#clock, _>);
         // With a budget or a breaker (which may be shared by other
-        // processes), the call first waits out a rate limit the fleet was
-        // told about, before it starts (its gate, deposit and deadline come
-        // after); retries fold it into their delay.
-        let (hold_first, settings_ref) =
-            if self.args.budget.is_some() || self.args.breaker.is_some() {
-                let hold = local("__retry_hold");
-                let settings = local("__retry_settings");
-                let sleep = if is_async {
-                    quote!(#krate::__private::pause(#hold).await;)
-                } else {
-                    quote!(#krate::__private::sleep_blocking(#hold);)
+        // processes), the call starts, then waits out a rate limit the
+        // fleet was told about, then passes its gate (breaker) and deposits
+        // (budget); retries fold the hold into their delay, and every retry
+        // passes the gate after its sleep.
+        let gated = self.args.budget.is_some() || self.args.breaker.is_some();
+        // With a `timeout` (so an error built from `Elapsed`), a call whose
+        // deadline the fleet's hold would outlast ends at once.
+        let timed_out_error = match self.args.key_span(crate::symbol::Key::Timeout) {
+            Some(key) if gated => {
+                let at_key = respan(&krate, key);
+                Some(quote_spanned!(key=> #at_key::__private::timed_out()))
+            }
+            _ => None,
+        };
+        let (start, admit_next) = if gated {
+            let hold = local("__retry_hold");
+            let can_end = timed_out_error.is_some();
+            let sleep = if is_async {
+                quote!(#krate::__private::pause(#hold).await;)
+            } else {
+                quote!(#krate::__private::sleep_blocking(#hold);)
+            };
+            let call = &l.call;
+            (
+                quote! {
+                    let (mut #call, #hold) = #call_ty::holding(#settings_ref, #can_end);
+                    if !#hold.is_zero() {
+                        #sleep
+                    }
+                    #call.begin();
+                },
+                quote!(#call.admit_next();),
+            )
+        } else {
+            let call = &l.call;
+            (
+                quote! {
+                    #[allow(unused_mut)]
+                    let mut #call = #call_ty::new(#settings_ref);
+                },
+                quote!(),
+            )
+        };
+        // A refused attempt (an open breaker; a deadline the hold would
+        // outlast) is not made, and the call gives up with its last outcome
+        // (kept across the sleep when a breaker may refuse a retry), or the
+        // error of the refusal.
+        let last = local("__retry_last");
+        let marker = &l.ret;
+        let refusal =
+            |error: &TokenStream| quote!((&#marker).join(::core::result::Result::Err(#error)));
+        let (refused_outcome, keep_last) = match (self.circuit_open(), &timed_out_error) {
+            (Some(open), timed_out) => {
+                let call = &l.call;
+                let open = refusal(&open);
+                let first = match timed_out {
+                    Some(timed_out) => {
+                        let timed_out = refusal(timed_out);
+                        quote!(if #call.refused_by_deadline() { #timed_out } else { #open })
+                    }
+                    None => open,
                 };
                 (
-                    quote! {
-                        let #settings = #settings_ref;
-                        let #hold = #call_ty::hold_first(#settings);
-                        if !#hold.is_zero() {
-                            #sleep
-                        }
-                    },
-                    quote!(#settings),
-                )
-            } else {
-                (quote!(), settings_ref)
-            };
-        // With a breaker, the call is gated: an attempt it refuses (the first,
-        // or a retry after its sleep) is not made, and the call gives up with
-        // its last outcome (kept across the sleep), or `E::from(CircuitOpen)`.
-        let last = local("__retry_last");
-        let (start, refused_outcome, keep_last, admit_next) = match self.circuit_open() {
-            Some(open) => {
-                let marker = &l.ret;
-                (
-                    quote!(#call_ty::gated(#settings_ref)),
                     Some(quote! {
                         match #last.take() {
                             ::core::option::Option::Some(__retry_o) => __retry_o,
-                            ::core::option::Option::None => (&#marker).join(::core::result::Result::Err(#open)),
+                            ::core::option::Option::None => #first,
                         }
                     }),
                     quote!(let mut #last = ::core::option::Option::None;),
-                    {
-                        let call = &l.call;
-                        quote!(#call.admit_next();)
-                    },
                 )
             }
-            None => (
-                quote!(#call_ty::new(#settings_ref)),
-                None,
-                quote!(),
-                quote!(),
-            ),
+            (None, Some(timed_out)) => (Some(refusal(timed_out)), quote!()),
+            (None, None) => (None, quote!()),
         };
         let decide = self.decide(&l);
 
@@ -357,14 +378,12 @@ impl Expansion {
             }},
         };
         let Locals {
-            call,
             outcome,
             timed_out,
             delay,
             ..
         } = &l;
         // A return type that is not a `Result` is reported at the return type.
-        let marker = &l.ret;
         let at_ret = respan(&krate, ret_span);
         let check_result = if whole {
             quote_spanned!(ret_span=> #at_ret::__private::check_result::<#ret_ty>();)
@@ -377,9 +396,7 @@ impl Expansion {
                 use #krate::__private::{AsResult as _, ByFeature as _, ByClassify as _, NotAResult as _, ShowDisplay as _, ShowNothing as _, Unclassified as _};
                 let #marker = #krate::__private::Ret::<#ret_ty>::new();
                 #check_result
-                #hold_first
-                #[allow(unused_mut)]
-                let mut #call = #start;
+                #start
                 #keep_last
                 loop {
                     let (#outcome, #timed_out) = #attempt_or_refused;

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+pub use crate::breaker::Permit;
 pub use crate::chain::ClassifiedByFeature;
 pub use crate::class::{Class, ClassSet, Classify};
 pub use crate::clock::{Clock, Now, StdClock, TokioClock};
@@ -446,6 +447,7 @@ impl std::fmt::Debug for BudgetGate {
 
 impl Observer for BudgetGate {
     const NEEDS_CLOCK: bool = true;
+    const GUARDS: bool = true;
     fleet_cool_down!();
     #[inline]
     fn call_started<C: Clock>(&self, now: &Now<C>) {
@@ -458,6 +460,10 @@ impl Observer for BudgetGate {
         } else {
             Err(crate::GiveUp::BudgetExhausted)
         }
+    }
+    #[inline]
+    fn retry_abandoned(&self, admitted_at: Duration) {
+        self.0.give_back(admitted_at);
     }
 }
 
@@ -473,7 +479,13 @@ impl std::fmt::Debug for BreakerGate {
 
 impl Observer for BreakerGate {
     const NEEDS_CLOCK: bool = true;
+    const GUARDS: bool = true;
     fleet_cool_down!();
+    /// Open now: a call is refused before it waits out a fleet's hold.
+    #[inline]
+    fn refuses<C: Clock>(&self, now: &Now<C>) -> bool {
+        self.0.refuses_at(now.ticks())
+    }
     /// Before a sleep: will it still be open when the sleep ends?
     #[inline]
     fn admit<C: Clock>(&self, _: u32, delay: Duration, now: &Now<C>) -> Result<(), crate::GiveUp> {
@@ -485,20 +497,27 @@ impl Observer for BreakerGate {
     }
     /// Right before an attempt: may it run (the trial included)?
     #[inline]
-    fn admit_attempt<C: Clock>(&self, _: u32, now: &Now<C>) -> Result<(), crate::GiveUp> {
-        if self.0.admit(now.ticks()) {
-            Ok(())
-        } else {
-            Err(crate::GiveUp::BreakerOpen)
-        }
+    fn admit_attempt<C: Clock>(&self, _: u32, now: &Now<C>) -> Result<Permit, crate::GiveUp> {
+        self.0.admit(now.ticks()).ok_or(crate::GiveUp::BreakerOpen)
     }
     #[inline]
-    fn attempt_succeeded<C: Clock>(&self, _: u32, now: &Now<C>) {
-        self.0.record(now.ticks(), false);
+    fn attempt_succeeded<C: Clock>(&self, _: u32, permit: Permit, now: &Now<C>) {
+        self.0.record(now.ticks(), false, permit);
     }
     #[inline]
-    fn attempt_failed<C: Clock>(&self, _: u32, _: Option<Class>, retryable: bool, now: &Now<C>) {
-        self.0.record(now.ticks(), retryable);
+    fn attempt_failed<C: Clock>(
+        &self,
+        _: u32,
+        _: Option<Class>,
+        retryable: bool,
+        permit: Permit,
+        now: &Now<C>,
+    ) {
+        self.0.record(now.ticks(), retryable, permit);
+    }
+    #[inline]
+    fn attempt_cancelled(&self, permit: Permit) {
+        self.0.cancel(permit);
     }
 }
 
@@ -509,11 +528,18 @@ pub struct WindowGate(pub &'static crate::AdaptiveWindow);
 
 impl Observer for WindowGate {
     #[inline]
-    fn attempt_succeeded<C: Clock>(&self, _: u32, _: &Now<C>) {
+    fn attempt_succeeded<C: Clock>(&self, _: u32, _: Permit, _: &Now<C>) {
         self.0.record(false);
     }
     #[inline]
-    fn attempt_failed<C: Clock>(&self, _: u32, _: Option<Class>, retryable: bool, _: &Now<C>) {
+    fn attempt_failed<C: Clock>(
+        &self,
+        _: u32,
+        _: Option<Class>,
+        retryable: bool,
+        _: Permit,
+        _: &Now<C>,
+    ) {
         self.0.record(retryable);
     }
     #[inline]

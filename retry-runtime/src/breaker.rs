@@ -15,17 +15,27 @@ use crate::slices::Striped as Slices;
 /// `now` is the time since a fixed point of the process, from the clock the
 /// call sleeps on (tokio's in an `async fn`, so a paused test clock applies).
 pub trait Breaker: Sync {
-    /// May an attempt be made now? While open, `false`; once `open_for` has
-    /// passed, `true` for one trial attempt (half-open).
-    fn admit(&self, now: Duration) -> bool;
+    /// May an attempt be made now? While open, `None`; once `open_for` has
+    /// passed, a [`Permit::Trial`] for one trial attempt (half-open); while
+    /// closed, [`Permit::Closed`].
+    fn admit(&self, now: Duration) -> Option<Permit>;
     /// Would it refuse an attempt at `at` (without taking a trial)? Asked
     /// before a retry's sleep, so that a call does not sleep into an open
-    /// breaker.
+    /// breaker, and before a fleet's cool-down, so that a call it would
+    /// refuse is refused at once.
     fn refuses_at(&self, at: Duration) -> bool;
-    /// An attempt ended: `failed` when it failed in a way the rules would
-    /// retry (a failure they would not retry, such as a 400, is not the
-    /// API's ill health and counts as a success here).
-    fn record(&self, now: Duration, failed: bool);
+    /// An attempt that [`admit`](Self::admit) let through with `permit`
+    /// ended at `now` (outcomes are recorded when the attempt ends, however
+    /// long it ran): `failed` when it failed in a way the rules would retry
+    /// (a failure they would not retry, such as a 400, is not the API's ill
+    /// health and counts as a success here).
+    fn record(&self, now: Duration, failed: bool, permit: Permit);
+    /// An attempt let through with `permit` will never report: its future
+    /// was dropped (the caller gave up on it, or a `select!` chose another
+    /// branch). A trial gives its place back at once. Nothing by default.
+    fn cancel(&self, permit: Permit) {
+        let _ = permit;
+    }
     /// Whether [`hold`](Self::hold) may say to wait (it is shared); asked
     /// first, so that a call reads the clock for it only then. `false` by
     /// default.
@@ -44,6 +54,20 @@ pub trait Breaker: Sync {
     fn rate_limited(&self, until: Duration) {
         let _ = until;
     }
+}
+
+/// What a [`Breaker`] gave an attempt it let through, handed back with the
+/// attempt's outcome: only the trial's outcome decides a half-open breaker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Permit {
+    /// The breaker was closed: the outcome counts in its window (and is
+    /// ignored if the breaker opened or went half-open meanwhile).
+    #[default]
+    Closed,
+    /// The half-open trial, with an id the breaker chose (a
+    /// [`CircuitBreaker`] uses the time the trial started): its success
+    /// closes the breaker, its failure opens it again.
+    Trial(u64),
 }
 
 /// The state of a [`CircuitBreaker`].
@@ -304,23 +328,23 @@ impl Default for CircuitBreaker {
 }
 
 impl Breaker for CircuitBreaker {
-    fn admit(&self, now: Duration) -> bool {
+    fn admit(&self, now: Duration) -> Option<Permit> {
         let now_ms = millis(now);
         let mut current = self.state.load(Acquire);
         loop {
             let (tag, at) = (current >> TAG_SHIFT, current & MILLIS);
             let trial = match tag {
-                CLOSED => return true,
+                CLOSED => return Some(Permit::Closed),
                 // Open until `at` (for ever once the time saturated).
-                OPEN if now_ms < at || at == MILLIS => return false,
+                OPEN if now_ms < at || at == MILLIS => return None,
                 OPEN => word(HALF_OPEN, now_ms),
-                // A trial whose outcome never came (its future was dropped)
-                // is given up after `open_for`, and another one starts.
+                // A trial whose outcome never came (its thread died) is
+                // given up after `open_for`, and another one starts.
                 _ if now_ms >= at.saturating_add(millis(self.open_for)) => word(HALF_OPEN, now_ms),
-                _ => return false,
+                _ => return None,
             };
             match self.state.compare_exchange(current, trial, AcqRel, Acquire) {
-                Ok(_) => return true,
+                Ok(_) => return Some(Permit::Trial(trial)),
                 Err(now_state) => current = now_state,
             }
         }
@@ -338,10 +362,13 @@ impl Breaker for CircuitBreaker {
         }
     }
 
-    fn record(&self, now: Duration, failed: bool) {
+    fn record(&self, now: Duration, failed: bool, permit: Permit) {
         let current = self.state.load(Acquire);
-        match current >> TAG_SHIFT {
-            CLOSED => {
+        match permit {
+            // An attempt let through while closed counts only while it is
+            // still closed: one that ends after the breaker opened (or went
+            // half-open) is history, and only the trial decides.
+            Permit::Closed if current >> TAG_SHIFT == CLOSED => {
                 let slice = self.slice(now);
                 self.attempts.add(slice, 1);
                 if !failed {
@@ -353,22 +380,35 @@ impl Breaker for CircuitBreaker {
                     self.open(current, now);
                 }
             }
-            HALF_OPEN if failed => {
+            // The trial under way (not one replaced since).
+            Permit::Trial(trial) if trial == current && failed => {
                 self.open(current, now);
             }
-            HALF_OPEN
-                if self
-                    .state
-                    .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire)
-                    .is_ok() =>
+            Permit::Trial(trial)
+                if trial == current
+                    && self
+                        .state
+                        .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire)
+                        .is_ok() =>
             {
                 // A fresh start: the failures that opened it are history
                 // (what is counted starts with the next slice).
                 self.counts_from
                     .fetch_max(self.slice(now).saturating_add(1), AcqRel);
             }
-            // Attempts that started before it opened.
             _ => {}
+        }
+    }
+
+    fn cancel(&self, permit: Permit) {
+        // A trial dropped before its outcome: open until the trial's start
+        // (already past), so that the next attempt becomes the trial.
+        if let Permit::Trial(trial) = permit
+            && trial >> TAG_SHIFT == HALF_OPEN
+        {
+            let _ = self
+                .state
+                .compare_exchange(trial, word(OPEN, trial & MILLIS), AcqRel, Acquire);
         }
     }
 
@@ -407,39 +447,39 @@ mod tests {
     #[test]
     fn opens_at_the_ratio_once_enough_attempts_were_seen() {
         let b = breaker();
-        b.record(ms(0), true);
-        b.record(ms(0), true);
-        b.record(ms(0), true);
+        b.record(ms(0), true, Permit::Closed);
+        b.record(ms(0), true, Permit::Closed);
+        b.record(ms(0), true, Permit::Closed);
         assert_eq!(b.state(), BreakerState::Closed, "3 < min_attempts");
-        b.record(ms(100), false);
+        b.record(ms(100), false, Permit::Closed);
         assert_eq!(
             b.state(),
             BreakerState::Closed,
             "a success does not open it"
         );
-        b.record(ms(200), true);
+        b.record(ms(200), true, Permit::Closed);
         assert_eq!(b.state(), BreakerState::Open, "4 of 5 failed");
-        assert!(!b.admit(ms(200)));
-        assert!(!b.admit(ms(5199)));
+        assert!(b.admit(ms(200)).is_none());
+        assert!(b.admit(ms(5199)).is_none());
     }
 
     #[test]
     fn below_the_ratio_it_stays_closed_and_old_attempts_expire() {
         let b = breaker();
         for i in 0..6 {
-            b.record(ms(i), i % 2 == 0 && i < 4);
+            b.record(ms(i), i % 2 == 0 && i < 4, Permit::Closed);
         }
         assert_eq!(b.state(), BreakerState::Closed, "2 of 6 failed");
         // Ten seconds later those six no longer count.
         for t in [10_000, 10_001, 10_002] {
-            b.record(ms(t), true);
+            b.record(ms(t), true, Permit::Closed);
         }
         assert_eq!(
             b.state(),
             BreakerState::Closed,
             "3 < min_attempts in the window"
         );
-        b.record(ms(10_003), true);
+        b.record(ms(10_003), true, Permit::Closed);
         assert_eq!(b.state(), BreakerState::Open);
     }
 
@@ -447,25 +487,26 @@ mod tests {
     fn half_open_lets_one_trial_through_and_its_outcome_decides() {
         let b = breaker();
         for _ in 0..4 {
-            b.record(ms(0), true);
+            b.record(ms(0), true, Permit::Closed);
         }
-        assert!(!b.admit(ms(4999)));
-        assert!(b.admit(ms(5000)), "the trial");
+        assert!(b.admit(ms(4999)).is_none());
+        let trial = b.admit(ms(5000)).expect("the trial");
+        assert!(matches!(trial, Permit::Trial(_)));
         assert_eq!(b.state(), BreakerState::HalfOpen);
-        assert!(!b.admit(ms(5001)), "one trial at a time");
-        b.record(ms(5100), true);
+        assert!(b.admit(ms(5001)).is_none(), "one trial at a time");
+        b.record(ms(5100), true, trial);
         assert_eq!(
             b.state(),
             BreakerState::Open,
             "a failed trial opens it again"
         );
-        assert!(!b.admit(ms(10_099)));
-        assert!(b.admit(ms(10_100)));
-        b.record(ms(10_200), false);
+        assert!(b.admit(ms(10_099)).is_none());
+        let trial = b.admit(ms(10_100)).expect("the next trial");
+        b.record(ms(10_200), false, trial);
         assert_eq!(b.state(), BreakerState::Closed, "a good trial closes it");
-        assert!(b.admit(ms(10_200)));
+        assert_eq!(b.admit(ms(10_200)), Some(Permit::Closed));
         // The window starts afresh: one failure does not reopen it.
-        b.record(ms(10_300), true);
+        b.record(ms(10_300), true, Permit::Closed);
         assert_eq!(b.state(), BreakerState::Closed);
     }
 
@@ -473,21 +514,72 @@ mod tests {
     fn a_trial_that_never_reports_is_replaced_after_open_for() {
         let b = breaker();
         for _ in 0..4 {
-            b.record(ms(0), true);
+            b.record(ms(0), true, Permit::Closed);
         }
-        assert!(b.admit(ms(5000)));
-        assert!(!b.admit(ms(9999)));
-        assert!(b.admit(ms(10_000)), "a new trial");
-        assert!(!b.admit(ms(10_001)));
+        let first = b.admit(ms(5000)).unwrap();
+        assert!(b.admit(ms(9999)).is_none());
+        let second = b.admit(ms(10_000)).expect("a new trial");
+        assert!(b.admit(ms(10_001)).is_none());
+        // The first trial's late outcome decides nothing: the second's does.
+        b.record(ms(10_002), false, first);
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        b.record(ms(10_003), true, second);
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn stragglers_admitted_while_closed_do_not_decide_a_half_open_breaker() {
+        let b = breaker();
+        // A long attempt starts while it is closed...
+        let straggler = b.admit(ms(0)).unwrap();
+        assert_eq!(straggler, Permit::Closed);
+        for _ in 0..4 {
+            b.record(ms(100), true, Permit::Closed);
+        }
+        // ...it opens, and half-opens at 5.1 s with a trial.
+        let trial = b.admit(ms(5100)).unwrap();
+        // A straggler that succeeds does not close it...
+        b.record(ms(30_000), false, straggler);
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        // ...nor does one that fails reopen it.
+        b.record(ms(30_000), true, straggler);
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        // The trial's own outcome decides.
+        b.record(ms(40_000), false, trial);
+        assert_eq!(b.state(), BreakerState::Closed);
+        // A straggler that ends after it closed again counts afresh.
+        b.record(ms(41_000), true, straggler);
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_cancelled_trial_gives_its_place_back_at_once() {
+        let b = breaker();
+        for _ in 0..4 {
+            b.record(ms(0), true, Permit::Closed);
+        }
+        let trial = b.admit(ms(5000)).unwrap();
+        assert!(b.admit(ms(5001)).is_none());
+        b.cancel(trial);
+        assert_eq!(b.state(), BreakerState::Open);
+        let next = b
+            .admit(ms(5002))
+            .expect("the next attempt is the trial at once");
+        assert!(matches!(next, Permit::Trial(_)));
+        // Cancelling an old trial or a closed permit changes nothing.
+        b.cancel(trial);
+        b.cancel(Permit::Closed);
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(b.admit(ms(5003)).is_none());
     }
 
     #[test]
     fn late_outcomes_while_open_change_nothing() {
         let b = breaker();
         for _ in 0..4 {
-            b.record(ms(0), true);
+            b.record(ms(0), true, Permit::Closed);
         }
-        b.record(ms(1), false);
+        b.record(ms(1), false, Permit::Closed);
         assert_eq!(b.state(), BreakerState::Open);
     }
 
@@ -501,8 +593,8 @@ mod tests {
         assert_eq!(b.failure_permille, 1000);
         assert_eq!(b.min_attempts, 1);
         assert_eq!(b.window, ms(10));
-        b.record(ms(0), false);
-        b.record(ms(0), true);
+        b.record(ms(0), false, Permit::Closed);
+        b.record(ms(0), true, Permit::Closed);
         assert_eq!(
             b.state(),
             BreakerState::Closed,
@@ -512,15 +604,18 @@ mod tests {
             .failure_ratio(0.0)
             .min_attempts(1)
             .open_for(Duration::MAX);
-        b.record(ms(0), false);
+        b.record(ms(0), false, Permit::Closed);
         assert_eq!(
             b.state(),
             BreakerState::Closed,
             "a failure is always needed"
         );
-        b.record(ms(0), true);
+        b.record(ms(0), true, Permit::Closed);
         assert_eq!(b.state(), BreakerState::Open);
-        assert!(!b.admit(Duration::MAX), "open for ever, without overflow");
+        assert!(
+            b.admit(Duration::MAX).is_none(),
+            "open for ever, without overflow"
+        );
         assert_eq!(
             CircuitBreaker::new().failure_ratio(7.0).failure_permille,
             1000

@@ -19,6 +19,12 @@ pub trait RetryBudget: Sync {
     /// A call wants to retry: `true` (and one retry withdrawn) when the
     /// budget allows it.
     fn try_withdraw(&self, now: Duration) -> bool;
+    /// A retry withdrawn at `withdrawn_at` was never made (a breaker
+    /// refused it after its sleep, or the call was dropped while it slept):
+    /// the withdrawal is given back. Nothing by default.
+    fn give_back(&self, withdrawn_at: Duration) {
+        let _ = withdrawn_at;
+    }
     /// Whether [`hold`](Self::hold) may say to wait (it is shared); asked
     /// first, so that a call reads the clock for it only then. `false` by
     /// default.
@@ -166,6 +172,10 @@ impl RetryBudget for Budget {
         }
         self.withdrawals.take_back(second, 1);
         false
+    }
+
+    fn give_back(&self, withdrawn_at: Duration) {
+        self.withdrawals.take_back(withdrawn_at.as_secs(), 1);
     }
 
     #[cfg(feature = "redis")]

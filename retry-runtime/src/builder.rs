@@ -497,18 +497,20 @@ impl<T, E> Retrying<T, E> {
         Fut: Future<Output = Result<T, E>>,
     {
         // A rate limit the fleet was told about (a shared budget or
-        // breaker), waited out before the call starts.
-        let hold = Call::<TokioClock, _>::hold_first(&self.settings);
+        // breaker), waited out before the first attempt.
+        let (mut call, hold) =
+            Call::<TokioClock, _>::holding(&self.settings, self.timeout.is_some());
         if !hold.is_zero() {
             crate::__private::pause(hold).await;
         }
-        let mut call = Call::<TokioClock, _>::gated(&self.settings);
+        call.begin();
         let mut last = None;
         let mut attempts = 0;
         loop {
             let (outcome, timed_out) = if call.refused() {
-                // A breaker refused this attempt: give up with the last outcome.
-                (self.refused_outcome(&mut last), false)
+                // A breaker refused this attempt (or the deadline cannot
+                // be met): give up with the last outcome.
+                (self.refused_outcome(&call, &mut last), false)
             } else {
                 attempts += 1;
                 match self.timeout {
@@ -530,14 +532,25 @@ impl<T, E> Retrying<T, E> {
         }
     }
 
-    /// What a call the breaker refused returns: its last outcome, or (before
-    /// any attempt) `E::from(CircuitOpen)`.
-    fn refused_outcome(&self, last: &mut Option<Result<T, E>>) -> Result<T, E> {
-        match (last.take(), self.circuit_open) {
+    /// What a refused call returns: its last outcome, or (before any
+    /// attempt) `E::from(Elapsed)` when its deadline could not be met and
+    /// `E::from(CircuitOpen)` when the breaker refused it.
+    fn refused_outcome<C: Clock>(
+        &self,
+        call: &Call<'_, C, Observers>,
+        last: &mut Option<Result<T, E>>,
+    ) -> Result<T, E> {
+        let error = if call.refused_by_deadline() {
+            self.timeout
+        } else {
+            self.circuit_open
+        };
+        match (last.take(), error) {
             (Some(outcome), _) => outcome,
-            (None, Some(refused)) => Err(refused()),
-            // Only a breaker refuses, and it comes with the conversion.
-            (None, None) => unreachable!("a refusal without a breaker"),
+            (None, Some(error)) => Err(error()),
+            // Only a breaker refuses a first attempt, and it comes with the
+            // conversion; the deadline only with a timeout's.
+            (None, None) => unreachable!("a refusal without its error"),
         }
     }
 
@@ -547,12 +560,15 @@ impl<T, E> Retrying<T, E> {
     where
         F: FnMut() -> Result<T, E>,
     {
-        crate::__private::sleep_blocking(Call::<StdClock, _>::hold_first(&self.settings));
-        let mut call = Call::<StdClock, _>::gated(&self.settings);
+        // A blocking call has no timeout: it cannot end for its deadline,
+        // so a hold as long as the deadline is not waited out.
+        let (mut call, hold) = Call::<StdClock, _>::holding(&self.settings, false);
+        crate::__private::sleep_blocking(hold);
+        call.begin();
         let mut last = None;
         loop {
             let outcome = if call.refused() {
-                self.refused_outcome(&mut last)
+                self.refused_outcome(&call, &mut last)
             } else {
                 attempt()
             };

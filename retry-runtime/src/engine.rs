@@ -7,6 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::adaptive::AdaptiveWindow;
+use crate::breaker::Permit;
 use crate::class::Class;
 use crate::clock::{Clock, Now};
 use crate::state::{GiveUp, RetryState};
@@ -67,6 +68,19 @@ pub trait Observer {
     /// Whether [`Observer::hold`] may ever say to wait (a budget or breaker
     /// shared with other processes); when `false`, the call never asks.
     const HOLDS: bool = false;
+    /// Whether a call it hears may owe it something when the call is
+    /// dropped, or a retry is refused: a breaker's trial to give back, a
+    /// budget's withdrawal for a retry never made. When `false`, the call
+    /// keeps no account of either and its drop does nothing.
+    const GUARDS: bool = false;
+    /// Whether an attempt at `now` would be refused (a breaker that is
+    /// open), without taking a trial: a call that would be refused is
+    /// refused before it waits out a fleet's cool-down.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn refuses<C: Clock>(&self, now: &Now<C>) -> bool {
+        let _ = now;
+        false
+    }
     /// How long the next attempt must wait whatever the wait says: a rate
     /// limit that another process sharing the state was told about.
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -96,29 +110,46 @@ pub trait Observer {
     }
     /// The gate right before attempt `attempt` runs (the first included):
     /// `Err` refuses it (a breaker that is open, or whose one trial is
-    /// taken), and the call gives up.
+    /// taken), and the call gives up. `Ok` carries the breaker's permit,
+    /// handed back with the attempt's outcome.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
+    fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<Permit, GiveUp> {
         let _ = (attempt, now);
-        Ok(())
+        Ok(Permit::Closed)
     }
-    /// Attempt `attempt` succeeded (an `Ok` that `when_ok` accepts).
+    /// Attempt `attempt`, let through with `permit`, succeeded (an `Ok` that
+    /// `when_ok` accepts) at `now`: when it ended, however long it ran.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn attempt_succeeded<C: Clock>(&self, attempt: u32, now: &Now<C>) {
-        let _ = (attempt, now);
+    fn attempt_succeeded<C: Clock>(&self, attempt: u32, permit: Permit, now: &Now<C>) {
+        let _ = (attempt, permit, now);
     }
-    /// Attempt `attempt` failed with a failure of `class`; `retryable` when
-    /// the rules would retry it (the server's health is in question), not
-    /// when no rule matches or the server said not to retry.
+    /// Attempt `attempt`, let through with `permit`, failed at `now` with a
+    /// failure of `class`; `retryable` when the rules would retry it (the
+    /// server's health is in question), not when no rule matches or the
+    /// server said not to retry.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn attempt_failed<C: Clock>(
         &self,
         attempt: u32,
         class: Option<Class>,
         retryable: bool,
+        permit: Permit,
         now: &Now<C>,
     ) {
-        let _ = (attempt, class, retryable, now);
+        let _ = (attempt, class, retryable, permit, now);
+    }
+    /// An attempt let through with `permit` will never end: the call was
+    /// dropped while it ran (told only when [`Observer::GUARDS`]).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn attempt_cancelled(&self, permit: Permit) {
+        let _ = permit;
+    }
+    /// A retry that [`Observer::admit`] let through at `admitted_at` (ticks)
+    /// will not be made: a gate refused it after its sleep, or the call was
+    /// dropped while it slept (told only when [`Observer::GUARDS`]).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn retry_abandoned(&self, admitted_at: Duration) {
+        let _ = admitted_at;
     }
     /// The call sleeps `delay` before attempt `attempt + 1`.
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -145,6 +176,12 @@ macro_rules! forward {
         impl<O: Observer> Observer for $ty {
             const NEEDS_CLOCK: bool = O::NEEDS_CLOCK;
             const HOLDS: bool = O::HOLDS;
+            const GUARDS: bool = O::GUARDS;
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn refuses<C: Clock>(&self, now: &Now<C>) -> bool {
+                let $me = self;
+                match $inner { Some(o) => o.refuses(now), None => false }
+            }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
                 let $me = self;
@@ -166,19 +203,29 @@ macro_rules! forward {
                 match $inner { Some(o) => o.admit(attempt, delay, now), None => Ok(()) }
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
-            fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
+            fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<Permit, GiveUp> {
                 let $me = self;
-                match $inner { Some(o) => o.admit_attempt(attempt, now), None => Ok(()) }
+                match $inner { Some(o) => o.admit_attempt(attempt, now), None => Ok(Permit::Closed) }
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
-            fn attempt_succeeded<C: Clock>(&self, attempt: u32, now: &Now<C>) {
+            fn attempt_succeeded<C: Clock>(&self, attempt: u32, permit: Permit, now: &Now<C>) {
                 let $me = self;
-                if let Some(o) = $inner { o.attempt_succeeded(attempt, now) }
+                if let Some(o) = $inner { o.attempt_succeeded(attempt, permit, now) }
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
-            fn attempt_failed<C: Clock>(&self, attempt: u32, class: Option<Class>, retryable: bool, now: &Now<C>) {
+            fn attempt_failed<C: Clock>(&self, attempt: u32, class: Option<Class>, retryable: bool, permit: Permit, now: &Now<C>) {
                 let $me = self;
-                if let Some(o) = $inner { o.attempt_failed(attempt, class, retryable, now) }
+                if let Some(o) = $inner { o.attempt_failed(attempt, class, retryable, permit, now) }
+            }
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn attempt_cancelled(&self, permit: Permit) {
+                let $me = self;
+                if let Some(o) = $inner { o.attempt_cancelled(permit) }
+            }
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn retry_abandoned(&self, admitted_at: Duration) {
+                let $me = self;
+                if let Some(o) = $inner { o.retry_abandoned(admitted_at) }
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
@@ -210,6 +257,11 @@ macro_rules! tuple {
         impl<$($name: Observer),+> Observer for ($($name,)+) {
             const NEEDS_CLOCK: bool = false $(|| $name::NEEDS_CLOCK)+;
             const HOLDS: bool = false $(|| $name::HOLDS)+;
+            const GUARDS: bool = false $(|| $name::GUARDS)+;
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn refuses<C: Clock>(&self, now: &Now<C>) -> bool {
+                false $(|| self.$index.refuses(now))+
+            }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
                 Duration::ZERO $(.max(if $name::HOLDS { self.$index.hold(now) } else { Duration::ZERO }))+
@@ -228,17 +280,32 @@ macro_rules! tuple {
                 Ok(())
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
-            fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<(), GiveUp> {
-                $(self.$index.admit_attempt(attempt, now)?;)+
-                Ok(())
+            fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<Permit, GiveUp> {
+                // One breaker at most gives a permit other than `Closed`.
+                let mut permit = Permit::Closed;
+                $(
+                    let given = self.$index.admit_attempt(attempt, now)?;
+                    if given != Permit::Closed {
+                        permit = given;
+                    }
+                )+
+                Ok(permit)
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
-            fn attempt_succeeded<C: Clock>(&self, attempt: u32, now: &Now<C>) {
-                $(self.$index.attempt_succeeded(attempt, now);)+
+            fn attempt_succeeded<C: Clock>(&self, attempt: u32, permit: Permit, now: &Now<C>) {
+                $(self.$index.attempt_succeeded(attempt, permit, now);)+
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
-            fn attempt_failed<C: Clock>(&self, attempt: u32, class: Option<Class>, retryable: bool, now: &Now<C>) {
-                $(self.$index.attempt_failed(attempt, class, retryable, now);)+
+            fn attempt_failed<C: Clock>(&self, attempt: u32, class: Option<Class>, retryable: bool, permit: Permit, now: &Now<C>) {
+                $(self.$index.attempt_failed(attempt, class, retryable, permit, now);)+
+            }
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn attempt_cancelled(&self, permit: Permit) {
+                $(self.$index.attempt_cancelled(permit);)+
+            }
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn retry_abandoned(&self, admitted_at: Duration) {
+                $(self.$index.retry_abandoned(admitted_at);)+
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
@@ -470,7 +537,15 @@ impl<W: ?Sized> fmt::Debug for Limits<'_, W> {
 ///
 /// The success path touches nothing but [`Call::new`] and
 /// [`Call::succeeded`], which read no clock unless the settings ask for it.
-pub struct Call<'s, C: Clock, O = ()> {
+///
+/// The sequence a caller drives (the attribute's expansion, the builder,
+/// streams): [`Call::new`], or for a gated call (a budget or breaker)
+/// [`Call::holding`], the fleet's hold, then [`Call::begin`]; each attempt
+/// (unless [`Call::refused`]); [`Call::succeeded`], or [`Call::failed`] and
+/// its pause, then [`Call::admit_next`]. Dropping the call at any point
+/// gives back what it holds (a breaker's trial, a budget's withdrawal for a
+/// retry never made).
+pub struct Call<'s, C: Clock, O: Observer = ()> {
     settings: &'s Settings<O>,
     start: Option<C::Instant>,
     /// Attempts that failed so far.
@@ -482,9 +557,17 @@ pub struct Call<'s, C: Clock, O = ()> {
     /// Why the next attempt may not run (a breaker refused it): the call
     /// then gives up with its last outcome.
     refused: Option<GiveUp>,
+    /// The permit of the attempt let through and not yet reported (kept
+    /// only when the observers guard).
+    in_flight: std::cell::Cell<Option<Permit>>,
+    /// When the retry about to be made was let through by the gates, until
+    /// it starts (kept only when the observers guard).
+    withdrawn: Option<Duration>,
+    /// The call waited out a fleet's hold after its start was read.
+    held: bool,
 }
 
-impl<C: Clock, O: fmt::Debug> fmt::Debug for Call<'_, C, O> {
+impl<C: Clock, O: Observer + fmt::Debug> fmt::Debug for Call<'_, C, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
             .field("settings", &self.settings)
@@ -493,12 +576,21 @@ impl<C: Clock, O: fmt::Debug> fmt::Debug for Call<'_, C, O> {
     }
 }
 
+impl<C: Clock, O: Observer> Drop for Call<'_, C, O> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn drop(&mut self) {
+        if O::GUARDS {
+            self.give_back();
+        }
+    }
+}
+
 impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
-    /// The state before the first attempt.
+    /// The state before the first attempt, for a call with no gate.
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn new(settings: &'s Settings<O>) -> Self {
-        let call = Call::fresh(settings);
-        settings.observer.call_started(&call.now());
+        let mut call = Call::fresh(settings);
+        call.begin();
         call
     }
 
@@ -509,51 +601,135 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// serves the gate and the start.
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn gated(settings: &'s Settings<O>) -> Self {
-        let mut call = Call::fresh(settings);
-        let now = call.now();
-        let observer = &settings.observer;
-        match observer.admit_attempt(1, &now) {
-            Ok(()) => observer.call_started(&now),
-            Err(reason) => call.refused = Some(reason),
-        }
-        call
+        Call::new(settings)
     }
 
-    /// How long to wait before a call's first attempt: a rate limit another
-    /// process sharing a budget or breaker was told about, at most
-    /// `retry_after`'s `max` (nothing with `ignore`). Asked before the call
-    /// starts, so the breaker's gate, the budget's deposit and the
-    /// `deadline` all come after the wait; zero unless an observer holds,
-    /// so this compiles away for every other function.
+    /// A gated call that starts now (its `deadline` counts from here), and
+    /// how long it must first wait: a rate limit another process sharing a
+    /// budget or breaker was told about, at most `retry_after`'s `max`
+    /// (nothing with `ignore`). Wait it out, then [`Call::begin`]: the
+    /// breaker's gate and the budget's deposit come after the wait.
+    ///
+    /// No call waits to be refused: when the breaker would refuse the first
+    /// attempt now, the hold is zero (and `begin` refuses it). No call
+    /// outlasts its `deadline` for the hold: when the hold is as long as the
+    /// deadline or longer, a call that can end (`can_end`: its caller builds
+    /// a timed-out error, as with `timeout`) is refused at once
+    /// ([`GiveUp::Deadline`]); one that cannot does not wait, and its first
+    /// attempt runs at once. Zero unless an observer holds, so this compiles
+    /// away for every other function.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn hold_first(settings: &'s Settings<O>) -> Duration {
+    pub fn holding(settings: &'s Settings<O>, can_end: bool) -> (Self, Duration) {
+        let mut call = Call::fresh(settings);
+        let hold = call.fleet_hold(can_end);
+        call.held = !hold.is_zero();
+        (call, hold)
+    }
+
+    /// The hold of [`Call::holding`].
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn fleet_hold(&mut self, can_end: bool) -> Duration {
         if !O::HOLDS || crate::testing::current().zero_waits {
             return Duration::ZERO;
         }
-        let RetryAfter::Honor { max } = settings.retry_after else {
+        let RetryAfter::Honor { max } = self.settings.retry_after else {
             return Duration::ZERO;
         };
-        settings.observer.hold(&Now::<C>::new()).min(max)
+        let observer = &self.settings.observer;
+        let now = self.now();
+        if observer.refuses(&now) {
+            return Duration::ZERO;
+        }
+        let hold = observer.hold(&now).min(max);
+        match self.settings.deadline {
+            Some(deadline) if !hold.is_zero() && hold >= deadline => {
+                if can_end {
+                    self.refused = Some(GiveUp::Deadline);
+                }
+                Duration::ZERO
+            }
+            _ => hold,
+        }
     }
 
-    /// Whether the next attempt was refused (see [`Call::gated`] and
-    /// [`Call::admit_next`]).
+    /// [`Call::holding`]'s hold alone, for a caller that creates the call
+    /// after the wait (the call's start, and its deadline, then come after
+    /// it).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn hold_first(settings: &'s Settings<O>) -> Duration {
+        Call::<C, O>::fresh(settings).fleet_hold(false)
+    }
+
+    /// The gate before the first attempt, and the call's start for the
+    /// observers (a budget's deposit); nothing when the call was already
+    /// refused.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn begin(&mut self) {
+        if self.refused.is_some() {
+            return;
+        }
+        // After a hold the start's reading is old: the gate reads the clock.
+        let now = if self.held { Now::new() } else { self.now() };
+        let observer = &self.settings.observer;
+        match observer.admit_attempt(1, &now) {
+            Ok(permit) => {
+                if O::GUARDS {
+                    self.in_flight.set(Some(permit));
+                }
+                observer.call_started(&now);
+            }
+            Err(reason) => self.refused = Some(reason),
+        }
+    }
+
+    /// Whether the next attempt was refused (see [`Call::gated`],
+    /// [`Call::holding`] and [`Call::admit_next`]).
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn refused(&self) -> bool {
         self.refused.is_some()
     }
 
+    /// Whether the call was refused because its deadline could not be met
+    /// (a fleet's hold as long as the deadline): it ends with a timed-out
+    /// error rather than a breaker's.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn refused_by_deadline(&self) -> bool {
+        self.refused == Some(GiveUp::Deadline)
+    }
+
     /// The gate right before a retry runs (after its sleep): a breaker that
-    /// opened meanwhile refuses it, and [`Call::refused`] says so.
+    /// opened meanwhile refuses it, [`Call::refused`] says so, and what the
+    /// retry withdrew from a budget is given back.
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn admit_next(&mut self) {
         let attempt = self.failed.saturating_add(1);
-        if let Err(reason) = self
-            .settings
-            .observer
-            .admit_attempt(attempt, &Now::<C>::new())
-        {
-            self.refused = Some(reason);
+        let observer = &self.settings.observer;
+        match observer.admit_attempt(attempt, &Now::<C>::new()) {
+            Ok(permit) => {
+                if O::GUARDS {
+                    self.in_flight.set(Some(permit));
+                    self.withdrawn = None;
+                }
+            }
+            Err(reason) => {
+                self.refused = Some(reason);
+                if O::GUARDS {
+                    self.give_back();
+                }
+            }
+        }
+    }
+
+    /// Gives back what the call holds and will not use: the trial of an
+    /// attempt that will not report, the withdrawal of a retry not made.
+    #[cold]
+    fn give_back(&mut self) {
+        let observer = &self.settings.observer;
+        if let Some(permit) = self.in_flight.take() {
+            observer.attempt_cancelled(permit);
+        }
+        if let Some(at) = self.withdrawn.take() {
+            observer.retry_abandoned(at);
         }
     }
 
@@ -572,6 +748,9 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             wait_id: 0,
             previous: Duration::ZERO,
             refused: None,
+            in_flight: std::cell::Cell::new(None),
+            withdrawn: None,
+            held: false,
         }
     }
 
@@ -595,8 +774,8 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         self.failed
     }
 
-    /// Time since the first attempt started; zero when nothing asked for the
-    /// clock (no deadline, timeout or hooks).
+    /// Time since the call started; zero when nothing asked for the clock
+    /// (no deadline, timeout or hooks).
     pub fn elapsed(&self) -> Duration {
         self.start.map_or(Duration::ZERO, C::since)
     }
@@ -616,18 +795,14 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     }
 
     /// The attempt succeeded (or its `Ok` was accepted): the call returns it.
+    /// The observers hear it as of now, when the attempt ended, however
+    /// long it ran (a breaker's window counts it where it ended).
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn succeeded(&self) {
         let attempts = self.failed.saturating_add(1);
         let observer = &self.settings.observer;
-        // A first attempt's success is counted at the call's start (its
-        // clock reading); later ones when they end.
-        let now = if self.failed == 0 {
-            self.now()
-        } else {
-            Now::new()
-        };
-        observer.attempt_succeeded(attempts, &now);
+        let permit = self.in_flight.take().unwrap_or_default();
+        observer.attempt_succeeded(attempts, permit, &Now::<C>::new());
         observer.call_ended(Ended {
             attempts,
             gave_up: None,
@@ -635,17 +810,9 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         });
     }
 
-    /// [`Call::succeeded`] for a call whose attempt may have run long (a
-    /// stream): the observers read the clock now.
+    /// [`Call::succeeded`] (kept for callers that said "now" explicitly).
     pub fn succeeded_now(&self) {
-        let attempts = self.failed.saturating_add(1);
-        let observer = &self.settings.observer;
-        observer.attempt_succeeded(attempts, &Now::<C>::new());
-        observer.call_ended(Ended {
-            attempts,
-            gave_up: None,
-            error: false,
-        });
+        self.succeeded();
     }
 
     /// Records a failed attempt and decides: `Some(delay)` to sleep and try
@@ -739,7 +906,8 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     ) -> Result<Duration, GiveUp> {
         let observer = &self.settings.observer;
         let now = Now::<C>::new();
-        observer.attempt_failed(self.failed, failure.class, judged.is_ok(), &now);
+        let permit = self.in_flight.take().unwrap_or_default();
+        observer.attempt_failed(self.failed, failure.class, judged.is_ok(), permit, &now);
         // A requested delay this function would obey is the fleet's too,
         // whether or not this call retries (`ignore`, or one above `max`,
         // publishes nothing).
@@ -796,11 +964,15 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             delay = Duration::ZERO;
         }
         if let Some(deadline) = self.settings.deadline
-            && elapsed.saturating_add(delay) > deadline
+            && elapsed.saturating_add(delay) >= deadline
         {
             return Err(GiveUp::Deadline);
         }
         observer.admit(self.failed.saturating_add(1), delay, &now)?;
+        if O::GUARDS {
+            // Given back if the retry is never made.
+            self.withdrawn = Some(now.ticks());
+        }
         self.wait_id = wait_id;
         self.previous = wait;
         Ok(delay)

@@ -171,7 +171,7 @@ pub mod wait;
 pub mod __private;
 
 pub use adaptive::AdaptiveWindow;
-pub use breaker::{Breaker, BreakerState, CircuitBreaker, CircuitOpen};
+pub use breaker::{Breaker, BreakerState, CircuitBreaker, CircuitOpen, Permit};
 pub use budget::{Budget, RetryBudget};
 pub use builder::{Retrying, Rule};
 pub use class::{Class, ClassSet, Classify};

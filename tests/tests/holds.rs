@@ -120,13 +120,130 @@ async fn the_hold_is_capped_like_a_requested_delay_and_comes_before_the_deadline
     assert_eq!(seen[1] - seen[0], Duration::from_millis(10));
     assert!(IGNORED.told.lock().unwrap().is_empty());
 
-    // The deadline counts from the first attempt's start, after the hold:
-    // the attempt gets all of it.
+    // No call outlasts its deadline for the fleet: a 1 s deadline does not
+    // wait out a 30 s hold. Without a timeout (no error to end with), the
+    // first attempt runs at once.
     let calls = Mutex::new(Vec::new());
     DEADLINE.hold_for(Duration::from_secs(30));
     let start = Instant::now();
     with_deadline(&calls).await.unwrap();
-    assert_eq!(calls.lock().unwrap()[0] - start, Duration::from_secs(30));
+    assert_eq!(calls.lock().unwrap()[0] - start, Duration::ZERO);
+}
+
+/// An error a timed-out attempt can become.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    Limited,
+    TimedOut,
+    Open,
+}
+
+impl Classify for Ended {
+    fn class(&self) -> Class {
+        match self {
+            Ended::Limited => Class::Status(429),
+            Ended::TimedOut => Class::Timeout,
+            Ended::Open => Class::Other,
+        }
+    }
+}
+
+impl From<retry_runtime::Elapsed> for Ended {
+    fn from(_: retry_runtime::Elapsed) -> Self {
+        Ended::TimedOut
+    }
+}
+
+impl From<retry_runtime::CircuitOpen> for Ended {
+    fn from(_: retry_runtime::CircuitOpen) -> Self {
+        Ended::Open
+    }
+}
+
+static ENDS: Held = Held::new();
+static ENDS_REASON: Mutex<Option<GiveUp>> = Mutex::new(None);
+
+#[retry(attempts = 3, wait = none, budget = ENDS, deadline = 1s, timeout = 10s,
+        on_giveup = |s| *ENDS_REASON.lock().unwrap() = s.reason)]
+async fn ends_at_once(calls: &Mutex<Vec<Instant>>) -> Result<u8, Ended> {
+    calls.lock().unwrap().push(Instant::now());
+    Ok(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hold_longer_than_the_deadline_ends_the_call_at_once() {
+    // The attribute: no attempt, the timed-out error, at once.
+    let calls = Mutex::new(Vec::new());
+    ENDS.hold_for(Duration::from_secs(3));
+    let start = Instant::now();
+    assert_eq!(ends_at_once(&calls).await, Err(Ended::TimedOut));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert!(calls.lock().unwrap().is_empty());
+    assert_eq!(*ENDS_REASON.lock().unwrap(), Some(GiveUp::Deadline));
+    let stats = retry_runtime::stats::get(concat!(module_path!(), "::ends_at_once")).unwrap();
+    assert_eq!((stats.calls, stats.failures), (1, 1));
+
+    // A shorter hold is waited out, and counts against the deadline: the
+    // attempt gets what is left (here cut by it).
+    ENDS.hold_for(Duration::from_millis(400));
+    let policy: retry_runtime::Retrying<u8, Ended> = retry_runtime::Retrying::new()
+        .classify()
+        .attempts(3)
+        .wait(retry_runtime::wait::none())
+        .budget(&ENDS)
+        .deadline(Duration::from_secs(1))
+        .timeout(Duration::from_secs(10));
+    let start = Instant::now();
+    let outcome = policy
+        .call(|| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(1)
+        })
+        .await;
+    assert_eq!(outcome, Err(Ended::TimedOut));
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(1),
+        "0.4 s held + 0.6 s attempt"
+    );
+
+    // The builder with a hold as long as the deadline: at once, no attempt.
+    ENDS.hold_for(Duration::from_secs(1));
+    let start = Instant::now();
+    let mut made = 0;
+    let outcome = policy
+        .call(|| {
+            made += 1;
+            async { Ok(1) }
+        })
+        .await;
+    assert_eq!((outcome, made), (Err(Ended::TimedOut), 0));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+static OPEN_HELD: Held = Held::new();
+static OPEN: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker::new().min_attempts(1);
+
+#[retry(attempts = 3, wait = none, budget = OPEN_HELD, breaker = OPEN)]
+async fn refused_at_once(calls: &Mutex<Vec<Instant>>) -> Result<u8, Ended> {
+    calls.lock().unwrap().push(Instant::now());
+    Err(Ended::Limited)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_refuses_before_the_fleets_hold() {
+    let calls = Mutex::new(Vec::new());
+    assert_eq!(refused_at_once(&calls).await, Err(Ended::Limited));
+    assert_eq!(OPEN.state(), retry_runtime::BreakerState::Open);
+    OPEN_HELD.hold_for(Duration::from_secs(3));
+    let start = Instant::now();
+    assert_eq!(refused_at_once(&calls).await, Err(Ended::Open));
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "no sleep to be refused after"
+    );
+    assert_eq!(calls.lock().unwrap().len(), 1);
 }
 
 static RETRIED: Held = Held::new();

@@ -219,3 +219,138 @@ async fn the_builder_says_the_same() {
     // 1 of 1, then 2 of 2 failed: ×2 both times.
     assert_eq!(take_delays(), [secs(2.0), secs(2.0)]);
 }
+
+/// Calls that last 35 s, one in fifty failing: a breaker at the defaults
+/// stays closed (every outcome counts where its attempt ended; a success
+/// counted at its call's start fell out of the window, and the window held
+/// the failures alone).
+static LONG_CALLS: CircuitBreaker = CircuitBreaker::new();
+
+#[retry(attempts = 1, breaker = LONG_CALLS)]
+async fn long_completion(n: u64) -> std::io::Result<u64> {
+    tokio::time::sleep(secs(35.0)).await;
+    if n.is_multiple_of(50) {
+        Err(std::io::ErrorKind::ConnectionReset.into())
+    } else {
+        Ok(n)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn long_calls_at_a_two_percent_failure_rate_keep_the_breaker_closed() {
+    let mut tasks = Vec::new();
+    // 700 callers, staggered over one completion's length: about 20 calls
+    // end every second, so each 30 s window holds about 600 outcomes.
+    for caller in 0..700u64 {
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(caller * 50)).await;
+            let mut refused = 0;
+            for round in 0..8u64 {
+                match long_completion(caller * 8 + round + 1).await {
+                    Err(e) if e.to_string().contains("circuit breaker") => refused += 1,
+                    _ => {}
+                }
+            }
+            refused
+        }));
+    }
+    let mut refused = 0;
+    for task in tasks {
+        refused += task.await.unwrap();
+    }
+    assert_eq!(refused, 0, "no call was refused");
+    assert_eq!(LONG_CALLS.state(), BreakerState::Closed);
+}
+
+static TRIAL: CircuitBreaker = CircuitBreaker::new()
+    .min_attempts(1)
+    .open_for(Duration::from_secs(5));
+
+#[retry(attempts = 1, breaker = TRIAL)]
+async fn trial(work: Duration, fail: bool) -> std::io::Result<u8> {
+    tokio::time::sleep(work).await;
+    if fail {
+        Err(std::io::ErrorKind::ConnectionReset.into())
+    } else {
+        Ok(1)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_trial_gives_its_place_back_at_once() {
+    trial(Duration::ZERO, true).await.unwrap_err();
+    assert_eq!(TRIAL.state(), BreakerState::Open);
+    tokio::time::advance(secs(5.0)).await;
+    // The trial starts a 10-minute attempt, and its caller gives up on it
+    // after a minute (its future is dropped).
+    let dropped = tokio::time::timeout(secs(60.0), trial(secs(600.0), false)).await;
+    assert!(dropped.is_err());
+    assert_eq!(TRIAL.state(), BreakerState::Open, "open, with its time up");
+    // The next call is the trial at once, not refused for another 5 s.
+    assert_eq!(trial(secs(30.0), false).await.unwrap(), 1);
+    assert_eq!(TRIAL.state(), BreakerState::Closed);
+}
+
+static GIVEN_BACK: Budget = Budget::new(0.0, 1);
+static GIVEN_BACK_BREAKER: CircuitBreaker = CircuitBreaker::new()
+    .min_attempts(1_000)
+    .open_for(Duration::from_secs(60));
+
+#[retry(attempts = 2, wait = fixed(1s), budget = GIVEN_BACK, breaker = GIVEN_BACK_BREAKER,
+        on_giveup = record, name = "p.given_back")]
+async fn given_back(s: &Script<u32>) -> Result<u32, ApiError> {
+    s.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_never_made_gives_its_withdrawal_back() {
+    // The budget's reserve is 10 retries over its 10 s window. Ten calls
+    // each withdraw one and are dropped while they sleep before the retry.
+    for _ in 0..10 {
+        let s = Script::new([Err(ApiError::status(503)), Ok(1)]);
+        let dropped = tokio::time::timeout(secs(0.5), given_back(&s)).await;
+        assert!(dropped.is_err());
+        assert_eq!(s.calls(), 1);
+    }
+    // Every withdrawal came back: the eleventh call still retries.
+    let _ = take_seen();
+    let s = Script::new([Err(ApiError::status(503)), Ok(7)]);
+    assert_eq!(given_back(&s).await, Ok(7));
+    assert_eq!(s.calls(), 2);
+    GIVEN_BACK.reset();
+    GIVEN_BACK_BREAKER.reset();
+
+    // A retry the breaker refuses after its sleep gives its withdrawal back
+    // too: ten calls whose retry finds the breaker forced open meanwhile.
+    for _ in 0..10 {
+        let s = Script::new([Err(ApiError::status(503)), Ok(1)]);
+        let call = given_back(&s);
+        let open = async {
+            tokio::time::sleep(secs(0.5)).await;
+            force_open(&GIVEN_BACK_BREAKER);
+        };
+        let (outcome, ()) = tokio::join!(call, open);
+        assert_eq!(outcome, Err(ApiError::status(503)));
+        assert_eq!(
+            take_seen().last().unwrap().reason,
+            Some(GiveUp::BreakerOpen)
+        );
+        GIVEN_BACK_BREAKER.reset();
+    }
+    let s = Script::new([Err(ApiError::status(503)), Ok(7)]);
+    assert_eq!(
+        given_back(&s).await,
+        Ok(7),
+        "the budget still has its retries"
+    );
+}
+
+/// Opens a breaker as a burst of failures would.
+fn force_open(breaker: &CircuitBreaker) {
+    use retry_runtime::{Breaker, Permit};
+    let now = <retry_runtime::__private::TokioClock as retry_runtime::__private::Clock>::ticks();
+    for _ in 0..1_000 {
+        breaker.record(now, true, Permit::Closed);
+    }
+    assert_eq!(breaker.state(), BreakerState::Open);
+}

@@ -296,3 +296,23 @@ async fn an_aborted_task_runs_no_more_attempts() {
     assert_eq!(calls.load(Ordering::SeqCst), before);
     assert_eq!(before, 2);
 }
+
+static HANGS: AtomicU32 = AtomicU32::new(0);
+
+#[retry(attempts = 3, deadline = 2s, timeout = 10s, wait = none)]
+async fn hangs() -> std::io::Result<u8> {
+    HANGS.fetch_add(1, Ordering::Relaxed);
+    std::future::pending::<()>().await;
+    Ok(1)
+}
+
+/// An attempt cut at the deadline leaves no time for another: the body
+/// runs once, not three times (the last two cut at once).
+#[tokio::test(start_paused = true)]
+async fn no_attempt_starts_with_no_time_left() {
+    let start = tokio::time::Instant::now();
+    let error = hangs().await.unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(start.elapsed(), secs(2.0));
+    assert_eq!(HANGS.load(Ordering::Relaxed), 1);
+}

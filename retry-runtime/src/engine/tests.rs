@@ -284,6 +284,7 @@ struct Recorder {
 }
 
 impl Observer for Recorder {
+    const GUARDS: bool = true;
     fn call_started<C: Clock>(&self, _: &Now<C>) {
         self.events.borrow_mut().push("start".into());
     }
@@ -294,14 +295,16 @@ impl Observer for Recorder {
             _ => Ok(()),
         }
     }
-    fn admit_attempt<C: Clock>(&self, attempt: u32, _: &Now<C>) -> Result<(), GiveUp> {
+    fn admit_attempt<C: Clock>(&self, attempt: u32, _: &Now<C>) -> Result<Permit, GiveUp> {
         self.events.borrow_mut().push(format!("attempt {attempt}"));
         match self.refuse_attempt_from {
             Some(n) if attempt >= n => Err(GiveUp::BreakerOpen),
-            _ => Ok(()),
+            _ => Ok(Permit::Trial(u64::from(attempt))),
         }
     }
-    fn attempt_succeeded<C: Clock>(&self, attempt: u32, _: &Now<C>) {
+    fn attempt_succeeded<C: Clock>(&self, attempt: u32, permit: Permit, _: &Now<C>) {
+        // The attempt's own permit (none for an attempt that passed no gate).
+        assert!(permit == Permit::Closed || permit == Permit::Trial(u64::from(attempt)));
         self.events.borrow_mut().push(format!("ok {attempt}"));
     }
     fn attempt_failed<C: Clock>(
@@ -309,8 +312,11 @@ impl Observer for Recorder {
         attempt: u32,
         class: Option<Class>,
         retryable: bool,
+        permit: Permit,
         _: &Now<C>,
     ) {
+        // The attempt's own permit (none for an attempt that passed no gate).
+        assert!(permit == Permit::Closed || permit == Permit::Trial(u64::from(attempt)));
         self.events
             .borrow_mut()
             .push(format!("failed {attempt} {class:?} {retryable}"));
@@ -320,6 +326,14 @@ impl Observer for Recorder {
             "end {} {:?} {}",
             ended.attempts, ended.gave_up, ended.error
         ));
+    }
+    fn attempt_cancelled(&self, permit: Permit) {
+        self.events
+            .borrow_mut()
+            .push(format!("cancelled {permit:?}"));
+    }
+    fn retry_abandoned(&self, _: Duration) {
+        self.events.borrow_mut().push("abandoned".into());
     }
 }
 
@@ -377,6 +391,7 @@ fn the_gate_refuses_a_retry_before_its_sleep() {
     assert_eq!(
         *recorder.events.borrow(),
         [
+            "attempt 1",
             "start",
             "failed 1 None true",
             "admit 2",
@@ -425,9 +440,66 @@ fn a_refused_attempt_gives_up_with_the_last_outcome() {
     assert!(call.refused());
     assert_eq!(retry(&mut call, fail(None), limits(9, 1)), None);
     assert_eq!(
-        recorder.events.borrow().last().unwrap(),
-        "end 1 Some(BreakerOpen) true"
+        recorder.events.borrow()[recorder.events.borrow().len() - 3..],
+        ["attempt 2", "abandoned", "end 1 Some(BreakerOpen) true"],
+        "the retry's withdrawal is given back when the gate refuses it after its sleep"
     );
+    drop(call);
+    assert_eq!(
+        recorder.events.borrow().last().unwrap(),
+        "end 1 Some(BreakerOpen) true",
+        "nothing more to give back"
+    );
+}
+
+#[test]
+fn a_dropped_call_gives_back_its_trial_or_its_withdrawal() {
+    // Dropped while its first attempt runs: the attempt's permit comes back.
+    let recorder = Recorder::default();
+    let settings = Settings::new("t").observe(&recorder);
+    let call = Call::<StdClock, _>::gated(&settings);
+    drop(call);
+    assert_eq!(
+        *recorder.events.borrow(),
+        ["attempt 1", "start", "cancelled Trial(1)"]
+    );
+
+    // Dropped while it sleeps before a retry: the withdrawal comes back.
+    let recorder = Recorder::default();
+    let settings = Settings::new("t").observe(&recorder);
+    let mut call = Call::<StdClock, _>::gated(&settings);
+    assert!(retry(&mut call, fail(None), limits(9, 1)).is_some());
+    drop(call);
+    assert_eq!(
+        *recorder.events.borrow(),
+        [
+            "attempt 1",
+            "start",
+            "failed 1 None true",
+            "admit 2",
+            "abandoned"
+        ]
+    );
+
+    // Dropped during the retry: its permit, and no withdrawal (it was made).
+    let recorder = Recorder::default();
+    let settings = Settings::new("t").observe(&recorder);
+    let mut call = Call::<StdClock, _>::gated(&settings);
+    assert!(retry(&mut call, fail(None), limits(9, 1)).is_some());
+    call.admit_next();
+    drop(call);
+    assert_eq!(
+        recorder.events.borrow()[4..],
+        ["attempt 2", "cancelled Trial(2)"]
+    );
+
+    // A call that ended owes nothing.
+    let recorder = Recorder::default();
+    let settings = Settings::new("t").observe(&recorder);
+    let call = Call::<StdClock, _>::gated(&settings);
+    call.succeeded();
+    drop(call);
+    assert_eq!(recorder.events.borrow().last().unwrap(), "end 1 None false");
 }
 
 #[test]
@@ -447,12 +519,30 @@ fn no_clock_is_read_without_a_deadline_a_timeout_or_hooks() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_sleep_that_ends_exactly_at_the_deadline_is_taken() {
+async fn no_attempt_starts_at_or_after_the_deadline() {
     use crate::clock::TokioClock;
     let settings = Settings::new("t").deadline(Duration::from_secs(5));
     let mut call = Call::<TokioClock>::new(&settings);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rule = limits(9, 4);
+    let mut reason = None;
+    let next = call.failed(
+        fail(None),
+        || false,
+        || Some(Matched::Own(rule)),
+        rule,
+        |_| {},
+        |s| reason = s.reason,
+    );
+    assert_eq!(
+        next, None,
+        "1 s + 4 s: the attempt would start at the 5 s deadline"
+    );
+    assert_eq!(reason, Some(GiveUp::Deadline));
+
+    let mut call = Call::<TokioClock>::new(&settings);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rule = limits(9, 3);
     let next = call.failed(
         fail(None),
         || false,
@@ -461,12 +551,10 @@ async fn a_sleep_that_ends_exactly_at_the_deadline_is_taken() {
         |_| {},
         |_| {},
     );
-    assert_eq!(
-        next,
-        Some(Duration::from_secs(4)),
-        "1 s + 4 s = the 5 s deadline"
-    );
+    assert_eq!(next, Some(Duration::from_secs(3)), "1 s + 3 s leaves 1 s");
     tokio::time::sleep(Duration::from_secs(4)).await;
+    // An attempt that ends right at the deadline (a timeout cut it there):
+    // even a zero wait would start the next one with no time left.
     assert_eq!(call.attempt_limit(), Some(Duration::ZERO));
     let rule = limits(9, 0);
     let next = call.failed(
@@ -477,11 +565,7 @@ async fn a_sleep_that_ends_exactly_at_the_deadline_is_taken() {
         |_| {},
         |_| {},
     );
-    assert_eq!(
-        next,
-        Some(Duration::ZERO),
-        "a zero sleep at the deadline still fits"
-    );
+    assert_eq!(next, None, "a zero sleep at the deadline does not fit");
 }
 
 #[test]
