@@ -632,3 +632,88 @@ fn a_rule_without_its_own_wait_continues_the_top_wait() {
     step(None).unwrap();
     assert_eq!(step(None), None, "the rule's 4 attempts");
 }
+
+/// Holds attempts for `hold`, and may say a breaker is open.
+struct Holding {
+    hold: Duration,
+    open: bool,
+}
+
+impl Observer for Holding {
+    const NEEDS_CLOCK: bool = true;
+    const HOLDS: bool = true;
+    fn refuses<C: Clock>(&self, _: &Now<C>) -> bool {
+        self.open
+    }
+    fn hold<C: Clock>(&self, _: &Now<C>) -> Duration {
+        self.hold
+    }
+    fn admit_attempt<C: Clock>(&self, _: u32, _: &Now<C>) -> Result<Permit, GiveUp> {
+        if self.open {
+            Err(GiveUp::BreakerOpen)
+        } else {
+            Ok(Permit::Closed)
+        }
+    }
+}
+
+#[test]
+fn the_fleets_hold_meets_the_breaker_and_the_deadline() {
+    let held = |hold: u64, open: bool| Holding {
+        hold: Duration::from_secs(hold),
+        open,
+    };
+    // Waited out, capped at retry_after's max, nothing with `ignore`.
+    let settings = Settings::new("t").observe(held(3, false));
+    let (mut call, hold) = Call::<StdClock, _>::holding(&settings, true);
+    assert_eq!(hold, Duration::from_secs(3));
+    call.begin();
+    assert!(!call.refused());
+    let settings = Settings::new("t")
+        .retry_after(RetryAfter::honor(Duration::from_secs(2)))
+        .observe(held(3, false));
+    assert_eq!(
+        Call::<StdClock, _>::holding(&settings, true).1,
+        Duration::from_secs(2)
+    );
+    let settings = Settings::new("t")
+        .retry_after(RetryAfter::Ignore)
+        .observe(held(3, false));
+    assert_eq!(
+        Call::<StdClock, _>::holding(&settings, true).1,
+        Duration::ZERO
+    );
+
+    // An open breaker: no wait, and refused at once.
+    let settings = Settings::new("t").observe(held(3, true));
+    let (mut call, hold) = Call::<StdClock, _>::holding(&settings, true);
+    assert_eq!(hold, Duration::ZERO);
+    call.begin();
+    assert!(call.refused());
+    assert!(!call.refused_by_deadline());
+
+    // A hold as long as the deadline: ended at once when the call can end,
+    // else no wait (the first attempt runs at once); a shorter one is waited.
+    let settings = Settings::new("t")
+        .deadline(Duration::from_secs(3))
+        .observe(held(3, false));
+    let (mut call, hold) = Call::<StdClock, _>::holding(&settings, true);
+    assert_eq!(hold, Duration::ZERO);
+    call.begin();
+    assert!(call.refused_by_deadline());
+    let (mut call, hold) = Call::<StdClock, _>::holding(&settings, false);
+    assert_eq!(hold, Duration::ZERO);
+    call.begin();
+    assert!(!call.refused());
+    let settings = Settings::new("t")
+        .deadline(Duration::from_secs(4))
+        .observe(held(3, false));
+    assert_eq!(
+        Call::<StdClock, _>::holding(&settings, true).1,
+        Duration::from_secs(3)
+    );
+    assert_eq!(
+        Call::<StdClock, _>::hold_first(&settings),
+        Duration::from_secs(3)
+    );
+}
