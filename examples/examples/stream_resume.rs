@@ -89,6 +89,8 @@ async fn main() {
                     );
                     text.clear();
                 }
+                // More kinds of items may follow.
+                Ok(_) => {}
                 Err(e) => {
                     println!("    gave up: {e}");
                     break;

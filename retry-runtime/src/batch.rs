@@ -175,3 +175,34 @@ impl<T, E> Retrying<T, E> {
         Batch { outcomes, summary }
     }
 }
+
+/// The outcome types may grow: users read them, and cannot build them.
+///
+/// ```compile_fail
+/// let _ = retry_runtime::batch::ItemOutcome::<u32, std::io::Error> {
+///     index: 0,
+///     result: Ok(1),
+///     attempts: 1,
+///     class: None,
+///     rejected: false,
+/// };
+/// ```
+///
+/// ```compile_fail
+/// let _ = retry_runtime::batch::BatchSummary {
+///     first_try: 1,
+///     after_retries: 0,
+///     failed: 0,
+///     failed_by_class: Vec::new(),
+///     attempts: 1,
+/// };
+/// ```
+///
+/// ```compile_fail
+/// let _ = retry_runtime::batch::Batch::<u32, std::io::Error> {
+///     outcomes: Vec::new(),
+///     summary: Default::default(),
+/// };
+/// ```
+#[cfg(doctest)]
+struct MayGrow;

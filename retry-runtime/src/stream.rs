@@ -71,7 +71,9 @@ pub enum Resume {
     Continue,
 }
 
-/// What the factory is told when it opens the stream.
+/// What the factory is told when it opens the stream. More fields may
+/// follow; only the stream builds it.
+#[non_exhaustive]
 #[derive(Debug)]
 pub struct Resumed<'a, I> {
     /// The attempt that is about to start, from 1.
@@ -83,7 +85,22 @@ pub struct Resumed<'a, I> {
     pub delivered_items: &'a [I],
 }
 
-/// An item of a retrying stream.
+/// An item of a retrying stream. More kinds may follow: a `match` needs a
+/// `_` arm.
+///
+/// ```
+/// use retry_runtime::stream::Streamed;
+///
+/// fn show(item: Streamed<String>) -> String {
+///     match item {
+///         Streamed::Item(token) => token,
+///         Streamed::Restarted { attempt, .. } => format!("[attempt {attempt} starts over]"),
+///         _ => String::new(),
+///     }
+/// }
+/// assert_eq!(show(Streamed::Item("Hi".into())), "Hi");
+/// ```
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Streamed<I> {
     /// An item of the underlying stream.
@@ -400,3 +417,27 @@ impl<T, E, I, F, Fut, S> std::fmt::Debug for RetryStream<'_, T, E, I, F, Fut, S>
             .finish_non_exhaustive()
     }
 }
+
+/// [`Resumed`] and [`Streamed`] may grow: users cannot build a `Resumed`,
+/// nor match a `Streamed` without a `_` arm.
+///
+/// ```compile_fail
+/// let _ = retry_runtime::stream::Resumed::<u32> {
+///     attempt: 1,
+///     delivered: 0,
+///     delivered_items: &[],
+/// };
+/// ```
+///
+/// ```compile_fail
+/// use retry_runtime::stream::Streamed;
+///
+/// fn item(s: Streamed<u32>) -> Option<u32> {
+///     match s {
+///         Streamed::Item(n) => Some(n),
+///         Streamed::Restarted { .. } => None,
+///     }
+/// }
+/// ```
+#[cfg(doctest)]
+struct MayGrow;
