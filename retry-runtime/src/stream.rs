@@ -153,7 +153,9 @@ pin_project! {
         skip: u64,
         // A restart to announce before the fresh stream's first item.
         announce: Option<u64>,
-        // Whether the current attempt delivered an item.
+        // Whether the current attempt delivered an item; false again once
+        // it failed, so that a stream dropped before the next attempt
+        // delivers reports no success for it.
         got_item: bool,
         // Whether the call's end was reported.
         ended: bool,
@@ -167,7 +169,10 @@ pin_project! {
     impl<'p, T, E, I, F, Fut, S> PinnedDrop for RetryStream<'p, T, E, I, F, Fut, S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            // A consumer that stops after items arrived ends a good call.
+            // A consumer that stops after the current attempt's items
+            // arrived ends a good call; one that leaves while the stream
+            // waits to open again (or opens it) ends nothing: the last
+            // attempt failed and was reported so.
             if !*this.ended
                 && *this.got_item
                 && let Some(call) = this.call.as_ref()
@@ -194,7 +199,11 @@ impl<T, E> Retrying<T, E> {
     ///   streaming time included: a break after the deadline is not retried.
     /// - `when_ok` does not apply (items are not the policy's `T`).
     /// - The call succeeds when the stream ends, or when the consumer drops
-    ///   it after items arrived; statistics and breakers hear it then.
+    ///   it after the current attempt delivered items; statistics, breakers
+    ///   and adaptive windows hear it then, when the attempt ends, however
+    ///   long it ran. Dropped while it waits to open again (or while it
+    ///   opens), the stream reports nothing more: its last attempt failed,
+    ///   and was reported when it did.
     /// - In [`Resume::Skip`], a replay shorter than what was delivered ends
     ///   the stream (the source did not replay the same items).
     pub fn stream<I, F, Fut, S>(
@@ -298,7 +307,6 @@ where
                         } else {
                             0
                         };
-                        *this.got_item = false;
                         arm(this.timer.as_mut(), limit);
                         this.state.set(State::Streaming { stream });
                         if let Some(delivered) = this.announce.take() {
@@ -376,6 +384,7 @@ where
                     continue;
                 }
             };
+            *this.got_item = false;
             let Some(call) = this.call.as_mut() else {
                 return Poll::Ready(None);
             };

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use retry_runtime::stream::{Resume, Streamed};
-use retry_runtime::{GiveUp, Retrying, stats, wait};
+use retry_runtime::{AdaptiveWindow, GiveUp, Retrying, stats, wait};
 use tests::{ApiError, record, secs, take_seen};
 use tokio::time::Instant;
 
@@ -370,4 +371,69 @@ async fn a_breaker_refuses_the_reopening_and_the_next_stream() {
         (seen[0].attempt, seen[0].reason),
         (0, Some(GiveUp::BreakerOpen))
     );
+}
+
+/// A source whose items arrive `every` apart on tokio's clock (an LLM's
+/// answer takes seconds to minutes).
+fn timed(
+    every: Duration,
+    items: Vec<Result<u32, ApiError>>,
+) -> impl futures_util::Stream<Item = Result<u32, ApiError>> {
+    futures_util::stream::iter(items).then(move |item| async move {
+        tokio::time::sleep(every).await;
+        item
+    })
+}
+
+static LEFT_WAITING: AdaptiveWindow = AdaptiveWindow::new(10);
+static LEFT_OPENING: AdaptiveWindow = AdaptiveWindow::new(10);
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_dropped_before_it_reopens_records_no_success() {
+    // Items every 30 s; the first stream breaks after two (at 1 min 30 s),
+    // the policy waits 5 min, and opening again takes 1 min. The consumer
+    // leaves during the wait (at 3 min), or during the opening (at 7 min).
+    // The attempt that delivered items failed and the next one never
+    // delivered any: no observer may hear of a success.
+    for (name, window, leave_after, openings) in [
+        ("streams.left_waiting", &LEFT_WAITING, secs(120.0), 1),
+        ("streams.left_opening", &LEFT_OPENING, secs(360.0), 2),
+    ] {
+        let policy = Retrying::<(), ApiError>::new()
+            .classify()
+            .attempts(3)
+            .wait(wait::fixed(secs(300.0)))
+            .name(name)
+            .window(window);
+        let opened = AtomicU32::new(0);
+        let start = Instant::now();
+        let stream = policy.stream(Resume::Skip, |resumed| {
+            opened.fetch_add(1, Ordering::SeqCst);
+            let first = resumed.attempt == 1;
+            async move {
+                let items = if first {
+                    vec![Ok(1), Ok(2), Err(ApiError::connect())]
+                } else {
+                    tokio::time::sleep(secs(60.0)).await;
+                    ITEMS.map(Ok).to_vec()
+                };
+                Ok(timed(secs(30.0), items))
+            }
+        });
+        let mut stream = Box::pin(stream);
+        assert_eq!(stream.next().await, Some(Ok(Streamed::Item(1))));
+        assert_eq!(stream.next().await, Some(Ok(Streamed::Item(2))));
+        let left = tokio::time::timeout(leave_after, stream.next()).await;
+        assert!(left.is_err(), "{name}: nothing came");
+        drop(stream);
+        assert_eq!(start.elapsed(), secs(60.0) + leave_after, "{name}");
+        assert_eq!(opened.load(Ordering::SeqCst), openings, "{name}");
+        assert_eq!(window.failure_ratio(), 1.0, "{name}: one failed attempt");
+        let s = stats::get(name).unwrap();
+        assert_eq!(
+            (s.calls, s.succeeded_after_retries, s.retries),
+            (0, 0, 0),
+            "{name}: a call that never ended"
+        );
+    }
 }
