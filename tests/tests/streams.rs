@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use retry_runtime::stream::{Resume, Streamed};
-use retry_runtime::{AdaptiveWindow, GiveUp, Retrying, stats, wait};
+use retry_runtime::{AdaptiveWindow, Class, GiveUp, Retrying, stats, wait};
 use tests::{ApiError, record, secs, take_seen};
 use tokio::time::Instant;
 
@@ -436,4 +436,81 @@ async fn a_stream_dropped_before_it_reopens_records_no_success() {
             "{name}: a call that never ended"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_retries_a_replay_shorter_than_what_was_delivered() {
+    // Items every 20 s. The first stream breaks after four items; the
+    // second replays only two and ends (a different, shorter answer); the
+    // third replays all five.
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .attempts(3)
+        .wait(wait::fixed(secs(60.0)))
+        .name("streams.short_replay")
+        .before_sleep(record);
+    let _ = take_seen();
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Skip, |resumed| {
+        let items = match resumed.attempt {
+            1 => vec![Ok(1), Ok(2), Ok(3), Ok(4), Err(ApiError::connect())],
+            2 => vec![Ok(1), Ok(2)],
+            _ => ITEMS.map(Ok).to_vec(),
+        };
+        async move { Ok(timed(secs(20.0), items)) }
+    });
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, items(1..=5), "nothing lost, nothing twice");
+    // 100 s, the wait, 40 s, the wait, 100 s.
+    assert_eq!(start.elapsed(), secs(360.0));
+    let seen: Vec<_> = take_seen()
+        .into_iter()
+        .map(|s| (s.attempt, s.class, s.had_error, s.delay))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, Some(Class::Connect), true, secs(60.0)),
+            (2, None, false, secs(60.0)),
+        ],
+        "the short replay is a failed attempt, without an error"
+    );
+    let s = stats::get("streams.short_replay").unwrap();
+    assert_eq!((s.calls, s.retries, s.succeeded_after_retries), (1, 2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_says_the_answer_is_incomplete_when_no_replay_reaches_it() {
+    // Four items were delivered; every replay has two and ends.
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .attempts(3)
+        .wait(wait::fixed(secs(60.0)))
+        .name("streams.incomplete")
+        .on_giveup(record);
+    let _ = take_seen();
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Skip, |resumed| {
+        let items = match resumed.attempt {
+            1 => vec![Ok(1), Ok(2), Ok(3), Ok(4), Err(ApiError::connect())],
+            _ => vec![Ok(1), Ok(2)],
+        };
+        async move { Ok(timed(secs(20.0), items)) }
+    });
+    let out: Vec<_> = stream.collect().await;
+    let mut expected = items(1..=4);
+    expected.push(Ok(Streamed::Incomplete {
+        delivered: 4,
+        replayed: 2,
+    }));
+    assert_eq!(out, expected, "the consumer is told, not handed 4 of 5");
+    // 100 s, the wait, 40 s, the wait, 40 s.
+    assert_eq!(start.elapsed(), secs(300.0));
+    let seen: Vec<_> = take_seen()
+        .into_iter()
+        .map(|s| (s.attempt, s.had_error, s.reason))
+        .collect();
+    assert_eq!(seen, [(3, false, Some(GiveUp::Attempts))]);
+    let s = stats::get("streams.incomplete").unwrap();
+    assert_eq!((s.calls, s.retries, s.gave_up.attempts), (1, 2, 1));
 }
