@@ -46,7 +46,7 @@ use std::sync::Arc;
 use futures_core::Stream;
 use futures_util::StreamExt;
 
-use crate::builder::Retrying;
+use crate::builder::{Counted, Retrying};
 use crate::class::Class;
 
 /// The final outcome of one item.
@@ -138,9 +138,14 @@ impl<T, E> Retrying<T, E> {
             .map(move |(index, item)| {
                 let f = Arc::clone(&f);
                 async move {
-                    let (result, attempts) = self.call_counted(|| f(&item)).await;
+                    // `rejected` is the engine's verdict: `when_ok` is not
+                    // asked again (it may be costly, or answer otherwise).
+                    let Counted {
+                        result,
+                        attempts,
+                        rejected,
+                    } = self.call_counted(|| f(&item)).await;
                     let class = result.as_ref().err().and_then(|e| self.class_of(e));
-                    let rejected = result.as_ref().is_ok_and(|v| self.rejects(v));
                     ItemOutcome {
                         index,
                         result,
