@@ -366,6 +366,44 @@ async fn a_fickle_when_ok_is_not_asked_again() {
     assert_eq!((s.first_try, s.after_retries, s.failed), (0, 1, 0));
 }
 
+// Opens as soon as 60% of the last 30 s of attempts failed.
+static LONG_ITEMS: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker::new()
+    .failure_ratio(0.6)
+    .min_attempts(1)
+    .window(Duration::from_secs(30))
+    .open_for(Duration::from_secs(60));
+
+#[tokio::test(start_paused = true)]
+#[ignore = "needs the engine's Call::succeeded to read the clock when a first attempt ends"]
+async fn a_long_item_is_counted_when_it_ends() {
+    // Item 0's only attempt lasts 10 min and succeeds; then item 1 fails at
+    // once. Counted where it ended, the success keeps the breaker closed
+    // (1 failure in 2); counted where it started, it would have left the
+    // window and the failure alone would open the breaker.
+    let policy = Retrying::<u32, ApiError>::new()
+        .classify()
+        .attempts(1)
+        .wait(wait::none())
+        .breaker(&LONG_ITEMS);
+    let start = tokio::time::Instant::now();
+    let batch = policy
+        .batch(0..2u32, 1, |n| {
+            let n = *n;
+            async move {
+                if n == 1 {
+                    return Err(ApiError::status(503));
+                }
+                tokio::time::sleep(secs(600.0)).await;
+                Ok(n)
+            }
+        })
+        .await;
+    assert_eq!(start.elapsed(), secs(600.0));
+    let s = &batch.summary;
+    assert_eq!((s.first_try, s.failed), (1, 1));
+    assert_eq!(LONG_ITEMS.state(), retry_runtime::BreakerState::Closed);
+}
+
 // Opens once two attempts in the last hour failed, all of them.
 static REFUSES_RETRY: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker::new()
     .failure_ratio(1.0)

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use retry_runtime::stream::{Resume, Streamed};
-use retry_runtime::{AdaptiveWindow, Class, GiveUp, Retrying, stats, wait};
+use retry_runtime::{
+    AdaptiveWindow, BreakerState, CircuitBreaker, Class, GiveUp, Retrying, stats, wait,
+};
 use tests::{ApiError, record, secs, take_seen};
 use tokio::time::Instant;
 
@@ -513,4 +515,54 @@ async fn skip_says_the_answer_is_incomplete_when_no_replay_reaches_it() {
     assert_eq!(seen, [(3, false, Some(GiveUp::Attempts))]);
     let s = stats::get("streams.incomplete").unwrap();
     assert_eq!((s.calls, s.retries, s.gave_up.attempts), (1, 2, 1));
+}
+
+// Opens as soon as 60% of the last 30 s of attempts failed.
+static LONG_STREAMS: CircuitBreaker = CircuitBreaker::new()
+    .failure_ratio(0.6)
+    .min_attempts(1)
+    .window(Duration::from_secs(30))
+    .open_for(Duration::from_secs(60));
+
+#[tokio::test(start_paused = true)]
+async fn a_long_stream_is_counted_when_it_ends() {
+    // A first attempt that lasts minutes counts where it ends: there, one
+    // failure beside it is 1 in 2 and the breaker stays closed. Counted
+    // where it started, it would have left the window, and that failure
+    // alone would open the breaker.
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .attempts(1)
+        .wait(wait::none())
+        .breaker(&LONG_STREAMS);
+    let one_failure = || policy.call(|| async { Err(ApiError::status(503)) });
+
+    // Five items two minutes apart: the stream ends after 10 min.
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Skip, |_| {
+        std::future::ready(Ok(timed(secs(120.0), ITEMS.map(Ok).to_vec())))
+    });
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, items(1..=5));
+    assert_eq!(start.elapsed(), secs(600.0));
+    assert_eq!(one_failure().await, Err(ApiError::status(503)));
+    assert_eq!(LONG_STREAMS.state(), BreakerState::Closed);
+
+    // The consumer leaves after three items (6 min): a good call, counted
+    // when it leaves.
+    LONG_STREAMS.reset();
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Skip, |_| {
+        std::future::ready(Ok(timed(secs(120.0), ITEMS.map(Ok).to_vec())))
+    });
+    let got: Vec<_> = stream.take(3).collect().await;
+    assert_eq!(got, items(1..=3));
+    assert_eq!(start.elapsed(), secs(360.0));
+    assert_eq!(one_failure().await, Err(ApiError::status(503)));
+    assert_eq!(LONG_STREAMS.state(), BreakerState::Closed);
+
+    // The same failure alone opens it (the test's premise).
+    LONG_STREAMS.reset();
+    assert_eq!(one_failure().await, Err(ApiError::status(503)));
+    assert_eq!(LONG_STREAMS.state(), BreakerState::Open);
 }
