@@ -89,6 +89,17 @@ async fn main() {
                     );
                     text.clear();
                 }
+                Ok(Streamed::Incomplete {
+                    delivered,
+                    replayed,
+                }) => {
+                    println!(
+                        "    [incomplete: the replay had {replayed} of the {delivered} tokens received]"
+                    );
+                    break;
+                }
+                // More kinds of items may follow.
+                Ok(_) => {}
                 Err(e) => {
                     println!("    gave up: {e}");
                     break;

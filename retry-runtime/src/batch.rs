@@ -46,7 +46,7 @@ use std::sync::Arc;
 use futures_core::Stream;
 use futures_util::StreamExt;
 
-use crate::builder::Retrying;
+use crate::builder::{Counted, Retrying};
 use crate::class::Class;
 
 /// The final outcome of one item.
@@ -138,9 +138,14 @@ impl<T, E> Retrying<T, E> {
             .map(move |(index, item)| {
                 let f = Arc::clone(&f);
                 async move {
-                    let (result, attempts) = self.call_counted(|| f(&item)).await;
+                    // `rejected` is the engine's verdict: `when_ok` is not
+                    // asked again (it may be costly, or answer otherwise).
+                    let Counted {
+                        result,
+                        attempts,
+                        rejected,
+                    } = self.call_counted(|| f(&item)).await;
                     let class = result.as_ref().err().and_then(|e| self.class_of(e));
-                    let rejected = result.as_ref().is_ok_and(|v| self.rejects(v));
                     ItemOutcome {
                         index,
                         result,
@@ -175,3 +180,34 @@ impl<T, E> Retrying<T, E> {
         Batch { outcomes, summary }
     }
 }
+
+/// The outcome types may grow: users read them, and cannot build them.
+///
+/// ```compile_fail
+/// let _ = retry_runtime::batch::ItemOutcome::<u32, std::io::Error> {
+///     index: 0,
+///     result: Ok(1),
+///     attempts: 1,
+///     class: None,
+///     rejected: false,
+/// };
+/// ```
+///
+/// ```compile_fail
+/// let _ = retry_runtime::batch::BatchSummary {
+///     first_try: 1,
+///     after_retries: 0,
+///     failed: 0,
+///     failed_by_class: Vec::new(),
+///     attempts: 1,
+/// };
+/// ```
+///
+/// ```compile_fail
+/// let _ = retry_runtime::batch::Batch::<u32, std::io::Error> {
+///     outcomes: Vec::new(),
+///     summary: Default::default(),
+/// };
+/// ```
+#[cfg(doctest)]
+struct MayGrow;

@@ -486,12 +486,11 @@ impl<T, E> Retrying<T, E> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.call_counted(attempt).await.0
+        self.call_counted(attempt).await.result
     }
 
-    /// [`call`](Retrying::call), and how many attempts it made (0 when a
-    /// circuit breaker refused the first).
-    pub(crate) async fn call_counted<F, Fut>(&self, mut attempt: F) -> (Result<T, E>, u32)
+    /// [`call`](Retrying::call), and how it went.
+    pub(crate) async fn call_counted<F, Fut>(&self, mut attempt: F) -> Counted<T, E>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -527,7 +526,17 @@ impl<T, E> Retrying<T, E> {
                     last = Some(outcome);
                     call.admit_next();
                 }
-                Err(done) => return (done, attempts),
+                Err(result) => {
+                    // The engine counts every attempt as failed but one that
+                    // succeeded: an `Ok` after as many failures as attempts
+                    // is one `when_ok` rejected (asked once, by the engine).
+                    let rejected = result.is_ok() && call.failures() == attempts;
+                    return Counted {
+                        result,
+                        attempts,
+                        rejected,
+                    };
+                }
             }
         }
     }
@@ -595,7 +604,9 @@ impl<T, E> Retrying<T, E> {
     ) -> Result<(Duration, Result<T, E>), Result<T, E>> {
         let failure = match &outcome {
             Ok(value) => {
-                if !self.when_ok.as_ref().is_some_and(|reject| reject(value)) {
+                // A refused attempt did not run: its outcome is the last
+                // one, which `when_ok` rejected already.
+                if !call.refused() && !self.when_ok.as_ref().is_some_and(|reject| reject(value)) {
                     call.succeeded();
                     return Err(outcome);
                 }
@@ -621,12 +632,6 @@ impl<T, E> Retrying<T, E> {
             ),
             None => Failure::error(error, None, None, None, timed_out),
         }
-    }
-
-    /// Whether `when_ok` rejects `value`.
-    #[cfg(feature = "batch")]
-    pub(crate) fn rejects(&self, value: &T) -> bool {
-        self.when_ok.as_ref().is_some_and(|reject| reject(value))
     }
 
     /// The class of an error, when the policy classifies.
@@ -689,6 +694,19 @@ impl<T, E> Retrying<T, E> {
     pub(crate) fn settings(&self) -> (&Settings<Observers>, Option<fn() -> E>) {
         (&self.settings, self.circuit_open)
     }
+}
+
+/// What [`Retrying::call_counted`] returns.
+// Batches read all of it; `call`, only the result.
+#[cfg_attr(not(feature = "batch"), allow(dead_code))]
+pub(crate) struct Counted<T, E> {
+    /// What the call returns.
+    pub(crate) result: Result<T, E>,
+    /// The attempts it made (0 when a circuit breaker refused the first).
+    pub(crate) attempts: u32,
+    /// Whether `result` is an `Ok` that `when_ok` rejected until the
+    /// policy gave up.
+    pub(crate) rejected: bool,
 }
 
 fn run<E>(hook: &Option<Hook<E>>, state: &RetryState<'_, E>) {

@@ -49,7 +49,7 @@ use pin_project_lite::pin_project;
 use crate::__private::{Pause, pause};
 use crate::builder::{Observers, Retrying};
 use crate::clock::TokioClock;
-use crate::engine::Call;
+use crate::engine::{Call, Failure};
 
 /// What to do with what was delivered when the stream breaks and is opened
 /// again.
@@ -63,6 +63,12 @@ pub enum Resume {
     Restart,
     /// Open a fresh stream and drop as many items as were already delivered
     /// (for sources that replay the same items). Holds nothing but a count.
+    ///
+    /// A replay that ends before it reaches what was delivered (a different,
+    /// shorter answer) is a failed attempt, retried under the policy's
+    /// top-level attempts and wait as a rejected `when_ok` value is; if the
+    /// policy gives up, the stream's last item is [`Streamed::Incomplete`],
+    /// never a plain end.
     Skip,
     /// Give the factory the items delivered so far
     /// ([`Resumed::delivered_items`]), so that it can ask the server to go on
@@ -71,7 +77,9 @@ pub enum Resume {
     Continue,
 }
 
-/// What the factory is told when it opens the stream.
+/// What the factory is told when it opens the stream. More fields may
+/// follow; only the stream builds it.
+#[non_exhaustive]
 #[derive(Debug)]
 pub struct Resumed<'a, I> {
     /// The attempt that is about to start, from 1.
@@ -83,7 +91,23 @@ pub struct Resumed<'a, I> {
     pub delivered_items: &'a [I],
 }
 
-/// An item of a retrying stream.
+/// An item of a retrying stream. More kinds may follow: a `match` needs a
+/// `_` arm.
+///
+/// ```
+/// use retry_runtime::stream::Streamed;
+///
+/// fn show(item: Streamed<String>) -> String {
+///     match item {
+///         Streamed::Item(token) => token,
+///         Streamed::Restarted { attempt, .. } => format!("[attempt {attempt} starts over]"),
+///         Streamed::Incomplete { .. } => "[the answer is incomplete]".into(),
+///         _ => String::new(),
+///     }
+/// }
+/// assert_eq!(show(Streamed::Item("Hi".into())), "Hi");
+/// ```
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Streamed<I> {
     /// An item of the underlying stream.
@@ -96,14 +120,62 @@ pub enum Streamed<I> {
         /// The attempt that follows, from 2.
         attempt: u32,
     },
+    /// ([`Resume::Skip`] only.) The last item: the source's replay ended
+    /// after `replayed` items, short of the `delivered` ones the consumer
+    /// has, and the policy gave up opening it again. What was delivered is
+    /// the start of an answer whose end never came.
+    Incomplete {
+        /// Items delivered to the consumer.
+        delivered: u64,
+        /// Items the last replay had before it ended.
+        replayed: u64,
+    },
 }
 
 impl<I> Streamed<I> {
     /// The item, if this is one.
+    ///
+    /// ```
+    /// use retry_runtime::stream::Streamed;
+    ///
+    /// assert_eq!(Streamed::Item(7).item(), Some(7));
+    /// assert_eq!(Streamed::<u32>::Incomplete { delivered: 4, replayed: 2 }.item(), None);
+    /// ```
     pub fn item(self) -> Option<I> {
         match self {
             Streamed::Item(item) => Some(item),
-            Streamed::Restarted { .. } => None,
+            Streamed::Restarted { .. } | Streamed::Incomplete { .. } => None,
+        }
+    }
+}
+
+/// How an attempt of the stream failed.
+enum Broke<E> {
+    /// Opening or reading failed (or the idle limit ran out).
+    Error(E),
+    /// ([`Resume::Skip`]) The replay ended after `replayed` items, before it
+    /// reached what was delivered.
+    ShortReplay { replayed: u64 },
+}
+
+impl<E> Broke<E> {
+    /// The failure as the engine sees it: a short replay has no error, and
+    /// is retried as a rejected value is.
+    fn failure<'e, T>(&'e self, policy: &Retrying<T, E>, timed_out: bool) -> Failure<'e, E> {
+        match self {
+            Broke::Error(error) => policy.failure_of(error, timed_out),
+            Broke::ShortReplay { .. } => Failure::rejected(),
+        }
+    }
+
+    /// The stream's last item when the call gives up.
+    fn last_item<I>(self, delivered: u64) -> Result<Streamed<I>, E> {
+        match self {
+            Broke::Error(error) => Err(error),
+            Broke::ShortReplay { replayed } => Ok(Streamed::Incomplete {
+                delivered,
+                replayed,
+            }),
         }
     }
 }
@@ -115,7 +187,7 @@ pin_project! {
         Holding { #[pin] pause: Pause },
         Opening { #[pin] open: Fut },
         Streaming { #[pin] stream: S },
-        Sleeping { #[pin] pause: Pause, last: Option<E> },
+        Sleeping { #[pin] pause: Pause, last: Option<Broke<E>> },
         Done,
     }
 }
@@ -136,7 +208,9 @@ pin_project! {
         skip: u64,
         // A restart to announce before the fresh stream's first item.
         announce: Option<u64>,
-        // Whether the current attempt delivered an item.
+        // Whether the current attempt delivered an item; false again once
+        // it failed, so that a stream dropped before the next attempt
+        // delivers reports no success for it.
         got_item: bool,
         // Whether the call's end was reported.
         ended: bool,
@@ -150,7 +224,10 @@ pin_project! {
     impl<'p, T, E, I, F, Fut, S> PinnedDrop for RetryStream<'p, T, E, I, F, Fut, S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            // A consumer that stops after items arrived ends a good call.
+            // A consumer that stops after the current attempt's items
+            // arrived ends a good call; one that leaves while the stream
+            // waits to open again (or opens it) ends nothing: the last
+            // attempt failed and was reported so.
             if !*this.ended
                 && *this.got_item
                 && let Some(call) = this.call.as_ref()
@@ -177,9 +254,20 @@ impl<T, E> Retrying<T, E> {
     ///   streaming time included: a break after the deadline is not retried.
     /// - `when_ok` does not apply (items are not the policy's `T`).
     /// - The call succeeds when the stream ends, or when the consumer drops
-    ///   it after items arrived; statistics and breakers hear it then.
-    /// - In [`Resume::Skip`], a replay shorter than what was delivered ends
-    ///   the stream (the source did not replay the same items).
+    ///   it after the current attempt delivered items; statistics, breakers
+    ///   and adaptive windows hear it then, when the attempt ends, however
+    ///   long it ran. Dropped while it waits to open again (or while it
+    ///   opens), the stream reports nothing more: its last attempt failed,
+    ///   and was reported when it did.
+    /// - In [`Resume::Skip`], a replay that ends before it reaches what was
+    ///   delivered is a failed attempt (the source did not replay the same
+    ///   items), retried under the top-level attempts and wait. If the
+    ///   policy gives up, the stream ends with [`Streamed::Incomplete`]: the
+    ///   consumer is told that the answer lacks its end. Hooks see the
+    ///   failure without an error (as for a rejected `when_ok` value), and
+    ///   statistics count the call as they count a rejected value: not
+    ///   among `failures` (calls that returned an error), with its reason
+    ///   among `gave_up`.
     pub fn stream<I, F, Fut, S>(
         &self,
         mode: Resume,
@@ -271,7 +359,7 @@ where
         }
         loop {
             // What failed, and whether it ran out of time.
-            let (failed, timed_out) = match this.state.as_mut().project() {
+            let (broke, timed_out) = match this.state.as_mut().project() {
                 // (Holding ends before the call starts, above.)
                 StateProj::Done | StateProj::Holding { .. } => return Poll::Ready(None),
                 StateProj::Opening { open } => match open.poll(cx) {
@@ -281,7 +369,6 @@ where
                         } else {
                             0
                         };
-                        *this.got_item = false;
                         arm(this.timer.as_mut(), limit);
                         this.state.set(State::Streaming { stream });
                         if let Some(delivered) = this.announce.take() {
@@ -293,9 +380,9 @@ where
                         }
                         continue;
                     }
-                    Poll::Ready(Err(error)) => (error, false),
+                    Poll::Ready(Err(error)) => (Broke::Error(error), false),
                     Poll::Pending => match timed_out(this.timer.as_mut(), cx, expired) {
-                        Some(error) => (error, true),
+                        Some(error) => (Broke::Error(error), true),
                         None => return Poll::Pending,
                     },
                 },
@@ -313,7 +400,13 @@ where
                         }
                         return Poll::Ready(Some(Ok(Streamed::Item(item))));
                     }
-                    Poll::Ready(Some(Err(error))) => (error, false),
+                    Poll::Ready(Some(Err(error))) => (Broke::Error(error), false),
+                    // A replay that ends short of what was delivered: the
+                    // source did not replay the same items.
+                    Poll::Ready(None) if *this.skip > 0 => {
+                        let replayed = this.delivered.saturating_sub(*this.skip);
+                        (Broke::ShortReplay { replayed }, false)
+                    }
                     Poll::Ready(None) => {
                         if let Some(call) = this.call.as_ref() {
                             call.succeeded_now();
@@ -323,24 +416,22 @@ where
                         return Poll::Ready(None);
                     }
                     Poll::Pending => match timed_out(this.timer.as_mut(), cx, expired) {
-                        Some(error) => (error, true),
+                        Some(error) => (Broke::Error(error), true),
                         None => return Poll::Pending,
                     },
                 },
                 StateProj::Sleeping { pause, last } => {
                     ready!(pause.poll(cx));
                     let last = last.take();
-                    if let (Some(call), Some(error)) = (this.call.as_mut(), last) {
+                    if let (Some(call), Some(broke)) = (this.call.as_mut(), last) {
                         call.admit_next();
                         if call.refused() {
                             // A breaker refused the retry: give up with the
-                            // last error (the engine tells the hooks).
-                            let _ = this
-                                .policy
-                                .judge(call, this.policy.failure_of(&error, false));
+                            // last outcome (the engine tells the hooks).
+                            let _ = this.policy.judge(call, broke.failure(this.policy, false));
                             *this.ended = true;
                             this.state.set(State::Done);
-                            return Poll::Ready(Some(Err(error)));
+                            return Poll::Ready(Some(broke.last_item(*this.delivered)));
                         }
                     }
                     *this.attempt += 1;
@@ -359,19 +450,22 @@ where
                     continue;
                 }
             };
+            *this.got_item = false;
             let Some(call) = this.call.as_mut() else {
                 return Poll::Ready(None);
             };
-            let failure = this.policy.failure_of(&failed, timed_out);
-            match this.policy.judge(call, failure) {
+            match this
+                .policy
+                .judge(call, broke.failure(this.policy, timed_out))
+            {
                 Some(delay) => this.state.set(State::Sleeping {
                     pause: pause(delay),
-                    last: Some(failed),
+                    last: Some(broke),
                 }),
                 None => {
                     *this.ended = true;
                     this.state.set(State::Done);
-                    return Poll::Ready(Some(Err(failed)));
+                    return Poll::Ready(Some(broke.last_item(*this.delivered)));
                 }
             }
         }
@@ -400,3 +494,27 @@ impl<T, E, I, F, Fut, S> std::fmt::Debug for RetryStream<'_, T, E, I, F, Fut, S>
             .finish_non_exhaustive()
     }
 }
+
+/// [`Resumed`] and [`Streamed`] may grow: users cannot build a `Resumed`,
+/// nor match a `Streamed` without a `_` arm.
+///
+/// ```compile_fail
+/// let _ = retry_runtime::stream::Resumed::<u32> {
+///     attempt: 1,
+///     delivered: 0,
+///     delivered_items: &[],
+/// };
+/// ```
+///
+/// ```compile_fail
+/// use retry_runtime::stream::Streamed;
+///
+/// fn item(s: Streamed<u32>) -> Option<u32> {
+///     match s {
+///         Streamed::Item(n) => Some(n),
+///         Streamed::Restarted { .. } | Streamed::Incomplete { .. } => None,
+///     }
+/// }
+/// ```
+#[cfg(doctest)]
+struct MayGrow;

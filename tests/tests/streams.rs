@@ -6,10 +6,13 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use retry_runtime::stream::{Resume, Streamed};
-use retry_runtime::{GiveUp, Retrying, stats, wait};
+use retry_runtime::{
+    AdaptiveWindow, BreakerState, CircuitBreaker, Class, GiveUp, Retrying, stats, wait,
+};
 use tests::{ApiError, record, secs, take_seen};
 use tokio::time::Instant;
 
@@ -370,4 +373,196 @@ async fn a_breaker_refuses_the_reopening_and_the_next_stream() {
         (seen[0].attempt, seen[0].reason),
         (0, Some(GiveUp::BreakerOpen))
     );
+}
+
+/// A source whose items arrive `every` apart on tokio's clock (an LLM's
+/// answer takes seconds to minutes).
+fn timed(
+    every: Duration,
+    items: Vec<Result<u32, ApiError>>,
+) -> impl futures_util::Stream<Item = Result<u32, ApiError>> {
+    futures_util::stream::iter(items).then(move |item| async move {
+        tokio::time::sleep(every).await;
+        item
+    })
+}
+
+static LEFT_WAITING: AdaptiveWindow = AdaptiveWindow::new(10);
+static LEFT_OPENING: AdaptiveWindow = AdaptiveWindow::new(10);
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_dropped_before_it_reopens_records_no_success() {
+    // Items every 30 s; the first stream breaks after two (at 1 min 30 s),
+    // the policy waits 5 min, and opening again takes 1 min. The consumer
+    // leaves during the wait (at 3 min), or during the opening (at 7 min).
+    // The attempt that delivered items failed and the next one never
+    // delivered any: no observer may hear of a success.
+    for (name, window, leave_after, openings) in [
+        ("streams.left_waiting", &LEFT_WAITING, secs(120.0), 1),
+        ("streams.left_opening", &LEFT_OPENING, secs(360.0), 2),
+    ] {
+        let policy = Retrying::<(), ApiError>::new()
+            .classify()
+            .attempts(3)
+            .wait(wait::fixed(secs(300.0)))
+            .name(name)
+            .window(window);
+        let opened = AtomicU32::new(0);
+        let start = Instant::now();
+        let stream = policy.stream(Resume::Skip, |resumed| {
+            opened.fetch_add(1, Ordering::SeqCst);
+            let first = resumed.attempt == 1;
+            async move {
+                let items = if first {
+                    vec![Ok(1), Ok(2), Err(ApiError::connect())]
+                } else {
+                    tokio::time::sleep(secs(60.0)).await;
+                    ITEMS.map(Ok).to_vec()
+                };
+                Ok(timed(secs(30.0), items))
+            }
+        });
+        let mut stream = Box::pin(stream);
+        assert_eq!(stream.next().await, Some(Ok(Streamed::Item(1))));
+        assert_eq!(stream.next().await, Some(Ok(Streamed::Item(2))));
+        let left = tokio::time::timeout(leave_after, stream.next()).await;
+        assert!(left.is_err(), "{name}: nothing came");
+        drop(stream);
+        assert_eq!(start.elapsed(), secs(60.0) + leave_after, "{name}");
+        assert_eq!(opened.load(Ordering::SeqCst), openings, "{name}");
+        assert_eq!(window.failure_ratio(), 1.0, "{name}: one failed attempt");
+        let s = stats::get(name).unwrap();
+        assert_eq!(
+            (s.calls, s.succeeded_after_retries, s.retries),
+            (0, 0, 0),
+            "{name}: a call that never ended"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_retries_a_replay_shorter_than_what_was_delivered() {
+    // Items every 20 s. The first stream breaks after four items; the
+    // second replays only two and ends (a different, shorter answer); the
+    // third replays all five.
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .attempts(3)
+        .wait(wait::fixed(secs(60.0)))
+        .name("streams.short_replay")
+        .before_sleep(record);
+    let _ = take_seen();
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Skip, |resumed| {
+        let items = match resumed.attempt {
+            1 => vec![Ok(1), Ok(2), Ok(3), Ok(4), Err(ApiError::connect())],
+            2 => vec![Ok(1), Ok(2)],
+            _ => ITEMS.map(Ok).to_vec(),
+        };
+        async move { Ok(timed(secs(20.0), items)) }
+    });
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, items(1..=5), "nothing lost, nothing twice");
+    // 100 s, the wait, 40 s, the wait, 100 s.
+    assert_eq!(start.elapsed(), secs(360.0));
+    let seen: Vec<_> = take_seen()
+        .into_iter()
+        .map(|s| (s.attempt, s.class, s.had_error, s.delay))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, Some(Class::Connect), true, secs(60.0)),
+            (2, None, false, secs(60.0)),
+        ],
+        "the short replay is a failed attempt, without an error"
+    );
+    let s = stats::get("streams.short_replay").unwrap();
+    assert_eq!((s.calls, s.retries, s.succeeded_after_retries), (1, 2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_says_the_answer_is_incomplete_when_no_replay_reaches_it() {
+    // Four items were delivered; every replay has two and ends.
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .attempts(3)
+        .wait(wait::fixed(secs(60.0)))
+        .name("streams.incomplete")
+        .on_giveup(record);
+    let _ = take_seen();
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Skip, |resumed| {
+        let items = match resumed.attempt {
+            1 => vec![Ok(1), Ok(2), Ok(3), Ok(4), Err(ApiError::connect())],
+            _ => vec![Ok(1), Ok(2)],
+        };
+        async move { Ok(timed(secs(20.0), items)) }
+    });
+    let out: Vec<_> = stream.collect().await;
+    let mut expected = items(1..=4);
+    expected.push(Ok(Streamed::Incomplete {
+        delivered: 4,
+        replayed: 2,
+    }));
+    assert_eq!(out, expected, "the consumer is told, not handed 4 of 5");
+    // 100 s, the wait, 40 s, the wait, 40 s.
+    assert_eq!(start.elapsed(), secs(300.0));
+    let seen: Vec<_> = take_seen()
+        .into_iter()
+        .map(|s| (s.attempt, s.had_error, s.reason))
+        .collect();
+    assert_eq!(seen, [(3, false, Some(GiveUp::Attempts))]);
+    let s = stats::get("streams.incomplete").unwrap();
+    assert_eq!((s.calls, s.retries, s.gave_up.attempts), (1, 2, 1));
+}
+
+// Opens as soon as 60% of the last 30 s of attempts failed.
+static LONG_STREAMS: CircuitBreaker = CircuitBreaker::new()
+    .failure_ratio(0.6)
+    .min_attempts(1)
+    .window(Duration::from_secs(30))
+    .open_for(Duration::from_secs(60));
+
+#[tokio::test(start_paused = true)]
+async fn a_long_stream_is_counted_when_it_ends() {
+    // A first attempt that lasts minutes counts where it ends: there, one
+    // failure beside it is 1 in 2 and the breaker stays closed. Counted
+    // where it started, it would have left the window, and that failure
+    // alone would open the breaker.
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .attempts(1)
+        .wait(wait::none())
+        .breaker(&LONG_STREAMS);
+    let one_failure = || policy.call(|| async { Err(ApiError::status(503)) });
+
+    // Five items two minutes apart: the stream ends after 10 min.
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Skip, |_| {
+        std::future::ready(Ok(timed(secs(120.0), ITEMS.map(Ok).to_vec())))
+    });
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, items(1..=5));
+    assert_eq!(start.elapsed(), secs(600.0));
+    assert_eq!(one_failure().await, Err(ApiError::status(503)));
+    assert_eq!(LONG_STREAMS.state(), BreakerState::Closed);
+
+    // The consumer leaves after three items (6 min): a good call, counted
+    // when it leaves.
+    LONG_STREAMS.reset();
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Skip, |_| {
+        std::future::ready(Ok(timed(secs(120.0), ITEMS.map(Ok).to_vec())))
+    });
+    let got: Vec<_> = stream.take(3).collect().await;
+    assert_eq!(got, items(1..=3));
+    assert_eq!(start.elapsed(), secs(360.0));
+    assert_eq!(one_failure().await, Err(ApiError::status(503)));
+    assert_eq!(LONG_STREAMS.state(), BreakerState::Closed);
+
+    // The same failure alone opens it (the test's premise).
+    LONG_STREAMS.reset();
+    assert_eq!(one_failure().await, Err(ApiError::status(503)));
+    assert_eq!(LONG_STREAMS.state(), BreakerState::Open);
 }
