@@ -652,14 +652,6 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         }
     }
 
-    /// [`Call::holding`]'s hold alone, for a caller that creates the call
-    /// after the wait (the call's start, and its deadline, then come after
-    /// it).
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn hold_first(settings: &'s Settings<O>) -> Duration {
-        Call::<C, O>::fresh(settings).fleet_hold(false)
-    }
-
     /// The gate before the first attempt, and the call's start for the
     /// observers (a budget's deposit); nothing when the call was already
     /// refused.

@@ -317,11 +317,17 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
         let (limit, expired) = this.policy.stream_timeout();
-        if this.call.is_none() {
-            // A rate limit the fleet was told about (a shared budget or
-            // breaker), waited out before the call starts.
-            if matches!(this.state.as_mut().project(), StateProj::Done) {
-                let hold = Call::<TokioClock, Observers>::hold_first(this.policy.settings().0);
+        let starting = this.call.is_none()
+            || matches!(this.state.as_mut().project(), StateProj::Holding { .. });
+        if starting {
+            // The call starts, then waits out a rate limit the fleet was
+            // told about (a shared budget or breaker); with a timeout it
+            // ends at once when that would outlast its deadline.
+            if this.call.is_none() {
+                let settings = this.policy.settings().0;
+                let (call, hold) =
+                    Call::<TokioClock, Observers>::holding(settings, expired.is_some());
+                *this.call = Some(call);
                 if !hold.is_zero() {
                     this.state.set(State::Holding { pause: pause(hold) });
                 }
@@ -329,18 +335,27 @@ where
             if let StateProj::Holding { pause } = this.state.as_mut().project() {
                 ready!(pause.poll(cx));
             }
-            // The call starts (and a breaker may refuse it).
-            let (settings, refused) = this.policy.settings();
-            let call = this.call.insert(Call::gated(settings));
+            // Its gate (a breaker may refuse it) and its deposit.
+            let refused = this.policy.settings().1;
+            let Some(call) = this.call.as_mut() else {
+                unreachable!("the call was created above")
+            };
+            call.begin();
             *this.attempt = 1;
             if call.refused() {
                 *this.ended = true;
                 this.state.set(State::Done);
-                // Only a breaker refuses, and it comes with the conversion.
-                let Some(refused) = refused else {
+                let error = if call.refused_by_deadline() {
+                    expired
+                } else {
+                    refused
+                };
+                // Only a breaker refuses a first attempt, and it comes with
+                // the conversion; the deadline only with a timeout's.
+                let Some(error) = error else {
                     return Poll::Ready(None);
                 };
-                let error = refused();
+                let error = error();
                 // Through the engine, so that hooks and statistics hear it.
                 let _ = this
                     .policy

@@ -374,7 +374,6 @@ static LONG_ITEMS: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker
     .open_for(Duration::from_secs(60));
 
 #[tokio::test(start_paused = true)]
-#[ignore = "needs the engine's Call::succeeded to read the clock when a first attempt ends"]
 async fn a_long_item_is_counted_when_it_ends() {
     // Item 0's only attempt lasts 10 min and succeeds; then item 1 fails at
     // once. Counted where it ended, the success keeps the breaker closed

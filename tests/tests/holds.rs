@@ -219,6 +219,28 @@ async fn a_hold_longer_than_the_deadline_ends_the_call_at_once() {
         .await;
     assert_eq!((outcome, made), (Err(Ended::TimedOut), 0));
     assert_eq!(start.elapsed(), Duration::ZERO);
+
+    // A stream likewise: it ends with the timed-out error, never opened.
+    use futures_util::StreamExt;
+    let streams: retry_runtime::Retrying<(), Ended> = retry_runtime::Retrying::new()
+        .classify()
+        .attempts(2)
+        .budget(&ENDS)
+        .deadline(Duration::from_secs(1))
+        .timeout(Duration::from_secs(10));
+    ENDS.hold_for(Duration::from_secs(3));
+    let start = Instant::now();
+    let mut opened = 0;
+    let items: Vec<_> = streams
+        .stream(retry_runtime::stream::Resume::Restart, |_| {
+            opened += 1;
+            std::future::ready(Ok(futures_util::stream::iter([Ok::<u8, Ended>(1)])))
+        })
+        .collect()
+        .await;
+    assert_eq!(opened, 0);
+    assert!(matches!(items[..], [Err(Ended::TimedOut)]), "{items:?}");
+    assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
 static OPEN_HELD: Held = Held::new();

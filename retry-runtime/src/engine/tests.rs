@@ -712,8 +712,4 @@ fn the_fleets_hold_meets_the_breaker_and_the_deadline() {
         Call::<StdClock, _>::holding(&settings, true).1,
         Duration::from_secs(3)
     );
-    assert_eq!(
-        Call::<StdClock, _>::hold_first(&settings),
-        Duration::from_secs(3)
-    );
 }
