@@ -219,26 +219,76 @@ impl Link {
     }
 }
 
-/// A budget, breaker or adaptive window that [`share`] can back with Redis.
-pub trait Shared: Sync + sealed::Sealed {
-    #[doc(hidden)]
-    fn member(&'static self) -> Member;
-}
+/// A budget, breaker or adaptive window that [`share`] can back with Redis:
+/// [`Budget`], [`CircuitBreaker`] and [`AdaptiveWindow`]. Sealed: no other
+/// type implements it, and it has no method to call.
+///
+/// ```
+/// use retry_runtime::redis::Shared;
+/// use retry_runtime::{AdaptiveWindow, Budget, CircuitBreaker};
+///
+/// static BUDGET: Budget = Budget::new(0.1, 10);
+/// static BREAKER: CircuitBreaker = CircuitBreaker::new();
+/// static WINDOW: AdaptiveWindow = AdaptiveWindow::new(100);
+/// let members: [&'static dyn Shared; 3] = [&BUDGET, &BREAKER, &WINDOW];
+/// # let _ = members;
+/// ```
+///
+/// ```compile_fail
+/// // What `share` does with a member is not public API.
+/// static BUDGET: retry_runtime::Budget = retry_runtime::Budget::new(0.1, 10);
+/// let shared: &'static dyn retry_runtime::redis::Shared = &BUDGET;
+/// let _ = shared.member();
+/// ```
+///
+/// ```compile_fail
+/// use retry_runtime::redis::Member;
+/// ```
+pub trait Shared: Sync + sealed::Sealed {}
 
+impl Shared for Budget {}
+impl Shared for CircuitBreaker {}
+impl Shared for AdaptiveWindow {}
+
+/// Public in a private module: nameable in this crate only, so that
+/// neither the trait's method nor [`Member`] is public API.
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for crate::Budget {}
-    impl Sealed for crate::CircuitBreaker {}
-    impl Sealed for crate::AdaptiveWindow {}
-}
+    use crate::{AdaptiveWindow, Budget, CircuitBreaker};
 
-#[doc(hidden)]
-#[derive(Clone, Copy)]
-pub enum Member {
-    Budget(&'static Budget),
-    Breaker(&'static CircuitBreaker),
-    Window(&'static AdaptiveWindow),
+    pub trait Sealed {
+        /// Callable from this crate only: `Token` cannot be made elsewhere.
+        fn member(&'static self, _: Token) -> Member;
+    }
+
+    pub struct Token(pub(super) ());
+
+    /// A shared member, by kind.
+    #[derive(Clone, Copy)]
+    pub enum Member {
+        Budget(&'static Budget),
+        Breaker(&'static CircuitBreaker),
+        Window(&'static AdaptiveWindow),
+    }
+
+    impl Sealed for Budget {
+        fn member(&'static self, _: Token) -> Member {
+            Member::Budget(self)
+        }
+    }
+
+    impl Sealed for CircuitBreaker {
+        fn member(&'static self, _: Token) -> Member {
+            Member::Breaker(self)
+        }
+    }
+
+    impl Sealed for AdaptiveWindow {
+        fn member(&'static self, _: Token) -> Member {
+            Member::Window(self)
+        }
+    }
 }
+use sealed::Member;
 
 impl Member {
     fn slot(self) -> &'static Slot {
@@ -255,24 +305,6 @@ impl Member {
             Member::Breaker(_) => "breaker",
             Member::Window(_) => "window",
         }
-    }
-}
-
-impl Shared for Budget {
-    fn member(&'static self) -> Member {
-        Member::Budget(self)
-    }
-}
-
-impl Shared for CircuitBreaker {
-    fn member(&'static self) -> Member {
-        Member::Breaker(self)
-    }
-}
-
-impl Shared for AdaptiveWindow {
-    fn member(&'static self) -> Member {
-        Member::Window(self)
     }
 }
 
@@ -471,7 +503,10 @@ pub fn share_with(
     // step). Start-up only: no call takes this lock.
     static SHARING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = SHARING.lock().unwrap_or_else(|e| e.into_inner());
-    let members: Vec<Member> = members.iter().map(|m| m.member()).collect();
+    let members: Vec<Member> = members
+        .iter()
+        .map(|m| m.member(sealed::Token(())))
+        .collect();
     for (i, m) in members.iter().enumerate() {
         if members[..i].iter().any(|o| o.kind() == m.kind()) {
             return Err(ShareError::TwoOfAKind(m.kind()));
