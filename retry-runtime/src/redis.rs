@@ -55,10 +55,11 @@
 //! failures in a row the process forgets the other processes' counts and
 //! decides on its own state alone, logs one `tracing` warning (not one per
 //! call; at most one a minute), and keeps trying in the background, less
-//! often (up to once a second); when Redis answers again it logs once at
-//! INFO and rejoins. No call fails or waits longer because of Redis. When
-//! the synchronisation ends (stopped, or its runtime dropped), the members
-//! go back to this process's state.
+//! often (up to once a second, or once an [`Options::interval`] when that
+//! is longer: never more often than while Redis answers); when Redis
+//! answers again it logs once at INFO and rejoins. No call fails or waits
+//! longer because of Redis. When the synchronisation ends (stopped, or its
+//! runtime dropped), the members go back to this process's state.
 //!
 //! # Keys
 //!
@@ -314,7 +315,9 @@ impl Member {
 pub struct Options {
     /// Time between two synchronisations (one round trip each): how stale
     /// the other processes' counts and a breaker opened elsewhere may be.
-    /// Default 10 ms; at least 1 ms.
+    /// Default 10 ms; from 1 ms to a day. While Redis cannot be reached the
+    /// process tries less often, up to once a second (or once an interval,
+    /// when that is longer): never more often than while it answers.
     ///
     /// Each round trip reads every live process's field, so a fleet of `P`
     /// processes asks Redis for about `3 P² / interval` field reads: with
@@ -322,12 +325,14 @@ pub struct Options {
     /// (100 processes at 50 ms: 600,000 a second).
     pub interval: Duration,
     /// The time limit of one round trip; past it the process decides alone
-    /// until Redis answers again. Default 50 ms.
+    /// until Redis answers again. Default 50 ms; from 1 ms to a day.
     pub timeout: Duration,
     /// A process that has not written for this long is dropped from the
     /// sums, and the keys expire this long after the last write. Default
     /// 10 s, a budget's window: the retries of a process that stopped or
-    /// died count as long as they would in its own budget.
+    /// died count as long as they would in its own budget. At least twice
+    /// `interval`, so that one late round trip does not drop a live process
+    /// from the sums; at most a day.
     pub stale: Duration,
     /// An adaptive window whose process made no attempt for this long
     /// publishes zeros until its next attempt, so that an outage it saw
@@ -368,6 +373,25 @@ impl Options {
         self.window_idle = window_idle;
         self
     }
+
+    /// What makes these options unusable, if anything (what
+    /// [`ShareError::BadOptions`] says).
+    fn check(&self) -> Result<(), &'static str> {
+        let ms = Duration::from_millis(1);
+        let day = Duration::from_millis(LONGEST);
+        if self.interval < ms || self.interval > day {
+            return Err("Options::interval must be from 1 ms to a day");
+        }
+        if self.timeout < ms || self.timeout > day {
+            return Err("Options::timeout must be from 1 ms to a day");
+        }
+        if self.stale < self.interval.saturating_mul(2) || self.stale > day {
+            return Err(
+                "Options::stale must be at least twice Options::interval, and at most a day",
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for Options {
@@ -389,6 +413,10 @@ pub enum ShareError {
     TwoOfAKind(&'static str),
     /// The key is empty or longer than 200 bytes.
     BadKey,
+    /// The [`Options`] cannot work (what is wrong with them): an interval
+    /// or time limit of zero or over a day, a stale time shorter than two
+    /// intervals, ...
+    BadOptions(&'static str),
     /// The Redis client could not be set up.
     Redis(redis::RedisError),
 }
@@ -400,6 +428,7 @@ impl fmt::Display for ShareError {
             ShareError::AlreadyShared(kind) => write!(f, "this {kind} is already shared"),
             ShareError::TwoOfAKind(kind) => write!(f, "two of a kind under one key: {kind}"),
             ShareError::BadKey => f.write_str("the key must be 1 to 200 bytes"),
+            ShareError::BadOptions(why) => f.write_str(why),
             ShareError::Redis(e) => write!(f, "redis: {e}"),
         }
     }
@@ -488,6 +517,13 @@ pub fn share(
 /// Backs `members` (at most one budget, one breaker and one adaptive window)
 /// with Redis under `key`, from now on and for the life of the current
 /// tokio runtime. Call it once, at start-up, inside the runtime.
+///
+/// # Errors
+///
+/// A [`ShareError`] says why, and nothing was shared: a bad key, [`Options`]
+/// that cannot work, a member shared already, no runtime, or a client that
+/// could not be set up. No error comes from Redis being down: the
+/// synchronisation keeps trying in the background.
 pub fn share_with(
     client: &redis::Client,
     key: &str,
@@ -497,6 +533,7 @@ pub fn share_with(
     if key.is_empty() || key.len() > 200 {
         return Err(ShareError::BadKey);
     }
+    options.check().map_err(ShareError::BadOptions)?;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| ShareError::NoRuntime)?;
     // One `share` at a time, so that two racing for one member cannot each
     // link a part of their list (the check below and the linking are one
@@ -543,13 +580,9 @@ pub fn share_with(
         keys: ["budget", "breaker", "window", "open", "cooldown"].map(|k| format!("{prefix}:{k}")),
         window_moved: (AtomicU64::new(0), AtomicU64::new(0)),
         members,
-        options: {
-            let interval = options.interval.max(Duration::from_millis(1));
-            Options {
-                interval,
-                window_idle: options.window_idle.max(interval),
-                ..options
-            }
+        options: Options {
+            window_idle: options.window_idle.max(options.interval),
+            ..options
         },
         id: process_id(),
         script: redis::Script::new(SCRIPT),
@@ -612,9 +645,14 @@ out[8] = redis.call('PTTL', KEYS[5])
 return out
 ";
 
-/// The longest open time or cool-down written to or read from Redis: a
-/// day (what is longer is taken as a day).
+/// The longest open time or cool-down written to or read from Redis, and
+/// the longest interval, time limit and stale time: a day, in milliseconds
+/// (an open time or cool-down that is longer is taken as a day).
 const LONGEST: u64 = 24 * 60 * 60 * 1000;
+
+/// The longest pause between two round trips while Redis cannot be reached,
+/// unless the interval is longer.
+const SLOWEST: Duration = Duration::from_secs(1);
 
 struct Syncer {
     link: &'static Link,
@@ -689,7 +727,8 @@ impl Syncer {
                     if failures >= 2 {
                         self.forget();
                         self.link.online.store(false, Relaxed);
-                        pause = (pause * 2).min(Duration::from_secs(1));
+                        let slowest = SLOWEST.max(self.options.interval);
+                        pause = pause.saturating_mul(2).min(slowest);
                     }
                     // One warning per outage, and at most one a minute.
                     let quiet = warned_at.is_some_and(|at| at.elapsed() < Duration::from_secs(60));
@@ -757,7 +796,7 @@ impl Syncer {
             .arg(&counts[0])
             .arg(&counts[1])
             .arg(&counts[2])
-            .arg(millis(self.options.stale).max(1))
+            .arg(millis(self.options.stale))
             .arg(open)
             .arg(cool);
         invocation

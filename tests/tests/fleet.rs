@@ -2,6 +2,7 @@
 //! port by each test): several processes (`src/bin/fleet_worker.rs`), each
 //! with many concurrent callers, against the fault server in this process.
 
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -375,7 +376,8 @@ async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
     let options = Options::new()
         .timeout(Duration::from_secs(1))
         // No round trip but the first and the last.
-        .interval(Duration::from_secs(3600));
+        .interval(Duration::from_secs(3600))
+        .stale(Duration::from_secs(7200));
     let sharing = share_with(&client, "leave", &[&LEAVING, &LEAVING_WINDOW], options).unwrap();
     LEAVING_WINDOW.record(true);
     LEAVING_WINDOW.record(false);
@@ -410,4 +412,141 @@ async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
     assert!((25_000..=30_000).contains(&left), "{left}");
     // Leaving again returns at once.
     sharing.leave().await;
+}
+
+static CHECKED: Budget = Budget::new(0.1, 10);
+
+#[tokio::test]
+async fn options_that_cannot_work_are_errors() {
+    let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();
+    let ms = Duration::from_millis;
+    let day = Duration::from_secs(86_400);
+    let hour = Duration::from_secs(3600);
+    for (options, wrong) in [
+        (Options::new().interval(Duration::ZERO), "interval"),
+        (
+            Options::new().interval(Duration::from_micros(999)),
+            "interval",
+        ),
+        (Options::new().interval(day + ms(1)).stale(day), "interval"),
+        (Options::new().interval(Duration::MAX), "interval"),
+        (Options::new().timeout(Duration::ZERO), "timeout"),
+        (Options::new().timeout(day + ms(1)), "timeout"),
+        (Options::new().timeout(Duration::MAX), "timeout"),
+        (Options::new().stale(Duration::ZERO), "stale"),
+        (Options::new().interval(ms(10)).stale(ms(19)), "stale"),
+        // The default stale time (10 s) with an hour's interval.
+        (Options::new().interval(hour), "stale"),
+        (Options::new().stale(day + ms(1)), "stale"),
+        (Options::new().stale(Duration::MAX), "stale"),
+    ] {
+        match share_with(&client, "checked", &[&CHECKED], options) {
+            Err(e @ ShareError::BadOptions(why)) => {
+                assert!(
+                    why.starts_with(&format!("Options::{wrong} ")),
+                    "{options:?}: {why}"
+                );
+                assert_eq!(e.to_string(), why);
+            }
+            other => panic!("{options:?}: {other:?}"),
+        }
+    }
+    // Nothing was shared, and the edges work.
+    let edges = Options::new()
+        .interval(ms(1))
+        .timeout(day)
+        .stale(ms(2))
+        .window_idle(ms(1));
+    share_with(&client, "checked", &[&CHECKED], edges)
+        .unwrap()
+        .stop();
+    // (Valid, and refused for another reason.)
+    let edges = Options::new().interval(day / 2).stale(day);
+    assert!(matches!(
+        share_with(&client, "checked", &[&CHECKED], edges),
+        Err(ShareError::AlreadyShared("budget"))
+    ));
+}
+
+/// A server that speaks just enough of Redis's protocol to take a client
+/// (it answers `+OK` to what a new connection sends) and never answers a
+/// script: when each script arrived.
+fn silent_redis() -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/", listener.local_addr().unwrap());
+    let scripts: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = scripts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
+                while let Ok(n @ 1..) = stream.read(&mut chunk) {
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some((name, len)) = first_command(&buf) {
+                        buf.drain(..len);
+                        if name.starts_with(b"EVAL") {
+                            seen.lock().unwrap().push(Instant::now());
+                        } else {
+                            let _ = stream.write_all(b"+OK\r\n");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, scripts)
+}
+
+/// The first whole command in `buf` (an array of bulk strings): its name in
+/// upper case, and its length in bytes.
+fn first_command(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
+    fn line(buf: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
+        let end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        let n = std::str::from_utf8(buf[at..end].strip_prefix(&[tag])?).ok()?;
+        Some((n.parse().ok()?, end + 2))
+    }
+    let (args, mut at) = line(buf, 0, b'*')?;
+    let mut name = Vec::new();
+    for i in 0..args {
+        let (len, from) = line(buf, at, b'$')?;
+        let arg = buf.get(from..from + len)?;
+        if i == 0 {
+            name = arg.to_ascii_uppercase();
+        }
+        at = from + len + 2;
+    }
+    (buf.len() >= at).then_some((name, at))
+}
+
+static SILENT: Budget = Budget::new(0.1, 10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_it_never_polls_faster_than_while_it_answers() {
+    let (url, scripts) = silent_redis();
+    let client = redis::Client::open(url).unwrap();
+    // An interval longer than the back-off's usual ceiling (1 s).
+    let interval = Duration::from_millis(1500);
+    let options = Options::new()
+        .interval(interval)
+        .timeout(Duration::from_millis(50))
+        .stale(interval * 2);
+    let sharing = share_with(&client, "silent", &[&SILENT], options).unwrap();
+    // The third round trip comes after two failures: the process decides
+    // alone and backs off.
+    let start = Instant::now();
+    while scripts.lock().unwrap().len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(20), "{scripts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!sharing.connected());
+    let times = scripts.lock().unwrap().clone();
+    for pair in times.windows(2) {
+        // An interval and a time limit (1.55 s) at least; the slack is for
+        // a script read late by a slow machine.
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(1300), "{gap:?} in {times:?}");
+    }
+    sharing.stop();
 }
