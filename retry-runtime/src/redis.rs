@@ -71,12 +71,16 @@
 //! expires on its own ([`Options::stale`] after the last write, or when the
 //! delay it stands for ends), and a process that stops writing (stopped,
 //! or gone) is dropped from the sums after [`Options::stale`], 10 s: as
-//! long as a budget remembers its retries. An adaptive window is published only while
-//! its process makes attempts: one idle for [`Options::window_idle`] (5
-//! minutes) publishes zeros, so that an outage it saw long ago does not
-//! weigh on the fleet.
-//! Nothing but counts and times is stored: no URL, no error text, no
-//! credential.
+//! long as a budget remembers its retries. An adaptive window is published
+//! only while its process makes attempts: one idle for
+//! [`Options::window_idle`] (5 minutes) publishes zeros, so that an outage
+//! it saw long ago does not weigh on the fleet. Nothing but counts and
+//! times is stored: no URL, no error text, no credential.
+//!
+//! What is read back is bounded, whoever wrote it: an open time or
+//! cool-down longer than a day is taken as a day, a sum of counts stops at
+//! 2^53, and a field stamped further in the future than [`Options::stale`]
+//! is dropped like a stale one.
 //!
 //! # Tests on tokio's paused clock
 //!
@@ -605,11 +609,17 @@ fn process_id() -> String {
 /// key, the cool-down key. ARGV: this process's field; its counts as
 /// "a b" per hash ("-" when it has no such member); the stale time, the
 /// breaker's remaining open time and the cool-down to publish (ms, 0: none).
+///
+/// Whatever the fields hold, the sums stay below 2^53: Lua's numbers are
+/// doubles, exact to there, and Redis turns one past `i64` into `i64::MIN`.
+/// A field written more than the stale time in the future (by another
+/// server's clock, or by something else) is dropped like a stale one.
 const SCRIPT: &str = r"
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local stale = tonumber(ARGV[5])
+local most = 9007199254740991
 local out = {}
 for h = 1, 3 do
   local a, b = 0, 0
@@ -620,7 +630,7 @@ for h = 1, 3 do
     for i = 1, #all, 2 do
       if all[i] ~= ARGV[1] then
         local at, x, y = string.match(all[i + 1], '^(%d+) (%d+) (%d+)$')
-        if at == nil or now - tonumber(at) > stale then
+        if at == nil or math.abs(now - tonumber(at)) > stale then
           redis.call('HDEL', KEYS[h], all[i])
         else
           a = a + tonumber(x)
@@ -629,8 +639,8 @@ for h = 1, 3 do
       end
     end
   end
-  out[2 * h - 1] = a
-  out[2 * h] = b
+  out[2 * h - 1] = math.min(a, most)
+  out[2 * h] = math.min(b, most)
 end
 local open = tonumber(ARGV[6])
 if open > 0 and redis.call('PTTL', KEYS[4]) < open then
@@ -804,11 +814,12 @@ impl Syncer {
 
     fn apply(&self, sums: &[i64], now: Duration) {
         let n = |i: usize| u64::try_from(sums[i]).unwrap_or(0);
+        // However long another process (or anything else) set them for.
         let left = |i: usize| {
             u64::try_from(sums[i])
                 .ok()
                 .filter(|&ms| ms > 0)
-                .map(Duration::from_millis)
+                .map(|ms| Duration::from_millis(ms.min(LONGEST)))
         };
         for m in &self.members {
             match *m {

@@ -550,3 +550,134 @@ async fn while_redis_is_down_it_never_polls_faster_than_while_it_answers() {
     }
     sharing.stop();
 }
+
+/// Redis's clock, in milliseconds (what the fields' times are written in).
+async fn redis_now(con: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(con).await.unwrap();
+    secs * 1000 + micros / 1000
+}
+
+/// Runs `query` on `con`.
+async fn run(con: &mut redis::aio::MultiplexedConnection, query: &mut redis::Cmd) {
+    let () = query.query_async(con).await.unwrap();
+}
+
+/// Polls `done` every 10 ms for up to 5 s (a loaded machine may miss a
+/// round trip or two).
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(5), "not {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Options with which no round trip happens unless one is asked for with
+/// [`round_trip`].
+fn on_demand() -> Options {
+    Options::new()
+        .timeout(Duration::from_secs(1))
+        .interval(Duration::from_secs(3600))
+        .stale(Duration::from_secs(7200))
+}
+
+/// Makes the synchronisation that `budget` is shared by run one round trip
+/// now: a rate limit that has passed already wakes it, and holds nothing.
+fn round_trip(budget: &Budget) {
+    use retry_runtime::RetryBudget;
+    budget.rate_limited(Duration::ZERO);
+}
+
+static CAPPED: Budget = Budget::new(0.1, 10);
+static CAPPED_BREAKER: CircuitBreaker = CircuitBreaker::new();
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_read_back_from_redis_are_capped_at_a_day() {
+    use retry_runtime::__private::{Clock, TokioClock};
+    use retry_runtime::{Breaker, RetryBudget};
+
+    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    // Something set the fleet's cool-down and open breaker for ten days.
+    let day = Duration::from_secs(86_400);
+    for key in ["retry:{capped}:cooldown", "retry:{capped}:open"] {
+        let px = (10 * day).as_millis() as u64;
+        run(
+            &mut con,
+            redis::cmd("SET").arg(key).arg(1).arg("PX").arg(px),
+        )
+        .await;
+    }
+    let sharing = share_with(&client, "capped", &[&CAPPED, &CAPPED_BREAKER], on_demand()).unwrap();
+    round_trip(&CAPPED);
+    eventually("connected", || sharing.connected()).await;
+
+    let now = TokioClock::ticks();
+    let hold = CAPPED.hold(now);
+    assert!(
+        hold <= day && hold > day - Duration::from_secs(60),
+        "{hold:?}"
+    );
+    let minute = Duration::from_secs(60);
+    assert!(CAPPED_BREAKER.refuses_at(now + day - minute));
+    assert!(!CAPPED_BREAKER.refuses_at(now + day + minute));
+    sharing.leave().await;
+}
+
+static HUGE: Budget = Budget::new(0.1, 10);
+static FUTURE_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_read_back_from_redis_never_overflow_nor_come_from_the_future() {
+    use retry_runtime::RetryBudget;
+
+    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let now = redis_now(&mut con).await;
+    let day = 86_400_000;
+    // Other processes' fields: withdrawals past i64::MAX, a window written a
+    // day ahead, and a live window.
+    let huge = format!("{now} 0 {}", "9".repeat(30));
+    run(
+        &mut con,
+        redis::cmd("HSET")
+            .arg("retry:{huge}:budget")
+            .arg("huge")
+            .arg(huge),
+    )
+    .await;
+    let window = "retry:{huge}:window";
+    let future = format!("{} 100 100", now + day);
+    run(
+        &mut con,
+        redis::cmd("HSET").arg(window).arg("future").arg(future),
+    )
+    .await;
+    run(
+        &mut con,
+        redis::cmd("HSET")
+            .arg(window)
+            .arg("live")
+            .arg(format!("{now} 4 1")),
+    )
+    .await;
+
+    let sharing = share_with(&client, "huge", &[&HUGE, &FUTURE_WINDOW], on_demand()).unwrap();
+    round_trip(&HUGE);
+    eventually("connected", || sharing.connected()).await;
+    // The fleet withdrew more than it ever had: no retry is left (the sum
+    // read as i64::MIN, taken as none withdrawn, let 100 through).
+    assert!(!HUGE.try_withdraw(Duration::from_secs(100)));
+    // Only the live window counts, and the one from the future is gone.
+    assert_eq!(FUTURE_WINDOW.failure_ratio(), 0.25);
+    let exists: bool = redis::cmd("HEXISTS")
+        .arg(window)
+        .arg("future")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(!exists);
+    sharing.leave().await;
+}
