@@ -90,8 +90,8 @@
 //! from tests that run on the real clock.
 
 use std::fmt;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -102,7 +102,10 @@ use crate::{AdaptiveWindow, Budget, CircuitBreaker};
 /// What a shared member holds in this process: the group it joined and the
 /// other processes' counts, as last read.
 pub(crate) struct Slot {
-    link: OnceLock<&'static Link>,
+    /// The group it joined last (null: none); only ever a leaked
+    /// `&'static Link`. Another may replace it once its synchronisation
+    /// has ended.
+    link: AtomicPtr<Link>,
     /// What the other processes add, in one word, so that a reader never
     /// sees one count of a round trip with the other of the previous one:
     /// two counts as its halves (breaker, window), or one signed balance
@@ -113,7 +116,7 @@ pub(crate) struct Slot {
 impl Slot {
     pub(crate) const fn new() -> Slot {
         Slot {
-            link: OnceLock::new(),
+            link: AtomicPtr::new(ptr::null_mut()),
             others: AtomicU64::new(0),
         }
     }
@@ -144,16 +147,26 @@ impl Slot {
         self.others.store(balance as u64, Relaxed);
     }
 
+    #[inline]
+    fn link(&self) -> Option<&'static Link> {
+        // SAFETY: null, or a `&'static Link` (see `share_with`).
+        unsafe { self.link.load(Acquire).as_ref() }
+    }
+
+    fn set_link(&self, link: &'static Link) {
+        self.link.store(ptr::from_ref(link).cast_mut(), Release);
+    }
+
     /// Whether it joined a group.
     #[inline]
     pub(crate) fn linked(&self) -> bool {
-        self.link.get().is_some()
+        !self.link.load(Relaxed).is_null()
     }
 
     /// The group's time this process must still wait before an attempt.
     #[inline]
     pub(crate) fn hold(&self, now: Duration) -> Duration {
-        match self.link.get() {
+        match self.link() {
             Some(link) => link.hold(now),
             None => Duration::ZERO,
         }
@@ -161,7 +174,7 @@ impl Slot {
 
     /// The server asked to wait until `until` (process time).
     pub(crate) fn rate_limited(&self, until: Duration) {
-        if let Some(link) = self.link.get() {
+        if let Some(link) = self.link() {
             link.rate_limited(until);
         }
     }
@@ -197,6 +210,7 @@ struct Link {
     /// A cool-down this process learnt and has not yet published; 0: none.
     publish: AtomicU64,
     wake: tokio::sync::Notify,
+    /// The last round trip succeeded.
     online: AtomicBool,
     stopped: AtomicBool,
     /// The synchronisation has ended (however it ended).
@@ -411,7 +425,8 @@ pub enum ShareError {
     /// Not called inside a tokio runtime (the synchronisation is one of its
     /// tasks).
     NoRuntime,
-    /// A member is already shared (under this key or another).
+    /// A member is already shared (under this key or another), by a
+    /// synchronisation that has not ended.
     AlreadyShared(&'static str),
     /// Two members of one kind under one key (share them under two keys).
     TwoOfAKind(&'static str),
@@ -449,7 +464,8 @@ impl std::error::Error for ShareError {
 
 /// A running synchronisation, returned by [`share`]. It keeps running when
 /// this handle is dropped (for the life of the runtime); [`Sharing::stop`]
-/// ends it, and the members go back to this process's state alone.
+/// ends it, and the members go back to this process's state alone. Once it
+/// has ended (stopped, or its runtime dropped) they can be shared again.
 #[derive(Clone, Copy)]
 pub struct Sharing {
     link: &'static Link,
@@ -457,7 +473,10 @@ pub struct Sharing {
 }
 
 impl Sharing {
-    /// Whether the last round trip to Redis succeeded.
+    /// Whether the last round trip to Redis succeeded: `false` before the
+    /// first one, from the first that fails (even while the members still
+    /// decide on the fleet's last sums, which they keep through one failed
+    /// round trip), and once the synchronisation has ended.
     pub fn connected(&self) -> bool {
         self.link.online.load(Relaxed)
     }
@@ -468,7 +487,8 @@ impl Sharing {
     }
 
     /// Ends the synchronisation; the members decide on this process's
-    /// state alone from then on (they stay tied to this key). In the
+    /// state alone from then on (they keep this key's cool-down until
+    /// they are shared again, which they can be once it has ended). In the
     /// background, one last round trip writes this process's last counts
     /// and a cool-down it learnt since the one before (within
     /// [`Options::timeout`]), if the runtime runs that long: to wait for
@@ -520,7 +540,11 @@ pub fn share(
 
 /// Backs `members` (at most one budget, one breaker and one adaptive window)
 /// with Redis under `key`, from now on and for the life of the current
-/// tokio runtime. Call it once, at start-up, inside the runtime.
+/// tokio runtime. Call it once, at start-up, inside the runtime. A member
+/// whose synchronisation has ended (stopped, or its runtime dropped, as
+/// happens to each `#[tokio::test]`'s runtime) can be shared again, under
+/// this key or another; it starts afresh (the old key's cool-down is
+/// forgotten).
 ///
 /// # Errors
 ///
@@ -552,7 +576,7 @@ pub fn share_with(
         if members[..i].iter().any(|o| o.kind() == m.kind()) {
             return Err(ShareError::TwoOfAKind(m.kind()));
         }
-        if m.slot().link.get().is_some() {
+        if m.slot().link().is_some_and(|l| !l.ended.load(Acquire)) {
             return Err(ShareError::AlreadyShared(m.kind()));
         }
     }
@@ -573,8 +597,9 @@ pub fn share_with(
         on_end: tokio::sync::Notify::new(),
     }));
     for m in &members {
-        // Checked above, under the lock: cannot fail.
-        let _ = m.slot().link.set(link);
+        // Checked above, under the lock: the member's last synchronisation
+        // (if any) has ended, and its syncer forgot the fleet's counts.
+        m.slot().set_link(link);
     }
     let key: &'static str = Box::leak(key.to_owned().into_boxed_str());
     let prefix = format!("retry:{{{key}}}");
@@ -718,9 +743,11 @@ impl Syncer {
             match answer {
                 Ok(Ok(sums)) if sums.len() == 8 => {
                     self.apply(&sums, TokioClock::ticks());
+                    self.link.online.store(true, Relaxed);
+                    let was_alone = failures >= 2;
                     failures = 0;
                     pause = self.options.interval;
-                    if !self.link.online.swap(true, Relaxed) && warned_at.is_some() {
+                    if was_alone && warned_at.is_some() {
                         tracing::info!(
                             target: "retry_runtime",
                             key = self.key,
@@ -731,12 +758,12 @@ impl Syncer {
                 failed => {
                     // Published again at the next round trip.
                     self.link.publish.fetch_max(publish, Relaxed);
+                    self.link.online.store(false, Relaxed);
                     failures = failures.saturating_add(1);
                     // One slow answer keeps the last sums; a second in a
                     // row means deciding alone, and trying less often.
                     if failures >= 2 {
                         self.forget();
-                        self.link.online.store(false, Relaxed);
                         let slowest = SLOWEST.max(self.options.interval);
                         pause = pause.saturating_mul(2).min(slowest);
                     }

@@ -681,3 +681,75 @@ async fn counts_read_back_from_redis_never_overflow_nor_come_from_the_future() {
     assert!(!exists);
     sharing.leave().await;
 }
+
+static WATCHED: Budget = Budget::new(0.1, 10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connected_says_whether_the_last_round_trip_succeeded() {
+    let mut redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let options = on_demand().timeout(Duration::from_millis(200));
+    let sharing = share_with(&client, "watched", &[&WATCHED], options).unwrap();
+    assert!(!sharing.connected(), "no round trip yet");
+    round_trip(&WATCHED);
+    eventually("connected", || sharing.connected()).await;
+
+    // One failed round trip is enough (the process keeps the fleet's last
+    // sums until a second one fails, but the last round trip failed).
+    redis.kill();
+    round_trip(&WATCHED);
+    eventually("disconnected", || !sharing.connected()).await;
+
+    // Back: the client reconnects within a round trip or two.
+    redis.restart().unwrap();
+    let start = Instant::now();
+    while !sharing.connected() {
+        assert!(start.elapsed() < Duration::from_secs(5), "not back");
+        round_trip(&WATCHED);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sharing.leave().await;
+    assert!(!sharing.connected(), "ended");
+}
+
+static RESHARED: Budget = Budget::new(0.1, 10);
+static RESHARED_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
+
+/// A runtime of its own, as each `#[tokio::test]` has.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_member_whose_synchronisation_ended_can_be_shared_again() {
+    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let members: [&'static dyn retry_runtime::redis::Shared; 2] = [&RESHARED, &RESHARED_WINDOW];
+    let share = || share_with(&client, "reshared", &members, on_demand());
+
+    // Shared in a runtime that is then dropped.
+    let first = runtime().block_on(async {
+        let sharing = share().unwrap();
+        round_trip(&RESHARED);
+        eventually("connected", || sharing.connected()).await;
+        sharing
+    });
+    assert!(!first.connected(), "its runtime is gone");
+
+    // A later runtime shares the same statics again (under another key
+    // too), and they are shared until that synchronisation ends.
+    runtime().block_on(async {
+        let second = share().unwrap();
+        assert!(matches!(share(), Err(ShareError::AlreadyShared(_))));
+        round_trip(&RESHARED);
+        eventually("connected again", || second.connected()).await;
+        second.leave().await;
+        let third = share_with(&client, "elsewhere", &[&RESHARED], on_demand()).unwrap();
+        round_trip(&RESHARED);
+        eventually("connected elsewhere", || third.connected()).await;
+        third.leave().await;
+    });
+}
