@@ -34,11 +34,12 @@
 //! attempts and failures over its window, its adaptive window's attempts
 //! and failures) into a hash field of its own, and reads back the sum of
 //! every other live process's counts. The members then decide on the
-//! fleet's counts: a budget spends what the whole fleet deposited, a breaker
-//! opens when the fleet's attempts reach `min_attempts` and the fleet's
-//! failure ratio its threshold, an adaptive wait reads the fleet's failure
-//! ratio. No process ever reads, changes and writes back a shared value:
-//! each writes only its own field, and the sums are taken inside the script.
+//! fleet's counts: a budget spends its part of what the whole fleet
+//! deposited (see below), a breaker opens when the fleet's attempts reach
+//! `min_attempts` and the fleet's failure ratio its threshold, an adaptive
+//! wait reads the fleet's failure ratio. No process ever reads, changes and
+//! writes back a shared value: each writes only its own field, and the sums
+//! are taken inside the script.
 //!
 //! A breaker that opens in one process opens in the others at their next
 //! synchronisation, for the time it has left (each process then lets its
@@ -48,6 +49,28 @@
 //! delay at once: every process sharing the key waits it out before its
 //! next attempt of a function that names a shared budget or breaker (a
 //! cached deadline, read once per attempt; no round trip).
+//!
+//! # A shared budget: one reserve for the fleet
+//!
+//! The fleet's balance is every process's deposits, less every process's
+//! withdrawals, plus one reserve (`min_per_second × 10` retries): `P`
+//! processes sharing `Budget::new(0.1, 10)` have 100 retries in reserve
+//! together, not `P × 100`. Between two synchronisations each process
+//! spends its part of that balance, in proportion to the calls it made over
+//! the last 10 s (an equal part when no call deposits, as with a ratio of
+//! 0), and what its own calls deposit meanwhile. The parts add up to the
+//! balance, so that when an outage makes every process retry in the same
+//! interval, before they hear of each other, they do not each spend all of
+//! it. What they can still overdraw is what they spend in one interval
+//! while the others' last spending has not reached them: at most about
+//! one balance more, once (without parts, each process could spend the
+//! whole balance: up to `P` balances). A process that made no call for 10
+//! s while others did has no part until its calls deposit; one that left
+//! keeps its part until its counts are stale.
+//!
+//! Two cases give a process the whole reserve to itself: before its first
+//! round trip, and while it decides alone (Redis slow or gone, below);
+//! during a Redis outage `P` processes may spend up to `P` reserves.
 //!
 //! # When Redis is slow or gone
 //!
@@ -634,6 +657,9 @@ fn process_id() -> String {
 /// key, the cool-down key. ARGV: this process's field; its counts as
 /// "a b" per hash ("-" when it has no such member); the stale time, the
 /// breaker's remaining open time and the cool-down to publish (ms, 0: none).
+/// Returns the other live processes' two sums per hash, the time left of
+/// the open key and of the cool-down (ms; less than 1: none), and how many
+/// other live processes share the budget.
 ///
 /// Whatever the fields hold, the sums stay below 2^53: Lua's numbers are
 /// doubles, exact to there, and Redis turns one past `i64` into `i64::MIN`.
@@ -646,6 +672,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local stale = tonumber(ARGV[5])
 local most = 9007199254740991
 local out = {}
+local budgets = 0
 for h = 1, 3 do
   local a, b = 0, 0
   if ARGV[h + 1] ~= '-' then
@@ -660,6 +687,7 @@ for h = 1, 3 do
         else
           a = a + tonumber(x)
           b = b + tonumber(y)
+          if h == 1 then budgets = budgets + 1 end
         end
       end
     end
@@ -677,6 +705,7 @@ if cool > 0 and redis.call('PTTL', KEYS[5]) < cool then
 end
 out[7] = redis.call('PTTL', KEYS[4])
 out[8] = redis.call('PTTL', KEYS[5])
+out[9] = budgets
 return out
 ";
 
@@ -741,7 +770,7 @@ impl Syncer {
             )
             .await;
             match answer {
-                Ok(Ok(sums)) if sums.len() == 8 => {
+                Ok(Ok(sums)) if sums.len() == 9 => {
                     self.apply(&sums, TokioClock::ticks());
                     self.link.online.store(true, Relaxed);
                     let was_alone = failures >= 2;
@@ -850,7 +879,7 @@ impl Syncer {
         };
         for m in &self.members {
             match *m {
-                Member::Budget(b) => b.set_fleet(n(0), n(1)),
+                Member::Budget(b) => b.set_fleet(now, n(0), n(1), n(8).saturating_add(1)),
                 Member::Breaker(b) => {
                     b.fleet.set_others(n(2), n(3));
                     b.fleet_apply(now, left(6));

@@ -80,8 +80,9 @@ async fn during_an_outage_the_fleet_retries_within_one_budget() {
     let allowed = calls / 100 + 50;
     println!("shared budget: {calls} calls, {retries} retries (the budget allows {allowed})");
     assert!(calls > 400, "the callers kept calling: {calls}");
-    // A process may spend what it has not yet heard the others spent: at
-    // most one synchronisation (10 ms) of retries per process.
+    // Each process spends its part of the balance between two
+    // synchronisations; what it has not yet heard the others spent may
+    // overdraw it a little.
     assert!(
         retries <= allowed + 40,
         "{retries} retries against {allowed} allowed"
@@ -752,4 +753,67 @@ fn a_member_whose_synchronisation_ended_can_be_shared_again() {
         eventually("connected elsewhere", || third.connected()).await;
         third.leave().await;
     });
+}
+
+static PARTED: Budget = Budget::new(0.0, 10);
+static PARTED_BY_CALLS: Budget = Budget::new(0.5, 1);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst() {
+    use retry_runtime::__private::{Clock, TokioClock};
+    use retry_runtime::RetryBudget;
+
+    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let now = redis_now(&mut con).await;
+    let withdrawals = |budget: &Budget| {
+        (0..1000)
+            .take_while(|_| budget.try_withdraw(TokioClock::ticks()))
+            .count()
+    };
+
+    // Another live process; no call deposits (a ratio of 0).
+    let field = format!("{now} 0 0");
+    run(
+        &mut con,
+        redis::cmd("HSET")
+            .arg("retry:{parted}:budget")
+            .arg("other")
+            .arg(field),
+    )
+    .await;
+    let sharing = share_with(&client, "parted", &[&PARTED], on_demand()).unwrap();
+    round_trip(&PARTED);
+    eventually("connected", || sharing.connected()).await;
+    // A burst of failures in both processes before they hear of each
+    // other: each spends half of the reserve (100 retries), not all of it.
+    assert_eq!(withdrawals(&PARTED), 50);
+    sharing.leave().await;
+
+    // The other process's calls deposited 30 retries' worth, this one's 10
+    // (20 calls at 0.5): its part is a quarter of the fleet's balance, 10 +
+    // 30 + 10 (the reserve), and what its calls deposit meanwhile.
+    let field = format!("{now} 30000 0");
+    run(
+        &mut con,
+        redis::cmd("HSET")
+            .arg("retry:{by-calls}:budget")
+            .arg("other")
+            .arg(field),
+    )
+    .await;
+    let members: [&'static dyn retry_runtime::redis::Shared; 1] = [&PARTED_BY_CALLS];
+    let sharing = share_with(&client, "by-calls", &members, on_demand()).unwrap();
+    for _ in 0..20 {
+        PARTED_BY_CALLS.deposit(TokioClock::ticks());
+    }
+    round_trip(&PARTED_BY_CALLS);
+    eventually("connected", || sharing.connected()).await;
+    assert_eq!(withdrawals(&PARTED_BY_CALLS), 12);
+    for _ in 0..2 {
+        PARTED_BY_CALLS.deposit(TokioClock::ticks());
+    }
+    assert_eq!(withdrawals(&PARTED_BY_CALLS), 1);
+    sharing.leave().await;
 }
