@@ -488,7 +488,8 @@ impl std::error::Error for ShareError {
 /// A running synchronisation, returned by [`share`]. It keeps running when
 /// this handle is dropped (for the life of the runtime); [`Sharing::stop`]
 /// ends it, and the members go back to this process's state alone. Once it
-/// has ended (stopped, or its runtime dropped) they can be shared again.
+/// has ended ([`Sharing::leave`] returned, or its runtime was dropped) they
+/// can be shared again.
 #[derive(Clone, Copy)]
 pub struct Sharing {
     link: &'static Link,
@@ -564,10 +565,10 @@ pub fn share(
 /// Backs `members` (at most one budget, one breaker and one adaptive window)
 /// with Redis under `key`, from now on and for the life of the current
 /// tokio runtime. Call it once, at start-up, inside the runtime. A member
-/// whose synchronisation has ended (stopped, or its runtime dropped, as
-/// happens to each `#[tokio::test]`'s runtime) can be shared again, under
-/// this key or another; it starts afresh (the old key's cool-down is
-/// forgotten).
+/// whose synchronisation has ended ([`Sharing::leave`] returned, or its
+/// runtime was dropped, as each `#[tokio::test]`'s runtime is) can be
+/// shared again, under this key or another; it starts afresh (the old
+/// key's cool-down is forgotten).
 ///
 /// # Errors
 ///
