@@ -344,9 +344,7 @@ async fn wait_for_counts(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_window_publishes_zeros_until_its_next_attempt() {
-    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let (_redis, client, mut con) = start_redis().await;
     let options = Options::new()
         .timeout(Duration::from_secs(1))
         .window_idle(Duration::from_secs(3));
@@ -371,9 +369,7 @@ async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
     use retry_runtime::__private::{Clock, TokioClock};
     use retry_runtime::RetryBudget;
 
-    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let (_redis, client, mut con) = start_redis().await;
     let options = Options::new()
         .timeout(Duration::from_secs(1))
         // No round trip but the first and the last.
@@ -552,15 +548,39 @@ async fn while_redis_is_down_it_never_polls_faster_than_while_it_answers() {
     sharing.stop();
 }
 
+/// A redis-server of the test's own, a client of it and a connection.
+async fn start_redis() -> (
+    RedisServer,
+    redis::Client,
+    redis::aio::MultiplexedConnection,
+) {
+    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let con = client.get_multiplexed_async_connection().await.unwrap();
+    (redis, client, con)
+}
+
 /// Redis's clock, in milliseconds (what the fields' times are written in).
 async fn redis_now(con: &mut redis::aio::MultiplexedConnection) -> u64 {
     let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(con).await.unwrap();
     secs * 1000 + micros / 1000
 }
 
-/// Runs `query` on `con`.
-async fn run(con: &mut redis::aio::MultiplexedConnection, query: &mut redis::Cmd) {
-    let () = query.query_async(con).await.unwrap();
+/// Writes a field of another process into `key`'s `hash`, as the script
+/// does: its time (Redis's, in milliseconds) and counts.
+async fn other_process(
+    con: &mut redis::aio::MultiplexedConnection,
+    (key, hash, field): (&str, &str, &str),
+    at: u64,
+    counts: &str,
+) {
+    let () = redis::cmd("HSET")
+        .arg(format!("retry:{{{key}}}:{hash}"))
+        .arg(field)
+        .arg(format!("{at} {counts}"))
+        .query_async(con)
+        .await
+        .unwrap();
 }
 
 /// Polls `done` every 10 ms for up to 5 s (a loaded machine may miss a
@@ -597,18 +617,19 @@ async fn times_read_back_from_redis_are_capped_at_a_day() {
     use retry_runtime::__private::{Clock, TokioClock};
     use retry_runtime::{Breaker, RetryBudget};
 
-    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let (_redis, client, mut con) = start_redis().await;
     // Something set the fleet's cool-down and open breaker for ten days.
     let day = Duration::from_secs(86_400);
     for key in ["retry:{capped}:cooldown", "retry:{capped}:open"] {
         let px = (10 * day).as_millis() as u64;
-        run(
-            &mut con,
-            redis::cmd("SET").arg(key).arg(1).arg("PX").arg(px),
-        )
-        .await;
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg(1)
+            .arg("PX")
+            .arg(px)
+            .query_async(&mut con)
+            .await
+            .unwrap();
     }
     let sharing = share_with(&client, "capped", &[&CAPPED, &CAPPED_BREAKER], on_demand()).unwrap();
     round_trip(&CAPPED);
@@ -633,37 +654,15 @@ static FUTURE_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
 async fn counts_read_back_from_redis_never_overflow_nor_come_from_the_future() {
     use retry_runtime::RetryBudget;
 
-    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let (_redis, client, mut con) = start_redis().await;
     let now = redis_now(&mut con).await;
     let day = 86_400_000;
     // Other processes' fields: withdrawals past i64::MAX, a window written a
     // day ahead, and a live window.
-    let huge = format!("{now} 0 {}", "9".repeat(30));
-    run(
-        &mut con,
-        redis::cmd("HSET")
-            .arg("retry:{huge}:budget")
-            .arg("huge")
-            .arg(huge),
-    )
-    .await;
-    let window = "retry:{huge}:window";
-    let future = format!("{} 100 100", now + day);
-    run(
-        &mut con,
-        redis::cmd("HSET").arg(window).arg("future").arg(future),
-    )
-    .await;
-    run(
-        &mut con,
-        redis::cmd("HSET")
-            .arg(window)
-            .arg("live")
-            .arg(format!("{now} 4 1")),
-    )
-    .await;
+    let huge = format!("0 {}", "9".repeat(30));
+    other_process(&mut con, ("huge", "budget", "huge"), now, &huge).await;
+    other_process(&mut con, ("huge", "window", "future"), now + day, "100 100").await;
+    other_process(&mut con, ("huge", "window", "live"), now, "4 1").await;
 
     let sharing = share_with(&client, "huge", &[&HUGE, &FUTURE_WINDOW], on_demand()).unwrap();
     round_trip(&HUGE);
@@ -674,7 +673,7 @@ async fn counts_read_back_from_redis_never_overflow_nor_come_from_the_future() {
     // Only the live window counts, and the one from the future is gone.
     assert_eq!(FUTURE_WINDOW.failure_ratio(), 0.25);
     let exists: bool = redis::cmd("HEXISTS")
-        .arg(window)
+        .arg("retry:{huge}:window")
         .arg("future")
         .query_async(&mut con)
         .await
@@ -763,9 +762,7 @@ async fn a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst() {
     use retry_runtime::__private::{Clock, TokioClock};
     use retry_runtime::RetryBudget;
 
-    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let (_redis, client, mut con) = start_redis().await;
     let now = redis_now(&mut con).await;
     let withdrawals = |budget: &Budget| {
         (0..1000)
@@ -774,15 +771,7 @@ async fn a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst() {
     };
 
     // Another live process; no call deposits (a ratio of 0).
-    let field = format!("{now} 0 0");
-    run(
-        &mut con,
-        redis::cmd("HSET")
-            .arg("retry:{parted}:budget")
-            .arg("other")
-            .arg(field),
-    )
-    .await;
+    other_process(&mut con, ("parted", "budget", "other"), now, "0 0").await;
     let sharing = share_with(&client, "parted", &[&PARTED], on_demand()).unwrap();
     round_trip(&PARTED);
     eventually("connected", || sharing.connected()).await;
@@ -794,15 +783,7 @@ async fn a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst() {
     // The other process's calls deposited 30 retries' worth, this one's 10
     // (20 calls at 0.5): its part is a quarter of the fleet's balance, 10 +
     // 30 + 10 (the reserve), and what its calls deposit meanwhile.
-    let field = format!("{now} 30000 0");
-    run(
-        &mut con,
-        redis::cmd("HSET")
-            .arg("retry:{by-calls}:budget")
-            .arg("other")
-            .arg(field),
-    )
-    .await;
+    other_process(&mut con, ("by-calls", "budget", "other"), now, "30000 0").await;
     let members: [&'static dyn retry_runtime::redis::Shared; 1] = [&PARTED_BY_CALLS];
     let sharing = share_with(&client, "by-calls", &members, on_demand()).unwrap();
     for _ in 0..20 {
