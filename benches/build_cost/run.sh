@@ -50,6 +50,11 @@ make_crate() { # name, with runtime (0/1), annotated (0/1)
 
 measure() { # name
     local dir=$work/$1
+    # Each crate builds into its own target directory, whatever the
+    # environment or a cargo config says (a global CARGO_TARGET_DIR would
+    # share one between the three and make the "cold" builds warm, and put
+    # the --timings report elsewhere).
+    export CARGO_TARGET_DIR=$dir/target CARGO_BUILD_BUILD_DIR=$dir/target
     (cd "$dir" && cargo fetch -q 2>/dev/null || true)
     /usr/bin/time -f "%e %U %S" -o "$work/$1.time" \
         cargo build -q -j 2 --timings --manifest-path "$dir/Cargo.toml" 2>/dev/null
@@ -62,7 +67,7 @@ measure() { # name
     echo "$1 after a one-line edit: wall ${wall}s, cpu $(echo "$user + $sys" | bc)s"
     # Per-unit durations from the --timings report (the slowest ten).
     local html
-    html=$(ls "$dir"/target/cargo-timings/cargo-timing.html)
+    html=$dir/target/cargo-timings/cargo-timing.html
     python3 - "$html" <<'PY'
 import json, re, sys
 text = open(sys.argv[1]).read()

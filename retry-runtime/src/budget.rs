@@ -88,8 +88,8 @@ pub struct Budget {
     reserve: u64,
     deposits: Slices<{ TTL_SECS as usize }>,
     withdrawals: Slices<{ TTL_SECS as usize }>,
-    /// The other processes' deposits less their withdrawals (milli-retries),
-    /// when shared.
+    /// What this process may spend of the fleet's balance beyond its own
+    /// (milli-retries, maybe less than nothing), when shared.
     #[cfg(feature = "redis")]
     pub(crate) fleet: crate::redis::Slot,
 }
@@ -114,21 +114,44 @@ impl Budget {
         }
     }
 
-    fn balance(&self, second: u64) -> i128 {
+    /// This process's deposits and reserve less its withdrawals.
+    fn own_balance(&self, second: u64) -> i128 {
         let deposited = i128::from(self.deposits.sum(second));
         let withdrawn = i128::from(self.withdrawals.sum(second)) * i128::from(ONE);
-        // The fleet's deposits less its withdrawals; the reserve counts once.
-        #[cfg(feature = "redis")]
-        let deposited = deposited + i128::from(self.fleet.balance());
         deposited + i128::from(self.reserve) - withdrawn
     }
 
-    /// The other processes' deposits (milli-retries) and withdrawals.
+    fn balance(&self, second: u64) -> i128 {
+        let balance = self.own_balance(second);
+        #[cfg(feature = "redis")]
+        let balance = balance + i128::from(self.fleet.balance());
+        balance
+    }
+
+    /// After a synchronisation: the other processes' deposits
+    /// (milli-retries) and withdrawals, and how many processes share the
+    /// budget, this one included. The fleet's balance counts every deposit
+    /// and withdrawal and the reserve once; until the next synchronisation
+    /// this process spends its part of it, in proportion to its deposits
+    /// (an equal part when nobody deposited), and what its calls deposit
+    /// meanwhile. The parts add up to the balance: processes that all
+    /// retry at once, before they hear of each other, do not each spend
+    /// all of it.
     #[cfg(feature = "redis")]
-    pub(crate) fn set_fleet(&self, deposits: u64, withdrawals: u64) {
-        let balance = i128::from(deposits) - i128::from(withdrawals) * i128::from(ONE);
-        let balance = balance.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
-        self.fleet.set_balance(balance as i64);
+    pub(crate) fn set_fleet(&self, now: Duration, deposits: u64, withdrawals: u64, processes: u64) {
+        let second = now.as_secs();
+        let own = self.own_balance(second);
+        let fleet = own + i128::from(deposits) - i128::from(withdrawals) * i128::from(ONE);
+        let mine = self.deposits.sum(second);
+        let all = u128::from(mine) + u128::from(deposits);
+        let part = if all > 0 {
+            // As a ratio: fleet × mine could overflow even an i128.
+            (fleet as f64 * (mine as f64 / all as f64)) as i128
+        } else {
+            fleet / i128::from(processes.max(1))
+        };
+        let beyond = (part - own).clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+        self.fleet.set_balance(beyond as i64);
     }
 
     /// This process's deposits (milli-retries) and withdrawals over the
@@ -201,20 +224,51 @@ mod tests {
 
     #[cfg(feature = "redis")]
     #[test]
-    fn the_fleets_balance_adds_to_this_processs_and_never_overflows() {
+    fn a_shared_budget_spends_its_part_of_the_fleets_balance_and_never_overflows() {
+        let now = at(100);
         let b = Budget::new(0.1, 1);
-        assert_eq!(b.available(at(100)), 10);
-        // Others deposited 50 retries' worth and withdrew 30.
-        b.set_fleet(50_000, 30);
-        assert_eq!(b.available(at(100)), 30);
-        b.set_fleet(0, 15);
-        assert_eq!(b.available(at(100)), 0);
-        assert!(!b.try_withdraw(at(100)));
-        b.set_fleet(0, u64::MAX);
-        assert_eq!(b.available(at(100)), 0);
-        b.set_fleet(u64::MAX, 0);
-        assert_eq!(b.available(at(100)), (i64::MAX as u64 + 10_000) / 1000);
-        assert!(b.try_withdraw(at(100)));
+        assert_eq!(b.available(now), 10);
+        // Nobody deposited: the reserve is shared out equally, once.
+        b.set_fleet(now, 0, 0, 1);
+        assert_eq!(b.available(now), 10);
+        b.set_fleet(now, 0, 0, 4);
+        assert_eq!(b.available(now), 2);
+        b.set_fleet(now, 0, 0, 0);
+        assert_eq!(b.available(now), 10);
+        // The others made every call: none of it is this process's part.
+        b.set_fleet(now, 50_000, 30, 4);
+        assert_eq!(b.available(now), 0);
+        // A quarter of the calls were made here: a quarter of 10 (the
+        // reserve) + 10 + 30 (deposits) - 5 (withdrawn elsewhere).
+        for _ in 0..100 {
+            b.deposit(now);
+        }
+        b.set_fleet(now, 30_000, 5, 4);
+        assert_eq!(b.available(now), 11);
+        // What its calls deposit and withdraw meanwhile is its own.
+        for _ in 0..10 {
+            b.deposit(now);
+        }
+        assert_eq!(b.available(now), 12);
+        assert!(b.try_withdraw(now));
+        assert_eq!(b.available(now), 11);
+        // A fleet overdrawn: a part of its debt.
+        b.set_fleet(now, 30_000, 100, 4);
+        assert!(!b.try_withdraw(now));
+        // Any counts: no overflow.
+        b.set_fleet(now, 0, u64::MAX, u64::MAX);
+        assert_eq!(b.available(now), 0);
+        b.set_fleet(now, u64::MAX, 0, 1);
+        assert_eq!(b.available(now), 11, "about what it deposited itself");
+        b.reset();
+        b.set_fleet(now, u64::MAX, 0, 1);
+        assert_eq!(b.available(now), 0, "deposited nothing itself");
+        let b = Budget::new(1000.0, u32::MAX);
+        b.deposit(now);
+        b.set_fleet(now, u64::MAX, 0, 1);
+        assert!(b.try_withdraw(now));
+        b.set_fleet(now, 0, u64::MAX, u64::MAX);
+        assert!(!b.try_withdraw(now));
     }
 
     #[test]

@@ -34,11 +34,12 @@
 //! attempts and failures over its window, its adaptive window's attempts
 //! and failures) into a hash field of its own, and reads back the sum of
 //! every other live process's counts. The members then decide on the
-//! fleet's counts: a budget spends what the whole fleet deposited, a breaker
-//! opens when the fleet's attempts reach `min_attempts` and the fleet's
-//! failure ratio its threshold, an adaptive wait reads the fleet's failure
-//! ratio. No process ever reads, changes and writes back a shared value:
-//! each writes only its own field, and the sums are taken inside the script.
+//! fleet's counts: a budget spends its part of what the whole fleet
+//! deposited (see below), a breaker opens when the fleet's attempts reach
+//! `min_attempts` and the fleet's failure ratio its threshold, an adaptive
+//! wait reads the fleet's failure ratio. No process ever reads, changes and
+//! writes back a shared value: each writes only its own field, and the sums
+//! are taken inside the script.
 //!
 //! A breaker that opens in one process opens in the others at their next
 //! synchronisation, for the time it has left (each process then lets its
@@ -49,16 +50,39 @@
 //! next attempt of a function that names a shared budget or breaker (a
 //! cached deadline, read once per attempt; no round trip).
 //!
+//! # A shared budget: one reserve for the fleet
+//!
+//! The fleet's balance is every process's deposits, less every process's
+//! withdrawals, plus one reserve (`min_per_second × 10` retries): `P`
+//! processes sharing `Budget::new(0.1, 10)` have 100 retries in reserve
+//! together, not `P × 100`. Between two synchronisations each process
+//! spends its part of that balance, in proportion to the calls it made over
+//! the last 10 s (an equal part when no call deposits, as with a ratio of
+//! 0), and what its own calls deposit meanwhile. The parts add up to the
+//! balance, so that when an outage makes every process retry in the same
+//! interval, before they hear of each other, they do not each spend all of
+//! it. What they can still overdraw is what they spend in one interval
+//! while the others' last spending has not reached them: at most about
+//! one balance more, once (without parts, each process could spend the
+//! whole balance: up to `P` balances). A process that made no call for 10
+//! s while others did has no part until its calls deposit; one that left
+//! keeps its part until its counts are stale.
+//!
+//! Two cases give a process the whole reserve to itself: before its first
+//! round trip, and while it decides alone (Redis slow or gone, below);
+//! during a Redis outage `P` processes may spend up to `P` reserves.
+//!
 //! # When Redis is slow or gone
 //!
 //! Each round trip has a time limit ([`Options::timeout`], 50 ms). After two
 //! failures in a row the process forgets the other processes' counts and
 //! decides on its own state alone, logs one `tracing` warning (not one per
 //! call; at most one a minute), and keeps trying in the background, less
-//! often (up to once a second); when Redis answers again it logs once at
-//! INFO and rejoins. No call fails or waits longer because of Redis. When
-//! the synchronisation ends (stopped, or its runtime dropped), the members
-//! go back to this process's state.
+//! often (up to once a second, or once an [`Options::interval`] when that
+//! is longer: never more often than while Redis answers); when Redis
+//! answers again it logs once at INFO and rejoins. No call fails or waits
+//! longer because of Redis. When the synchronisation ends (stopped, or its
+//! runtime dropped), the members go back to this process's state.
 //!
 //! # Keys
 //!
@@ -70,12 +94,16 @@
 //! expires on its own ([`Options::stale`] after the last write, or when the
 //! delay it stands for ends), and a process that stops writing (stopped,
 //! or gone) is dropped from the sums after [`Options::stale`], 10 s: as
-//! long as a budget remembers its retries. An adaptive window is published only while
-//! its process makes attempts: one idle for [`Options::window_idle`] (5
-//! minutes) publishes zeros, so that an outage it saw long ago does not
-//! weigh on the fleet.
-//! Nothing but counts and times is stored: no URL, no error text, no
-//! credential.
+//! long as a budget remembers its retries. An adaptive window is published
+//! only while its process makes attempts: one idle for
+//! [`Options::window_idle`] (5 minutes) publishes zeros, so that an outage
+//! it saw long ago does not weigh on the fleet. Nothing but counts and
+//! times is stored: no URL, no error text, no credential.
+//!
+//! What is read back is bounded, whoever wrote it: an open time or
+//! cool-down longer than a day is taken as a day, a sum of counts stops at
+//! 2^53, and a field stamped further in the future than [`Options::stale`]
+//! is dropped like a stale one.
 //!
 //! # Tests on tokio's paused clock
 //!
@@ -85,8 +113,8 @@
 //! from tests that run on the real clock.
 
 use std::fmt;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -97,7 +125,10 @@ use crate::{AdaptiveWindow, Budget, CircuitBreaker};
 /// What a shared member holds in this process: the group it joined and the
 /// other processes' counts, as last read.
 pub(crate) struct Slot {
-    link: OnceLock<&'static Link>,
+    /// The group it joined last (null: none); only ever a leaked
+    /// `&'static Link`. Another may replace it once its synchronisation
+    /// has ended.
+    link: AtomicPtr<Link>,
     /// What the other processes add, in one word, so that a reader never
     /// sees one count of a round trip with the other of the previous one:
     /// two counts as its halves (breaker, window), or one signed balance
@@ -108,7 +139,7 @@ pub(crate) struct Slot {
 impl Slot {
     pub(crate) const fn new() -> Slot {
         Slot {
-            link: OnceLock::new(),
+            link: AtomicPtr::new(ptr::null_mut()),
             others: AtomicU64::new(0),
         }
     }
@@ -139,16 +170,26 @@ impl Slot {
         self.others.store(balance as u64, Relaxed);
     }
 
+    #[inline]
+    fn link(&self) -> Option<&'static Link> {
+        // SAFETY: null, or a `&'static Link` (see `share_with`).
+        unsafe { self.link.load(Acquire).as_ref() }
+    }
+
+    fn set_link(&self, link: &'static Link) {
+        self.link.store(ptr::from_ref(link).cast_mut(), Release);
+    }
+
     /// Whether it joined a group.
     #[inline]
     pub(crate) fn linked(&self) -> bool {
-        self.link.get().is_some()
+        !self.link.load(Relaxed).is_null()
     }
 
     /// The group's time this process must still wait before an attempt.
     #[inline]
     pub(crate) fn hold(&self, now: Duration) -> Duration {
-        match self.link.get() {
+        match self.link() {
             Some(link) => link.hold(now),
             None => Duration::ZERO,
         }
@@ -156,7 +197,7 @@ impl Slot {
 
     /// The server asked to wait until `until` (process time).
     pub(crate) fn rate_limited(&self, until: Duration) {
-        if let Some(link) = self.link.get() {
+        if let Some(link) = self.link() {
             link.rate_limited(until);
         }
     }
@@ -192,6 +233,7 @@ struct Link {
     /// A cool-down this process learnt and has not yet published; 0: none.
     publish: AtomicU64,
     wake: tokio::sync::Notify,
+    /// The last round trip succeeded.
     online: AtomicBool,
     stopped: AtomicBool,
     /// The synchronisation has ended (however it ended).
@@ -219,26 +261,76 @@ impl Link {
     }
 }
 
-/// A budget, breaker or adaptive window that [`share`] can back with Redis.
-pub trait Shared: Sync + sealed::Sealed {
-    #[doc(hidden)]
-    fn member(&'static self) -> Member;
-}
+/// A budget, breaker or adaptive window that [`share`] can back with Redis:
+/// [`Budget`], [`CircuitBreaker`] and [`AdaptiveWindow`]. Sealed: no other
+/// type implements it, and it has no method to call.
+///
+/// ```
+/// use retry_runtime::redis::Shared;
+/// use retry_runtime::{AdaptiveWindow, Budget, CircuitBreaker};
+///
+/// static BUDGET: Budget = Budget::new(0.1, 10);
+/// static BREAKER: CircuitBreaker = CircuitBreaker::new();
+/// static WINDOW: AdaptiveWindow = AdaptiveWindow::new(100);
+/// let members: [&'static dyn Shared; 3] = [&BUDGET, &BREAKER, &WINDOW];
+/// # let _ = members;
+/// ```
+///
+/// ```compile_fail
+/// // What `share` does with a member is not public API.
+/// static BUDGET: retry_runtime::Budget = retry_runtime::Budget::new(0.1, 10);
+/// let shared: &'static dyn retry_runtime::redis::Shared = &BUDGET;
+/// let _ = shared.member();
+/// ```
+///
+/// ```compile_fail
+/// use retry_runtime::redis::Member;
+/// ```
+pub trait Shared: Sync + sealed::Sealed {}
 
+impl Shared for Budget {}
+impl Shared for CircuitBreaker {}
+impl Shared for AdaptiveWindow {}
+
+/// Public in a private module: nameable in this crate only, so that
+/// neither the trait's method nor [`Member`] is public API.
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for crate::Budget {}
-    impl Sealed for crate::CircuitBreaker {}
-    impl Sealed for crate::AdaptiveWindow {}
-}
+    use crate::{AdaptiveWindow, Budget, CircuitBreaker};
 
-#[doc(hidden)]
-#[derive(Clone, Copy)]
-pub enum Member {
-    Budget(&'static Budget),
-    Breaker(&'static CircuitBreaker),
-    Window(&'static AdaptiveWindow),
+    pub trait Sealed {
+        /// Callable from this crate only: `Token` cannot be made elsewhere.
+        fn member(&'static self, _: Token) -> Member;
+    }
+
+    pub struct Token(pub(super) ());
+
+    /// A shared member, by kind.
+    #[derive(Clone, Copy)]
+    pub enum Member {
+        Budget(&'static Budget),
+        Breaker(&'static CircuitBreaker),
+        Window(&'static AdaptiveWindow),
+    }
+
+    impl Sealed for Budget {
+        fn member(&'static self, _: Token) -> Member {
+            Member::Budget(self)
+        }
+    }
+
+    impl Sealed for CircuitBreaker {
+        fn member(&'static self, _: Token) -> Member {
+            Member::Breaker(self)
+        }
+    }
+
+    impl Sealed for AdaptiveWindow {
+        fn member(&'static self, _: Token) -> Member {
+            Member::Window(self)
+        }
+    }
 }
+use sealed::Member;
 
 impl Member {
     fn slot(self) -> &'static Slot {
@@ -258,31 +350,15 @@ impl Member {
     }
 }
 
-impl Shared for Budget {
-    fn member(&'static self) -> Member {
-        Member::Budget(self)
-    }
-}
-
-impl Shared for CircuitBreaker {
-    fn member(&'static self) -> Member {
-        Member::Breaker(self)
-    }
-}
-
-impl Shared for AdaptiveWindow {
-    fn member(&'static self) -> Member {
-        Member::Window(self)
-    }
-}
-
 /// How often and how patiently [`share_with`] talks to Redis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Options {
     /// Time between two synchronisations (one round trip each): how stale
     /// the other processes' counts and a breaker opened elsewhere may be.
-    /// Default 10 ms; at least 1 ms.
+    /// Default 10 ms; from 1 ms to a day. While Redis cannot be reached the
+    /// process tries less often, up to once a second (or once an interval,
+    /// when that is longer): never more often than while it answers.
     ///
     /// Each round trip reads every live process's field, so a fleet of `P`
     /// processes asks Redis for about `3 P² / interval` field reads: with
@@ -290,12 +366,14 @@ pub struct Options {
     /// (100 processes at 50 ms: 600,000 a second).
     pub interval: Duration,
     /// The time limit of one round trip; past it the process decides alone
-    /// until Redis answers again. Default 50 ms.
+    /// until Redis answers again. Default 50 ms; from 1 ms to a day.
     pub timeout: Duration,
     /// A process that has not written for this long is dropped from the
     /// sums, and the keys expire this long after the last write. Default
     /// 10 s, a budget's window: the retries of a process that stopped or
-    /// died count as long as they would in its own budget.
+    /// died count as long as they would in its own budget. At least twice
+    /// `interval`, so that one late round trip does not drop a live process
+    /// from the sums; at most a day.
     pub stale: Duration,
     /// An adaptive window whose process made no attempt for this long
     /// publishes zeros until its next attempt, so that an outage it saw
@@ -336,6 +414,25 @@ impl Options {
         self.window_idle = window_idle;
         self
     }
+
+    /// What makes these options unusable, if anything (what
+    /// [`ShareError::BadOptions`] says).
+    fn check(&self) -> Result<(), &'static str> {
+        let ms = Duration::from_millis(1);
+        let day = Duration::from_millis(LONGEST);
+        if self.interval < ms || self.interval > day {
+            return Err("Options::interval must be from 1 ms to a day");
+        }
+        if self.timeout < ms || self.timeout > day {
+            return Err("Options::timeout must be from 1 ms to a day");
+        }
+        if self.stale < self.interval.saturating_mul(2) || self.stale > day {
+            return Err(
+                "Options::stale must be at least twice Options::interval, and at most a day",
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for Options {
@@ -351,12 +448,17 @@ pub enum ShareError {
     /// Not called inside a tokio runtime (the synchronisation is one of its
     /// tasks).
     NoRuntime,
-    /// A member is already shared (under this key or another).
+    /// A member is already shared (under this key or another), by a
+    /// synchronisation that has not ended.
     AlreadyShared(&'static str),
     /// Two members of one kind under one key (share them under two keys).
     TwoOfAKind(&'static str),
     /// The key is empty or longer than 200 bytes.
     BadKey,
+    /// The [`Options`] cannot work (what is wrong with them): an interval
+    /// or time limit of zero or over a day, a stale time shorter than two
+    /// intervals, ...
+    BadOptions(&'static str),
     /// The Redis client could not be set up.
     Redis(redis::RedisError),
 }
@@ -368,6 +470,7 @@ impl fmt::Display for ShareError {
             ShareError::AlreadyShared(kind) => write!(f, "this {kind} is already shared"),
             ShareError::TwoOfAKind(kind) => write!(f, "two of a kind under one key: {kind}"),
             ShareError::BadKey => f.write_str("the key must be 1 to 200 bytes"),
+            ShareError::BadOptions(why) => f.write_str(why),
             ShareError::Redis(e) => write!(f, "redis: {e}"),
         }
     }
@@ -384,7 +487,9 @@ impl std::error::Error for ShareError {
 
 /// A running synchronisation, returned by [`share`]. It keeps running when
 /// this handle is dropped (for the life of the runtime); [`Sharing::stop`]
-/// ends it, and the members go back to this process's state alone.
+/// ends it, and the members go back to this process's state alone. Once it
+/// has ended ([`Sharing::leave`] returned, or its runtime was dropped) they
+/// can be shared again.
 #[derive(Clone, Copy)]
 pub struct Sharing {
     link: &'static Link,
@@ -392,7 +497,10 @@ pub struct Sharing {
 }
 
 impl Sharing {
-    /// Whether the last round trip to Redis succeeded.
+    /// Whether the last round trip to Redis succeeded: `false` before the
+    /// first one, from the first that fails (even while the members still
+    /// decide on the fleet's last sums, which they keep through one failed
+    /// round trip), and once the synchronisation has ended.
     pub fn connected(&self) -> bool {
         self.link.online.load(Relaxed)
     }
@@ -403,7 +511,8 @@ impl Sharing {
     }
 
     /// Ends the synchronisation; the members decide on this process's
-    /// state alone from then on (they stay tied to this key). In the
+    /// state alone from then on (they keep this key's cool-down until
+    /// they are shared again, which they can be once it has ended). In the
     /// background, one last round trip writes this process's last counts
     /// and a cool-down it learnt since the one before (within
     /// [`Options::timeout`]), if the runtime runs that long: to wait for
@@ -455,7 +564,18 @@ pub fn share(
 
 /// Backs `members` (at most one budget, one breaker and one adaptive window)
 /// with Redis under `key`, from now on and for the life of the current
-/// tokio runtime. Call it once, at start-up, inside the runtime.
+/// tokio runtime. Call it once, at start-up, inside the runtime. A member
+/// whose synchronisation has ended ([`Sharing::leave`] returned, or its
+/// runtime was dropped, as each `#[tokio::test]`'s runtime is) can be
+/// shared again, under this key or another; it starts afresh (the old
+/// key's cool-down is forgotten).
+///
+/// # Errors
+///
+/// A [`ShareError`] says why, and nothing was shared: a bad key, [`Options`]
+/// that cannot work, a member shared already, no runtime, or a client that
+/// could not be set up. No error comes from Redis being down: the
+/// synchronisation keeps trying in the background.
 pub fn share_with(
     client: &redis::Client,
     key: &str,
@@ -465,18 +585,22 @@ pub fn share_with(
     if key.is_empty() || key.len() > 200 {
         return Err(ShareError::BadKey);
     }
+    options.check().map_err(ShareError::BadOptions)?;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| ShareError::NoRuntime)?;
     // One `share` at a time, so that two racing for one member cannot each
     // link a part of their list (the check below and the linking are one
     // step). Start-up only: no call takes this lock.
     static SHARING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = SHARING.lock().unwrap_or_else(|e| e.into_inner());
-    let members: Vec<Member> = members.iter().map(|m| m.member()).collect();
+    let members: Vec<Member> = members
+        .iter()
+        .map(|m| m.member(sealed::Token(())))
+        .collect();
     for (i, m) in members.iter().enumerate() {
         if members[..i].iter().any(|o| o.kind() == m.kind()) {
             return Err(ShareError::TwoOfAKind(m.kind()));
         }
-        if m.slot().link.get().is_some() {
+        if m.slot().link().is_some_and(|l| !l.ended.load(Acquire)) {
             return Err(ShareError::AlreadyShared(m.kind()));
         }
     }
@@ -497,8 +621,9 @@ pub fn share_with(
         on_end: tokio::sync::Notify::new(),
     }));
     for m in &members {
-        // Checked above, under the lock: cannot fail.
-        let _ = m.slot().link.set(link);
+        // Checked above, under the lock: the member's last synchronisation
+        // (if any) has ended, and its syncer forgot the fleet's counts.
+        m.slot().set_link(link);
     }
     let key: &'static str = Box::leak(key.to_owned().into_boxed_str());
     let prefix = format!("retry:{{{key}}}");
@@ -508,13 +633,9 @@ pub fn share_with(
         keys: ["budget", "breaker", "window", "open", "cooldown"].map(|k| format!("{prefix}:{k}")),
         window_moved: (AtomicU64::new(0), AtomicU64::new(0)),
         members,
-        options: {
-            let interval = options.interval.max(Duration::from_millis(1));
-            Options {
-                interval,
-                window_idle: options.window_idle.max(interval),
-                ..options
-            }
+        options: Options {
+            window_idle: options.window_idle.max(options.interval),
+            ..options
         },
         id: process_id(),
         script: redis::Script::new(SCRIPT),
@@ -537,12 +658,22 @@ fn process_id() -> String {
 /// key, the cool-down key. ARGV: this process's field; its counts as
 /// "a b" per hash ("-" when it has no such member); the stale time, the
 /// breaker's remaining open time and the cool-down to publish (ms, 0: none).
+/// Returns the other live processes' two sums per hash, the time left of
+/// the open key and of the cool-down (ms; less than 1: none), and how many
+/// other live processes share the budget.
+///
+/// Whatever the fields hold, the sums stay below 2^53: Lua's numbers are
+/// doubles, exact to there, and Redis turns one past `i64` into `i64::MIN`.
+/// A field written more than the stale time in the future (by another
+/// server's clock, or by something else) is dropped like a stale one.
 const SCRIPT: &str = r"
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local stale = tonumber(ARGV[5])
+local most = 9007199254740991
 local out = {}
+local budgets = 0
 for h = 1, 3 do
   local a, b = 0, 0
   if ARGV[h + 1] ~= '-' then
@@ -552,17 +683,18 @@ for h = 1, 3 do
     for i = 1, #all, 2 do
       if all[i] ~= ARGV[1] then
         local at, x, y = string.match(all[i + 1], '^(%d+) (%d+) (%d+)$')
-        if at == nil or now - tonumber(at) > stale then
+        if at == nil or math.abs(now - tonumber(at)) > stale then
           redis.call('HDEL', KEYS[h], all[i])
         else
           a = a + tonumber(x)
           b = b + tonumber(y)
+          if h == 1 then budgets = budgets + 1 end
         end
       end
     end
   end
-  out[2 * h - 1] = a
-  out[2 * h] = b
+  out[2 * h - 1] = math.min(a, most)
+  out[2 * h] = math.min(b, most)
 end
 local open = tonumber(ARGV[6])
 if open > 0 and redis.call('PTTL', KEYS[4]) < open then
@@ -574,12 +706,18 @@ if cool > 0 and redis.call('PTTL', KEYS[5]) < cool then
 end
 out[7] = redis.call('PTTL', KEYS[4])
 out[8] = redis.call('PTTL', KEYS[5])
+out[9] = budgets
 return out
 ";
 
-/// The longest open time or cool-down written to or read from Redis: a
-/// day (what is longer is taken as a day).
+/// The longest open time or cool-down written to or read from Redis, and
+/// the longest interval, time limit and stale time: a day, in milliseconds
+/// (an open time or cool-down that is longer is taken as a day).
 const LONGEST: u64 = 24 * 60 * 60 * 1000;
+
+/// The longest pause between two round trips while Redis cannot be reached,
+/// unless the interval is longer.
+const SLOWEST: Duration = Duration::from_secs(1);
 
 struct Syncer {
     link: &'static Link,
@@ -633,11 +771,13 @@ impl Syncer {
             )
             .await;
             match answer {
-                Ok(Ok(sums)) if sums.len() == 8 => {
+                Ok(Ok(sums)) if sums.len() == 9 => {
                     self.apply(&sums, TokioClock::ticks());
+                    self.link.online.store(true, Relaxed);
+                    let was_alone = failures >= 2;
                     failures = 0;
                     pause = self.options.interval;
-                    if !self.link.online.swap(true, Relaxed) && warned_at.is_some() {
+                    if was_alone && warned_at.is_some() {
                         tracing::info!(
                             target: "retry_runtime",
                             key = self.key,
@@ -648,13 +788,14 @@ impl Syncer {
                 failed => {
                     // Published again at the next round trip.
                     self.link.publish.fetch_max(publish, Relaxed);
+                    self.link.online.store(false, Relaxed);
                     failures = failures.saturating_add(1);
                     // One slow answer keeps the last sums; a second in a
                     // row means deciding alone, and trying less often.
                     if failures >= 2 {
                         self.forget();
-                        self.link.online.store(false, Relaxed);
-                        pause = (pause * 2).min(Duration::from_secs(1));
+                        let slowest = SLOWEST.max(self.options.interval);
+                        pause = pause.saturating_mul(2).min(slowest);
                     }
                     // One warning per outage, and at most one a minute.
                     let quiet = warned_at.is_some_and(|at| at.elapsed() < Duration::from_secs(60));
@@ -722,7 +863,7 @@ impl Syncer {
             .arg(&counts[0])
             .arg(&counts[1])
             .arg(&counts[2])
-            .arg(millis(self.options.stale).max(1))
+            .arg(millis(self.options.stale))
             .arg(open)
             .arg(cool);
         invocation
@@ -730,15 +871,16 @@ impl Syncer {
 
     fn apply(&self, sums: &[i64], now: Duration) {
         let n = |i: usize| u64::try_from(sums[i]).unwrap_or(0);
+        // However long another process (or anything else) set them for.
         let left = |i: usize| {
             u64::try_from(sums[i])
                 .ok()
                 .filter(|&ms| ms > 0)
-                .map(Duration::from_millis)
+                .map(|ms| Duration::from_millis(ms.min(LONGEST)))
         };
         for m in &self.members {
             match *m {
-                Member::Budget(b) => b.set_fleet(n(0), n(1)),
+                Member::Budget(b) => b.set_fleet(now, n(0), n(1), n(8).saturating_add(1)),
                 Member::Breaker(b) => {
                     b.fleet.set_others(n(2), n(3));
                     b.fleet_apply(now, left(6));

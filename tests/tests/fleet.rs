@@ -2,6 +2,7 @@
 //! port by each test): several processes (`src/bin/fleet_worker.rs`), each
 //! with many concurrent callers, against the fault server in this process.
 
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -79,8 +80,9 @@ async fn during_an_outage_the_fleet_retries_within_one_budget() {
     let allowed = calls / 100 + 50;
     println!("shared budget: {calls} calls, {retries} retries (the budget allows {allowed})");
     assert!(calls > 400, "the callers kept calling: {calls}");
-    // A process may spend what it has not yet heard the others spent: at
-    // most one synchronisation (10 ms) of retries per process.
+    // Each process spends its part of the balance between two
+    // synchronisations; what it has not yet heard the others spent may
+    // overdraw it a little.
     assert!(
         retries <= allowed + 40,
         "{retries} retries against {allowed} allowed"
@@ -342,9 +344,7 @@ async fn wait_for_counts(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_window_publishes_zeros_until_its_next_attempt() {
-    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let (_redis, client, mut con) = start_redis().await;
     let options = Options::new()
         .timeout(Duration::from_secs(1))
         .window_idle(Duration::from_secs(3));
@@ -369,13 +369,12 @@ async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
     use retry_runtime::__private::{Clock, TokioClock};
     use retry_runtime::RetryBudget;
 
-    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let (_redis, client, mut con) = start_redis().await;
     let options = Options::new()
         .timeout(Duration::from_secs(1))
         // No round trip but the first and the last.
-        .interval(Duration::from_secs(3600));
+        .interval(Duration::from_secs(3600))
+        .stale(Duration::from_secs(7200));
     let sharing = share_with(&client, "leave", &[&LEAVING, &LEAVING_WINDOW], options).unwrap();
     LEAVING_WINDOW.record(true);
     LEAVING_WINDOW.record(false);
@@ -409,5 +408,393 @@ async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
         .unwrap();
     assert!((25_000..=30_000).contains(&left), "{left}");
     // Leaving again returns at once.
+    sharing.leave().await;
+}
+
+static CHECKED: Budget = Budget::new(0.1, 10);
+
+#[tokio::test]
+async fn options_that_cannot_work_are_errors() {
+    let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();
+    let ms = Duration::from_millis;
+    let day = Duration::from_secs(86_400);
+    let hour = Duration::from_secs(3600);
+    for (options, wrong) in [
+        (Options::new().interval(Duration::ZERO), "interval"),
+        (
+            Options::new().interval(Duration::from_micros(999)),
+            "interval",
+        ),
+        (Options::new().interval(day + ms(1)).stale(day), "interval"),
+        (Options::new().interval(Duration::MAX), "interval"),
+        (Options::new().timeout(Duration::ZERO), "timeout"),
+        (Options::new().timeout(day + ms(1)), "timeout"),
+        (Options::new().timeout(Duration::MAX), "timeout"),
+        (Options::new().stale(Duration::ZERO), "stale"),
+        (Options::new().interval(ms(10)).stale(ms(19)), "stale"),
+        // The default stale time (10 s) with an hour's interval.
+        (Options::new().interval(hour), "stale"),
+        (Options::new().stale(day + ms(1)), "stale"),
+        (Options::new().stale(Duration::MAX), "stale"),
+    ] {
+        match share_with(&client, "checked", &[&CHECKED], options) {
+            Err(e @ ShareError::BadOptions(why)) => {
+                assert!(
+                    why.starts_with(&format!("Options::{wrong} ")),
+                    "{options:?}: {why}"
+                );
+                assert_eq!(e.to_string(), why);
+            }
+            other => panic!("{options:?}: {other:?}"),
+        }
+    }
+    // Nothing was shared, and the edges work.
+    let edges = Options::new()
+        .interval(ms(1))
+        .timeout(day)
+        .stale(ms(2))
+        .window_idle(ms(1));
+    share_with(&client, "checked", &[&CHECKED], edges)
+        .unwrap()
+        .stop();
+    // (Valid, and refused for another reason.)
+    let edges = Options::new().interval(day / 2).stale(day);
+    assert!(matches!(
+        share_with(&client, "checked", &[&CHECKED], edges),
+        Err(ShareError::AlreadyShared("budget"))
+    ));
+}
+
+/// A server that speaks just enough of Redis's protocol to take a client
+/// (it answers `+OK` to what a new connection sends) and never answers a
+/// script: when each script arrived.
+fn silent_redis() -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/", listener.local_addr().unwrap());
+    let scripts: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = scripts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
+                while let Ok(n @ 1..) = stream.read(&mut chunk) {
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some((name, len)) = first_command(&buf) {
+                        buf.drain(..len);
+                        if name.starts_with(b"EVAL") {
+                            seen.lock().unwrap().push(Instant::now());
+                        } else {
+                            let _ = stream.write_all(b"+OK\r\n");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, scripts)
+}
+
+/// The first whole command in `buf` (an array of bulk strings): its name in
+/// upper case, and its length in bytes.
+fn first_command(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
+    fn line(buf: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
+        let end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        let n = std::str::from_utf8(buf[at..end].strip_prefix(&[tag])?).ok()?;
+        Some((n.parse().ok()?, end + 2))
+    }
+    let (args, mut at) = line(buf, 0, b'*')?;
+    let mut name = Vec::new();
+    for i in 0..args {
+        let (len, from) = line(buf, at, b'$')?;
+        let arg = buf.get(from..from + len)?;
+        if i == 0 {
+            name = arg.to_ascii_uppercase();
+        }
+        at = from + len + 2;
+    }
+    (buf.len() >= at).then_some((name, at))
+}
+
+static SILENT: Budget = Budget::new(0.1, 10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_it_never_polls_faster_than_while_it_answers() {
+    let (url, scripts) = silent_redis();
+    let client = redis::Client::open(url).unwrap();
+    // An interval longer than the back-off's usual ceiling (1 s).
+    let interval = Duration::from_millis(1500);
+    let options = Options::new()
+        .interval(interval)
+        .timeout(Duration::from_millis(50))
+        .stale(interval * 2);
+    let sharing = share_with(&client, "silent", &[&SILENT], options).unwrap();
+    // The third round trip comes after two failures: the process decides
+    // alone and backs off.
+    let start = Instant::now();
+    while scripts.lock().unwrap().len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(20), "{scripts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!sharing.connected());
+    let times = scripts.lock().unwrap().clone();
+    for pair in times.windows(2) {
+        // An interval and a time limit (1.55 s) at least; the slack is for
+        // a script read late by a slow machine.
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(1300), "{gap:?} in {times:?}");
+    }
+    sharing.stop();
+}
+
+/// A redis-server of the test's own, a client of it and a connection.
+async fn start_redis() -> (
+    RedisServer,
+    redis::Client,
+    redis::aio::MultiplexedConnection,
+) {
+    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let con = client.get_multiplexed_async_connection().await.unwrap();
+    (redis, client, con)
+}
+
+/// Redis's clock, in milliseconds (what the fields' times are written in).
+async fn redis_now(con: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(con).await.unwrap();
+    secs * 1000 + micros / 1000
+}
+
+/// Writes a field of another process into `key`'s `hash`, as the script
+/// does: its time (Redis's, in milliseconds) and counts.
+async fn other_process(
+    con: &mut redis::aio::MultiplexedConnection,
+    (key, hash, field): (&str, &str, &str),
+    at: u64,
+    counts: &str,
+) {
+    let () = redis::cmd("HSET")
+        .arg(format!("retry:{{{key}}}:{hash}"))
+        .arg(field)
+        .arg(format!("{at} {counts}"))
+        .query_async(con)
+        .await
+        .unwrap();
+}
+
+/// Polls `done` every 10 ms for up to 5 s (a loaded machine may miss a
+/// round trip or two).
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(5), "not {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Options with which no round trip happens unless one is asked for with
+/// [`round_trip`].
+fn on_demand() -> Options {
+    Options::new()
+        .timeout(Duration::from_secs(1))
+        .interval(Duration::from_secs(3600))
+        .stale(Duration::from_secs(7200))
+}
+
+/// Makes the synchronisation that `budget` is shared by run one round trip
+/// now: a rate limit that has passed already wakes it, and holds nothing.
+fn round_trip(budget: &Budget) {
+    use retry_runtime::RetryBudget;
+    budget.rate_limited(Duration::ZERO);
+}
+
+static CAPPED: Budget = Budget::new(0.1, 10);
+static CAPPED_BREAKER: CircuitBreaker = CircuitBreaker::new();
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_read_back_from_redis_are_capped_at_a_day() {
+    use retry_runtime::__private::{Clock, TokioClock};
+    use retry_runtime::{Breaker, RetryBudget};
+
+    let (_redis, client, mut con) = start_redis().await;
+    // Something set the fleet's cool-down and open breaker for ten days.
+    let day = Duration::from_secs(86_400);
+    for key in ["retry:{capped}:cooldown", "retry:{capped}:open"] {
+        let px = (10 * day).as_millis() as u64;
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg(1)
+            .arg("PX")
+            .arg(px)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let sharing = share_with(&client, "capped", &[&CAPPED, &CAPPED_BREAKER], on_demand()).unwrap();
+    round_trip(&CAPPED);
+    eventually("connected", || sharing.connected()).await;
+
+    let now = TokioClock::ticks();
+    let hold = CAPPED.hold(now);
+    assert!(
+        hold <= day && hold > day - Duration::from_secs(60),
+        "{hold:?}"
+    );
+    let minute = Duration::from_secs(60);
+    assert!(CAPPED_BREAKER.refuses_at(now + day - minute));
+    assert!(!CAPPED_BREAKER.refuses_at(now + day + minute));
+    sharing.leave().await;
+}
+
+static HUGE: Budget = Budget::new(0.1, 10);
+static FUTURE_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_read_back_from_redis_never_overflow_nor_come_from_the_future() {
+    use retry_runtime::RetryBudget;
+
+    let (_redis, client, mut con) = start_redis().await;
+    let now = redis_now(&mut con).await;
+    let day = 86_400_000;
+    // Other processes' fields: withdrawals past i64::MAX, a window written a
+    // day ahead, and a live window.
+    let huge = format!("0 {}", "9".repeat(30));
+    other_process(&mut con, ("huge", "budget", "huge"), now, &huge).await;
+    other_process(&mut con, ("huge", "window", "future"), now + day, "100 100").await;
+    other_process(&mut con, ("huge", "window", "live"), now, "4 1").await;
+
+    let sharing = share_with(&client, "huge", &[&HUGE, &FUTURE_WINDOW], on_demand()).unwrap();
+    round_trip(&HUGE);
+    eventually("connected", || sharing.connected()).await;
+    // The fleet withdrew more than it ever had: no retry is left (the sum
+    // read as i64::MIN, taken as none withdrawn, let 100 through).
+    assert!(!HUGE.try_withdraw(Duration::from_secs(100)));
+    // Only the live window counts, and the one from the future is gone.
+    assert_eq!(FUTURE_WINDOW.failure_ratio(), 0.25);
+    let exists: bool = redis::cmd("HEXISTS")
+        .arg("retry:{huge}:window")
+        .arg("future")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(!exists);
+    sharing.leave().await;
+}
+
+static WATCHED: Budget = Budget::new(0.1, 10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connected_says_whether_the_last_round_trip_succeeded() {
+    let mut redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let options = on_demand().timeout(Duration::from_millis(200));
+    let sharing = share_with(&client, "watched", &[&WATCHED], options).unwrap();
+    assert!(!sharing.connected(), "no round trip yet");
+    round_trip(&WATCHED);
+    eventually("connected", || sharing.connected()).await;
+
+    // One failed round trip is enough (the process keeps the fleet's last
+    // sums until a second one fails, but the last round trip failed).
+    redis.kill();
+    round_trip(&WATCHED);
+    eventually("disconnected", || !sharing.connected()).await;
+
+    // Back: the client reconnects within a round trip or two.
+    redis.restart().unwrap();
+    let start = Instant::now();
+    while !sharing.connected() {
+        assert!(start.elapsed() < Duration::from_secs(5), "not back");
+        round_trip(&WATCHED);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sharing.leave().await;
+    assert!(!sharing.connected(), "ended");
+}
+
+static RESHARED: Budget = Budget::new(0.1, 10);
+static RESHARED_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
+
+/// A runtime of its own, as each `#[tokio::test]` has.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_member_whose_synchronisation_ended_can_be_shared_again() {
+    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let members: [&'static dyn retry_runtime::redis::Shared; 2] = [&RESHARED, &RESHARED_WINDOW];
+    let share = || share_with(&client, "reshared", &members, on_demand());
+
+    // Shared in a runtime that is then dropped.
+    let first = runtime().block_on(async {
+        let sharing = share().unwrap();
+        round_trip(&RESHARED);
+        eventually("connected", || sharing.connected()).await;
+        sharing
+    });
+    assert!(!first.connected(), "its runtime is gone");
+
+    // A later runtime shares the same statics again (under another key
+    // too), and they are shared until that synchronisation ends.
+    runtime().block_on(async {
+        let second = share().unwrap();
+        assert!(matches!(share(), Err(ShareError::AlreadyShared(_))));
+        round_trip(&RESHARED);
+        eventually("connected again", || second.connected()).await;
+        second.leave().await;
+        let third = share_with(&client, "elsewhere", &[&RESHARED], on_demand()).unwrap();
+        round_trip(&RESHARED);
+        eventually("connected elsewhere", || third.connected()).await;
+        third.leave().await;
+    });
+}
+
+static PARTED: Budget = Budget::new(0.0, 10);
+static PARTED_BY_CALLS: Budget = Budget::new(0.5, 1);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst() {
+    use retry_runtime::__private::{Clock, TokioClock};
+    use retry_runtime::RetryBudget;
+
+    let (_redis, client, mut con) = start_redis().await;
+    let now = redis_now(&mut con).await;
+    let withdrawals = |budget: &Budget| {
+        (0..1000)
+            .take_while(|_| budget.try_withdraw(TokioClock::ticks()))
+            .count()
+    };
+
+    // Another live process; no call deposits (a ratio of 0).
+    other_process(&mut con, ("parted", "budget", "other"), now, "0 0").await;
+    let sharing = share_with(&client, "parted", &[&PARTED], on_demand()).unwrap();
+    round_trip(&PARTED);
+    eventually("connected", || sharing.connected()).await;
+    // A burst of failures in both processes before they hear of each
+    // other: each spends half of the reserve (100 retries), not all of it.
+    assert_eq!(withdrawals(&PARTED), 50);
+    sharing.leave().await;
+
+    // The other process's calls deposited 30 retries' worth, this one's 10
+    // (20 calls at 0.5): its part is a quarter of the fleet's balance, 10 +
+    // 30 + 10 (the reserve), and what its calls deposit meanwhile.
+    other_process(&mut con, ("by-calls", "budget", "other"), now, "30000 0").await;
+    let members: [&'static dyn retry_runtime::redis::Shared; 1] = [&PARTED_BY_CALLS];
+    let sharing = share_with(&client, "by-calls", &members, on_demand()).unwrap();
+    for _ in 0..20 {
+        PARTED_BY_CALLS.deposit(TokioClock::ticks());
+    }
+    round_trip(&PARTED_BY_CALLS);
+    eventually("connected", || sharing.connected()).await;
+    assert_eq!(withdrawals(&PARTED_BY_CALLS), 12);
+    for _ in 0..2 {
+        PARTED_BY_CALLS.deposit(TokioClock::ticks());
+    }
+    assert_eq!(withdrawals(&PARTED_BY_CALLS), 1);
     sharing.leave().await;
 }
