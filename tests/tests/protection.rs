@@ -6,7 +6,7 @@ use std::time::Duration;
 use retry_runtime::{
     AdaptiveWindow, BreakerState, Budget, CircuitBreaker, GiveUp, Retrying, retry, stats, wait,
 };
-use tests::{ApiError, Script, record, secs, take_delays, take_seen};
+use tests::{ApiError, Script, ms, record, secs, take_delays, take_seen};
 use tokio::time::Instant;
 
 static TIGHT: Budget = Budget::new(0.5, 0);
@@ -218,4 +218,85 @@ async fn the_builder_says_the_same() {
     policy.call(|| async { s.next() }).await.unwrap();
     // 1 of 1, then 2 of 2 failed: ×2 both times.
     assert_eq!(take_delays(), [secs(2.0), secs(2.0)]);
+}
+
+// A breaker with a 10 ms window counts in 1 ms slices: a quiet night is
+// millions of them, past the 2^24 at which a slice's packed number used to
+// wrap. Each attempt lasts 30 s; the ones of one test end together.
+static NIGHT_BACK: CircuitBreaker = CircuitBreaker::new()
+    .min_attempts(4)
+    .window(Duration::from_millis(10));
+static NIGHT_LOST: CircuitBreaker = CircuitBreaker::new()
+    .min_attempts(4)
+    .window(Duration::from_millis(10));
+
+#[retry(attempts = 1, breaker = NIGHT_BACK)]
+async fn before_dawn() -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(30.0)).await;
+    Err(ApiError::status(503))
+}
+
+#[retry(attempts = 1, breaker = NIGHT_LOST)]
+async fn after_dawn() -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(30.0)).await;
+    Err(ApiError::status(503))
+}
+
+/// Time to advance so that the next 30 s attempt ends `slices` ms after
+/// the last one ended.
+fn night(slices: u64) -> Duration {
+    ms(slices) - secs(30.0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_from_exactly_2_pow_24_slices_ago_do_not_come_back() {
+    let (a, b, c) = tokio::join!(before_dawn(), before_dawn(), before_dawn());
+    assert!(a.is_err() && b.is_err() && c.is_err());
+    assert_eq!(
+        NIGHT_BACK.state(),
+        BreakerState::Closed,
+        "3 of the 4 needed"
+    );
+    for quiet in [1u64 << 24, 1 << 24, 2 << 24] {
+        tokio::time::advance(night(quiet)).await;
+        // One failure: if the night's 3 came back, 4 failures would open it.
+        before_dawn().await.unwrap_err();
+        assert_eq!(NIGHT_BACK.state(), BreakerState::Closed, "quiet {quiet}");
+    }
+}
+
+/// Threads that each hold one of the stripes a thread may own (16), so
+/// that this thread's counts go to the shared ones, where adds compare
+/// and swap (the path that refused them). Dropped: they end.
+struct Crowd(Vec<std::sync::mpsc::Sender<()>>);
+
+fn crowd() -> Crowd {
+    static ANY: Budget = Budget::new(1.0, 0);
+    let senders = (0..20)
+        .map(|_| {
+            let (ready, wait) = std::sync::mpsc::channel();
+            let (end, ended) = std::sync::mpsc::channel::<()>();
+            std::thread::spawn(move || {
+                retry_runtime::RetryBudget::deposit(&ANY, Duration::ZERO);
+                ready.send(()).unwrap();
+                let _ = ended.recv();
+            });
+            wait.recv().unwrap();
+            end
+        })
+        .collect();
+    Crowd(senders)
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_after_2_pow_24_minus_6_slices_are_counted() {
+    let _crowd = crowd();
+    let (a, b, c) = tokio::join!(after_dawn(), after_dawn(), after_dawn());
+    assert!(a.is_err() && b.is_err() && c.is_err());
+    // The night's slice and this one share a word, whose old number read as
+    // 6 slices ahead: every add to it was refused.
+    tokio::time::advance(night((1 << 24) - 6)).await;
+    let (a, b, c, d) = tokio::join!(after_dawn(), after_dawn(), after_dawn(), after_dawn());
+    assert!(a.is_err() && b.is_err() && c.is_err() && d.is_err());
+    assert_eq!(NIGHT_LOST.state(), BreakerState::Open, "4 failures of 4");
 }
