@@ -510,11 +510,14 @@ pub struct WindowGate(pub &'static crate::AdaptiveWindow);
 impl Observer for WindowGate {
     #[inline]
     fn attempt_succeeded<C: Clock>(&self, _: u32, _: &Now<C>) {
-        self.0.record(false);
+        // Not the call's shared reading, which may be its start (a first
+        // attempt's success is counted there for a budget or breaker): an
+        // attempt that lasted minutes counts from when it ended.
+        self.0.record_at(C::ticks(), false);
     }
     #[inline]
-    fn attempt_failed<C: Clock>(&self, _: u32, _: Option<Class>, retryable: bool, _: &Now<C>) {
-        self.0.record(retryable);
+    fn attempt_failed<C: Clock>(&self, _: u32, _: Option<Class>, retryable: bool, now: &Now<C>) {
+        self.0.record_at(now.ticks(), retryable);
     }
     #[inline]
     fn window(&self) -> Option<&crate::AdaptiveWindow> {

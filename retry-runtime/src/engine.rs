@@ -768,7 +768,8 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         };
         let mut cx = WaitContext::seeded_on_demand(self.failed, previous);
         if let Some(window) = observer.window() {
-            cx = cx.window(window);
+            // As of this failure (the window's observer read the clock).
+            cx = cx.window_at(window, now.ticks());
         }
         let wait = match own {
             None => top.wait.delay(&mut cx),

@@ -216,7 +216,6 @@ impl<const N: usize> Slices<N> {
     }
 
     /// The newest slice added to (0 before any).
-    #[cfg(test)]
     pub(crate) fn newest(&self) -> u64 {
         unpack_head(self.head.load(Acquire)).1
     }
@@ -314,6 +313,11 @@ impl<const N: usize> Striped<N> {
         self.all()
             .map(|s| s.sum_since(epoch, since))
             .fold(0, u64::saturating_add)
+    }
+
+    /// The newest slice added to, in any stripe (0 before any).
+    pub(crate) fn newest(&self) -> u64 {
+        self.all().map(Slices::newest).max().unwrap_or(0)
     }
 
     pub(crate) fn clear(&self) {

@@ -16,7 +16,10 @@ pub struct WaitContext<'a> {
     /// The delay chosen before the previous attempt; zero before the second.
     pub previous: Duration,
     rng: Source<'a>,
-    window: Option<&'a AdaptiveWindow>,
+    /// The window, and when it is read (the clock the call sleeps on;
+    /// `None`: now). One field, so that a context without one is built as
+    /// before (a null pointer).
+    window: Option<(&'a AdaptiveWindow, Option<Duration>)>,
 }
 
 /// Where randomness comes from: a given generator, or one seeded on first use
@@ -48,16 +51,29 @@ impl<'a> WaitContext<'a> {
     }
 
     /// The same context, with the recent attempts of the function (what
-    /// [`adaptive`] waits read).
+    /// [`adaptive`] waits read), read as of now
+    /// ([`AdaptiveWindow::failure_ratio`]).
     pub fn window(mut self, window: &'a AdaptiveWindow) -> Self {
-        self.window = Some(window);
+        self.window = Some((window, None));
+        self
+    }
+
+    /// The same context, with the recent attempts of the function read as
+    /// of `now` ([`AdaptiveWindow::failure_ratio_at`]): what the engine
+    /// passes, from the clock the call sleeps on.
+    pub fn window_at(mut self, window: &'a AdaptiveWindow, now: Duration) -> Self {
+        self.window = Some((window, Some(now)));
         self
     }
 
     /// The share of failed attempts in the function's recent window; 0.0
     /// without a window.
     pub fn failure_ratio(&self) -> f64 {
-        self.window.map_or(0.0, AdaptiveWindow::failure_ratio)
+        match self.window {
+            None => 0.0,
+            Some((window, None)) => window.failure_ratio(),
+            Some((window, Some(now))) => window.failure_ratio_at(now),
+        }
     }
 
     /// A duration drawn uniformly from `[low, high]` (`low` when `high < low`).

@@ -300,3 +300,59 @@ async fn failures_after_2_pow_24_minus_6_slices_are_counted() {
     assert!(a.is_err() && b.is_err() && c.is_err() && d.is_err());
     assert_eq!(NIGHT_LOST.state(), BreakerState::Open, "4 failures of 4");
 }
+
+// Attempts of 30 s, as a model's answer takes; the window's default age
+// is 5 minutes.
+static AGED: AdaptiveWindow = AdaptiveWindow::new(10);
+
+#[retry(attempts = 2, wait = adaptive(fixed(1s), shared = AGED), before_sleep = record)]
+async fn answer(s: &Script<u32>) -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(30.0)).await;
+    s.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_an_hour_ago_does_not_lengthen_todays_waits() {
+    for _ in 0..5 {
+        answer(&Script::new([Err(ApiError::status(503))]))
+            .await
+            .unwrap_err();
+    }
+    assert_eq!(AGED.failure_ratio(), 1.0, "10 failed attempts");
+    let _ = take_delays();
+    tokio::time::advance(secs(3600.0)).await;
+    for _ in 0..3 {
+        answer(&Script::new([Ok(1)])).await.unwrap();
+    }
+    answer(&Script::new([Err(ApiError::status(503)), Ok(1)]))
+        .await
+        .unwrap();
+    // 1 of the 4 attempts of the last 2 minutes failed: 1 s × (1 + 3 × 1/4).
+    // Counting the hour-old outage, 7 of the last 10 would have: 3.1 s.
+    assert_eq!(take_delays(), [secs(1.75)]);
+}
+
+static LONG_CALLS: AdaptiveWindow = AdaptiveWindow::new(10);
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_counts_from_when_it_ended() {
+    let _ = take_delays();
+    // The builder's policy reads the clock when a call starts; a success
+    // after 10 minutes must still count as recent when it ends.
+    let policy = Retrying::<u32, ApiError>::new()
+        .classify()
+        .wait(wait::adaptive(wait::fixed(secs(1.0))).scale(1.0))
+        .window(&LONG_CALLS)
+        .before_sleep(record);
+    let ok = policy
+        .call(|| async {
+            tokio::time::sleep(secs(600.0)).await;
+            Ok(1)
+        })
+        .await;
+    assert_eq!(ok, Ok(1));
+    let s = Script::new([Err(ApiError::status(503)), Ok(1)]);
+    policy.call(|| async { s.next() }).await.unwrap();
+    // 1 of 2: 1 s × (1 + 1 × 1/2).
+    assert_eq!(take_delays(), [secs(1.5)]);
+}
