@@ -209,6 +209,27 @@ impl AdaptiveWindow {
     pub fn size(&self) -> u32 {
         self.size
     }
+
+    /// Forgets every attempt (for tests), as [`Budget::reset`](crate::Budget::reset)
+    /// and [`CircuitBreaker::reset`](crate::CircuitBreaker::reset) do. With
+    /// the window shared on Redis, the other processes' attempts still
+    /// count until the next synchronisation reads them again.
+    ///
+    /// ```
+    /// use retry_runtime::AdaptiveWindow;
+    ///
+    /// static HEALTH: AdaptiveWindow = AdaptiveWindow::new(10);
+    /// HEALTH.record(true);
+    /// HEALTH.reset();
+    /// assert_eq!(HEALTH.failure_ratio(), 0.0);
+    /// ```
+    pub fn reset(&self) {
+        self.next.store(0, Relaxed);
+        for word in &self.bits {
+            word.store(0, Relaxed);
+        }
+        self.recent.clear();
+    }
 }
 
 /// The set bits of `bits` from bit `from` to bit `to` (excluded).
@@ -453,6 +474,22 @@ mod tests {
         assert_eq!(window.failure_ratio(), 1.0);
         window.record(false);
         assert_eq!(window.failure_ratio(), 2.0 / 3.0);
+    }
+
+    #[test]
+    fn reset_forgets_every_attempt() {
+        let window = AdaptiveWindow::new(3);
+        for _ in 0..5 {
+            window.record_at(secs(50), true);
+        }
+        window.reset();
+        assert_eq!(window.failure_ratio_at(secs(50)), 0.0);
+        window.record_at(secs(50), false);
+        window.record_at(secs(51), true);
+        assert_eq!(window.failure_ratio_at(secs(51)), 0.5, "a fresh start");
+        window.reset();
+        window.record(true);
+        assert_eq!(window.failure_ratio(), 1.0);
     }
 
     #[test]

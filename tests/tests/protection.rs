@@ -330,6 +330,8 @@ async fn an_outage_an_hour_ago_does_not_lengthen_todays_waits() {
     // 1 of the 4 attempts of the last 2 minutes failed: 1 s × (1 + 3 × 1/4).
     // Counting the hour-old outage, 7 of the last 10 would have: 3.1 s.
     assert_eq!(take_delays(), [secs(1.75)]);
+    AGED.reset();
+    assert_eq!(AGED.failure_ratio(), 0.0);
 }
 
 static LONG_CALLS: AdaptiveWindow = AdaptiveWindow::new(10);
