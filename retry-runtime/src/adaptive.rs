@@ -320,7 +320,9 @@ impl<W: Wait> Wait for Adaptive<W> {
         let base = self.inner.delay(cx);
         let factor = 1.0 + self.scale * cx.failure_ratio();
         let scaled = Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(self.max);
-        scaled.min(self.max)
+        let scaled = scaled.min(self.max);
+        cx.rescale(base, scaled);
+        scaled
     }
 }
 
@@ -367,6 +369,31 @@ mod tests {
         }
         assert_eq!(window.failure_ratio(), 0.0, "the failures left the window");
         assert_eq!(delay_with(&wait, &window), Duration::from_secs(2));
+    }
+
+    /// The delay, and what the engine keeps of it for the next one.
+    fn delay_and_kept(wait: &impl Wait, window: &AdaptiveWindow) -> (Duration, Duration) {
+        let mut rng = Entropy::from_seed(1);
+        let mut cx = WaitContext::new(1, Duration::ZERO, &mut rng).window_at(window, secs(1));
+        let delay = wait.delay(&mut cx);
+        (delay, cx.unscaled(delay))
+    }
+
+    #[test]
+    fn the_context_keeps_the_delay_as_it_was_before_the_scale() {
+        let window = AdaptiveWindow::new(1);
+        window.record_at(secs(1), true);
+        // Scaled up: 1 s × 2.
+        let wait = adaptive(fixed(secs(1))).scale(1.0);
+        assert_eq!(delay_and_kept(&wait, &window), (secs(2), secs(1)));
+        // Cut by its cap below the inner delay.
+        let wait = adaptive(fixed(secs(10))).max(secs(4));
+        assert_eq!(delay_and_kept(&wait, &window), (secs(4), secs(10)));
+        // In a sum, only the adaptive part is unscaled.
+        let wait = crate::wait::Sum::new(adaptive(fixed(secs(1))).scale(1.0), fixed(secs(5)));
+        assert_eq!(delay_and_kept(&wait, &window), (secs(7), secs(6)));
+        // Without an adaptive wait, the delay itself.
+        assert_eq!(delay_and_kept(&fixed(secs(3)), &window), (secs(3), secs(3)));
     }
 
     #[test]

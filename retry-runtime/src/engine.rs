@@ -477,7 +477,8 @@ pub struct Call<'s, C: Clock, O = ()> {
     failed: u32,
     /// The wait that chose `previous`.
     wait_id: u32,
-    /// The last delay that wait chose (before any Retry-After floor).
+    /// The last delay that wait chose (before any Retry-After floor, and
+    /// before an adaptive wait's scale).
     previous: Duration,
     /// Why the next attempt may not run (a breaker refused it): the call
     /// then gives up with its last outcome.
@@ -775,6 +776,9 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             None => top.wait.delay(&mut cx),
             Some(own) => own.delay(&mut cx),
         };
+        // What the wait continues from is its own delay: an adaptive scale
+        // is applied afresh each time, not compounded.
+        let unscaled = cx.unscaled(wait);
         let mut delay = wait;
         if let (RetryAfter::Honor { max }, Some(requested)) =
             (self.settings.retry_after, failure.retry_after)
@@ -803,7 +807,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         }
         observer.admit(self.failed.saturating_add(1), delay, &now)?;
         self.wait_id = wait_id;
-        self.previous = wait;
+        self.previous = unscaled;
         Ok(delay)
     }
 

@@ -14,12 +14,18 @@ pub struct WaitContext<'a> {
     /// The attempt that just failed, from 1.
     pub attempt: u32,
     /// The delay chosen before the previous attempt; zero before the second.
+    /// The engine keeps it as the wait chose it before an [`adaptive`] wait
+    /// scaled it, so that decorrelated jitter under `adaptive` is scaled
+    /// once rather than growing on an already scaled delay.
     pub previous: Duration,
     rng: Source<'a>,
     /// The window, and when it is read (the clock the call sleeps on;
     /// `None`: now). One field, so that a context without one is built as
     /// before (a null pointer).
     window: Option<(&'a AdaptiveWindow, Option<Duration>)>,
+    /// What adaptive waits added to the delay and took from it (their cap):
+    /// `None` when none scaled it, so that other waits pay one store.
+    rescaled: Option<(Duration, Duration)>,
 }
 
 /// Where randomness comes from: a given generator, or one seeded on first use
@@ -37,6 +43,7 @@ impl<'a> WaitContext<'a> {
             previous,
             rng: Source::Given(rng),
             window: None,
+            rescaled: None,
         }
     }
 
@@ -47,6 +54,7 @@ impl<'a> WaitContext<'a> {
             previous,
             rng: Source::OnDemand(None),
             window: None,
+            rescaled: None,
         }
     }
 
@@ -73,6 +81,26 @@ impl<'a> WaitContext<'a> {
             None => 0.0,
             Some((window, None)) => window.failure_ratio(),
             Some((window, Some(now))) => window.failure_ratio_at(now),
+        }
+    }
+
+    /// An adaptive wait scaled `base` to `scaled`.
+    pub(crate) fn rescale(&mut self, base: Duration, scaled: Duration) {
+        let (up, down) = self.rescaled.unwrap_or_default();
+        self.rescaled = Some(if scaled >= base {
+            (up.saturating_add(scaled - base), down)
+        } else {
+            (up, down.saturating_add(base - scaled))
+        });
+    }
+
+    /// `delay`, which the wait chose in this context, as it was before
+    /// adaptive waits scaled it: what the next context's `previous` is.
+    #[inline]
+    pub(crate) fn unscaled(&self, delay: Duration) -> Duration {
+        match self.rescaled {
+            None => delay,
+            Some((up, down)) => delay.saturating_sub(up).saturating_add(down),
         }
     }
 

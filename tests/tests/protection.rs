@@ -358,3 +358,59 @@ async fn an_attempt_counts_from_when_it_ended() {
     // 1 of 2: 1 s × (1 + 1 × 1/2).
     assert_eq!(take_delays(), [secs(1.5)]);
 }
+
+/// A wait that continues from the previous delay: one second more.
+struct OneMore;
+
+impl wait::Wait for OneMore {
+    fn delay(&self, cx: &mut wait::WaitContext<'_>) -> Duration {
+        cx.previous + secs(1.0)
+    }
+}
+
+#[retry(attempts = 4, wait = adaptive(OneMore, scale = 1, window = 1), before_sleep = record)]
+async fn continued(s: &Script<u32>) -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(45.0)).await;
+    s.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_wait_scales_the_inner_delay_once() {
+    let _ = take_delays();
+    continued(&Script::new([Err(ApiError::connect())]))
+        .await
+        .unwrap_err();
+    // The window of 1 holds a failure: ×2 each time, on the inner wait's own
+    // 1 s, 2 s, 3 s (scaled delays fed back would give 2, 6, 14).
+    assert_eq!(take_delays(), [secs(2.0), secs(4.0), secs(6.0)]);
+}
+
+#[retry(
+    attempts = 10,
+    wait = adaptive(exponential(initial = 1s, max = 1000s, jitter = decorrelated), scale = 3, window = 1, max = 100000s),
+    before_sleep = record
+)]
+async fn decorrelated(s: &Script<u32>) -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(20.0)).await;
+    s.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn decorrelated_jitter_under_adaptive_does_not_compound() {
+    for _ in 0..20 {
+        let _ = take_delays();
+        decorrelated(&Script::new([Err(ApiError::status(503))]))
+            .await
+            .unwrap_err();
+        let delays = take_delays();
+        assert_eq!(delays.len(), 9);
+        // Each delay is 4 × the inner one, which is uniform in
+        // [1 s, 3 × the inner one before]: never more than 3 × the delay
+        // before (fed the scaled delay, it could reach 12 ×).
+        for pair in delays.windows(2) {
+            assert!(pair[1] <= pair[0] * 3, "{delays:?}");
+        }
+        assert!(delays.iter().all(|&d| d >= secs(4.0)), "{delays:?}");
+        assert!(delays[0] <= secs(12.0), "{delays:?}");
+    }
+}
