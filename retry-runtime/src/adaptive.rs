@@ -25,7 +25,9 @@ const AGE_SLICES: usize = 10;
 /// `max_age`, the age changes nothing. An attempt counts from when it
 /// ended, so one that lasted ten minutes is recent when it ends. The age is
 /// counted in 10 slices of `max_age / 10`: an attempt stops counting
-/// between 0.9 × `max_age` and `max_age` after it ended.
+/// between 0.9 × `max_age` and `max_age` after it ended. Shared on Redis
+/// (the `redis` feature), a process publishes only its attempts within
+/// `max_age` too.
 ///
 /// Time is the clock the call sleeps on (tokio's in an `async fn`, so a
 /// paused test clock applies), as for [`Budget`](crate::Budget) and
