@@ -528,8 +528,9 @@ pub struct WindowGate(pub &'static crate::AdaptiveWindow);
 
 impl Observer for WindowGate {
     #[inline]
-    fn attempt_succeeded<C: Clock>(&self, _: u32, _: Permit, _: &Now<C>) {
-        self.0.record(false);
+    fn attempt_succeeded<C: Clock>(&self, _: u32, _: Permit, now: &Now<C>) {
+        // Read when the attempt ended, however long it ran.
+        self.0.record_at(now.ticks(), false);
     }
     #[inline]
     fn attempt_failed<C: Clock>(
@@ -538,9 +539,9 @@ impl Observer for WindowGate {
         _: Option<Class>,
         retryable: bool,
         _: Permit,
-        _: &Now<C>,
+        now: &Now<C>,
     ) {
-        self.0.record(retryable);
+        self.0.record_at(now.ticks(), retryable);
     }
     #[inline]
     fn window(&self) -> Option<&crate::AdaptiveWindow> {

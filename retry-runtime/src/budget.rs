@@ -45,8 +45,15 @@ pub trait RetryBudget: Sync {
     }
 }
 
-/// Milli-retries: one retry is 1000.
-const ONE: u64 = 1000;
+/// Micro-retries: one retry is a million, so that a ratio as small as a
+/// millionth still deposits (a thousandth of a retry was once the grain,
+/// and 0.0005 deposited nothing).
+const ONE: u64 = 1_000_000;
+/// What the fleet exchanges on Redis: milli-retries, as before the grain was
+/// refined, so that processes of either version agree on one key. What a
+/// process publishes loses less than a thousandth of a retry.
+#[cfg(feature = "redis")]
+const FLEET_ONE: u64 = 1000;
 /// Deposits and withdrawals expire after this many seconds.
 const TTL_SECS: u64 = 10;
 
@@ -54,7 +61,11 @@ const TTL_SECS: u64 = 10;
 /// withdraws one, and a reserve of `min_per_second` retries a second is
 /// always there: as in Finagle, it is a pool of `min_per_second × 10`
 /// retries over the 10-second window (it may be spent in one burst), on top
-/// of the deposits. Deposits and withdrawals expire after 10 seconds; a
+/// of the deposits. Deposits are counted in millionths of a retry, so a
+/// small ratio (0.0005: one retry per 2,000 calls, for calls that each
+/// cost a minute of a model's time) earns its retries exactly; a positive
+/// ratio below a millionth deposits a millionth. Deposits and withdrawals
+/// expire after 10 seconds; a
 /// call deposits only when its first attempt is made (a call a breaker
 /// refuses earns nothing). When a call wants to
 /// retry and finds the budget empty, it gives up at once and returns its
@@ -82,31 +93,46 @@ const TTL_SECS: u64 = 10;
 /// assert_eq!(complete(&mut 2).unwrap(), 1);
 /// ```
 pub struct Budget {
-    /// What a call deposits, in milli-retries.
+    /// What a call deposits, in micro-retries.
     deposit: u64,
-    /// What is always available over the window, in milli-retries.
+    /// What is always available over the window, in micro-retries.
     reserve: u64,
     deposits: Slices<{ TTL_SECS as usize }>,
     withdrawals: Slices<{ TTL_SECS as usize }>,
     /// What this process may spend of the fleet's balance beyond its own
-    /// (milli-retries, maybe less than nothing), when shared.
+    /// (micro-retries, maybe less than nothing), when shared.
     #[cfg(feature = "redis")]
     pub(crate) fleet: crate::redis::Slot,
 }
 
 impl Budget {
     /// A budget where retries may add `ratio` of the calls (0.1: 10%), plus
-    /// `min_per_second` retries a second. A `ratio` that is not a finite
-    /// number of at least zero is taken as 0; above 1000 as 1000.
+    /// `min_per_second` retries a second. `ratio` is rounded to a
+    /// millionth; a positive one below a millionth is taken as a millionth,
+    /// one that is not a finite number above zero as 0, one above 1000 as
+    /// 1000.
+    ///
+    /// What one thread deposits in one second is kept up to about a
+    /// million retries (2^40 millionths): at a ratio of 1000, past 1,099
+    /// calls a second on one thread the budget stops growing, never
+    /// overflows.
+    ///
+    /// ```
+    /// use retry_runtime::Budget;
+    ///
+    /// // One retry per 2,000 calls, and no reserve.
+    /// static SPARING: Budget = Budget::new(0.0005, 0);
+    /// ```
     pub const fn new(ratio: f64, min_per_second: u32) -> Budget {
-        let ratio = if ratio.is_finite() && ratio > 0.0 {
-            ratio.min(1000.0)
+        let deposit = if ratio.is_finite() && ratio > 0.0 {
+            let micros = (ratio.min(1000.0) * ONE as f64 + 0.5) as u64;
+            if micros == 0 { 1 } else { micros }
         } else {
-            0.0
+            0
         };
         Budget {
-            deposit: (ratio * ONE as f64) as u64,
-            reserve: min_per_second as u64 * TTL_SECS * ONE,
+            deposit,
+            reserve: (min_per_second as u64).saturating_mul(TTL_SECS * ONE),
             deposits: Slices::new(),
             withdrawals: Slices::new(),
             #[cfg(feature = "redis")]
@@ -129,21 +155,22 @@ impl Budget {
     }
 
     /// After a synchronisation: the other processes' deposits
-    /// (milli-retries) and withdrawals, and how many processes share the
-    /// budget, this one included. The fleet's balance counts every deposit
-    /// and withdrawal and the reserve once; until the next synchronisation
-    /// this process spends its part of it, in proportion to its deposits
-    /// (an equal part when nobody deposited), and what its calls deposit
-    /// meanwhile. The parts add up to the balance: processes that all
-    /// retry at once, before they hear of each other, do not each spend
-    /// all of it.
+    /// (milli-retries, as the fleet exchanges them) and withdrawals, and how
+    /// many processes share the budget, this one included. The fleet's
+    /// balance counts every deposit and withdrawal and the reserve once;
+    /// until the next synchronisation this process spends its part of it,
+    /// in proportion to its deposits (an equal part when nobody deposited),
+    /// and what its calls deposit meanwhile. The parts add up to the
+    /// balance: processes that all retry at once, before they hear of each
+    /// other, do not each spend all of it.
     #[cfg(feature = "redis")]
     pub(crate) fn set_fleet(&self, now: Duration, deposits: u64, withdrawals: u64, processes: u64) {
         let second = now.as_secs();
         let own = self.own_balance(second);
-        let fleet = own + i128::from(deposits) - i128::from(withdrawals) * i128::from(ONE);
+        let deposits = i128::from(deposits) * i128::from(ONE / FLEET_ONE);
+        let fleet = own + deposits - i128::from(withdrawals) * i128::from(ONE);
         let mine = self.deposits.sum(second);
-        let all = u128::from(mine) + u128::from(deposits);
+        let all = i128::from(mine) + deposits;
         let part = if all > 0 {
             // As a ratio: fleet × mine could overflow even an i128.
             (fleet as f64 * (mine as f64 / all as f64)) as i128
@@ -154,12 +181,13 @@ impl Budget {
         self.fleet.set_balance(beyond as i64);
     }
 
-    /// This process's deposits (milli-retries) and withdrawals over the
-    /// window, for the fleet.
+    /// This process's deposits (milli-retries, as the fleet exchanges them)
+    /// and withdrawals over the window, for the fleet.
     #[cfg(feature = "redis")]
     pub(crate) fn own_counts(&self, now: Duration) -> (u64, u64) {
         let second = now.as_secs();
-        (self.deposits.sum(second), self.withdrawals.sum(second))
+        let deposits = self.deposits.sum(second) / (ONE / FLEET_ONE);
+        (deposits, self.withdrawals.sum(second))
     }
 
     /// Forgets every deposit and withdrawal (for tests).
@@ -271,6 +299,27 @@ mod tests {
         assert!(!b.try_withdraw(now));
     }
 
+    #[cfg(feature = "redis")]
+    #[test]
+    fn the_fleet_exchanges_thousandths_of_a_retry() {
+        let b = Budget::new(0.0005, 0);
+        for _ in 0..3 {
+            b.deposit(at(7));
+        }
+        assert_eq!(b.own_counts(at(7)), (1, 0), "1,500 millionths publish as 1");
+        // What others deposited arrives in thousandths: four processes
+        // deposited 2 retries here and 6 elsewhere, and withdrew 2 there;
+        // this process's part is a quarter of the 6 left.
+        let b = Budget::new(0.5, 0);
+        for _ in 0..4 {
+            b.deposit(at(7));
+        }
+        b.set_fleet(at(7), 6_000, 2, 4);
+        assert_eq!(b.available(at(7)), 1);
+        assert!(b.try_withdraw(at(7)));
+        assert!(!b.try_withdraw(at(7)), "1.5 retries: one");
+    }
+
     #[test]
     fn calls_earn_a_share_of_a_retry_and_the_reserve_is_always_there() {
         let b = Budget::new(0.1, 1);
@@ -308,6 +357,48 @@ mod tests {
         }
         assert!(!b.try_withdraw(at(59)));
         assert!(b.try_withdraw(at(60)), "the withdrawals expired");
+    }
+
+    #[test]
+    fn a_small_ratio_still_earns_retries() {
+        // 0.0005: 2,000 calls earn one retry.
+        let b = Budget::new(0.0005, 0);
+        for _ in 0..1999 {
+            b.deposit(at(5));
+        }
+        assert!(!b.try_withdraw(at(5)), "1,999 calls are not enough");
+        b.deposit(at(5));
+        assert!(b.try_withdraw(at(5)), "2,000 calls earn one");
+        assert!(!b.try_withdraw(at(5)));
+        // 0.000251 is 251 millionths (not 250, as 0.000251 × 10^6 truncated):
+        // 3,985 calls earn one retry, not 4,000.
+        let b = Budget::new(0.000251, 0);
+        for _ in 0..3984 {
+            b.deposit(at(5));
+        }
+        assert!(!b.try_withdraw(at(5)));
+        b.deposit(at(5));
+        assert!(b.try_withdraw(at(5)));
+        // Below a millionth, a call deposits a millionth.
+        let b = Budget::new(1e-12, 0);
+        for _ in 0..1_000_000 {
+            b.deposit(at(5));
+        }
+        assert!(b.try_withdraw(at(5)));
+        assert!(format!("{b:?}").starts_with("Budget { ratio: 1e-6"));
+    }
+
+    #[test]
+    fn the_largest_ratio_saturates_and_never_overflows() {
+        let b = Budget::new(1000.0, u32::MAX);
+        for _ in 0..5000 {
+            b.deposit(at(5));
+        }
+        // One thread's second holds up to 2^40 millionths (1,099,511
+        // retries): past 1,099 calls at 1,000 retries each it stops growing.
+        let reserve = u64::from(u32::MAX) * 10;
+        assert_eq!(b.available(at(5)), reserve + 1_099_511);
+        assert!(b.try_withdraw(at(5)));
     }
 
     #[test]

@@ -552,7 +552,8 @@ pub struct Call<'s, C: Clock, O: Observer = ()> {
     failed: u32,
     /// The wait that chose `previous`.
     wait_id: u32,
-    /// The last delay that wait chose (before any Retry-After floor).
+    /// The last delay that wait chose (before any Retry-After floor, and
+    /// before an adaptive wait's scale).
     previous: Duration,
     /// Why the next attempt may not run (a breaker refused it): the call
     /// then gives up with its last outcome.
@@ -928,12 +929,16 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         };
         let mut cx = WaitContext::seeded_on_demand(self.failed, previous);
         if let Some(window) = observer.window() {
-            cx = cx.window(window);
+            // As of this failure (the window's observer read the clock).
+            cx = cx.window_at(window, now.ticks());
         }
         let wait = match own {
             None => top.wait.delay(&mut cx),
             Some(own) => own.delay(&mut cx),
         };
+        // What the wait continues from is its own delay: an adaptive scale
+        // is applied afresh each time, not compounded.
+        let unscaled = cx.unscaled(wait);
         let mut delay = wait;
         if let (RetryAfter::Honor { max }, Some(requested)) =
             (self.settings.retry_after, failure.retry_after)
@@ -966,7 +971,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             self.withdrawn = Some(now.ticks());
         }
         self.wait_id = wait_id;
-        self.previous = wait;
+        self.previous = unscaled;
         Ok(delay)
     }
 

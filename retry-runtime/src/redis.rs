@@ -836,10 +836,10 @@ impl Syncer {
                     open = b.open_left(now).map_or(0, millis).min(LONGEST);
                 }
                 Member::Window(w) => {
-                    // The window holds the last attempts however old they
-                    // are: an idle process stops publishing its own, so that
-                    // an outage it saw long ago does not weigh on the fleet.
-                    let (recorded, s, f) = w.own_counts();
+                    // Only attempts within the window's max_age, so that an
+                    // idle process that publishes again does not bring back
+                    // an outage it saw long ago; an idle one publishes zeros.
+                    let (recorded, s, f) = w.own_counts(now);
                     let (seen, moved) = &self.window_moved;
                     if seen.swap(recorded, Relaxed) != recorded {
                         moved.store(millis(now), Relaxed);

@@ -1,37 +1,90 @@
 //! Counts over a sliding window of time slices, without a lock: each slice
-//! is one word that packs the slice's epoch (which slice of time it counts)
-//! and its count, updated with compare-and-swap. A slice left from an
-//! earlier turn of the ring starts again from zero when it is next used.
+//! is one word that packs which slice of time it counts and its count,
+//! updated with compare-and-swap (or by its one owner thread with a plain
+//! store). A slice left from an earlier turn of the ring starts again from
+//! zero when it is next used.
+//!
+//! A word has room for 22 bits of its slice's number, so a word from long
+//! ago could pass for a current one. Two things keep that from happening,
+//! however long the counts stay untouched: the newest slice added to is
+//! kept in full (`head`), and every word is read against it; and when the
+//! newest slice moves on, the words that left the window are cleared, or,
+//! after a jump of [`ERA`] slices or more (a long quiet period), a new era
+//! begins, and the words of an earlier era count for nothing. An add for a
+//! slice older than the newest slice's window is dropped, by the owner
+//! thread as by the others. The add path gains one load of `head`, which
+//! is written once per slice.
 
 use std::sync::atomic::{AtomicU64, Ordering::*};
 
 const VALUE_BITS: u32 = 40;
 const VALUE_MAX: u64 = (1 << VALUE_BITS) - 1;
-const EPOCH_MASK: u64 = (1 << (64 - VALUE_BITS)) - 1;
+const TAG_BITS: u32 = 22;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+const ERA_BITS: u32 = 2;
+const ERA_MASK: u64 = (1 << ERA_BITS) - 1;
+/// A jump of the newest slice by this many slices or more starts a new era.
+/// Within an era no word is more than about twice this from `head`, well
+/// inside what a 22-bit tag tells apart (2^21 either way).
+const ERA: u64 = 1 << 19;
+/// The largest slice number kept (larger ones are taken as this one).
+const EPOCH_MAX: u64 = (1 << (64 - ERA_BITS)) - 1;
 
 /// `N` slices; the window is the current slice and the `N - 1` before it.
 pub(crate) struct Slices<const N: usize> {
+    /// The era (top bits) and the newest slice added to, in full.
+    head: AtomicU64,
     words: [AtomicU64; N],
 }
 
-fn unpack(word: u64) -> (u64, u64) {
-    (word >> VALUE_BITS, word & VALUE_MAX)
+/// A slice's word: its era, the low bits of its slice number, its count.
+#[derive(Clone, Copy)]
+struct Word {
+    era: u64,
+    tag: u64,
+    value: u64,
 }
 
-/// Whether the slice tagged `at` is newer than `tag` (a late add for an
-/// older slice must not wipe a newer one that reuses its word).
-fn newer(at: u64, tag: u64) -> bool {
-    let ahead = at.wrapping_sub(tag) & EPOCH_MASK;
-    ahead != 0 && ahead < (EPOCH_MASK >> 1)
+impl Word {
+    fn unpack(word: u64) -> Word {
+        Word {
+            era: word >> (TAG_BITS + VALUE_BITS),
+            tag: (word >> VALUE_BITS) & TAG_MASK,
+            value: word & VALUE_MAX,
+        }
+    }
+
+    fn pack(era: u64, epoch: u64, value: u64) -> u64 {
+        ((era & ERA_MASK) << (TAG_BITS + VALUE_BITS))
+            | ((epoch & TAG_MASK) << VALUE_BITS)
+            | value.min(VALUE_MAX)
+    }
+
+    /// The slice this word counts, read against `near` (a slice within
+    /// 2^21 of it); `None` below zero.
+    fn epoch(self, near: u64) -> Option<u64> {
+        let ahead = self.tag.wrapping_sub(near) & TAG_MASK;
+        if ahead < 1 << (TAG_BITS - 1) {
+            Some(near.saturating_add(ahead))
+        } else {
+            near.checked_sub((1 << TAG_BITS) - ahead)
+        }
+    }
 }
 
-fn pack(epoch: u64, value: u64) -> u64 {
-    ((epoch & EPOCH_MASK) << VALUE_BITS) | value.min(VALUE_MAX)
+fn unpack_head(head: u64) -> (u64, u64) {
+    (head >> (64 - ERA_BITS), head & EPOCH_MAX)
+}
+
+fn pack_head(era: u64, newest: u64) -> u64 {
+    ((era & ERA_MASK) << (64 - ERA_BITS)) | newest.min(EPOCH_MAX)
 }
 
 impl<const N: usize> Slices<N> {
     pub(crate) const fn new() -> Self {
+        const { assert!(N > 0 && (N as u64) < ERA) };
         Slices {
+            head: AtomicU64::new(0),
             words: [const { AtomicU64::new(0) }; N],
         }
     }
@@ -40,28 +93,98 @@ impl<const N: usize> Slices<N> {
         &self.words[(epoch % N as u64) as usize]
     }
 
+    /// Before an add to `epoch`: moves the newest slice on to it when it is
+    /// newer (clearing what left the window), and says in which era to
+    /// write; `None` when `epoch` is out of the newest slice's window (a
+    /// late add, dropped). `owned`: by the owner thread, no one else writes.
+    fn enter(&self, epoch: u64, owned: bool) -> Option<u64> {
+        let mut head = self.head.load(Acquire);
+        loop {
+            let (era, newest) = unpack_head(head);
+            if epoch <= newest {
+                return (newest - epoch < N as u64).then_some(era);
+            }
+            let era = if epoch - newest >= ERA {
+                (era + 1) & ERA_MASK
+            } else {
+                era
+            };
+            let next = pack_head(era, epoch);
+            if owned {
+                self.head.store(next, Release);
+            } else if let Err(now) = self.head.compare_exchange(head, next, AcqRel, Acquire) {
+                head = now;
+                continue;
+            }
+            self.sweep(next, newest, owned);
+            return Some(era);
+        }
+    }
+
+    /// Clears the words that `head` (just moved on from `before`) no longer
+    /// counts: those of another era, and those older than its window. Read
+    /// against `before`, every word of this era is told apart exactly.
+    fn sweep(&self, head: u64, before: u64, owned: bool) {
+        let (era, newest) = unpack_head(head);
+        let oldest = newest.saturating_sub(N as u64 - 1);
+        for word in &self.words {
+            let current = word.load(Acquire);
+            let w = Word::unpack(current);
+            let stale = w.era != era || w.epoch(before).is_none_or(|at| at < oldest);
+            if w.value == 0 || !stale {
+                continue;
+            }
+            if owned {
+                word.store(0, Release);
+            } else {
+                // Another add moved `head` on: it sweeps (a word written in
+                // a newer era must not be taken for an older one here).
+                if self.head.load(Acquire) != head {
+                    return;
+                }
+                let _ = word.compare_exchange(current, 0, AcqRel, Relaxed);
+            }
+        }
+    }
+
+    /// What an add of `n` to `epoch` in `era` makes of the word `current`;
+    /// `None` when the word counts a newer slice.
+    fn added(current: u64, era: u64, epoch: u64, n: u64) -> Option<u64> {
+        let w = Word::unpack(current);
+        if w.era == era && w.tag == epoch & TAG_MASK {
+            Some(Word::pack(era, epoch, w.value.saturating_add(n)))
+        } else if w.era == era && w.value != 0 && w.epoch(epoch).is_some_and(|at| at > epoch) {
+            None
+        } else {
+            Some(Word::pack(era, epoch, n))
+        }
+    }
+
     /// Adds `n` to the slice of `epoch`.
     pub(crate) fn add(&self, epoch: u64, n: u64) {
-        let tag = epoch & EPOCH_MASK;
-        let word = self.word(epoch);
-        let _ = word.fetch_update(AcqRel, Acquire, |current| {
-            let (at, value) = unpack(current);
-            if at == tag {
-                Some(pack(tag, value.saturating_add(n)))
-            } else if value != 0 && newer(at, tag) {
-                None
-            } else {
-                Some(pack(tag, n))
+        let epoch = epoch.min(EPOCH_MAX);
+        let Some(era) = self.enter(epoch, false) else {
+            return;
+        };
+        let _ = self.word(epoch).fetch_update(AcqRel, Acquire, |current| {
+            // Another add may have moved the window on since: this one is
+            // then late, and must not overwrite what that one wrote.
+            let (now_era, newest) = unpack_head(self.head.load(Acquire));
+            if now_era != era || newest.saturating_sub(epoch) >= N as u64 {
+                return None;
             }
+            Self::added(current, era, epoch, n)
         });
     }
 
     /// Takes back `n` added to the slice of `epoch` (if it still counts it).
     pub(crate) fn take_back(&self, epoch: u64, n: u64) {
-        let tag = epoch & EPOCH_MASK;
+        let epoch = epoch.min(EPOCH_MAX);
+        let (era, _) = unpack_head(self.head.load(Acquire));
         let _ = self.word(epoch).fetch_update(AcqRel, Acquire, |current| {
-            let (at, value) = unpack(current);
-            (at == tag).then(|| pack(tag, value.saturating_sub(n)))
+            let w = Word::unpack(current);
+            (w.era == era && w.tag == epoch & TAG_MASK)
+                .then(|| Word::pack(era, epoch, w.value.saturating_sub(n)))
         });
     }
 
@@ -74,46 +197,57 @@ impl<const N: usize> Slices<N> {
     /// The sum over the window that ends with the slice of `epoch`, leaving
     /// out the slices before `since`.
     pub(crate) fn sum_since(&self, epoch: u64, since: u64) -> u64 {
+        let (epoch, since) = (epoch.min(EPOCH_MAX), since.min(EPOCH_MAX));
         if since > epoch {
             return 0;
         }
-        let now = epoch & EPOCH_MASK;
-        let oldest = (N as u64 - 1).min(epoch.saturating_sub(since));
+        let oldest = since.max(epoch.saturating_sub(N as u64 - 1));
+        let (era, newest) = unpack_head(self.head.load(Acquire));
         self.words
             .iter()
-            .map(|w| unpack(w.load(Acquire)))
-            .filter(|(at, _)| now.wrapping_sub(*at) & EPOCH_MASK <= oldest)
-            .map(|(_, value)| value)
+            .map(|w| Word::unpack(w.load(Acquire)))
+            .filter(|w| w.era == era)
+            .filter(|w| {
+                w.epoch(newest)
+                    .is_some_and(|at| (oldest..=epoch).contains(&at))
+            })
+            .map(|w| w.value)
             .fold(0, u64::saturating_add)
+    }
+
+    /// The newest slice added to (0 before any).
+    pub(crate) fn newest(&self) -> u64 {
+        unpack_head(self.head.load(Acquire)).1
     }
 
     /// Forgets every count.
     pub(crate) fn clear(&self) {
+        self.head.store(0, Release);
         for word in &self.words {
             word.store(0, Release);
         }
     }
 
-    /// [`add`](Self::add) by the one thread that owns these slices: a plain
-    /// load and store (readers still see whole words).
+    /// [`add`](Self::add) by the one thread that owns these slices: plain
+    /// loads and stores (readers still see whole words).
     fn add_owned(&self, epoch: u64, n: u64) {
-        let tag = epoch & EPOCH_MASK;
-        let word = self.word(epoch);
-        let (at, value) = unpack(word.load(Relaxed));
-        let next = if at == tag {
-            value.saturating_add(n)
-        } else {
-            n
+        let epoch = epoch.min(EPOCH_MAX);
+        let Some(era) = self.enter(epoch, true) else {
+            return;
         };
-        word.store(pack(tag, next), Release);
+        let word = self.word(epoch);
+        if let Some(next) = Self::added(word.load(Relaxed), era, epoch, n) {
+            word.store(next, Release);
+        }
     }
 
     fn take_back_owned(&self, epoch: u64, n: u64) {
-        let tag = epoch & EPOCH_MASK;
+        let epoch = epoch.min(EPOCH_MAX);
+        let (era, _) = unpack_head(self.head.load(Relaxed));
         let word = self.word(epoch);
-        let (at, value) = unpack(word.load(Relaxed));
-        if at == tag {
-            word.store(pack(tag, value.saturating_sub(n)), Release);
+        let w = Word::unpack(word.load(Relaxed));
+        if w.era == era && w.tag == epoch & TAG_MASK {
+            word.store(Word::pack(era, epoch, w.value.saturating_sub(n)), Release);
         }
     }
 }
@@ -181,6 +315,11 @@ impl<const N: usize> Striped<N> {
             .fold(0, u64::saturating_add)
     }
 
+    /// The newest slice added to, in any stripe (0 before any).
+    pub(crate) fn newest(&self) -> u64 {
+        self.all().map(Slices::newest).max().unwrap_or(0)
+    }
+
     pub(crate) fn clear(&self) {
         self.every().for_each(Slices::clear);
     }
@@ -242,13 +381,209 @@ mod tests {
         s.add(u64::MAX, u64::MAX);
         s.add(u64::MAX, 1);
         assert_eq!(s.sum(u64::MAX), VALUE_MAX);
+        assert_eq!(s.sum(EPOCH_MAX), VALUE_MAX, "the same slice");
         s.take_back(u64::MAX, u64::MAX);
         assert_eq!(s.sum(u64::MAX), 0);
-        // The epoch wraps at 24 bits: the window still works across it.
-        let wrap = EPOCH_MASK;
-        s.add(wrap, 1);
-        s.add(wrap + 1, 1);
-        assert_eq!(s.sum(wrap + 1), 2);
-        assert_eq!(s.sum(wrap + 4), 1);
+        s.add_owned(u64::MAX, 3);
+        s.take_back_owned(u64::MAX, 1);
+        assert_eq!(s.sum_since(u64::MAX, u64::MAX), 2);
+        assert_eq!(s.newest(), EPOCH_MAX);
+        // Slice 0 and the words' packing at their edges.
+        let s = Slices::<4>::new();
+        s.add(0, 1);
+        assert_eq!(s.sum(0), 1);
+        assert_eq!(s.sum(3), 1);
+        assert_eq!(s.sum(4), 0);
+        s.add((1 << TAG_BITS) - 1, 2);
+        s.add(1 << TAG_BITS, 3);
+        assert_eq!(s.sum(1 << TAG_BITS), 5);
+        s.clear();
+        assert_eq!((s.sum(1 << TAG_BITS), s.newest()), (0, 0));
+    }
+
+    /// Both ways of adding: the shared one (compare-and-swap) and the
+    /// owner's (a plain load and store).
+    fn add_by(s: &Slices<10>, owned: bool, epoch: u64, n: u64) {
+        if owned {
+            s.add_owned(epoch, n);
+        } else {
+            s.add(epoch, n);
+        }
+    }
+
+    /// Quiet periods of every length that matters to a packed epoch: around
+    /// the ring's size, around powers of two up to and past 2^24 slices
+    /// (the old tag's wrap), and their multiples.
+    const QUIET: &[u64] = &[
+        1,
+        9,
+        10,
+        11,
+        (1 << 19) - 1,
+        1 << 19,
+        (1 << 19) + 1,
+        1 << 21,
+        (1 << 22) - 1,
+        1 << 22,
+        (1 << 22) + 1,
+        1 << 23,
+        (1 << 24) - 6,
+        (1 << 24) - 1,
+        1 << 24,
+        (1 << 24) + 1,
+        (1 << 24) + 10,
+        2 << 24,
+        3 << 24,
+        (5 << 24) + 3,
+        10 << 24,
+        1 << 40,
+    ];
+
+    #[test]
+    fn a_quiet_period_of_any_length_loses_and_resurrects_nothing() {
+        for owned in [false, true] {
+            for &quiet in QUIET {
+                for start in [7, 1000, (1 << 24) - 3] {
+                    let s = Slices::<10>::new();
+                    add_by(&s, owned, start, 3);
+                    let later = start + quiet;
+                    let kept = if quiet < 10 { 3 } else { 0 };
+                    let at = format!("owned {owned}, start {start}, quiet {quiet}");
+                    assert_eq!(s.sum(later), kept, "resurrected: {at}");
+                    for k in 0..10 {
+                        assert_eq!(s.sum(later + 10 + k), 0, "resurrected later: {at}");
+                    }
+                    add_by(&s, owned, later, 2);
+                    assert_eq!(s.sum(later), kept + 2, "lost: {at}");
+                    add_by(&s, owned, later + 1, 4);
+                    let kept_next = if quiet + 1 < 10 { 3 } else { 0 };
+                    assert_eq!(s.sum(later + 1), kept_next + 6, "lost next: {at}");
+                    assert_eq!(s.sum(later + 10), 4, "{at}");
+                    assert_eq!(s.sum(later + 11), 0, "{at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_slice_left_unused_for_ever_never_comes_back() {
+        for owned in [false, true] {
+            // Only index 3 ever holds epoch 3; then only index 0 is used,
+            // in steps of half a million slices, past 2^24.
+            let s = Slices::<10>::new();
+            add_by(&s, owned, 3, 5);
+            let mut at = 20;
+            while at < 3 << 24 {
+                add_by(&s, owned, at, 1);
+                assert_eq!(s.sum(at), 1, "owned {owned}, at {at}");
+                at += 500_000;
+            }
+            for k in 1..3 {
+                let alias = 3 + (k << 24);
+                assert_eq!(s.sum(alias), 0, "owned {owned}: epoch 3 read as {alias}");
+                assert_eq!(s.sum(alias + 5), 0, "owned {owned}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_late_add_for_an_older_slice_never_replaces_a_newer_one() {
+        for owned in [false, true] {
+            let s = Slices::<10>::new();
+            add_by(&s, owned, 110, 4);
+            add_by(&s, owned, 100, 7);
+            assert_eq!(s.sum(110), 4, "owned {owned}");
+            assert_eq!(s.sum(109), 0, "owned {owned}: 100 is out of 110's window");
+            // Within the newest slice's window, a late add counts.
+            add_by(&s, owned, 105, 1);
+            assert_eq!(s.sum(110), 5, "owned {owned}");
+            assert_eq!(s.sum(105), 1, "owned {owned}");
+        }
+        // Attempts and failures counted apart (a breaker's): a late success
+        // must not leave more failures than attempts in the window.
+        let attempts = Slices::<10>::new();
+        let failures = Slices::<10>::new();
+        attempts.add_owned(115, 5);
+        failures.add_owned(115, 3);
+        attempts.add_owned(105, 1);
+        assert_eq!((attempts.sum(115), failures.sum(115)), (5, 3));
+    }
+
+    #[test]
+    fn threads_that_end_a_quiet_period_together_lose_nothing() {
+        for quiet in [10, 1 << 19, 1 << 24, 3 << 24] {
+            let s = Slices::<10>::new();
+            s.add(7, 100);
+            let later = 7 + quiet;
+            std::thread::scope(|scope| {
+                for t in 0..4u64 {
+                    let s = &s;
+                    scope.spawn(move || {
+                        for i in 0..2000u64 {
+                            // Late adds (dropped when out of the window)
+                            // race with the current ones.
+                            s.add(later - (i + t) % 12, 1);
+                        }
+                    });
+                }
+            });
+            // Per thread, 2000 adds over 12 slices, of which the last 10
+            // are in the window.
+            let expected: u64 = (0..4u64)
+                .map(|t| (0..2000u64).filter(|i| (i + t) % 12 < 10).count() as u64)
+                .sum();
+            assert_eq!(s.sum(later), expected, "quiet {quiet}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Against a model: every add within `N` slices of the newest one
+        /// counts, every other add is dropped, and a sum over a window adds
+        /// the counts of its slices that are within `N` of the newest.
+        #[test]
+        fn slices_count_as_a_sliding_window(
+            owned in proptest::bool::ANY,
+            steps in proptest::collection::vec(
+                (0usize..QUIET.len() + 12, 1u64..5, 0u64..25, 0u64..12),
+                1..40,
+            ),
+        ) {
+            use std::collections::BTreeMap;
+            let s = Slices::<10>::new();
+            let mut model: BTreeMap<u64, u64> = BTreeMap::new();
+            let mut newest: Option<u64> = None;
+            let mut at = 1u64 << 30;
+            for (jump, n, back, since_back) in steps {
+                // A step forward (a quiet period, or a small one), or back.
+                at = match jump.checked_sub(12) {
+                    Some(i) => at + QUIET[i],
+                    None if jump < 6 => at + jump as u64,
+                    None => at.saturating_sub(jump as u64 - 5),
+                };
+                let epoch = at.saturating_sub(back % 3);
+                add_by(&s, owned, epoch, n);
+                let held = newest.is_none_or(|top| epoch + 10 > top);
+                if held {
+                    *model.entry(epoch).or_default() += n;
+                    newest = Some(newest.map_or(epoch, |top| top.max(epoch)));
+                }
+                let top = newest.unwrap_or(0);
+                for query in [at, at.saturating_sub(back), at + back, top, top + 9, top + 10] {
+                    let since = query.saturating_sub(since_back);
+                    let low = since.max(query.saturating_sub(9)).max(top.saturating_sub(9));
+                    let expected: u64 = if low > query {
+                        0
+                    } else {
+                        model.range(low..=query).map(|(_, n)| n).sum()
+                    };
+                    proptest::prop_assert_eq!(
+                        s.sum_since(query, since), expected,
+                        "query {} since {} (newest {})", query, since, top
+                    );
+                }
+            }
+        }
     }
 }

@@ -14,9 +14,18 @@ pub struct WaitContext<'a> {
     /// The attempt that just failed, from 1.
     pub attempt: u32,
     /// The delay chosen before the previous attempt; zero before the second.
+    /// The engine keeps it as the wait chose it before an [`adaptive`] wait
+    /// scaled it, so that decorrelated jitter under `adaptive` is scaled
+    /// once rather than growing on an already scaled delay.
     pub previous: Duration,
     rng: Source<'a>,
-    window: Option<&'a AdaptiveWindow>,
+    /// The window, and when it is read (the clock the call sleeps on;
+    /// `None`: now). One field, so that a context without one is built as
+    /// before (a null pointer).
+    window: Option<(&'a AdaptiveWindow, Option<Duration>)>,
+    /// What adaptive waits added to the delay and took from it (their cap):
+    /// `None` when none scaled it, so that other waits pay one store.
+    rescaled: Option<(Duration, Duration)>,
 }
 
 /// Where randomness comes from: a given generator, or one seeded on first use
@@ -34,6 +43,7 @@ impl<'a> WaitContext<'a> {
             previous,
             rng: Source::Given(rng),
             window: None,
+            rescaled: None,
         }
     }
 
@@ -44,20 +54,54 @@ impl<'a> WaitContext<'a> {
             previous,
             rng: Source::OnDemand(None),
             window: None,
+            rescaled: None,
         }
     }
 
     /// The same context, with the recent attempts of the function (what
-    /// [`adaptive`] waits read).
+    /// [`adaptive`] waits read), read as of now
+    /// ([`AdaptiveWindow::failure_ratio`]).
     pub fn window(mut self, window: &'a AdaptiveWindow) -> Self {
-        self.window = Some(window);
+        self.window = Some((window, None));
+        self
+    }
+
+    /// The same context, with the recent attempts of the function read as
+    /// of `now` ([`AdaptiveWindow::failure_ratio_at`]): what the engine
+    /// passes, from the clock the call sleeps on.
+    pub fn window_at(mut self, window: &'a AdaptiveWindow, now: Duration) -> Self {
+        self.window = Some((window, Some(now)));
         self
     }
 
     /// The share of failed attempts in the function's recent window; 0.0
     /// without a window.
     pub fn failure_ratio(&self) -> f64 {
-        self.window.map_or(0.0, AdaptiveWindow::failure_ratio)
+        match self.window {
+            None => 0.0,
+            Some((window, None)) => window.failure_ratio(),
+            Some((window, Some(now))) => window.failure_ratio_at(now),
+        }
+    }
+
+    /// An adaptive wait scaled `base` to `scaled`.
+    pub(crate) fn rescale(&mut self, base: Duration, scaled: Duration) {
+        let (up, down) = self.rescaled.unwrap_or_default();
+        self.rescaled = Some(if scaled >= base {
+            (up.saturating_add(scaled - base), down)
+        } else {
+            (up, down.saturating_add(base - scaled))
+        });
+    }
+
+    /// `delay`, which the wait chose in this context, as it was before
+    /// adaptive waits scaled it: what the next context's `previous` is.
+    #[inline]
+    pub(crate) fn unscaled(&self, delay: Duration) -> Duration {
+        match self.rescaled {
+            None => delay,
+            Some((up, down)) => delay.saturating_sub(up).saturating_add(down),
+        }
     }
 
     /// A duration drawn uniformly from `[low, high]` (`low` when `high < low`).

@@ -364,6 +364,29 @@ async fn an_idle_window_publishes_zeros_until_its_next_attempt() {
     wait_for_counts(&mut con, "idle", "window", Some("6 5")).await;
 }
 
+static FORGETFUL: AdaptiveWindow = AdaptiveWindow::new(10).max_age(Duration::from_secs(2));
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_busy_again_does_not_publish_its_old_outage() {
+    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let options = Options::new()
+        .timeout(Duration::from_secs(1))
+        .window_idle(Duration::from_secs(3));
+    let _sharing = share_with(&client, "forget", &[&FORGETFUL], options).unwrap();
+    for _ in 0..4 {
+        FORGETFUL.record(true);
+    }
+    wait_for_counts(&mut con, "forget", "window", Some("4 4")).await;
+    // Older than max_age (2 s), then idle: zeros.
+    wait_for_counts(&mut con, "forget", "window", Some("0 0")).await;
+    assert_eq!(FORGETFUL.failure_ratio(), 0.0);
+    // Busy again: only the new attempt, not the outage (once "5 4").
+    FORGETFUL.record(false);
+    wait_for_counts(&mut con, "forget", "window", Some("1 0")).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
     use retry_runtime::__private::{Clock, TokioClock};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use retry_runtime::{
     AdaptiveWindow, BreakerState, Budget, CircuitBreaker, GiveUp, Retrying, retry, stats, wait,
 };
-use tests::{ApiError, Script, record, secs, take_delays, take_seen};
+use tests::{ApiError, Script, ms, record, secs, take_delays, take_seen};
 use tokio::time::Instant;
 
 static TIGHT: Budget = Budget::new(0.5, 0);
@@ -224,9 +224,9 @@ async fn the_builder_says_the_same() {
 /// stays closed (every outcome counts where its attempt ended; a success
 /// counted at its call's start fell out of the window, and the window held
 /// the failures alone).
-static LONG_CALLS: CircuitBreaker = CircuitBreaker::new();
+static LONG_CALLS_BREAKER: CircuitBreaker = CircuitBreaker::new();
 
-#[retry(attempts = 1, breaker = LONG_CALLS)]
+#[retry(attempts = 1, breaker = LONG_CALLS_BREAKER)]
 async fn long_completion(n: u64) -> std::io::Result<u64> {
     tokio::time::sleep(secs(35.0)).await;
     if n.is_multiple_of(50) {
@@ -259,7 +259,7 @@ async fn long_calls_at_a_two_percent_failure_rate_keep_the_breaker_closed() {
         refused += task.await.unwrap();
     }
     assert_eq!(refused, 0, "no call was refused");
-    assert_eq!(LONG_CALLS.state(), BreakerState::Closed);
+    assert_eq!(LONG_CALLS_BREAKER.state(), BreakerState::Closed);
 }
 
 static TRIAL: CircuitBreaker = CircuitBreaker::new()
@@ -353,4 +353,201 @@ fn force_open(breaker: &CircuitBreaker) {
         breaker.record(now, true, Permit::Closed);
     }
     assert_eq!(breaker.state(), BreakerState::Open);
+}
+
+// A breaker with a 10 ms window counts in 1 ms slices: a quiet night is
+// millions of them, past the 2^24 at which a slice's packed number used to
+// wrap. Each attempt lasts 30 s; the ones of one test end together.
+static NIGHT_BACK: CircuitBreaker = CircuitBreaker::new()
+    .min_attempts(4)
+    .window(Duration::from_millis(10));
+static NIGHT_LOST: CircuitBreaker = CircuitBreaker::new()
+    .min_attempts(4)
+    .window(Duration::from_millis(10));
+
+#[retry(attempts = 1, breaker = NIGHT_BACK)]
+async fn before_dawn() -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(30.0)).await;
+    Err(ApiError::status(503))
+}
+
+#[retry(attempts = 1, breaker = NIGHT_LOST)]
+async fn after_dawn() -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(30.0)).await;
+    Err(ApiError::status(503))
+}
+
+/// Time to advance so that the next 30 s attempt ends `slices` ms after
+/// the last one ended.
+fn night(slices: u64) -> Duration {
+    ms(slices) - secs(30.0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_from_exactly_2_pow_24_slices_ago_do_not_come_back() {
+    let (a, b, c) = tokio::join!(before_dawn(), before_dawn(), before_dawn());
+    assert!(a.is_err() && b.is_err() && c.is_err());
+    assert_eq!(
+        NIGHT_BACK.state(),
+        BreakerState::Closed,
+        "3 of the 4 needed"
+    );
+    for quiet in [1u64 << 24, 1 << 24, 2 << 24] {
+        tokio::time::advance(night(quiet)).await;
+        // One failure: if the night's 3 came back, 4 failures would open it.
+        before_dawn().await.unwrap_err();
+        assert_eq!(NIGHT_BACK.state(), BreakerState::Closed, "quiet {quiet}");
+    }
+}
+
+/// Threads that each hold one of the stripes a thread may own (16), so
+/// that this thread's counts go to the shared ones, where adds compare
+/// and swap (the path that refused them). Dropped: they end.
+struct Crowd {
+    _ends: Vec<std::sync::mpsc::Sender<()>>,
+}
+
+fn crowd() -> Crowd {
+    static ANY: Budget = Budget::new(1.0, 0);
+    let senders = (0..20)
+        .map(|_| {
+            let (ready, wait) = std::sync::mpsc::channel();
+            let (end, ended) = std::sync::mpsc::channel::<()>();
+            std::thread::spawn(move || {
+                retry_runtime::RetryBudget::deposit(&ANY, Duration::ZERO);
+                ready.send(()).unwrap();
+                let _ = ended.recv();
+            });
+            wait.recv().unwrap();
+            end
+        })
+        .collect();
+    Crowd { _ends: senders }
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_after_2_pow_24_minus_6_slices_are_counted() {
+    let _crowd = crowd();
+    let (a, b, c) = tokio::join!(after_dawn(), after_dawn(), after_dawn());
+    assert!(a.is_err() && b.is_err() && c.is_err());
+    // The night's slice and this one share a word, whose old number read as
+    // 6 slices ahead: every add to it was refused.
+    tokio::time::advance(night((1 << 24) - 6)).await;
+    let (a, b, c, d) = tokio::join!(after_dawn(), after_dawn(), after_dawn(), after_dawn());
+    assert!(a.is_err() && b.is_err() && c.is_err() && d.is_err());
+    assert_eq!(NIGHT_LOST.state(), BreakerState::Open, "4 failures of 4");
+}
+
+// Attempts of 30 s, as a model's answer takes; the window's default age
+// is 5 minutes.
+static AGED: AdaptiveWindow = AdaptiveWindow::new(10);
+
+#[retry(attempts = 2, wait = adaptive(fixed(1s), shared = AGED), before_sleep = record)]
+async fn answer(s: &Script<u32>) -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(30.0)).await;
+    s.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_an_hour_ago_does_not_lengthen_todays_waits() {
+    for _ in 0..5 {
+        answer(&Script::new([Err(ApiError::status(503))]))
+            .await
+            .unwrap_err();
+    }
+    assert_eq!(AGED.failure_ratio(), 1.0, "10 failed attempts");
+    let _ = take_delays();
+    tokio::time::advance(secs(3600.0)).await;
+    for _ in 0..3 {
+        answer(&Script::new([Ok(1)])).await.unwrap();
+    }
+    answer(&Script::new([Err(ApiError::status(503)), Ok(1)]))
+        .await
+        .unwrap();
+    // 1 of the 4 attempts of the last 2 minutes failed: 1 s × (1 + 3 × 1/4).
+    // Counting the hour-old outage, 7 of the last 10 would have: 3.1 s.
+    assert_eq!(take_delays(), [secs(1.75)]);
+    AGED.reset();
+    assert_eq!(AGED.failure_ratio(), 0.0);
+}
+
+static LONG_CALLS: AdaptiveWindow = AdaptiveWindow::new(10);
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_counts_from_when_it_ended() {
+    let _ = take_delays();
+    // The builder's policy reads the clock when a call starts; a success
+    // after 10 minutes must still count as recent when it ends.
+    let policy = Retrying::<u32, ApiError>::new()
+        .classify()
+        .wait(wait::adaptive(wait::fixed(secs(1.0))).scale(1.0))
+        .window(&LONG_CALLS)
+        .before_sleep(record);
+    let ok = policy
+        .call(|| async {
+            tokio::time::sleep(secs(600.0)).await;
+            Ok(1)
+        })
+        .await;
+    assert_eq!(ok, Ok(1));
+    let s = Script::new([Err(ApiError::status(503)), Ok(1)]);
+    policy.call(|| async { s.next() }).await.unwrap();
+    // 1 of 2: 1 s × (1 + 1 × 1/2).
+    assert_eq!(take_delays(), [secs(1.5)]);
+}
+
+/// A wait that continues from the previous delay: one second more.
+struct OneMore;
+
+impl wait::Wait for OneMore {
+    fn delay(&self, cx: &mut wait::WaitContext<'_>) -> Duration {
+        cx.previous + secs(1.0)
+    }
+}
+
+#[retry(attempts = 4, wait = adaptive(OneMore, scale = 1, window = 1), before_sleep = record)]
+async fn continued(s: &Script<u32>) -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(45.0)).await;
+    s.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_wait_scales_the_inner_delay_once() {
+    let _ = take_delays();
+    continued(&Script::new([Err(ApiError::connect())]))
+        .await
+        .unwrap_err();
+    // The window of 1 holds a failure: ×2 each time, on the inner wait's own
+    // 1 s, 2 s, 3 s (scaled delays fed back would give 2, 6, 14).
+    assert_eq!(take_delays(), [secs(2.0), secs(4.0), secs(6.0)]);
+}
+
+#[retry(
+    attempts = 10,
+    wait = adaptive(exponential(initial = 1s, max = 1000s, jitter = decorrelated), scale = 3, window = 1, max = 100000s),
+    before_sleep = record
+)]
+async fn decorrelated(s: &Script<u32>) -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(20.0)).await;
+    s.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn decorrelated_jitter_under_adaptive_does_not_compound() {
+    for _ in 0..20 {
+        let _ = take_delays();
+        decorrelated(&Script::new([Err(ApiError::status(503))]))
+            .await
+            .unwrap_err();
+        let delays = take_delays();
+        assert_eq!(delays.len(), 9);
+        // Each delay is 4 × the inner one, which is uniform in
+        // [1 s, 3 × the inner one before]: never more than 3 × the delay
+        // before (fed the scaled delay, it could reach 12 ×).
+        for pair in delays.windows(2) {
+            assert!(pair[1] <= pair[0] * 3, "{delays:?}");
+        }
+        assert!(delays.iter().all(|&d| d >= secs(4.0)), "{delays:?}");
+        assert!(delays[0] <= secs(12.0), "{delays:?}");
+    }
 }
