@@ -130,6 +130,14 @@ fn millis(d: Duration) -> u64 {
 /// its last error instead of sleeping
 /// ([`GiveUp::BreakerOpen`](crate::GiveUp::BreakerOpen)).
 ///
+/// Built for calls that last minutes: each attempt's outcome is counted
+/// when the attempt *ends*, in the slice of its end. Half-open, only the
+/// trial decides: an attempt let through while the breaker was closed that
+/// ends while it is half-open changes nothing (each attempt carries the
+/// [`Permit`] it was given). A trial whose future is dropped gives its place
+/// back at once, so the next attempt becomes the trial; one whose outcome
+/// never comes at all (its thread died) is replaced after `open_for`.
+///
 /// The window is counted in 10 slices of `window / 10`. Defaults:
 /// `failure_ratio(0.5)`, `min_attempts(10)`, `window(30 s)`, `open_for(5 s)`.
 ///

@@ -70,6 +70,9 @@ const TTL_SECS: u64 = 10;
 /// refuses earns nothing). When a call wants to
 /// retry and finds the budget empty, it gives up at once and returns its
 /// last error ([`GiveUp::BudgetExhausted`](crate::GiveUp::BudgetExhausted)).
+/// A retry that was withdrawn but never made (a breaker refused it after
+/// its sleep, or the call was dropped while it slept) gives its withdrawal
+/// back.
 ///
 /// Declare it as a `static` and name it in the attribute (or pass it to
 /// [`Retrying::budget`](crate::Retrying::budget)); functions that name the
