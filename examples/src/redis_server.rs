@@ -2,6 +2,7 @@
 //! and the fleet example: started, killed and started again on the same
 //! port. It stops when dropped.
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +20,34 @@ impl RedisServer {
         let mut server = RedisServer { port, child: None };
         server.restart()?;
         Ok(server)
+    }
+
+    /// [`RedisServer::start`] for a test that needs one: where no
+    /// `redis-server` is installed, the test says so and is skipped
+    /// (`None`), except under CI (`CI=true`), where a missing server is a
+    /// failure (`.ci/run` installs one).
+    pub fn for_test(test: &str) -> Option<RedisServer> {
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !installed {
+            if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+                panic!(
+                    "{test}: redis-server is not installed, and CI=true: install it (apt-get install redis-server) or run bash .ci/run"
+                );
+            }
+            // Straight to stderr: the test harness captures `eprintln!` of
+            // a test that passes, and this must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: it needs a redis-server, and none is installed (apt-get install redis-server, or bash .ci/run); it did not run"
+            );
+            return None;
+        }
+        Some(RedisServer::start().unwrap_or_else(|e| panic!("{test}: {e}")))
     }
 
     /// `redis://127.0.0.1:PORT/`.

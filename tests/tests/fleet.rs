@@ -64,7 +64,10 @@ fn total(reports: &[Report], f: impl Fn(&Report) -> u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn during_an_outage_the_fleet_retries_within_one_budget() {
-    let redis = RedisServer::start().unwrap();
+    let Some(redis) = RedisServer::for_test("during_an_outage_the_fleet_retries_within_one_budget")
+    else {
+        return;
+    };
     let server = FaultServer::start(|_| Reply::status(503, "down"));
     let url = server.url("/v1/models");
 
@@ -106,7 +109,11 @@ async fn during_an_outage_the_fleet_retries_within_one_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fleets_breakers_open_after_the_fleets_min_attempts() {
-    let redis = RedisServer::start().unwrap();
+    let Some(redis) =
+        RedisServer::for_test("the_fleets_breakers_open_after_the_fleets_min_attempts")
+    else {
+        return;
+    };
     let server = FaultServer::start(|_| Reply::status(503, "down"));
     let url = server.url("/v1/chat");
 
@@ -183,7 +190,11 @@ fn around_the_429(seen: &[(Instant, u16)]) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_processs_429_holds_back_the_fleet_until_it_passes() {
-    let redis = RedisServer::start().unwrap();
+    let Some(redis) =
+        RedisServer::for_test("one_processs_429_holds_back_the_fleet_until_it_passes")
+    else {
+        return;
+    };
     let (server, seen) = rate_limiting_server();
     let url = server.url("/v1/chat");
     let reports = fleet(
@@ -208,7 +219,11 @@ async fn one_processs_429_holds_back_the_fleet_until_it_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_mid_run_costs_no_call_and_the_fleet_rejoins() {
-    let mut redis = RedisServer::start().unwrap();
+    let Some(mut redis) =
+        RedisServer::for_test("redis_killed_mid_run_costs_no_call_and_the_fleet_rejoins")
+    else {
+        return;
+    };
     let server = FaultServer::start(|_| Reply::json("{}"));
     let url = server.url("/v1/chat");
     let workers = tokio::spawn(fleet(
@@ -344,7 +359,11 @@ async fn wait_for_counts(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_window_publishes_zeros_until_its_next_attempt() {
-    let (_redis, client, mut con) = start_redis().await;
+    let Some((_redis, client, mut con)) =
+        start_redis("an_idle_window_publishes_zeros_until_its_next_attempt").await
+    else {
+        return;
+    };
     let options = Options::new()
         .timeout(Duration::from_secs(1))
         .window_idle(Duration::from_secs(3));
@@ -368,7 +387,10 @@ static FORGETFUL: AdaptiveWindow = AdaptiveWindow::new(10).max_age(Duration::fro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_busy_again_does_not_publish_its_old_outage() {
-    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let Some(redis) = RedisServer::for_test("a_window_busy_again_does_not_publish_its_old_outage")
+    else {
+        return;
+    };
     let client = redis::Client::open(redis.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let options = Options::new()
@@ -392,7 +414,11 @@ async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
     use retry_runtime::__private::{Clock, TokioClock};
     use retry_runtime::RetryBudget;
 
-    let (_redis, client, mut con) = start_redis().await;
+    let Some((_redis, client, mut con)) =
+        start_redis("leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it").await
+    else {
+        return;
+    };
     let options = Options::new()
         .timeout(Duration::from_secs(1))
         // No round trip but the first and the last.
@@ -572,15 +598,17 @@ async fn while_redis_is_down_it_never_polls_faster_than_while_it_answers() {
 }
 
 /// A redis-server of the test's own, a client of it and a connection.
-async fn start_redis() -> (
+async fn start_redis(
+    test: &str,
+) -> Option<(
     RedisServer,
     redis::Client,
     redis::aio::MultiplexedConnection,
-) {
-    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+)> {
+    let redis = RedisServer::for_test(test)?;
     let client = redis::Client::open(redis.url()).unwrap();
     let con = client.get_multiplexed_async_connection().await.unwrap();
-    (redis, client, con)
+    Some((redis, client, con))
 }
 
 /// Redis's clock, in milliseconds (what the fields' times are written in).
@@ -640,7 +668,11 @@ async fn times_read_back_from_redis_are_capped_at_a_day() {
     use retry_runtime::__private::{Clock, TokioClock};
     use retry_runtime::{Breaker, RetryBudget};
 
-    let (_redis, client, mut con) = start_redis().await;
+    let Some((_redis, client, mut con)) =
+        start_redis("times_read_back_from_redis_are_capped_at_a_day").await
+    else {
+        return;
+    };
     // Something set the fleet's cool-down and open breaker for ten days.
     let day = Duration::from_secs(86_400);
     for key in ["retry:{capped}:cooldown", "retry:{capped}:open"] {
@@ -677,7 +709,11 @@ static FUTURE_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
 async fn counts_read_back_from_redis_never_overflow_nor_come_from_the_future() {
     use retry_runtime::RetryBudget;
 
-    let (_redis, client, mut con) = start_redis().await;
+    let Some((_redis, client, mut con)) =
+        start_redis("counts_read_back_from_redis_never_overflow_nor_come_from_the_future").await
+    else {
+        return;
+    };
     let now = redis_now(&mut con).await;
     let day = 86_400_000;
     // Other processes' fields: withdrawals past i64::MAX, a window written a
@@ -709,7 +745,11 @@ static WATCHED: Budget = Budget::new(0.1, 10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connected_says_whether_the_last_round_trip_succeeded() {
-    let mut redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let Some(mut redis) =
+        RedisServer::for_test("connected_says_whether_the_last_round_trip_succeeded")
+    else {
+        return;
+    };
     let client = redis::Client::open(redis.url()).unwrap();
     let options = on_demand().timeout(Duration::from_millis(200));
     let sharing = share_with(&client, "watched", &[&WATCHED], options).unwrap();
@@ -748,7 +788,11 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn a_member_whose_synchronisation_ended_can_be_shared_again() {
-    let redis = RedisServer::start().expect("redis-server (apt install redis-server)");
+    let Some(redis) =
+        RedisServer::for_test("a_member_whose_synchronisation_ended_can_be_shared_again")
+    else {
+        return;
+    };
     let client = redis::Client::open(redis.url()).unwrap();
     let members: [&'static dyn retry_runtime::redis::Shared; 2] = [&RESHARED, &RESHARED_WINDOW];
     let share = || share_with(&client, "reshared", &members, on_demand());
@@ -785,7 +829,11 @@ async fn a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst() {
     use retry_runtime::__private::{Clock, TokioClock};
     use retry_runtime::RetryBudget;
 
-    let (_redis, client, mut con) = start_redis().await;
+    let Some((_redis, client, mut con)) =
+        start_redis("a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst").await
+    else {
+        return;
+    };
     let now = redis_now(&mut con).await;
     let withdrawals = |budget: &Budget| {
         (0..1000)
