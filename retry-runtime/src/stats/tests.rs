@@ -155,3 +155,61 @@ fn counts_never_wrap_or_panic_near_the_top() {
     assert_eq!(got.retries, u64::from(u32::MAX) - 1);
     assert_eq!(got.attempts, u64::from(u32::MAX));
 }
+
+#[test]
+fn entries_of_one_name_add_up_field_by_field() {
+    static A: Recorder = Recorder::new("stats::tests::summed");
+    static B: Recorder = Recorder::new("stats::tests::summed");
+    let reasons = [
+        GiveUp::NotRetryable,
+        GiveUp::ServerRefused,
+        GiveUp::Attempts,
+        GiveUp::Deadline,
+        GiveUp::RetryAfterTooLong,
+        GiveUp::BudgetExhausted,
+        GiveUp::BreakerOpen,
+    ];
+    // Every counter of both gets a different, non-zero count.
+    for (recorder, times) in [(&A, 1u32), (&B, 3)] {
+        for _ in 0..times {
+            Stats(recorder).call_ended(ended(1, None, false));
+            Stats(recorder).call_ended(ended(3, None, false));
+            Stats(recorder).call_ended(ended(1, Some(GiveUp::NotRetryable), true));
+            for (i, reason) in reasons.iter().enumerate() {
+                Stats(recorder).call_ended(ended(2 + i as u32, Some(*reason), true));
+            }
+        }
+    }
+    let (a, b) = (A.read(), B.read());
+    let sum = get("stats::tests::summed").unwrap();
+    let fields = |s: &FnStats| {
+        let g = &s.gave_up;
+        [
+            s.calls,
+            s.first_try_successes,
+            s.retries,
+            s.failures,
+            s.succeeded_after_retries,
+            s.failed_without_retry,
+            s.failed_after_retries,
+            s.attempts,
+            g.not_retryable,
+            g.server_refused,
+            g.attempts,
+            g.deadline,
+            g.retry_after_too_long,
+            g.budget_exhausted,
+            g.breaker_open,
+        ]
+    };
+    for ((a, b), sum) in fields(&a).into_iter().zip(fields(&b)).zip(fields(&sum)) {
+        assert!(a > 0 && b > a, "{a} {b}");
+        assert_eq!(sum, a + b);
+    }
+    assert_eq!(
+        snapshot()
+            .into_iter()
+            .find(|s| s.name == "stats::tests::summed"),
+        Some(sum)
+    );
+}
