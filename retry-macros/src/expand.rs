@@ -433,9 +433,11 @@ impl Expansion {
         } = l;
         let value = local("__retry_value");
         let error = local("__retry_error");
+        // A refused attempt's outcome is the last one, whose `Ok` was
+        // rejected already: `when_ok` is not asked again.
         let accept = match &self.args.when_ok {
             None => quote!(true),
-            Some(reject) => quote!(!#p::reject_ok(&#value, #reject)),
+            Some(reject) => quote!(!#call.refused() && !#p::reject_ok(&#value, #reject)),
         };
         let checks = self.classify_checks(&error);
         let explicit = self.names_classes();

@@ -350,6 +350,9 @@ where
 {
     match limit {
         None => (attempt.await, false),
+        // No time left (a sleep that ended late at the deadline): the
+        // attempt is not started at all, not even polled once.
+        Some(limit) if limit.is_zero() => (expired(), true),
         Some(limit) => match tokio::time::timeout(limit, attempt).await {
             Ok(outcome) => (outcome, false),
             Err(_) => (expired(), true),

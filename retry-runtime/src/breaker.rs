@@ -17,7 +17,7 @@ use crate::slices::Striped as Slices;
 pub trait Breaker: Sync {
     /// May an attempt be made now? While open, `None`; once `open_for` has
     /// passed, a [`Permit::Trial`] for one trial attempt (half-open); while
-    /// closed, [`Permit::Closed`].
+    /// closed, a [`Permit::Closed`] of the closed period.
     fn admit(&self, now: Duration) -> Option<Permit>;
     /// Would it refuse an attempt at `at` (without taking a trial)? Asked
     /// before a retry's sleep, so that a call does not sleep into an open
@@ -58,16 +58,24 @@ pub trait Breaker: Sync {
 
 /// What a [`Breaker`] gave an attempt it let through, handed back with the
 /// attempt's outcome: only the trial's outcome decides a half-open breaker.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Permit {
-    /// The breaker was closed: the outcome counts in its window (and is
-    /// ignored if the breaker opened or went half-open meanwhile).
-    #[default]
-    Closed,
+    /// The breaker was closed, in the closed period of this id (a
+    /// [`CircuitBreaker`] counts the periods from 0): the outcome counts in
+    /// its window, unless the breaker opened, or opened and closed again,
+    /// meanwhile (an attempt that lasted minutes reports old news).
+    Closed(u64),
     /// The half-open trial, with an id the breaker chose (a
     /// [`CircuitBreaker`] uses the time the trial started): its success
     /// closes the breaker, its failure opens it again.
     Trial(u64),
+}
+
+impl Default for Permit {
+    /// `Closed(0)`: what an attempt that passed no breaker carries.
+    fn default() -> Self {
+        Permit::Closed(0)
+    }
 }
 
 /// The state of a [`CircuitBreaker`].
@@ -171,8 +179,12 @@ pub struct CircuitBreaker {
     /// The state's tag (2 bits) and a time in milliseconds: when it opened
     /// until (open) or when the trial started (half-open).
     state: AtomicU64,
-    /// The slice from which attempts count: the one it last closed in.
+    /// The slice from which attempts count: the one it last closed in (and
+    /// the id of the closed period, for permits).
     counts_from: AtomicU64,
+    /// When it last opened (milliseconds): trials admitted before are of
+    /// an earlier half-open period.
+    opened_at: AtomicU64,
     attempts: Slices<SLICES>,
     failures: Slices<SLICES>,
     /// The other processes' attempts and failures, when shared.
@@ -190,6 +202,7 @@ impl CircuitBreaker {
             open_for: Duration::from_secs(5),
             state: AtomicU64::new(CLOSED),
             counts_from: AtomicU64::new(0),
+            opened_at: AtomicU64::new(0),
             attempts: Slices::new(),
             failures: Slices::new(),
             #[cfg(feature = "redis")]
@@ -242,6 +255,7 @@ impl CircuitBreaker {
     pub fn reset(&self) {
         self.state.store(word(CLOSED, 0), Release);
         self.counts_from.store(0, Release);
+        self.opened_at.store(0, Release);
         self.attempts.clear();
         self.failures.clear();
     }
@@ -310,9 +324,7 @@ impl CircuitBreaker {
         }
         if let Some(left) = open_left {
             let until = millis(now).saturating_add(millis(left));
-            let _ = self
-                .state
-                .compare_exchange(current, word(OPEN, until), AcqRel, Acquire);
+            self.open_until(current, now, until);
             return;
         }
         let (attempts, failures) = self.counts(self.slice(now));
@@ -323,9 +335,18 @@ impl CircuitBreaker {
 
     fn open(&self, from: u64, now: Duration) -> bool {
         let until = millis(now).saturating_add(millis(self.open_for));
-        self.state
+        self.open_until(from, now, until)
+    }
+
+    fn open_until(&self, from: u64, now: Duration, until: u64) -> bool {
+        let opened = self
+            .state
             .compare_exchange(from, word(OPEN, until), AcqRel, Acquire)
-            .is_ok()
+            .is_ok();
+        if opened {
+            self.opened_at.fetch_max(millis(now), AcqRel);
+        }
+        opened
     }
 }
 
@@ -342,12 +363,13 @@ impl Breaker for CircuitBreaker {
         loop {
             let (tag, at) = (current >> TAG_SHIFT, current & MILLIS);
             let trial = match tag {
-                CLOSED => return Some(Permit::Closed),
+                CLOSED => return Some(Permit::Closed(self.counts_from.load(Acquire))),
                 // Open until `at` (for ever once the time saturated).
                 OPEN if now_ms < at || at == MILLIS => return None,
                 OPEN => word(HALF_OPEN, now_ms),
-                // A trial whose outcome never came (its thread died) is
-                // given up after `open_for`, and another one starts.
+                // A trial with no outcome after `open_for` (it runs long, or
+                // its thread died): another one starts, and the first
+                // outcome of either decides.
                 _ if now_ms >= at.saturating_add(millis(self.open_for)) => word(HALF_OPEN, now_ms),
                 _ => return None,
             };
@@ -374,9 +396,12 @@ impl Breaker for CircuitBreaker {
         let current = self.state.load(Acquire);
         match permit {
             // An attempt let through while closed counts only while it is
-            // still closed: one that ends after the breaker opened (or went
-            // half-open) is history, and only the trial decides.
-            Permit::Closed if current >> TAG_SHIFT == CLOSED => {
+            // still the same closed period: one that ends after the breaker
+            // opened (or went half-open, or closed again) is old news, and
+            // only a trial decides.
+            Permit::Closed(period)
+                if current >> TAG_SHIFT == CLOSED && period == self.counts_from.load(Acquire) =>
+            {
                 let slice = self.slice(now);
                 self.attempts.add(slice, 1);
                 if !failed {
@@ -388,29 +413,34 @@ impl Breaker for CircuitBreaker {
                     self.open(current, now);
                 }
             }
-            // The trial under way (not one replaced since).
-            Permit::Trial(trial) if trial == current && failed => {
-                self.open(current, now);
-            }
+            // A trial of this half-open period (the one under way, or one
+            // it replaced while it ran long): the first outcome decides.
             Permit::Trial(trial)
-                if trial == current
-                    && self
-                        .state
-                        .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire)
-                        .is_ok() =>
+                if current >> TAG_SHIFT == HALF_OPEN
+                    && trial >> TAG_SHIFT == HALF_OPEN
+                    && trial & MILLIS >= self.opened_at.load(Acquire) =>
             {
-                // A fresh start: the failures that opened it are history
-                // (what is counted starts with the next slice).
-                self.counts_from
-                    .fetch_max(self.slice(now).saturating_add(1), AcqRel);
+                if failed {
+                    self.open(current, now);
+                } else if self
+                    .state
+                    .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire)
+                    .is_ok()
+                {
+                    // A fresh start: the failures that opened it are history
+                    // (what is counted starts with the next slice).
+                    self.counts_from
+                        .fetch_max(self.slice(now).saturating_add(1), AcqRel);
+                }
             }
             _ => {}
         }
     }
 
     fn cancel(&self, permit: Permit) {
-        // A trial dropped before its outcome: open until the trial's start
-        // (already past), so that the next attempt becomes the trial.
+        // The trial under way dropped before its outcome: open until the
+        // trial's start (already past), so that the next attempt becomes
+        // the trial.
         if let Permit::Trial(trial) = permit
             && trial >> TAG_SHIFT == HALF_OPEN
         {
@@ -455,17 +485,17 @@ mod tests {
     #[test]
     fn opens_at_the_ratio_once_enough_attempts_were_seen() {
         let b = breaker();
-        b.record(ms(0), true, Permit::Closed);
-        b.record(ms(0), true, Permit::Closed);
-        b.record(ms(0), true, Permit::Closed);
+        b.record(ms(0), true, Permit::Closed(0));
+        b.record(ms(0), true, Permit::Closed(0));
+        b.record(ms(0), true, Permit::Closed(0));
         assert_eq!(b.state(), BreakerState::Closed, "3 < min_attempts");
-        b.record(ms(100), false, Permit::Closed);
+        b.record(ms(100), false, Permit::Closed(0));
         assert_eq!(
             b.state(),
             BreakerState::Closed,
             "a success does not open it"
         );
-        b.record(ms(200), true, Permit::Closed);
+        b.record(ms(200), true, Permit::Closed(0));
         assert_eq!(b.state(), BreakerState::Open, "4 of 5 failed");
         assert!(b.admit(ms(200)).is_none());
         assert!(b.admit(ms(5199)).is_none());
@@ -475,19 +505,19 @@ mod tests {
     fn below_the_ratio_it_stays_closed_and_old_attempts_expire() {
         let b = breaker();
         for i in 0..6 {
-            b.record(ms(i), i % 2 == 0 && i < 4, Permit::Closed);
+            b.record(ms(i), i % 2 == 0 && i < 4, Permit::Closed(0));
         }
         assert_eq!(b.state(), BreakerState::Closed, "2 of 6 failed");
         // Ten seconds later those six no longer count.
         for t in [10_000, 10_001, 10_002] {
-            b.record(ms(t), true, Permit::Closed);
+            b.record(ms(t), true, Permit::Closed(0));
         }
         assert_eq!(
             b.state(),
             BreakerState::Closed,
             "3 < min_attempts in the window"
         );
-        b.record(ms(10_003), true, Permit::Closed);
+        b.record(ms(10_003), true, Permit::Closed(0));
         assert_eq!(b.state(), BreakerState::Open);
     }
 
@@ -495,7 +525,7 @@ mod tests {
     fn half_open_lets_one_trial_through_and_its_outcome_decides() {
         let b = breaker();
         for _ in 0..4 {
-            b.record(ms(0), true, Permit::Closed);
+            b.record(ms(0), true, Permit::Closed(0));
         }
         assert!(b.admit(ms(4999)).is_none());
         let trial = b.admit(ms(5000)).expect("the trial");
@@ -512,27 +542,32 @@ mod tests {
         let trial = b.admit(ms(10_100)).expect("the next trial");
         b.record(ms(10_200), false, trial);
         assert_eq!(b.state(), BreakerState::Closed, "a good trial closes it");
-        assert_eq!(b.admit(ms(10_200)), Some(Permit::Closed));
+        let fresh = b.admit(ms(10_200)).unwrap();
+        assert!(
+            matches!(fresh, Permit::Closed(period) if period > 0),
+            "a new closed period"
+        );
         // The window starts afresh: one failure does not reopen it.
-        b.record(ms(10_300), true, Permit::Closed);
+        b.record(ms(10_300), true, fresh);
         assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[test]
-    fn a_trial_that_never_reports_is_replaced_after_open_for() {
+    fn a_trial_without_an_outcome_after_open_for_gets_a_second() {
         let b = breaker();
         for _ in 0..4 {
-            b.record(ms(0), true, Permit::Closed);
+            b.record(ms(0), true, Permit::Closed(0));
         }
         let first = b.admit(ms(5000)).unwrap();
         assert!(b.admit(ms(9999)).is_none());
         let second = b.admit(ms(10_000)).expect("a new trial");
         assert!(b.admit(ms(10_001)).is_none());
-        // The first trial's late outcome decides nothing: the second's does.
+        // The first outcome of either decides (here the replaced one's,
+        // late); the other's is of a period that ended.
         b.record(ms(10_002), false, first);
-        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert_eq!(b.state(), BreakerState::Closed);
         b.record(ms(10_003), true, second);
-        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[test]
@@ -540,9 +575,9 @@ mod tests {
         let b = breaker();
         // A long attempt starts while it is closed...
         let straggler = b.admit(ms(0)).unwrap();
-        assert_eq!(straggler, Permit::Closed);
+        assert_eq!(straggler, Permit::Closed(0));
         for _ in 0..4 {
-            b.record(ms(100), true, Permit::Closed);
+            b.record(ms(100), true, Permit::Closed(0));
         }
         // ...it opens, and half-opens at 5.1 s with a trial.
         let trial = b.admit(ms(5100)).unwrap();
@@ -555,16 +590,57 @@ mod tests {
         // The trial's own outcome decides.
         b.record(ms(40_000), false, trial);
         assert_eq!(b.state(), BreakerState::Closed);
-        // A straggler that ends after it closed again counts afresh.
-        b.record(ms(41_000), true, straggler);
+        // Stragglers of the old closed period that end now are old news:
+        // four failures would reopen it (min_attempts 4, ratio 0.5).
+        for _ in 0..4 {
+            b.record(ms(41_000), true, straggler);
+        }
         assert_eq!(b.state(), BreakerState::Closed);
+        let fresh = b.admit(ms(41_000)).unwrap();
+        for _ in 0..4 {
+            b.record(ms(41_000), true, fresh);
+        }
+        assert_eq!(b.state(), BreakerState::Open, "the new period's count");
+    }
+
+    #[test]
+    fn a_trial_longer_than_open_for_still_decides() {
+        let b = breaker();
+        for _ in 0..4 {
+            b.record(ms(0), true, Permit::Closed(0));
+        }
+        // Trials of 35 s, one caller a second: each open_for (5 s) without
+        // an outcome lets another trial through; the first outcome decides.
+        let mut trials = Vec::new();
+        for t in (5_000..40_000).step_by(1_000) {
+            if let Some(trial) = b.admit(ms(t)) {
+                trials.push((t, trial));
+            }
+        }
+        assert_eq!(trials.len(), 7, "one every 5 s: {trials:?}");
+        b.record(ms(40_000), false, trials[0].1);
+        assert_eq!(b.state(), BreakerState::Closed);
+        // The later trials' outcomes are of a period that ended.
+        b.record(ms(41_000), true, trials[1].1);
+        assert_eq!(b.state(), BreakerState::Closed);
+
+        // A trial of an earlier half-open period decides nothing now.
+        for _ in 0..4 {
+            b.record(ms(42_000), true, b.admit(ms(42_000)).unwrap());
+        }
+        assert_eq!(b.state(), BreakerState::Open);
+        let current = b.admit(ms(47_000)).unwrap();
+        b.record(ms(47_500), false, trials[2].1);
+        assert_eq!(b.state(), BreakerState::HalfOpen, "an old period's trial");
+        b.record(ms(48_000), true, current);
+        assert_eq!(b.state(), BreakerState::Open);
     }
 
     #[test]
     fn a_cancelled_trial_gives_its_place_back_at_once() {
         let b = breaker();
         for _ in 0..4 {
-            b.record(ms(0), true, Permit::Closed);
+            b.record(ms(0), true, Permit::Closed(0));
         }
         let trial = b.admit(ms(5000)).unwrap();
         assert!(b.admit(ms(5001)).is_none());
@@ -576,7 +652,7 @@ mod tests {
         assert!(matches!(next, Permit::Trial(_)));
         // Cancelling an old trial or a closed permit changes nothing.
         b.cancel(trial);
-        b.cancel(Permit::Closed);
+        b.cancel(Permit::Closed(0));
         assert_eq!(b.state(), BreakerState::HalfOpen);
         assert!(b.admit(ms(5003)).is_none());
     }
@@ -585,9 +661,9 @@ mod tests {
     fn late_outcomes_while_open_change_nothing() {
         let b = breaker();
         for _ in 0..4 {
-            b.record(ms(0), true, Permit::Closed);
+            b.record(ms(0), true, Permit::Closed(0));
         }
-        b.record(ms(1), false, Permit::Closed);
+        b.record(ms(1), false, Permit::Closed(0));
         assert_eq!(b.state(), BreakerState::Open);
     }
 
@@ -601,8 +677,8 @@ mod tests {
         assert_eq!(b.failure_permille, 1000);
         assert_eq!(b.min_attempts, 1);
         assert_eq!(b.window, ms(10));
-        b.record(ms(0), false, Permit::Closed);
-        b.record(ms(0), true, Permit::Closed);
+        b.record(ms(0), false, Permit::Closed(0));
+        b.record(ms(0), true, Permit::Closed(0));
         assert_eq!(
             b.state(),
             BreakerState::Closed,
@@ -612,13 +688,13 @@ mod tests {
             .failure_ratio(0.0)
             .min_attempts(1)
             .open_for(Duration::MAX);
-        b.record(ms(0), false, Permit::Closed);
+        b.record(ms(0), false, Permit::Closed(0));
         assert_eq!(
             b.state(),
             BreakerState::Closed,
             "a failure is always needed"
         );
-        b.record(ms(0), true, Permit::Closed);
+        b.record(ms(0), true, Permit::Closed(0));
         assert_eq!(b.state(), BreakerState::Open);
         assert!(
             b.admit(Duration::MAX).is_none(),

@@ -102,6 +102,9 @@ pub struct Budget {
     reserve: u64,
     deposits: Slices<{ TTL_SECS as usize }>,
     withdrawals: Slices<{ TTL_SECS as usize }>,
+    /// Withdrawals given back (retries never made), counted on the thread
+    /// that gives them back: the one that withdrew may be another.
+    returned: Slices<{ TTL_SECS as usize }>,
     /// What this process may spend of the fleet's balance beyond its own
     /// (micro-retries, maybe less than nothing), when shared.
     #[cfg(feature = "redis")]
@@ -138,15 +141,23 @@ impl Budget {
             reserve: (min_per_second as u64).saturating_mul(TTL_SECS * ONE),
             deposits: Slices::new(),
             withdrawals: Slices::new(),
+            returned: Slices::new(),
             #[cfg(feature = "redis")]
             fleet: crate::redis::Slot::new(),
         }
     }
 
+    /// Retries withdrawn over the window and not given back.
+    fn withdrawn(&self, second: u64) -> u64 {
+        self.withdrawals
+            .sum(second)
+            .saturating_sub(self.returned.sum(second))
+    }
+
     /// This process's deposits and reserve less its withdrawals.
     fn own_balance(&self, second: u64) -> i128 {
         let deposited = i128::from(self.deposits.sum(second));
-        let withdrawn = i128::from(self.withdrawals.sum(second)) * i128::from(ONE);
+        let withdrawn = i128::from(self.withdrawn(second)) * i128::from(ONE);
         deposited + i128::from(self.reserve) - withdrawn
     }
 
@@ -190,13 +201,14 @@ impl Budget {
     pub(crate) fn own_counts(&self, now: Duration) -> (u64, u64) {
         let second = now.as_secs();
         let deposits = self.deposits.sum(second) / (ONE / FLEET_ONE);
-        (deposits, self.withdrawals.sum(second))
+        (deposits, self.withdrawn(second))
     }
 
     /// Forgets every deposit and withdrawal (for tests).
     pub fn reset(&self) {
         self.deposits.clear();
         self.withdrawals.clear();
+        self.returned.clear();
     }
 
     /// The retries the budget allows at `now` (whole retries).
@@ -229,7 +241,7 @@ impl RetryBudget for Budget {
     }
 
     fn give_back(&self, withdrawn_at: Duration) {
-        self.withdrawals.take_back(withdrawn_at.as_secs(), 1);
+        self.returned.add(withdrawn_at.as_secs(), 1);
     }
 
     #[cfg(feature = "redis")]
@@ -417,5 +429,25 @@ mod tests {
         assert!(b.available(at(1)) >= 1000);
         assert!(b.try_withdraw(at(u64::MAX / 2)));
         assert!(format!("{b:?}").starts_with("Budget { ratio: 0.0"));
+    }
+
+    #[test]
+    fn a_withdrawal_given_back_on_another_thread_comes_back() {
+        let b = Budget::new(0.0, 1);
+        // Withdrawn on this thread (which keeps its stripe)...
+        for _ in 0..10 {
+            assert!(b.try_withdraw(at(3)));
+        }
+        assert!(!b.try_withdraw(at(3)), "the reserve of 10 is spent");
+        // ...given back from others (whose stripes hold no withdrawal).
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| b.give_back(at(3)));
+            }
+        });
+        assert_eq!(b.available(at(3)), 4);
+        assert_eq!(b.withdrawn(at(3).as_secs()), 6);
+        // They expire with the withdrawals they returned.
+        assert_eq!(b.available(at(13)), 10);
     }
 }

@@ -386,7 +386,9 @@ impl<T, E> Retrying<T, E> {
         self
     }
 
-    /// A time budget from the first attempt's start.
+    /// A time budget from the first attempt's start (from the call's start
+    /// when a fleet's cool-down holds it first): no attempt starts at or
+    /// after it.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.settings.deadline = Some(deadline);
         self

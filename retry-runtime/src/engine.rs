@@ -62,8 +62,8 @@ pub struct Ended {
 /// listens to nothing and compiles away. `C` is the clock the call sleeps on.
 pub trait Observer {
     /// Whether it reads the clock at every call (a budget, a breaker): the
-    /// call then reads it once when it starts, and the observers of the
-    /// start and of a first-attempt success share that reading.
+    /// call then reads it once when it starts, for the observers of the
+    /// start (an attempt's outcome reads it again when the attempt ends).
     const NEEDS_CLOCK: bool = false;
     /// Whether [`Observer::hold`] may ever say to wait (a budget or breaker
     /// shared with other processes); when `false`, the call never asks.
@@ -115,7 +115,7 @@ pub trait Observer {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<Permit, GiveUp> {
         let _ = (attempt, now);
-        Ok(Permit::Closed)
+        Ok(Permit::default())
     }
     /// Attempt `attempt`, let through with `permit`, succeeded (an `Ok` that
     /// `when_ok` accepts) at `now`: when it ended, however long it ran.
@@ -205,7 +205,7 @@ macro_rules! forward {
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<Permit, GiveUp> {
                 let $me = self;
-                match $inner { Some(o) => o.admit_attempt(attempt, now), None => Ok(Permit::Closed) }
+                match $inner { Some(o) => o.admit_attempt(attempt, now), None => Ok(Permit::default()) }
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn attempt_succeeded<C: Clock>(&self, attempt: u32, permit: Permit, now: &Now<C>) {
@@ -281,11 +281,13 @@ macro_rules! tuple {
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn admit_attempt<C: Clock>(&self, attempt: u32, now: &Now<C>) -> Result<Permit, GiveUp> {
-                // One breaker at most gives a permit other than `Closed`.
-                let mut permit = Permit::Closed;
+                // One breaker at most gives a permit other than the default; a
+                // gate that refuses comes before those with side effects
+                // (the breaker before the budget).
+                let mut permit = Permit::default();
                 $(
                     let given = self.$index.admit_attempt(attempt, now)?;
-                    if given != Permit::Closed {
+                    if given != Permit::default() {
                         permit = given;
                     }
                 )+
@@ -332,7 +334,8 @@ tuple!(A 0, B 1, C2 2, D 3);
 pub struct Settings<O = ()> {
     /// The name in logs and statistics.
     pub name: &'static str,
-    /// The time budget from the first attempt's start.
+    /// The time budget from the first attempt's start (from the call's
+    /// start when a fleet's hold comes first).
     pub deadline: Option<Duration>,
     /// What to do with the server's requested delay.
     pub retry_after: RetryAfter,

@@ -372,8 +372,8 @@ pub struct Options {
     /// sums, and the keys expire this long after the last write. Default
     /// 10 s, a budget's window: the retries of a process that stopped or
     /// died count as long as they would in its own budget. At least twice
-    /// `interval`, so that one late round trip does not drop a live process
-    /// from the sums; at most a day.
+    /// `interval` plus `timeout`, so that one late round trip does not drop
+    /// a live process from the sums; at most a day.
     pub stale: Duration,
     /// An adaptive window whose process made no attempt for this long
     /// publishes zeros until its next attempt, so that an outage it saw
@@ -426,9 +426,12 @@ impl Options {
         if self.timeout < ms || self.timeout > day {
             return Err("Options::timeout must be from 1 ms to a day");
         }
-        if self.stale < self.interval.saturating_mul(2) || self.stale > day {
+        // Two intervals and a slow round trip: one late round trip does not
+        // drop a live process from the sums.
+        let least = self.interval.saturating_mul(2).saturating_add(self.timeout);
+        if self.stale < least || self.stale > day {
             return Err(
-                "Options::stale must be at least twice Options::interval, and at most a day",
+                "Options::stale must be at least twice Options::interval plus Options::timeout, and at most a day",
             );
         }
         Ok(())

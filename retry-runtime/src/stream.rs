@@ -250,7 +250,8 @@ impl<T, E> Retrying<T, E> {
     ///   stream: a policy of 5 attempts gives up at the fifth break.
     /// - The policy's [`timeout`](Retrying::timeout) limits the opening and
     ///   the wait for each item (an idle timeout): a source that goes silent
-    ///   fails as a `Timeout`. Its `deadline` counts from the first opening,
+    ///   fails as a `Timeout`. Its `deadline` counts from the first opening
+    ///   (from the stream's start when a fleet's cool-down holds it first),
     ///   streaming time included: a break after the deadline is not retried.
     /// - `when_ok` does not apply (items are not the policy's `T`).
     /// - The call succeeds when the stream ends, or when the consumer drops

@@ -423,7 +423,7 @@ async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
         .timeout(Duration::from_secs(1))
         // No round trip but the first and the last.
         .interval(Duration::from_secs(3600))
-        .stale(Duration::from_secs(7200));
+        .stale(Duration::from_secs(7300));
     let sharing = share_with(&client, "leave", &[&LEAVING, &LEAVING_WINDOW], options).unwrap();
     LEAVING_WINDOW.record(true);
     LEAVING_WINDOW.record(false);
@@ -481,6 +481,8 @@ async fn options_that_cannot_work_are_errors() {
         (Options::new().timeout(Duration::MAX), "timeout"),
         (Options::new().stale(Duration::ZERO), "stale"),
         (Options::new().interval(ms(10)).stale(ms(19)), "stale"),
+        // Two intervals and a round trip's limit (10 + 10 + 50 ms).
+        (Options::new().interval(ms(10)).stale(ms(69)), "stale"),
         // The default stale time (10 s) with an hour's interval.
         (Options::new().interval(hour), "stale"),
         (Options::new().stale(day + ms(1)), "stale"),
@@ -500,14 +502,14 @@ async fn options_that_cannot_work_are_errors() {
     // Nothing was shared, and the edges work.
     let edges = Options::new()
         .interval(ms(1))
-        .timeout(day)
-        .stale(ms(2))
+        .timeout(ms(1))
+        .stale(ms(3))
         .window_idle(ms(1));
     share_with(&client, "checked", &[&CHECKED], edges)
         .unwrap()
         .stop();
     // (Valid, and refused for another reason.)
-    let edges = Options::new().interval(day / 2).stale(day);
+    let edges = Options::new().interval(day / 2 - ms(25)).stale(day);
     assert!(matches!(
         share_with(&client, "checked", &[&CHECKED], edges),
         Err(ShareError::AlreadyShared("budget"))
@@ -577,7 +579,7 @@ async fn while_redis_is_down_it_never_polls_faster_than_while_it_answers() {
     let options = Options::new()
         .interval(interval)
         .timeout(Duration::from_millis(50))
-        .stale(interval * 2);
+        .stale(interval * 2 + Duration::from_millis(50));
     let sharing = share_with(&client, "silent", &[&SILENT], options).unwrap();
     // The third round trip comes after two failures: the process decides
     // alone and backs off.
@@ -650,7 +652,7 @@ fn on_demand() -> Options {
     Options::new()
         .timeout(Duration::from_secs(1))
         .interval(Duration::from_secs(3600))
-        .stale(Duration::from_secs(7200))
+        .stale(Duration::from_secs(7300))
 }
 
 /// Makes the synchronisation that `budget` is shared by run one round trip

@@ -282,11 +282,12 @@ async fn a_dropped_trial_gives_its_place_back_at_once() {
     assert_eq!(TRIAL.state(), BreakerState::Open);
     tokio::time::advance(secs(5.0)).await;
     // The trial starts a 10-minute attempt, and its caller gives up on it
-    // after a minute (its future is dropped).
-    let dropped = tokio::time::timeout(secs(60.0), trial(secs(600.0), false)).await;
+    // after a second (its future is dropped).
+    let dropped = tokio::time::timeout(secs(1.0), trial(secs(600.0), false)).await;
     assert!(dropped.is_err());
     assert_eq!(TRIAL.state(), BreakerState::Open, "open, with its time up");
-    // The next call is the trial at once, not refused for another 5 s.
+    // The next call is the trial at once, not refused until open_for has
+    // passed since the dropped one started.
     assert_eq!(trial(secs(30.0), false).await.unwrap(), 1);
     assert_eq!(TRIAL.state(), BreakerState::Closed);
 }
@@ -350,7 +351,7 @@ fn force_open(breaker: &CircuitBreaker) {
     use retry_runtime::{Breaker, Permit};
     let now = <retry_runtime::__private::TokioClock as retry_runtime::__private::Clock>::ticks();
     for _ in 0..1_000 {
-        breaker.record(now, true, Permit::Closed);
+        breaker.record(now, true, breaker.admit(now).unwrap_or(Permit::default()));
     }
     assert_eq!(breaker.state(), BreakerState::Open);
 }
@@ -550,4 +551,32 @@ async fn decorrelated_jitter_under_adaptive_does_not_compound() {
         assert!(delays.iter().all(|&d| d >= secs(4.0)), "{delays:?}");
         assert!(delays[0] <= secs(12.0), "{delays:?}");
     }
+}
+
+static ASKED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static REFUSES_OK: CircuitBreaker = CircuitBreaker::new().min_attempts(1_000);
+
+/// Asked once per attempt; a second answer would differ.
+fn fickle(_: &u32) -> bool {
+    ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0
+}
+
+#[retry(attempts = 3, wait = fixed(1s), breaker = REFUSES_OK, when_ok = fickle, name = "p.fickle")]
+async fn fickle_ok() -> Result<u32, ApiError> {
+    Ok(5)
+}
+
+/// The attribute, like the builder, does not ask `when_ok` again about
+/// the last `Ok` when the breaker refuses the retry after its sleep.
+#[tokio::test(start_paused = true)]
+async fn a_refused_retry_does_not_ask_when_ok_again() {
+    let open = async {
+        tokio::time::sleep(secs(0.5)).await;
+        force_open(&REFUSES_OK);
+    };
+    let (outcome, ()) = tokio::join!(fickle_ok(), open);
+    assert_eq!(outcome, Ok(5), "the last Ok, rejected");
+    assert_eq!(ASKED.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let stats = stats::get("p.fickle").unwrap();
+    assert_eq!(stats.gave_up.breaker_open, 1, "given up, not a success");
 }

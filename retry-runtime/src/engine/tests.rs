@@ -304,7 +304,7 @@ impl Observer for Recorder {
     }
     fn attempt_succeeded<C: Clock>(&self, attempt: u32, permit: Permit, _: &Now<C>) {
         // The attempt's own permit (none for an attempt that passed no gate).
-        assert!(permit == Permit::Closed || permit == Permit::Trial(u64::from(attempt)));
+        assert!(permit == Permit::default() || permit == Permit::Trial(u64::from(attempt)));
         self.events.borrow_mut().push(format!("ok {attempt}"));
     }
     fn attempt_failed<C: Clock>(
@@ -316,7 +316,7 @@ impl Observer for Recorder {
         _: &Now<C>,
     ) {
         // The attempt's own permit (none for an attempt that passed no gate).
-        assert!(permit == Permit::Closed || permit == Permit::Trial(u64::from(attempt)));
+        assert!(permit == Permit::default() || permit == Permit::Trial(u64::from(attempt)));
         self.events
             .borrow_mut()
             .push(format!("failed {attempt} {class:?} {retryable}"));
@@ -652,7 +652,7 @@ impl Observer for Holding {
         if self.open {
             Err(GiveUp::BreakerOpen)
         } else {
-            Ok(Permit::Closed)
+            Ok(Permit::default())
         }
     }
 }
