@@ -288,18 +288,29 @@ impl Expansion {
         // (budget); retries fold the hold into their delay, and every retry
         // passes the gate after its sleep.
         let gated = self.args.budget.is_some() || self.args.breaker.is_some();
-        // With a `timeout` (so an error built from `Elapsed`), a call whose
-        // deadline the fleet's hold would outlast ends at once.
-        let timed_out_error = match self.args.key_span(crate::symbol::Key::Timeout) {
-            Some(key) if gated => {
-                let at_key = respan(&krate, key);
-                Some(quote_spanned!(key=> #at_key::__private::timed_out()))
+        // A call whose deadline the fleet's hold would outlast ends at once
+        // with `E::from(Elapsed)` when its error type has that conversion
+        // (always with a `timeout`), read by autoref specialisation.
+        let ends = local("__retry_ends");
+        let timed_out_error = (gated && self.args.deadline.is_some()).then(|| {
+            quote! {
+                match #ends {
+                    ::core::option::Option::Some(__retry_end) => __retry_end(),
+                    ::core::option::Option::None => ::core::unreachable!("refused for a deadline it cannot end"),
+                }
             }
-            _ => None,
-        };
+        });
         let (start, admit_next) = if gated {
             let hold = local("__retry_hold");
-            let can_end = timed_out_error.is_some();
+            let marker = &l.ret;
+            let (ends_probe, can_end) = if timed_out_error.is_some() {
+                (
+                    quote!(let #ends = (&&#krate::__private::ElapsedProbe::of(&#marker)).ends();),
+                    quote!(#ends.is_some()),
+                )
+            } else {
+                (quote!(), quote!(false))
+            };
             let sleep = if is_async {
                 quote!(#krate::__private::pause(#hold).await;)
             } else {
@@ -308,6 +319,7 @@ impl Expansion {
             let call = &l.call;
             (
                 quote! {
+                    #ends_probe
                     let (mut #call, #hold) = #call_ty::holding(#settings_ref, #can_end);
                     if !#hold.is_zero() {
                         #sleep
@@ -340,7 +352,6 @@ impl Expansion {
                 let open = refusal(&open);
                 let first = match timed_out {
                     Some(timed_out) => {
-                        let timed_out = refusal(timed_out);
                         quote!(if #call.refused_by_deadline() { #timed_out } else { #open })
                     }
                     None => open,
@@ -355,7 +366,7 @@ impl Expansion {
                     quote!(let mut #last = ::core::option::Option::None;),
                 )
             }
-            (None, Some(timed_out)) => (Some(refusal(timed_out)), quote!()),
+            (None, Some(timed_out)) => (Some(timed_out.clone()), quote!()),
             (None, None) => (None, quote!()),
         };
         let decide = self.decide(&l);
@@ -393,7 +404,7 @@ impl Expansion {
         let block = quote! {
             {
                 #[allow(unused_imports)]
-                use #krate::__private::{AsResult as _, ByFeature as _, ByClassify as _, NotAResult as _, ShowDisplay as _, ShowNothing as _, Unclassified as _};
+                use #krate::__private::{AsResult as _, ByFeature as _, ByClassify as _, NotAResult as _, ShowDisplay as _, ShowNothing as _, Unclassified as _, EndsWithElapsed as _, CannotEnd as _};
                 let #marker = #krate::__private::Ret::<#ret_ty>::new();
                 #check_result
                 #start

@@ -333,6 +333,47 @@ impl<E: From<Elapsed>> FromElapsed for E {
     }
 }
 
+/// Autoref specialisation over the return type: `(&&ElapsedProbe::of(&ret)).ends()`
+/// is how to build `Err(E::from(Elapsed))` when `E` has that conversion
+/// ([`EndsWithElapsed`]), and `None` otherwise ([`CannotEnd`]): a call
+/// whose deadline a fleet's hold would outlast ends at once with it.
+pub struct ElapsedProbe<R>(PhantomData<fn() -> R>);
+
+impl<R> ElapsedProbe<R> {
+    /// The probe of the return type `marker` stands for.
+    #[inline(always)]
+    pub fn of(_: &Ret<R>) -> Self {
+        ElapsedProbe(PhantomData)
+    }
+}
+
+/// The error type is built from [`Elapsed`].
+pub trait EndsWithElapsed<R> {
+    /// The timed-out outcome.
+    fn ends(&self) -> Option<fn() -> R>;
+}
+
+impl<T, E: From<Elapsed>> EndsWithElapsed<Result<T, E>> for &ElapsedProbe<Result<T, E>> {
+    #[inline(always)]
+    fn ends(&self) -> Option<fn() -> Result<T, E>> {
+        Some(|| Err(E::from(Elapsed::new())))
+    }
+}
+
+/// The error type is not built from [`Elapsed`] (or the return type is not
+/// a `Result`).
+pub trait CannotEnd<R> {
+    /// `None`.
+    fn ends(&self) -> Option<fn() -> R>;
+}
+
+impl<R> CannotEnd<R> for ElapsedProbe<R> {
+    #[inline(always)]
+    fn ends(&self) -> Option<fn() -> R> {
+        None
+    }
+}
+
 /// A timed-out attempt's error.
 #[inline]
 pub fn timed_out<E: FromElapsed>() -> E {

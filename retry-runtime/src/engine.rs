@@ -618,7 +618,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// attempt now, the hold is zero (and `begin` refuses it). No call
     /// outlasts its `deadline` for the hold: when the hold is as long as the
     /// deadline or longer, a call that can end (`can_end`: its caller builds
-    /// a timed-out error, as with `timeout`) is refused at once
+    /// a timed-out error, `E::from(Elapsed)`) is refused at once
     /// ([`GiveUp::Deadline`]); one that cannot does not wait, and its first
     /// attempt runs at once. Zero unless an observer holds, so this compiles
     /// away for every other function.

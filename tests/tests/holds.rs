@@ -170,8 +170,25 @@ async fn ends_at_once(calls: &Mutex<Vec<Instant>>) -> Result<u8, Ended> {
     Ok(1)
 }
 
+static ENDS_ALONE: Held = Held::new();
+
+// No `timeout`, but an error type built from `Elapsed`.
+#[retry(attempts = 3, wait = none, budget = ENDS_ALONE, deadline = 1s)]
+async fn ends_without_a_timeout(calls: &Mutex<Vec<Instant>>) -> Result<u8, Ended> {
+    calls.lock().unwrap().push(Instant::now());
+    Ok(1)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_hold_longer_than_the_deadline_ends_the_call_at_once() {
+    // Any error type built from `Elapsed` ends, with or without a timeout.
+    let calls = Mutex::new(Vec::new());
+    ENDS_ALONE.hold_for(Duration::from_secs(30));
+    let start = Instant::now();
+    assert_eq!(ends_without_a_timeout(&calls).await, Err(Ended::TimedOut));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert!(calls.lock().unwrap().is_empty());
+
     // The attribute: no attempt, the timed-out error, at once.
     let calls = Mutex::new(Vec::new());
     ENDS.hold_for(Duration::from_secs(3));
