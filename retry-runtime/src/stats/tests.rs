@@ -133,7 +133,26 @@ fn threads_beyond_the_stripes_share_a_line_and_lose_nothing() {
         .iter()
         .filter(|l| l.0.load(Relaxed) > 0)
         .count();
-    assert!(used > 1, "the threads beyond the owned lines spread out");
+    assert_eq!(
+        used, SHARED,
+        "the threads beyond the owned lines spread over every shared one"
+    );
+    assert!(
+        stripes_used().1,
+        "and the shared lines are known to be used"
+    );
+}
+
+#[test]
+fn a_recorder_shows_its_name_and_observers_compare_by_recorder() {
+    static A: Recorder = Recorder::new("stats::tests::shown");
+    static B: Recorder = Recorder::new("stats::tests::shown");
+    assert_eq!(
+        format!("{A:?}"),
+        "Recorder { name: \"stats::tests::shown\", .. }"
+    );
+    assert_eq!(Stats(&A), Stats(&A));
+    assert_ne!(Stats(&A), Stats(&B), "the same name, another recorder");
 }
 
 #[test]
