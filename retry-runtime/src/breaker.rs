@@ -58,6 +58,7 @@ pub trait Breaker: Sync {
 
 /// What a [`Breaker`] gave an attempt it let through, handed back with the
 /// attempt's outcome: only the trial's outcome decides a half-open breaker.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Permit {
     /// The breaker was closed, in the closed period of this id (a
