@@ -707,4 +707,34 @@ mod tests {
         );
         assert!(format!("{:?}", CircuitBreaker::default()).contains("Closed"));
     }
+
+    /// A breaker of the user's own, with only what it must have.
+    struct Minimal;
+
+    impl Breaker for Minimal {
+        fn admit(&self, _: Duration) -> Option<Permit> {
+            Some(Permit::Trial(7))
+        }
+        fn refuses_at(&self, _: Duration) -> bool {
+            false
+        }
+        fn record(&self, _: Duration, _: bool, _: Permit) {}
+    }
+
+    #[test]
+    fn a_breakers_own_implementation_gets_quiet_defaults() {
+        let b = Minimal;
+        assert!(!b.holds(), "not shared: never asked to hold");
+        assert_eq!(b.hold(ms(5)), Duration::ZERO);
+        b.rate_limited(ms(10));
+        b.cancel(Permit::Trial(7));
+        assert_eq!(b.admit(ms(0)), Some(Permit::Trial(7)));
+        assert_eq!(Permit::default(), Permit::Closed(0));
+        let open = std::io::Error::from(CircuitOpen);
+        assert_eq!(open.kind(), std::io::ErrorKind::Other);
+        assert_eq!(
+            open.to_string(),
+            "the circuit breaker is open: no attempt was made"
+        );
+    }
 }
