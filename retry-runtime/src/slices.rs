@@ -357,6 +357,9 @@ mod tests {
 
     #[test]
     fn striped_slices_sum_every_thread() {
+        let _one_at_a_time = crate::stats::LINES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let s = Striped::<10>::new();
         std::thread::scope(|scope| {
             for _ in 0..(crate::stats::STRIPES + 5) {
@@ -534,6 +537,148 @@ mod tests {
                 .sum();
             assert_eq!(s.sum(later), expected, "quiet {quiet}");
         }
+    }
+
+    #[test]
+    fn a_thread_beyond_the_owned_stripes_takes_back_from_the_stripe_it_added_to() {
+        let _one_at_a_time = crate::stats::LINES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let threads = crate::stats::STRIPES * 2 + 3;
+        let barrier = std::sync::Barrier::new(threads);
+        let got: Vec<(usize, u64)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        // All alive at once, so that some find no stripe of
+                        // their own.
+                        barrier.wait();
+                        let s = Striped::<10>::new();
+                        s.add(7, 3);
+                        s.take_back(7, 1);
+                        let got = (crate::stats::stripe_index(), s.sum(7));
+                        barrier.wait();
+                        got
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(got.iter().any(|&(index, _)| index >= crate::stats::STRIPES));
+        for (index, sum) in got {
+            assert_eq!(sum, 2, "stripe {index}");
+        }
+    }
+
+    /// Takes back from both ways: see [`add_by`].
+    fn take_back_by(s: &Slices<10>, owned: bool, epoch: u64, n: u64) {
+        if owned {
+            s.take_back_owned(epoch, n);
+        } else {
+            s.take_back(epoch, n);
+        }
+    }
+
+    /// Moves `head` on to `epoch` as an add does, then puts back every word
+    /// its sweep cleared: the state another add finds while the sweep of the
+    /// one that moved `head` has not begun (or has given way to it).
+    fn move_unswept(s: &Slices<10>, epoch: u64) {
+        let before: Vec<u64> = s.words.iter().map(|w| w.load(Relaxed)).collect();
+        assert!(s.enter(epoch, false).is_some());
+        for (word, was) in s.words.iter().zip(before) {
+            word.store(was, Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_word_reads_as_the_slice_nearest_the_one_it_is_read_against() {
+        let at = |slice: u64, near: u64| Word::unpack(Word::pack(0, slice, 1)).epoch(near);
+        let half = 1 << (TAG_BITS - 1);
+        let near = 5 << TAG_BITS;
+        assert_eq!(at(near, near), Some(near));
+        assert_eq!(at(near + half - 1, near), Some(near + half - 1));
+        // Exactly half a turn of the tag away: the older slice.
+        assert_eq!(at(near - half, near), Some(near - half));
+        assert_eq!(at(near + half, near), Some(near - half));
+        assert_eq!(at(near - 1, near), Some(near - 1));
+        assert_eq!(at(half, 2 * half - 1), Some(half));
+        assert_eq!(at(TAG_MASK, 0), None, "below slice 0");
+        assert_eq!(at(half, 0), None);
+    }
+
+    #[test]
+    fn a_late_add_by_exactly_the_window_is_dropped() {
+        for owned in [false, true] {
+            let s = Slices::<10>::new();
+            add_by(&s, owned, 20, 2);
+            // Emptied, 20's word no longer refuses an older slice: only
+            // the window does.
+            take_back_by(&s, owned, 20, 2);
+            add_by(&s, owned, 10, 5);
+            assert_eq!(s.sum(19), 0, "owned {owned}: 10 is out of 20's window");
+            assert_eq!(s.sum(20), 0, "owned {owned}");
+            add_by(&s, owned, 20, 1);
+            assert_eq!(s.sum(20), 1, "owned {owned}");
+        }
+    }
+
+    #[test]
+    fn taking_back_from_an_old_slice_leaves_the_newer_one_in_its_word_alone() {
+        for owned in [false, true] {
+            let s = Slices::<10>::new();
+            add_by(&s, owned, 10, 5);
+            add_by(&s, owned, 20, 3);
+            take_back_by(&s, owned, 10, 1);
+            assert_eq!(s.sum(20), 3, "owned {owned}");
+            take_back_by(&s, owned, 20, 1);
+            assert_eq!(s.sum(20), 2, "owned {owned}");
+        }
+    }
+
+    #[test]
+    fn a_slice_out_of_the_window_is_gone_as_soon_as_the_newest_moves_on() {
+        for owned in [false, true] {
+            let s = Slices::<10>::new();
+            add_by(&s, owned, 10, 5);
+            add_by(&s, owned, 15, 1);
+            // An add for 20 has moved the newest slice on, and not yet
+            // written its own word (the word of 10): a reader one slice
+            // behind sees only the window of 20.
+            assert!(s.enter(20, owned).is_some());
+            assert_eq!(s.sum(19), 1, "owned {owned}");
+            assert_eq!(s.sum(10), 0, "owned {owned}");
+        }
+    }
+
+    #[test]
+    fn an_add_starts_its_slice_afresh_over_a_word_a_sweep_has_not_reached() {
+        // The word of an older slice of the same era.
+        let s = Slices::<10>::new();
+        s.add(10, 5);
+        move_unswept(&s, 20);
+        s.add(20, 2);
+        assert_eq!(s.sum(20), 2);
+        // The word of an earlier era, that reads as a slice 4 ahead.
+        let s = Slices::<10>::new();
+        s.add(1000, 5);
+        let later = 1000 + (1 << TAG_BITS) - 4;
+        move_unswept(&s, later);
+        s.add(later, 2);
+        assert_eq!(s.sum(later), 2);
+    }
+
+    #[test]
+    fn a_word_a_sweep_has_not_reached_counts_in_no_later_era() {
+        // Two jumps of at least ERA slices; the second ends where the tag of
+        // 1000 comes round again, so 1000 read against the first is within
+        // the window: only its era tells it apart.
+        let s = Slices::<10>::new();
+        s.add(1000, 5);
+        let end = 1000 + (1 << TAG_BITS);
+        move_unswept(&s, end - ERA);
+        s.add(end, 2);
+        assert_eq!(s.sum(end), 2);
+        assert_eq!(unpack_head(s.head.load(Relaxed)).0, 2);
     }
 
     proptest::proptest! {

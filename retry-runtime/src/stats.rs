@@ -447,6 +447,11 @@ struct Striped {
 pub(crate) const STRIPES: usize = 16;
 pub(crate) const SHARED: usize = 8;
 
+/// The tests that claim every owned line at once run one at a time (and
+/// apart from the ones that need a free line), in every module.
+#[cfg(test)]
+pub(crate) static LINES: Mutex<()> = Mutex::new(());
+
 /// The stripe of the current thread: below [`STRIPES`] when it owns one.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn stripe_index() -> usize {

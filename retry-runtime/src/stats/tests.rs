@@ -1,8 +1,5 @@
 use super::*;
 
-/// The tests that fill the lines run one at a time.
-static LINES: Mutex<()> = Mutex::new(());
-
 fn ended(attempts: u32, gave_up: Option<GiveUp>, error: bool) -> Ended {
     Ended {
         attempts,
