@@ -737,4 +737,52 @@ mod tests {
             "the circuit breaker is open: no attempt was made"
         );
     }
+
+    #[test]
+    fn refuses_at_says_what_admit_would_without_taking_a_trial() {
+        let b = breaker();
+        assert!(!b.refuses_at(ms(0)), "closed");
+        for _ in 0..4 {
+            b.record(ms(1_000), true, Permit::Closed(0));
+        }
+        // Open until 6 s.
+        assert!(b.refuses_at(ms(1_000)));
+        assert!(b.refuses_at(ms(5_999)));
+        assert!(!b.refuses_at(ms(6_000)), "its time is up at 6 s exactly");
+        assert_eq!(b.state(), BreakerState::Open, "asking took no trial");
+        // A trial under way from 6 s: refused until it goes stale at 11 s.
+        let trial = b.admit(ms(6_000)).unwrap();
+        assert!(b.refuses_at(ms(6_000)));
+        assert!(b.refuses_at(ms(10_999)));
+        assert!(!b.refuses_at(ms(11_000)));
+        b.record(ms(7_000), false, trial);
+        assert!(!b.refuses_at(ms(7_000)), "closed again");
+        // Open for ever: refused at any time.
+        let b = breaker().open_for(Duration::MAX);
+        for _ in 0..4 {
+            b.record(ms(0), true, Permit::Closed(0));
+        }
+        assert!(b.refuses_at(Duration::MAX));
+    }
+
+    #[test]
+    fn failures_that_end_while_it_is_open_do_not_extend_it() {
+        let b = breaker();
+        for _ in 0..4 {
+            b.record(ms(1_000), true, Permit::Closed(0));
+        }
+        // Stragglers fail at 4 s and 5.9 s: still open until 6 s only.
+        b.record(ms(4_000), true, Permit::Closed(0));
+        b.record(ms(5_900), true, Permit::Closed(0));
+        assert!(b.admit(ms(5_999)).is_none());
+        assert!(matches!(b.admit(ms(6_000)), Some(Permit::Trial(_))));
+    }
+
+    #[test]
+    fn debug_shows_the_settings() {
+        let shown = format!("{:?}", breaker().failure_ratio(0.25));
+        assert!(shown.contains("failure_ratio: 0.25"), "{shown}");
+        assert!(shown.contains("min_attempts: 4"), "{shown}");
+        assert!(shown.contains("window: 10s"), "{shown}");
+    }
 }
