@@ -450,4 +450,24 @@ mod tests {
         // They expire with the withdrawals they returned.
         assert_eq!(b.available(at(13)), 10);
     }
+
+    /// A budget of the user's own, with only what it must have.
+    struct Minimal;
+
+    impl RetryBudget for Minimal {
+        fn deposit(&self, _: Duration) {}
+        fn try_withdraw(&self, _: Duration) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_budgets_own_implementation_gets_quiet_defaults() {
+        let b = Minimal;
+        assert!(!b.holds(), "not shared: never asked to hold");
+        assert_eq!(b.hold(at(5)), Duration::ZERO);
+        b.rate_limited(at(10));
+        b.give_back(at(1));
+        assert!(b.try_withdraw(at(1)));
+    }
 }
