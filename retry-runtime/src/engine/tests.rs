@@ -18,8 +18,8 @@ fn limits(attempts: u32, secs: u64) -> Limits<'static> {
 }
 
 /// A failure judged by one rule that always matches.
-fn retry<O: Observer>(
-    call: &mut Call<'_, StdClock, O>,
+fn retry<C: Clock, O: Observer>(
+    call: &mut Call<'_, C, O>,
     failure: Failure<'_, ()>,
     rule: Limits<'_>,
 ) -> Option<Duration> {
@@ -542,29 +542,13 @@ async fn no_attempt_starts_at_or_after_the_deadline() {
 
     let mut call = Call::<TokioClock>::new(&settings);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rule = limits(9, 3);
-    let next = call.failed(
-        fail(None),
-        || false,
-        || Some(Matched::Own(rule)),
-        rule,
-        |_| {},
-        |_| {},
-    );
+    let next = retry(&mut call, fail(None), limits(9, 3));
     assert_eq!(next, Some(Duration::from_secs(3)), "1 s + 3 s leaves 1 s");
     tokio::time::sleep(Duration::from_secs(4)).await;
     // An attempt that ends right at the deadline (a timeout cut it there):
     // even a zero wait would start the next one with no time left.
     assert_eq!(call.attempt_limit(), Some(Duration::ZERO));
-    let rule = limits(9, 0);
-    let next = call.failed(
-        fail(None),
-        || false,
-        || Some(Matched::Own(rule)),
-        rule,
-        |_| {},
-        |_| {},
-    );
+    let next = retry(&mut call, fail(None), limits(9, 0));
     assert_eq!(next, None, "a zero sleep at the deadline does not fit");
 }
 
