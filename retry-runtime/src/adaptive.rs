@@ -553,4 +553,18 @@ mod tests {
         window.record_at(secs(3600), false);
         assert_eq!(window.own_counts(secs(3600)), (11, 1, 0));
     }
+
+    #[test]
+    fn an_age_past_what_milliseconds_hold_is_for_ever() {
+        // u64::MAX / 1000 + 1 seconds: its milliseconds overflow a u64 (a
+        // truncation would leave 384 ms).
+        let window = AdaptiveWindow::new(4).max_age(Duration::from_secs(u64::MAX / 1000 + 1));
+        let start = Duration::from_secs(3600);
+        window.record_at(start, true);
+        assert_eq!(window.failure_ratio_at(start + Duration::from_secs(1)), 1.0);
+        assert_eq!(
+            window.failure_ratio_at(start + Duration::from_secs(86_400 * 365)),
+            1.0
+        );
+    }
 }

@@ -470,4 +470,10 @@ mod tests {
         b.give_back(at(1));
         assert!(b.try_withdraw(at(1)));
     }
+
+    #[test]
+    fn debug_shows_the_ratio_and_the_reserve() {
+        let shown = format!("{:?}", Budget::new(0.25, 7));
+        assert_eq!(shown, "Budget { ratio: 0.25, min_per_second: 7, .. }");
+    }
 }
