@@ -567,4 +567,31 @@ mod tests {
             1.0
         );
     }
+
+    #[test]
+    fn recent_attempts_are_read_where_the_ring_put_them() {
+        let long_ago = Duration::from_secs(3600);
+        let now = long_ago + Duration::from_secs(7200);
+        // Slots 0..9 long ago (successes), then 3 recent failures in
+        // slots 9, 0 and 1: the recent ones wrap around the ring's end.
+        let wrapped = AdaptiveWindow::new(10);
+        for _ in 0..9 {
+            wrapped.record_at(long_ago, false);
+        }
+        for _ in 0..3 {
+            wrapped.record_at(now, true);
+        }
+        assert_eq!(wrapped.counts(now), (3, 3));
+        // 14 long ago, then 3 recent failures in slots 4, 5 and 6: they
+        // do not wrap.
+        let inside = AdaptiveWindow::new(10);
+        for _ in 0..14 {
+            inside.record_at(long_ago, false);
+        }
+        for _ in 0..3 {
+            inside.record_at(now, true);
+        }
+        assert_eq!(inside.counts(now), (3, 3));
+        assert_eq!(inside.failure_ratio_at(now), 1.0);
+    }
 }
