@@ -785,4 +785,57 @@ mod tests {
         assert!(shown.contains("min_attempts: 4"), "{shown}");
         assert!(shown.contains("window: 10s"), "{shown}");
     }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn what_the_fleet_is_told_and_what_it_tells() {
+        let b = breaker();
+        // Its own counts while closed, since it last closed.
+        b.record(ms(100), true, Permit::Closed(0));
+        b.record(ms(100), false, Permit::Closed(0));
+        b.record(ms(200), false, Permit::Closed(0));
+        assert_eq!(b.own_counts(ms(300)), (3, 1));
+        assert_eq!(b.open_left(ms(300)), None, "closed");
+        // The fleet's counts trip it: 2 of this process's 3 and the others'
+        // 3 failures in 5.
+        b.fleet.set_others(5, 3);
+        b.fleet_apply(ms(400), None);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.own_counts(ms(400)), (0, 0), "nothing while open");
+        assert_eq!(b.open_left(ms(400)), Some(ms(5_000)));
+        assert_eq!(b.open_left(ms(5_399)), Some(ms(1)));
+        assert_eq!(b.open_left(ms(5_400)), None, "its time is up");
+        // Another process's open key: ignored while open with time left...
+        b.fleet_apply(ms(1_000), Some(ms(60_000)));
+        assert_eq!(b.open_left(ms(1_000)), Some(ms(4_400)));
+        // ...taken once its time is up and no trial started.
+        b.fleet_apply(ms(6_000), Some(ms(2_000)));
+        assert_eq!(b.open_left(ms(6_000)), Some(ms(2_000)));
+        // Half-open: the trial decides, not the fleet.
+        let trial = b.admit(ms(8_000)).unwrap();
+        b.fleet_apply(ms(8_100), Some(ms(2_000)));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        b.record(ms(8_200), false, trial);
+        assert_eq!(b.state(), BreakerState::Closed);
+        // Closed: another process's open key opens it for that long.
+        b.fleet.set_others(0, 0);
+        b.fleet_apply(ms(9_000), Some(ms(3_000)));
+        assert_eq!(b.open_left(ms(9_000)), Some(ms(3_000)));
+
+        // The fleet's attempts without a failure never trip it, whatever
+        // the ratio.
+        let b = CircuitBreaker::new().failure_ratio(0.0).min_attempts(1);
+        b.fleet.set_others(1_000, 0);
+        b.fleet_apply(ms(0), None);
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.fleet.set_others(1_000, 1);
+        b.fleet_apply(ms(0), None);
+        assert_eq!(b.state(), BreakerState::Open);
+        // Open for ever: no time left to publish.
+        let b = breaker().open_for(Duration::MAX);
+        for _ in 0..4 {
+            b.record(ms(0), true, Permit::Closed(0));
+        }
+        assert_eq!(b.open_left(ms(10)), None);
+    }
 }

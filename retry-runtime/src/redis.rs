@@ -154,7 +154,7 @@ impl Slot {
 
     /// Each count is kept up to `u32::MAX` (four billion attempts in one
     /// window).
-    fn set_others(&self, a: u64, b: u64) {
+    pub(crate) fn set_others(&self, a: u64, b: u64) {
         let half = |n: u64| n.min(u64::from(u32::MAX));
         self.others.store(half(a) << 32 | half(b), Relaxed);
     }
