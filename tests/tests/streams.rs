@@ -566,3 +566,35 @@ async fn a_long_stream_is_counted_when_it_ends() {
     assert_eq!(one_failure().await, Err(ApiError::status(503)));
     assert_eq!(LONG_STREAMS.state(), BreakerState::Open);
 }
+
+/// The idle limit starts again with every item: items 4 s apart under a
+/// 5 s timeout flow for 20 s without a break.
+#[tokio::test(start_paused = true)]
+async fn the_idle_limit_starts_again_with_every_item() {
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .attempts(1)
+        .timeout(secs(5.0));
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Continue, |_| {
+        std::future::ready(Ok::<_, ApiError>(
+            futures_util::stream::iter(ITEMS.to_vec()).then(|item| async move {
+                tokio::time::sleep(secs(4.0)).await;
+                Ok(item)
+            }),
+        ))
+    });
+    assert!(format!("{stream:?}").starts_with("RetryStream { mode: Continue"));
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, items(1..=5));
+    assert_eq!(start.elapsed(), secs(20.0));
+    assert_eq!(Streamed::Item(7).item(), Some(7));
+    assert_eq!(
+        Streamed::<u32>::Incomplete {
+            delivered: 4,
+            replayed: 2
+        }
+        .item(),
+        None
+    );
+}
