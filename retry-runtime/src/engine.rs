@@ -806,11 +806,6 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         });
     }
 
-    /// [`Call::succeeded`] (kept for callers that said "now" explicitly).
-    pub fn succeeded_now(&self) {
-        self.succeeded();
-    }
-
     /// Records a failed attempt and decides: `Some(delay)` to sleep and try
     /// again (after `before_sleep`), `None` to give up (after `on_giveup`).
     ///

@@ -232,7 +232,7 @@ pin_project! {
                 && *this.got_item
                 && let Some(call) = this.call.as_ref()
             {
-                call.succeeded_now();
+                call.succeeded();
             }
         }
     }
@@ -425,7 +425,7 @@ where
                     }
                     Poll::Ready(None) => {
                         if let Some(call) = this.call.as_ref() {
-                            call.succeeded_now();
+                            call.succeeded();
                         }
                         *this.ended = true;
                         this.state.set(State::Done);
