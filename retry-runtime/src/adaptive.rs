@@ -582,6 +582,16 @@ mod tests {
             wrapped.record_at(now, true);
         }
         assert_eq!(wrapped.counts(now), (3, 3));
+        // Recent successes wrapped over old failures (slots 2 to 8 keep
+        // theirs): only the 3 recent attempts count, none failed.
+        let over_old = AdaptiveWindow::new(10);
+        for _ in 0..9 {
+            over_old.record_at(long_ago, true);
+        }
+        for _ in 0..3 {
+            over_old.record_at(now, false);
+        }
+        assert_eq!(over_old.counts(now), (3, 0));
         // 14 long ago, then 3 recent failures in slots 4, 5 and 6: they
         // do not wrap.
         let inside = AdaptiveWindow::new(10);
