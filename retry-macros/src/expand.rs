@@ -11,13 +11,16 @@
 //!
 //! ```text
 //! async fn complete(&self, prompt: String) -> Result<String, ApiError> {
-//!     let mut call = Call::<TokioClock, _>::new({
+//!     let (mut call, mut step) = Call::<TokioClock, _>::start({
 //!         static RECORDER: Recorder = Recorder::new(NAME);        // statistics
 //!         static SETTINGS: Settings<Stats> = Settings::new(NAME)..observe(Stats(&RECORDER));
 //!         &SETTINGS
-//!     });
+//!     }, false);                                        // `true`: may end for its deadline
 //!     loop {
-//!         let (outcome, timed_out) = {
+//!         let (outcome, timed_out) = match step {       // the engine's steps
+//!             Step::Sleep(delay) => { pause(delay).await; step = call.resume(); continue; }
+//!             Step::Refused => (last.take() or E::from(CircuitOpen), false), // budget/breaker only
+//!             _ => {
 //!             let __retry_self = self;                  // `&mut self`: `&mut *self`
 //!             let prompt = CloneArg::clone_arg(&prompt); // by value: cloned per attempt
 //!             // A body with `return`, `?` or a macro that may hide them:
@@ -28,6 +31,7 @@
 //!             (attempt.await, false)                     // or with_timeout(call.attempt_limit(), ..)
 //!             // Any other body is the attempt itself:
 //!             // let ret: Result<String, ApiError> = 'attempt: BODY'; (ret, false)
+//!             }
 //!         };
 //!         let delay = {
 //!             let result = IsResult::into_result(outcome);
@@ -47,7 +51,7 @@
 //!             );
 //!             match next { Some(d) => d, None => return result }
 //!         };
-//!         pause(delay).await;
+//!         step = Step::Sleep(delay);
 //!     }
 //! }
 //! ```
@@ -264,13 +268,6 @@ impl Expansion {
         } else {
             quote!(StdClock)
         };
-        let l_delay = &l.delay;
-        let pause = if is_async {
-            quote!(#krate::__private::pause(#l_delay).await;)
-        } else {
-            quote!(#krate::__private::sleep_blocking(#l_delay);)
-        };
-
         let (name, settings) = self.settings();
         let (window_static, observer_type, observer) = self.observer();
         let settings_ref = quote! {{
@@ -300,43 +297,28 @@ impl Expansion {
                 }
             }
         });
-        let (start, admit_next) = if gated {
-            let hold = local("__retry_hold");
-            let marker = &l.ret;
-            let (ends_probe, can_end) = if timed_out_error.is_some() {
-                (
-                    quote!(let #ends = (&&#krate::__private::ElapsedProbe::of(&#marker)).ends();),
-                    quote!(#ends.is_some()),
-                )
-            } else {
-                (quote!(), quote!(false))
-            };
-            let sleep = if is_async {
-                quote!(#krate::__private::pause(#hold).await;)
-            } else {
-                quote!(#krate::__private::sleep_blocking(#hold);)
-            };
-            let call = &l.call;
-            (
-                quote! {
-                    #ends_probe
-                    let (mut #call, #hold) = #call_ty::holding(#settings_ref, #can_end);
-                    if !#hold.is_zero() {
-                        #sleep
-                    }
-                    #call.begin();
-                },
-                quote!(#call.admit_next();),
-            )
+        // Every call follows the engine's steps (`Step`): with a budget or a
+        // breaker (which may be shared by other processes), the first one
+        // may be the fleet's hold, and every attempt passes their gate; for
+        // any other function the first step is the attempt, known at compile
+        // time, and no attempt is ever refused.
+        let call = &l.call;
+        let step = local("__retry_step");
+        let can_end = if timed_out_error.is_some() {
+            quote!(#ends.is_some())
         } else {
-            let call = &l.call;
-            (
-                quote! {
-                    #[allow(unused_mut)]
-                    let mut #call = #call_ty::new(#settings_ref);
-                },
-                quote!(),
-            )
+            quote!(false)
+        };
+        let ends_probe = if timed_out_error.is_some() {
+            let marker = &l.ret;
+            quote!(let #ends = (&&#krate::__private::ElapsedProbe::of(&#marker)).ends();)
+        } else {
+            quote!()
+        };
+        let start = quote! {
+            #ends_probe
+            #[allow(unused_mut)]
+            let (mut #call, mut #step) = #call_ty::start(#settings_ref, #can_end);
         };
         // A refused attempt (an open breaker; a deadline the hold would
         // outlast) is not made, and the call gives up with its last outcome
@@ -371,22 +353,36 @@ impl Expansion {
         };
         let decide = self.decide(&l);
 
-        let attempt_or_refused = match refused_outcome {
-            Some(refused) => {
-                let call = &l.call;
-                quote! {
-                    if #call.refused() {
-                        (#refused, false)
-                    } else {
-                        #(#rebinds)*
-                        #run_attempt
-                    }
+        let l_delay = &l.delay;
+        let pause = if is_async {
+            quote!(#krate::__private::pause(#l_delay).await;)
+        } else {
+            quote!(#krate::__private::sleep_blocking(#l_delay);)
+        };
+        let steps = quote!(#krate::__private::Step);
+        // Only a breaker, or a deadline a fleet's hold would outlast, refuses
+        // an attempt: without either, every step that is not a sleep is an
+        // attempt.
+        let (refused_arm, attempt_arm) = match refused_outcome {
+            Some(refused) => (
+                quote!(#steps::Refused => (#refused, false),),
+                quote!(#steps::Attempt),
+            ),
+            None => (quote!(), quote!(_)),
+        };
+        let attempt_or_refused = quote! {
+            match #step {
+                #steps::Sleep(#l_delay) => {
+                    #pause
+                    #step = #call.resume();
+                    continue;
+                }
+                #refused_arm
+                #attempt_arm => {
+                    #(#rebinds)*
+                    #run_attempt
                 }
             }
-            None => quote! {{
-                #(#rebinds)*
-                #run_attempt
-            }},
         };
         let Locals {
             outcome,
@@ -413,8 +409,7 @@ impl Expansion {
                     let (#outcome, #timed_out) = #attempt_or_refused;
                     #[allow(unreachable_code)]
                     let #delay = #decide;
-                    #pause
-                    #admit_next
+                    #step = #steps::Sleep(#delay);
                 }
             }
         };

@@ -133,52 +133,77 @@
 //! a `static` named in the attribute (`budget = B`, `breaker = B`,
 //! `adaptive(W, shared = H)`), shared by every function that names it.
 
+//!
+//! # Architecture
+//!
+//! The runtime is cut by concern, in the order a retried call meets them;
+//! each module depends only on those above it in this list, never back
+//! (a test, `tests/layers.rs`, fails on a cycle):
+//!
+//! ```text
+//!  policy    what a failure is, whether it is retried, how long to wait (values)
+//!  counters  lock-free counters and the clocks they count by
+//!  protect   budget, breaker, adaptive window; the slot a shared store writes
+//!  engine    one call: judge, delay, gates, clock, sleep, outcome
+//!  observe   statistics, metrics, hooks: they only listen
+//!  flows     the builder (async, blocking), streams, batches: drive the engine
+//!  http      reqwest: errors, Retry-After, classification
+//!  fleet     Redis: state shared by many processes
+//!  __private what the attribute's expansion calls (not public API)
+//! ```
+//!
+//! The attribute's expansion, the builder, streams and batches all drive
+//! the same sequence of the engine's `Call`: the fleet's hold, the gate,
+//! the attempt, the decision, the pause, the gate of the next attempt.
+
 #![warn(missing_docs)]
 
-mod adaptive;
-#[cfg(feature = "batch")]
-#[cfg_attr(docsrs, doc(cfg(feature = "batch")))]
-pub mod batch;
-mod breaker;
-mod budget;
-mod builder;
-pub mod chain;
-pub mod class;
-mod clock;
-mod elapsed;
+mod counters;
 mod engine;
-pub mod hooks;
+mod fleet;
+mod flows;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod http;
-#[cfg(feature = "metrics")]
-#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-pub mod metrics;
-mod redact;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub mod redis;
-mod slices;
-mod state;
-pub mod stats;
-#[cfg(feature = "stream")]
-#[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
-pub mod stream;
-pub mod testing;
-pub mod wait;
+mod observe;
+mod policy;
+mod protect;
 
 #[doc(hidden)]
 pub mod __private;
 
-pub use adaptive::AdaptiveWindow;
-pub use breaker::{Breaker, BreakerState, CircuitBreaker, CircuitOpen, Permit};
-pub use budget::{Budget, RetryBudget};
-pub use builder::{Retrying, Rule};
-pub use class::{Class, ClassSet, Classify};
-pub use elapsed::Elapsed;
+pub use engine::testing;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use fleet::redis;
+#[cfg(feature = "batch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "batch")))]
+pub use flows::batch;
+#[cfg(feature = "stream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
+pub use flows::stream;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use observe::metrics;
+pub use observe::{hooks, stats};
+pub use policy::{chain, class, wait};
+
 pub use engine::RetryAfter;
-pub use state::{GiveUp, RetryState};
-pub use wait::{Jitter, Wait};
+pub use flows::builder::{Retrying, Rule};
+pub use policy::wait::{Jitter, Wait};
+pub use policy::{Class, ClassSet, Classify, Elapsed, GiveUp, RetryState};
+pub use protect::{
+    AdaptiveWindow, Breaker, BreakerState, Budget, CircuitBreaker, CircuitOpen, CoolDown, Permit,
+    RetryBudget,
+};
+
+/// The classifiers of the integrations' error types, that [`chain`] tries
+/// first: the crate root wires each integration in here, so that `chain`
+/// names none of them.
+pub(crate) const INTEGRATIONS: &[chain::Recogniser] = &[
+    #[cfg(feature = "reqwest")]
+    http::recognise,
+];
 
 /// The `reqwest` this crate's `reqwest` feature was built against (0.13):
 /// build your client from it so that its errors are the ones classified.

@@ -429,7 +429,8 @@ async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
     LEAVING_WINDOW.record(false);
     // The server asked this process to wait 30 s; the next round trip is
     // the last one.
-    LEAVING.rate_limited(TokioClock::ticks() + Duration::from_secs(30));
+    let cool_down = LEAVING.cool_down().expect("shared");
+    cool_down.rate_limited(TokioClock::ticks() + Duration::from_secs(30));
 
     let start = Instant::now();
     sharing.leave().await;
@@ -659,7 +660,9 @@ fn on_demand() -> Options {
 /// now: a rate limit that has passed already wakes it, and holds nothing.
 fn round_trip(budget: &Budget) {
     use retry_runtime::RetryBudget;
-    budget.rate_limited(Duration::ZERO);
+    if let Some(cool_down) = budget.cool_down() {
+        cool_down.rate_limited(Duration::ZERO);
+    }
 }
 
 static CAPPED: Budget = Budget::new(0.1, 10);
@@ -693,7 +696,7 @@ async fn times_read_back_from_redis_are_capped_at_a_day() {
     eventually("connected", || sharing.connected()).await;
 
     let now = TokioClock::ticks();
-    let hold = CAPPED.hold(now);
+    let hold = CAPPED.cool_down().map_or(Duration::ZERO, |c| c.hold(now));
     assert!(
         hold <= day && hold > day - Duration::from_secs(60),
         "{hold:?}"

@@ -1,5 +1,5 @@
 //! The fleet's cool-down as the engine sees it, without Redis: a budget
-//! whose `hold` says how long attempts must wait (as a shared one does after
+//! whose cool-down (`hold`) says how long attempts must wait (as a shared one does after
 //! another process got a `Retry-After`), on tokio's paused clock.
 
 use std::sync::Mutex;
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use retry_runtime::__private::{Clock, TokioClock};
-use retry_runtime::{Class, Classify, GiveUp, RetryBudget, retry};
+use retry_runtime::{Class, Classify, CoolDown, GiveUp, RetryBudget, retry};
 use tokio::time::Instant;
 
 /// Holds attempts until `until` (milliseconds of the process clock), and
@@ -19,12 +19,15 @@ struct Held {
 
 impl RetryBudget for Held {
     fn deposit(&self, _: Duration) {}
-    fn holds(&self) -> bool {
-        true
-    }
     fn try_withdraw(&self, _: Duration) -> bool {
         true
     }
+    fn cool_down(&self) -> Option<&dyn CoolDown> {
+        Some(self)
+    }
+}
+
+impl CoolDown for Held {
     fn hold(&self, now: Duration) -> Duration {
         let now = now.as_millis() as u64;
         Duration::from_millis(self.until_ms.load(Relaxed).saturating_sub(now))

@@ -1,5 +1,6 @@
 use super::*;
 use quote::quote;
+use syn::Ident;
 
 fn parse(tokens: TokenStream) -> (Args, String) {
     let mut errors = Errors::default();

@@ -1,8 +1,14 @@
 use std::cell::RefCell;
 
+use std::time::Duration;
+
 use super::*;
-use crate::clock::StdClock;
-use crate::wait::{Exponential, Fixed, Jitter, NoWait};
+use crate::counters::clock::StdClock;
+use crate::counters::clock::{Clock, Now};
+use crate::policy::wait::Wait;
+use crate::policy::wait::{Exponential, Fixed, Jitter, NoWait};
+use crate::policy::{Class, GiveUp};
+use crate::protect::Permit;
 
 fn fail(retry_after: Option<Duration>) -> Failure<'static, ()> {
     Failure::error(&(), None, retry_after, None, false)
@@ -340,7 +346,7 @@ impl Observer for Recorder {
 #[test]
 fn observers_hear_every_event_once() {
     let settings = Settings::new("t").observe(Recorder::default());
-    let mut call = Call::<StdClock, _>::gated(&settings);
+    let mut call = Call::<StdClock, _>::new(&settings);
     assert!(!call.refused());
     retry(&mut call, fail(None), limits(5, 0)).unwrap();
     call.admit_next();
@@ -410,7 +416,7 @@ fn a_refused_attempt_gives_up_with_the_last_outcome() {
         ..Recorder::default()
     };
     let settings = Settings::new("t").observe(&recorder);
-    let mut call = Call::<StdClock, _>::gated(&settings);
+    let mut call = Call::<StdClock, _>::new(&settings);
     assert!(call.refused());
     let mut reason = None;
     let next = call.failed(
@@ -434,7 +440,7 @@ fn a_refused_attempt_gives_up_with_the_last_outcome() {
         ..Recorder::default()
     };
     let settings = Settings::new("t").observe(&recorder);
-    let mut call = Call::<StdClock, _>::gated(&settings);
+    let mut call = Call::<StdClock, _>::new(&settings);
     assert!(retry(&mut call, fail(None), limits(9, 1)).is_some());
     call.admit_next();
     assert!(call.refused());
@@ -457,7 +463,7 @@ fn a_dropped_call_gives_back_its_trial_or_its_withdrawal() {
     // Dropped while its first attempt runs: the attempt's permit comes back.
     let recorder = Recorder::default();
     let settings = Settings::new("t").observe(&recorder);
-    let call = Call::<StdClock, _>::gated(&settings);
+    let call = Call::<StdClock, _>::new(&settings);
     drop(call);
     assert_eq!(
         *recorder.events.borrow(),
@@ -467,7 +473,7 @@ fn a_dropped_call_gives_back_its_trial_or_its_withdrawal() {
     // Dropped while it sleeps before a retry: the withdrawal comes back.
     let recorder = Recorder::default();
     let settings = Settings::new("t").observe(&recorder);
-    let mut call = Call::<StdClock, _>::gated(&settings);
+    let mut call = Call::<StdClock, _>::new(&settings);
     assert!(retry(&mut call, fail(None), limits(9, 1)).is_some());
     drop(call);
     assert_eq!(
@@ -484,7 +490,7 @@ fn a_dropped_call_gives_back_its_trial_or_its_withdrawal() {
     // Dropped during the retry: its permit, and no withdrawal (it was made).
     let recorder = Recorder::default();
     let settings = Settings::new("t").observe(&recorder);
-    let mut call = Call::<StdClock, _>::gated(&settings);
+    let mut call = Call::<StdClock, _>::new(&settings);
     assert!(retry(&mut call, fail(None), limits(9, 1)).is_some());
     call.admit_next();
     drop(call);
@@ -496,7 +502,7 @@ fn a_dropped_call_gives_back_its_trial_or_its_withdrawal() {
     // A call that ended owes nothing.
     let recorder = Recorder::default();
     let settings = Settings::new("t").observe(&recorder);
-    let call = Call::<StdClock, _>::gated(&settings);
+    let call = Call::<StdClock, _>::new(&settings);
     call.succeeded();
     drop(call);
     assert_eq!(recorder.events.borrow().last().unwrap(), "end 1 None false");
@@ -520,7 +526,7 @@ fn no_clock_is_read_without_a_deadline_a_timeout_or_hooks() {
 
 #[tokio::test(start_paused = true)]
 async fn no_attempt_starts_at_or_after_the_deadline() {
-    use crate::clock::TokioClock;
+    use crate::counters::clock::TokioClock;
     let settings = Settings::new("t").deadline(Duration::from_secs(5));
     let mut call = Call::<TokioClock>::new(&settings);
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -1,0 +1,52 @@
+//! A counter split in one cache line per thread.
+
+use std::sync::atomic::{AtomicU64, Ordering::*};
+
+use super::stripe::{self, SHARED, STRIPES};
+
+/// A counter split in one cache line per thread: up to [`STRIPES`] threads
+/// at once own a line each and add with a plain load and store; threads
+/// beyond them spread over [`SHARED`] more lines with atomic adds.
+pub(crate) struct Counter {
+    lines: [Line; STRIPES],
+    pub(crate) shared: [Line; SHARED],
+}
+
+/// 128 bytes: two cache lines, as adjacent lines are fetched in pairs.
+#[repr(align(128))]
+pub(crate) struct Line(pub(crate) AtomicU64);
+
+impl Counter {
+    pub(crate) const fn new() -> Self {
+        Counter {
+            lines: [const { Line(AtomicU64::new(0)) }; STRIPES],
+            shared: [const { Line(AtomicU64::new(0)) }; SHARED],
+        }
+    }
+
+    /// Adds one; returns the count before, of this thread's line (zero on
+    /// the line's first add).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn add_one(&self) -> u64 {
+        let index = stripe::index();
+        match self.lines.get(index) {
+            Some(Line(own)) => {
+                let before = own.load(Relaxed);
+                own.store(before.wrapping_add(1), Relaxed);
+                before
+            }
+            None => {
+                stripe::note_shared();
+                self.shared[index % SHARED].0.fetch_add(1, Relaxed)
+            }
+        }
+    }
+
+    pub(crate) fn sum(&self) -> u64 {
+        self.lines
+            .iter()
+            .chain(&self.shared)
+            .map(|l| l.0.load(Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}

@@ -1,0 +1,158 @@
+//! The protections as the engine's observers: `budget = ..`, `breaker = ..`
+//! and `wait = adaptive(..)` become gates a call asks and tells.
+
+use std::time::Duration;
+
+use super::observer::Observer;
+use crate::counters::clock::{Clock, Now};
+use crate::policy::{Class, GiveUp};
+use crate::protect::slot::SHAREABLE;
+use crate::protect::{AdaptiveWindow, Breaker, CoolDown, Permit, RetryBudget};
+
+/// The fleet's cool-down of a budget or breaker: read (and the clock with
+/// it) only when the member is shared.
+#[inline]
+fn hold<C: Clock>(cool_down: Option<&dyn CoolDown>, now: &Now<C>) -> Duration {
+    match cool_down {
+        Some(c) => c.hold(now.ticks()),
+        None => Duration::ZERO,
+    }
+}
+
+/// Tells a shared member's group that the server asked to wait `delay`.
+#[inline]
+fn rate_limited<C: Clock>(cool_down: Option<&dyn CoolDown>, delay: Duration, now: &Now<C>) {
+    if let Some(c) = cool_down {
+        c.rate_limited(now.ticks().saturating_add(delay));
+    }
+}
+
+/// `budget = PATH`: a call deposits when it starts, a retry withdraws.
+#[derive(Clone, Copy)]
+pub struct BudgetGate(pub &'static dyn RetryBudget);
+
+impl std::fmt::Debug for BudgetGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BudgetGate")
+    }
+}
+
+impl Observer for BudgetGate {
+    const NEEDS_CLOCK: bool = true;
+    const GUARDS: bool = true;
+    const HOLDS: bool = SHAREABLE;
+    #[inline]
+    fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
+        hold(self.0.cool_down(), now)
+    }
+    #[inline]
+    fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
+        rate_limited(self.0.cool_down(), delay, now);
+    }
+    #[inline]
+    fn call_started<C: Clock>(&self, now: &Now<C>) {
+        self.0.deposit(now.ticks());
+    }
+    #[inline]
+    fn admit<C: Clock>(&self, _: u32, _: Duration, now: &Now<C>) -> Result<(), GiveUp> {
+        if self.0.try_withdraw(now.ticks()) {
+            Ok(())
+        } else {
+            Err(GiveUp::BudgetExhausted)
+        }
+    }
+    #[inline]
+    fn retry_abandoned(&self, admitted_at: Duration) {
+        self.0.give_back(admitted_at);
+    }
+}
+
+/// `breaker = PATH`: every attempt asks it first and reports to it after.
+#[derive(Clone, Copy)]
+pub struct BreakerGate(pub &'static dyn Breaker);
+
+impl std::fmt::Debug for BreakerGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BreakerGate")
+    }
+}
+
+impl Observer for BreakerGate {
+    const NEEDS_CLOCK: bool = true;
+    const GUARDS: bool = true;
+    const HOLDS: bool = SHAREABLE;
+    #[inline]
+    fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
+        hold(self.0.cool_down(), now)
+    }
+    #[inline]
+    fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
+        rate_limited(self.0.cool_down(), delay, now);
+    }
+    /// Open now: a call is refused before it waits out a fleet's hold.
+    #[inline]
+    fn refuses<C: Clock>(&self, now: &Now<C>) -> bool {
+        self.0.refuses_at(now.ticks())
+    }
+    /// Before a sleep: will it still be open when the sleep ends?
+    #[inline]
+    fn admit<C: Clock>(&self, _: u32, delay: Duration, now: &Now<C>) -> Result<(), GiveUp> {
+        if self.0.refuses_at(now.ticks().saturating_add(delay)) {
+            Err(GiveUp::BreakerOpen)
+        } else {
+            Ok(())
+        }
+    }
+    /// Right before an attempt: may it run (the trial included)?
+    #[inline]
+    fn admit_attempt<C: Clock>(&self, _: u32, now: &Now<C>) -> Result<Permit, GiveUp> {
+        self.0.admit(now.ticks()).ok_or(GiveUp::BreakerOpen)
+    }
+    #[inline]
+    fn attempt_succeeded<C: Clock>(&self, _: u32, permit: Permit, now: &Now<C>) {
+        self.0.record(now.ticks(), false, permit);
+    }
+    #[inline]
+    fn attempt_failed<C: Clock>(
+        &self,
+        _: u32,
+        _: Option<Class>,
+        retryable: bool,
+        permit: Permit,
+        now: &Now<C>,
+    ) {
+        self.0.record(now.ticks(), retryable, permit);
+    }
+    #[inline]
+    fn attempt_cancelled(&self, permit: Permit) {
+        self.0.cancel(permit);
+    }
+}
+
+/// `wait = adaptive(..)`: every attempt's outcome goes into the window that
+/// the wait reads.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowGate(pub &'static AdaptiveWindow);
+
+impl Observer for WindowGate {
+    #[inline]
+    fn attempt_succeeded<C: Clock>(&self, _: u32, _: Permit, now: &Now<C>) {
+        // Read when the attempt ended, however long it ran.
+        self.0.record_at(now.ticks(), false);
+    }
+    #[inline]
+    fn attempt_failed<C: Clock>(
+        &self,
+        _: u32,
+        _: Option<Class>,
+        retryable: bool,
+        _: Permit,
+        now: &Now<C>,
+    ) {
+        self.0.record_at(now.ticks(), retryable);
+    }
+    #[inline]
+    fn window(&self) -> Option<&AdaptiveWindow> {
+        Some(self.0)
+    }
+}

@@ -1,0 +1,19 @@
+//! What a failure is, whether it is retried, and how long to wait: values
+//! only, with no clock and no state shared between calls.
+//!
+//! - [`class`]: the classes of failures ([`Class`]), sets of them
+//!   ([`ClassSet`]), and how an error says its class ([`Classify`]).
+//! - [`chain`]: the class of an error found in its chain of causes.
+//! - [`wait`]: the delays between attempts ([`Wait`](wait::Wait)).
+//! - [`GiveUp`] and [`RetryState`]: why a call gives up, and what hooks see.
+//! - [`Elapsed`]: the error of an attempt that ran out of time.
+
+pub mod chain;
+pub mod class;
+mod elapsed;
+mod outcome;
+pub mod wait;
+
+pub use class::{Class, ClassSet, Classify};
+pub use elapsed::Elapsed;
+pub use outcome::{GiveUp, RetryState};
