@@ -137,6 +137,20 @@ struct Link {
     on_end: tokio::sync::Notify,
 }
 
+impl Link {
+    fn new() -> Link {
+        Link {
+            cooldown_until: AtomicU64::new(0),
+            publish: AtomicU64::new(0),
+            wake: tokio::sync::Notify::new(),
+            online: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            on_end: tokio::sync::Notify::new(),
+        }
+    }
+}
+
 impl CoolDown for Link {
     #[inline]
     fn hold(&self, now: Duration) -> Duration {
@@ -514,35 +528,14 @@ pub fn share_with(
         .set_max_delay(Duration::from_millis(500));
     let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
         .map_err(ShareError::Redis)?;
-    let link: &'static Link = Box::leak(Box::new(Link {
-        cooldown_until: AtomicU64::new(0),
-        publish: AtomicU64::new(0),
-        wake: tokio::sync::Notify::new(),
-        online: AtomicBool::new(false),
-        stopped: AtomicBool::new(false),
-        ended: AtomicBool::new(false),
-        on_end: tokio::sync::Notify::new(),
-    }));
+    let link: &'static Link = Box::leak(Box::new(Link::new()));
     for m in &members {
         // Checked above, under the lock: the member's last synchronisation
         // (if any) has ended, and its syncer forgot the fleet's counts.
         m.slot().link(link);
     }
     let key: &'static str = Box::leak(key.to_owned().into_boxed_str());
-    let prefix = format!("retry:{{{key}}}");
-    let sync = Syncer {
-        link,
-        key,
-        keys: ["budget", "breaker", "window", "open", "cooldown"].map(|k| format!("{prefix}:{k}")),
-        window_moved: (AtomicU64::new(0), AtomicU64::new(0)),
-        members,
-        options: Options {
-            window_idle: options.window_idle.max(options.interval),
-            ..options
-        },
-        id: process_id(),
-        script: redis::Script::new(SCRIPT),
-    };
+    let sync = Syncer::new(link, key, members, options);
     runtime.spawn(sync.run(manager));
     Ok(Sharing { link, key })
 }
@@ -648,16 +641,130 @@ impl Drop for Syncer {
     }
 }
 
+/// What one round trip writes: this process's own counts, by member
+/// (`None`: no such member), the breaker's open time left and a cool-down
+/// to publish (ms; 0: none).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Own {
+    budget: Option<(u64, u64)>,
+    breaker: Option<(u64, u64)>,
+    window: Option<(u64, u64)>,
+    open_ms: u64,
+    cool_ms: u64,
+}
+
+/// What one round trip reads back: the other live processes' sums, by
+/// member, the open time and cool-down left (at most a day), and how many
+/// other processes share the budget.
+#[derive(Debug, PartialEq, Eq)]
+struct Sums {
+    budget: (u64, u64),
+    breaker: (u64, u64),
+    window: (u64, u64),
+    open_left: Option<Duration>,
+    cool_left: Option<Duration>,
+    budget_sharers: u64,
+}
+
+impl Sums {
+    /// The script's answer, in its order (see [`SCRIPT`]); `None` when it
+    /// is not one. Negative counts read as 0, times are capped at a day.
+    fn read(answer: &[i64]) -> Option<Sums> {
+        let &[a0, a1, a2, a3, a4, a5, open, cool, sharers] = answer else {
+            return None;
+        };
+        let n = |x: i64| u64::try_from(x).unwrap_or(0);
+        // However long another process (or anything else) set them for.
+        let left = |x: i64| {
+            u64::try_from(x)
+                .ok()
+                .filter(|&ms| ms > 0)
+                .map(|ms| Duration::from_millis(ms.min(LONGEST)))
+        };
+        Some(Sums {
+            budget: (n(a0), n(a1)),
+            breaker: (n(a2), n(a3)),
+            window: (n(a4), n(a5)),
+            open_left: left(open),
+            cool_left: left(cool),
+            budget_sharers: n(sharers),
+        })
+    }
+}
+
+/// How often the synchronisation tries: every interval while Redis
+/// answers; after two failures in a row, alone and less often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Backoff {
+    failures: u32,
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new(options: &Options) -> Backoff {
+        Backoff {
+            failures: 0,
+            pause: options.interval,
+        }
+    }
+
+    /// Whether the process was deciding alone (and now rejoins).
+    fn answered(&mut self, options: &Options) -> bool {
+        let was_alone = self.alone();
+        *self = Backoff::new(options);
+        was_alone
+    }
+
+    /// One more failure: one slow answer keeps the last sums; a second in a
+    /// row means deciding alone, and trying less often (doubling up to a
+    /// second, or the interval when that is longer: never more often than
+    /// while Redis answers).
+    fn failed(&mut self, options: &Options) {
+        self.failures = self.failures.saturating_add(1);
+        if self.alone() {
+            let slowest = SLOWEST.max(options.interval);
+            self.pause = self.pause.saturating_mul(2).min(slowest);
+        }
+    }
+
+    /// Deciding on this process's state alone.
+    fn alone(&self) -> bool {
+        self.failures >= 2
+    }
+}
+
 impl Syncer {
+    fn new(
+        link: &'static Link,
+        key: &'static str,
+        members: Vec<Member>,
+        options: Options,
+    ) -> Syncer {
+        let prefix = format!("retry:{{{key}}}");
+        Syncer {
+            link,
+            key,
+            keys: ["budget", "breaker", "window", "open", "cooldown"]
+                .map(|k| format!("{prefix}:{k}")),
+            window_moved: (AtomicU64::new(0), AtomicU64::new(0)),
+            members,
+            options: Options {
+                window_idle: options.window_idle.max(options.interval),
+                ..options
+            },
+            id: process_id(),
+            script: redis::Script::new(SCRIPT),
+        }
+    }
+
     async fn run(self, mut manager: ConnectionManager) {
         let mut warned_at: Option<std::time::Instant> = None;
-        let mut failures = 0u32;
-        let mut pause = self.options.interval;
+        let mut backoff = Backoff::new(&self.options);
         loop {
             // Wakes early when a cool-down is to be published, or when
             // stopped.
             if !self.link.stopped.load(Relaxed) {
-                let _ = tokio::time::timeout(pause, self.link.wake.notified()).await;
+                let _ = tokio::time::timeout(backoff.pause, self.link.wake.notified()).await;
             }
             // Stopped: this round trip is the last. It writes this
             // process's last counts and a cool-down learnt since the one
@@ -667,55 +774,49 @@ impl Syncer {
             let last = self.link.stopped.load(Relaxed);
             let now = TokioClock::ticks();
             let publish = self.link.publish.swap(0, Relaxed);
-            let invocation = self.invocation(now, publish);
+            let invocation = self.invocation(&self.own(now, publish));
             let answer = tokio::time::timeout(
                 self.options.timeout,
                 invocation.invoke_async::<Vec<i64>>(&mut manager),
             )
             .await;
-            match answer {
-                Ok(Ok(sums)) if sums.len() == 9 => {
-                    self.apply(&sums, TokioClock::ticks());
-                    self.link.online.store(true, Relaxed);
-                    let was_alone = failures >= 2;
-                    failures = 0;
-                    pause = self.options.interval;
-                    if was_alone && warned_at.is_some() {
-                        tracing::info!(
-                            target: "retry_runtime",
-                            key = self.key,
-                            "redis answers again: sharing the fleet's state"
-                        );
-                    }
+            let sums = match &answer {
+                Ok(Ok(answer)) => Sums::read(answer),
+                _ => None,
+            };
+            if let Some(sums) = sums {
+                self.apply(&sums, TokioClock::ticks());
+                self.link.online.store(true, Relaxed);
+                if backoff.answered(&self.options) && warned_at.is_some() {
+                    tracing::info!(
+                        target: "retry_runtime",
+                        key = self.key,
+                        "redis answers again: sharing the fleet's state"
+                    );
                 }
-                failed => {
-                    // Published again at the next round trip.
-                    self.link.publish.fetch_max(publish, Relaxed);
-                    self.link.online.store(false, Relaxed);
-                    failures = failures.saturating_add(1);
-                    // One slow answer keeps the last sums; a second in a
-                    // row means deciding alone, and trying less often.
-                    if failures >= 2 {
-                        self.forget();
-                        let slowest = SLOWEST.max(self.options.interval);
-                        pause = pause.saturating_mul(2).min(slowest);
-                    }
-                    // One warning per outage, and at most one a minute.
-                    let quiet = warned_at.is_some_and(|at| at.elapsed() < Duration::from_secs(60));
-                    if failures == 2 && !quiet {
-                        warned_at = Some(std::time::Instant::now());
-                        let why = match failed {
-                            Ok(Ok(_)) => "an unexpected answer".to_owned(),
-                            Ok(Err(e)) => e.to_string(),
-                            Err(_) => format!("no answer within {:?}", self.options.timeout),
-                        };
-                        tracing::warn!(
-                            target: "retry_runtime",
-                            key = self.key,
-                            error = %why,
-                            "redis cannot be reached: deciding on this process's state alone until it answers"
-                        );
-                    }
+            } else {
+                // Published again at the next round trip.
+                self.link.publish.fetch_max(publish, Relaxed);
+                self.link.online.store(false, Relaxed);
+                backoff.failed(&self.options);
+                if backoff.alone() {
+                    self.forget();
+                }
+                // One warning per outage, and at most one a minute.
+                let quiet = warned_at.is_some_and(|at| at.elapsed() < Duration::from_secs(60));
+                if backoff.failures == 2 && !quiet {
+                    warned_at = Some(std::time::Instant::now());
+                    let why = match answer {
+                        Ok(Ok(_)) => "an unexpected answer".to_owned(),
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => format!("no answer within {:?}", self.options.timeout),
+                    };
+                    tracing::warn!(
+                        target: "retry_runtime",
+                        key = self.key,
+                        error = %why,
+                        "redis cannot be reached: deciding on this process's state alone until it answers"
+                    );
                 }
             }
             if last {
@@ -724,19 +825,19 @@ impl Syncer {
         }
     }
 
-    fn invocation(&self, now: Duration, publish: u64) -> redis::ScriptInvocation<'_> {
-        let mut counts = ["-".to_owned(), "-".to_owned(), "-".to_owned()];
-        let mut open = 0u64;
+    /// This process's counts at `now`, and `publish` (a cool-down's end,
+    /// process ms) as the time left.
+    fn own(&self, now: Duration, publish: u64) -> Own {
+        let mut own = Own {
+            cool_ms: publish.saturating_sub(millis(now)).min(LONGEST),
+            ..Own::default()
+        };
         for m in &self.members {
             match *m {
-                Member::Budget(b) => {
-                    let (d, w) = b.own_counts(now);
-                    counts[0] = format!("{d} {w}");
-                }
+                Member::Budget(b) => own.budget = Some(b.own_counts(now)),
                 Member::Breaker(b) => {
-                    let (a, f) = b.own_counts(now);
-                    counts[1] = format!("{a} {f}");
-                    open = b.open_left(now).map_or(0, millis).min(LONGEST);
+                    own.breaker = Some(b.own_counts(now));
+                    own.open_ms = b.open_left(now).map_or(0, millis).min(LONGEST);
                 }
                 Member::Window(w) => {
                     // Only attempts within the window's max_age, so that an
@@ -748,50 +849,59 @@ impl Syncer {
                         moved.store(millis(now), Relaxed);
                     }
                     let idle = millis(now).saturating_sub(moved.load(Relaxed));
-                    counts[2] = if idle > millis(self.options.window_idle) {
-                        "0 0".to_owned()
+                    own.window = Some(if idle > millis(self.options.window_idle) {
+                        (0, 0)
                     } else {
-                        format!("{s} {f}")
-                    };
+                        (s, f)
+                    });
                 }
             }
         }
-        let cool = publish.saturating_sub(millis(now)).min(LONGEST);
+        own
+    }
+
+    fn invocation(&self, own: &Own) -> redis::ScriptInvocation<'_> {
+        let pair =
+            |counts: Option<(u64, u64)>| counts.map_or("-".to_owned(), |(a, b)| format!("{a} {b}"));
         let mut invocation = self.script.prepare_invoke();
         for key in &self.keys {
             invocation.key(key);
         }
         invocation
             .arg(&self.id)
-            .arg(&counts[0])
-            .arg(&counts[1])
-            .arg(&counts[2])
+            .arg(pair(own.budget))
+            .arg(pair(own.breaker))
+            .arg(pair(own.window))
             .arg(millis(self.options.stale))
-            .arg(open)
-            .arg(cool);
+            .arg(own.open_ms)
+            .arg(own.cool_ms);
         invocation
     }
 
-    fn apply(&self, sums: &[i64], now: Duration) {
-        let n = |i: usize| u64::try_from(sums[i]).unwrap_or(0);
-        // However long another process (or anything else) set them for.
-        let left = |i: usize| {
-            u64::try_from(sums[i])
-                .ok()
-                .filter(|&ms| ms > 0)
-                .map(|ms| Duration::from_millis(ms.min(LONGEST)))
-        };
+    fn apply(&self, sums: &Sums, now: Duration) {
         for m in &self.members {
             match *m {
-                Member::Budget(b) => b.set_fleet(now, n(0), n(1), n(8).saturating_add(1)),
-                Member::Breaker(b) => {
-                    b.fleet.set_others(n(2), n(3));
-                    b.fleet_apply(now, left(6));
+                Member::Budget(b) => {
+                    let (deposits, withdrawals) = sums.budget;
+                    b.set_fleet(
+                        now,
+                        deposits,
+                        withdrawals,
+                        sums.budget_sharers.saturating_add(1),
+                    );
                 }
-                Member::Window(w) => w.fleet.set_others(n(4), n(5)),
+                Member::Breaker(b) => {
+                    let (attempts, failures) = sums.breaker;
+                    b.fleet.set_others(attempts, failures);
+                    b.fleet_apply(now, sums.open_left);
+                }
+                Member::Window(w) => {
+                    let (attempts, failures) = sums.window;
+                    w.fleet.set_others(attempts, failures);
+                }
             }
         }
-        if let Some(cool) = left(7) {
+        if let Some(cool) = sums.cool_left {
             let until = millis(now.saturating_add(cool));
             self.link.cooldown_until.fetch_max(until, Relaxed);
         }
@@ -802,5 +912,328 @@ impl Syncer {
         for m in &self.members {
             m.slot().set_others(0, 0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn options_are_checked_at_their_bounds() {
+        let day = ms(LONGEST);
+        // The least interval and time limit, and the least stale time for
+        // them (two intervals and a round trip), are fine.
+        let least = Options::new().interval(ms(1)).timeout(ms(1)).stale(ms(3));
+        assert_eq!(least.check(), Ok(()));
+        let short = least.stale(ms(2)).check();
+        assert!(short.is_err_and(|why| why.contains("stale")), "{short:?}");
+        // An interval or time limit of a day is not itself the mistake (the
+        // stale time it needs is): one over a day is.
+        let stale_err = Options::new().interval(day).check();
+        assert!(
+            stale_err.is_err_and(|why| why.contains("stale")),
+            "{stale_err:?}"
+        );
+        assert_eq!(
+            Options::new().interval(day + ms(1)).check(),
+            Err("Options::interval must be from 1 ms to a day")
+        );
+        let stale_err = Options::new().timeout(day).check();
+        assert!(
+            stale_err.is_err_and(|why| why.contains("stale")),
+            "{stale_err:?}"
+        );
+        assert_eq!(
+            Options::new().timeout(day + ms(1)).check(),
+            Err("Options::timeout must be from 1 ms to a day")
+        );
+        // A stale time of exactly a day is fine.
+        assert_eq!(Options::new().stale(day).check(), Ok(()));
+        assert!(Options::new().stale(day + ms(1)).check().is_err());
+    }
+
+    #[test]
+    fn a_redis_error_is_the_source_of_a_share_error() {
+        let error = ShareError::Redis(redis::RedisError::from((redis::ErrorKind::Io, "no client")));
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(source.is_some_and(|s| s.contains("no client")));
+        assert!(std::error::Error::source(&ShareError::BadKey).is_none());
+    }
+
+    static LONGEST_KEY: crate::protect::Budget = crate::protect::Budget::new(0.1, 1);
+
+    #[tokio::test]
+    async fn a_key_of_200_bytes_is_shared_under_that_key() {
+        let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();
+        let key = "k".repeat(200);
+        let sharing = share(&client, &key, &[&LONGEST_KEY]).unwrap();
+        assert_eq!(sharing.key(), key);
+        assert_eq!(
+            format!("{sharing:?}"),
+            format!("Sharing {{ key: {key:?}, connected: false }}")
+        );
+        // Stopped, it ends (one last round trip, refused at once).
+        sharing.stop();
+        for _ in 0..500 {
+            if sharing.link.ended() {
+                break;
+            }
+            tokio::time::sleep(ms(10)).await;
+        }
+        assert!(sharing.link.ended(), "stop ends the synchronisation");
+        assert!(!sharing.connected());
+        tokio::time::timeout(ms(5_000), sharing.leave())
+            .await
+            .expect("ended already");
+    }
+
+    #[test]
+    fn an_answer_is_read_by_name_and_bounded() {
+        let day = ms(LONGEST);
+        let sums = Sums::read(&[1, 2, 3, 4, 5, 6, 7_000, 8_000, 9]).unwrap();
+        assert_eq!(
+            sums,
+            Sums {
+                budget: (1, 2),
+                breaker: (3, 4),
+                window: (5, 6),
+                open_left: Some(ms(7_000)),
+                cool_left: Some(ms(8_000)),
+                budget_sharers: 9,
+            }
+        );
+        // Redis says -1 and -2 for keys without a time to live or missing,
+        // and 0 for one that ends now; anything over a day is a day.
+        let odd = Sums::read(&[-1, i64::MIN, 0, i64::MAX, -5, 1, -2, 1, -1]).unwrap();
+        assert_eq!(
+            (odd.budget, odd.breaker, odd.window),
+            ((0, 0), (0, i64::MAX as u64), (0, 1))
+        );
+        assert_eq!(
+            (odd.open_left, odd.cool_left, odd.budget_sharers),
+            (None, Some(ms(1)), 0)
+        );
+        let long = Sums::read(&[0, 0, 0, 0, 0, 0, 0, i64::MAX, 0]).unwrap();
+        assert_eq!((long.open_left, long.cool_left), (None, Some(day)));
+        let day_exactly =
+            Sums::read(&[0, 0, 0, 0, 0, 0, LONGEST as i64, LONGEST as i64 + 1, 0]).unwrap();
+        assert_eq!(
+            (day_exactly.open_left, day_exactly.cool_left),
+            (Some(day), Some(day))
+        );
+        // Not the script's answer.
+        assert_eq!(Sums::read(&[0; 8]), None);
+        assert_eq!(Sums::read(&[0; 10]), None);
+        assert_eq!(Sums::read(&[]), None);
+    }
+
+    #[test]
+    fn redis_down_means_alone_after_two_failures_and_never_polling_faster() {
+        let options = Options::new();
+        let mut backoff = Backoff::new(&options);
+        assert_eq!(
+            (backoff.failures, backoff.pause, backoff.alone()),
+            (0, ms(10), false)
+        );
+        // One slow answer: the last sums stand, the pace too.
+        backoff.failed(&options);
+        assert_eq!((backoff.pause, backoff.alone()), (ms(10), false));
+        assert!(!backoff.answered(&options), "was not alone");
+        assert_eq!(backoff, Backoff::new(&options));
+        // Two in a row: alone, and half as often each time, up to a second.
+        let mut pauses = Vec::new();
+        for _ in 0..10 {
+            backoff.failed(&options);
+            pauses.push(backoff.pause.as_millis());
+        }
+        assert!(backoff.alone());
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        assert!(backoff.answered(&options), "rejoins");
+        assert_eq!(
+            (backoff.failures, backoff.pause, backoff.alone()),
+            (0, ms(10), false)
+        );
+        // An interval longer than a second: never faster than it.
+        let slow = Options::new().interval(ms(5_000)).stale(ms(20_000));
+        let mut backoff = Backoff::new(&slow);
+        for _ in 0..5 {
+            backoff.failed(&slow);
+            assert_eq!(backoff.pause, ms(5_000));
+        }
+        // A day's interval: no overflow.
+        let longest = Options::new().interval(ms(LONGEST));
+        let mut backoff = Backoff::new(&longest);
+        for _ in 0..3 {
+            backoff.failed(&longest);
+        }
+        assert_eq!(backoff.pause, ms(LONGEST));
+        backoff.failures = u32::MAX;
+        backoff.failed(&longest);
+        assert_eq!(backoff.failures, u32::MAX);
+    }
+
+    static SYNC_BUDGET: crate::protect::Budget = crate::protect::Budget::new(0.5, 0);
+    static SYNC_BREAKER: crate::protect::CircuitBreaker = crate::protect::CircuitBreaker::new();
+    static SYNC_WINDOW: crate::protect::AdaptiveWindow = crate::protect::AdaptiveWindow::new(10);
+
+    fn syncer(options: Options) -> Syncer {
+        let link: &'static Link = Box::leak(Box::new(Link::new()));
+        let members = vec![
+            Member::Budget(&SYNC_BUDGET),
+            Member::Breaker(&SYNC_BREAKER),
+            Member::Window(&SYNC_WINDOW),
+        ];
+        Syncer::new(link, "unit", members, options)
+    }
+
+    /// The tests below share the three members.
+    static MEMBERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn a_round_trip_writes_each_members_own_counts_by_name() {
+        use crate::protect::{Breaker, Permit, RetryBudget};
+        let _one = MEMBERS.lock().unwrap_or_else(|e| e.into_inner());
+        let options = Options::new().window_idle(ms(60_000));
+        let sync = syncer(options);
+        assert_eq!(sync.keys[0], "retry:{unit}:budget");
+        assert_eq!(sync.keys[4], "retry:{unit}:cooldown");
+        assert_eq!(sync.options.window_idle, ms(60_000));
+        let at = |s: u64| Duration::from_secs(1_000 + s);
+        SYNC_BUDGET.reset();
+        SYNC_BREAKER.reset();
+        SYNC_WINDOW.reset();
+        for _ in 0..4 {
+            SYNC_BUDGET.deposit(at(0));
+        }
+        assert!(SYNC_BUDGET.try_withdraw(at(0)));
+        SYNC_BREAKER.record(at(0), false, Permit::Closed(0));
+        SYNC_BREAKER.record(at(0), true, Permit::Closed(0));
+        SYNC_WINDOW.record_at(at(0), true);
+        SYNC_WINDOW.record_at(at(0), false);
+        let own = sync.own(at(0), millis(at(3)));
+        assert_eq!(
+            own,
+            Own {
+                budget: Some((2_000, 1)),
+                breaker: Some((2, 1)),
+                window: Some((2, 1)),
+                open_ms: 0,
+                cool_ms: 3_000,
+            }
+        );
+        // A cool-down that has ended, or one over a day.
+        assert_eq!(sync.own(at(5), millis(at(3))).cool_ms, 0);
+        assert_eq!(sync.own(at(5), u64::MAX).cool_ms, LONGEST);
+        // A window idle for longer than window_idle publishes zeros, until
+        // its next attempt.
+        assert_eq!(
+            sync.own(at(60), 0).window,
+            Some((2, 1)),
+            "exactly window_idle"
+        );
+        assert_eq!(sync.own(at(61), 0).window, Some((0, 0)));
+        SYNC_WINDOW.record_at(at(61), true);
+        // (everything within its max_age counts again).
+        assert_eq!(sync.own(at(61), 0).window, Some((3, 2)));
+        // An open breaker publishes its time left, up to a day.
+        for _ in 0..20 {
+            SYNC_BREAKER.record(at(70), true, Permit::Closed(0));
+        }
+        let own = sync.own(at(70), 0);
+        assert_eq!((own.breaker, own.open_ms), (Some((0, 0)), 5_000));
+        // Without a member, nothing of its kind.
+        let link: &'static Link = Box::leak(Box::new(Link::new()));
+        let alone = Syncer::new(link, "b", vec![Member::Budget(&SYNC_BUDGET)], options);
+        let own = alone.own(at(70), 0);
+        assert_eq!((own.breaker, own.window, own.open_ms), (None, None, 0));
+        SYNC_BREAKER.reset();
+    }
+
+    #[test]
+    fn an_answer_is_applied_to_each_member_and_forgotten_when_it_ends() {
+        use crate::protect::BreakerState;
+        let _one = MEMBERS.lock().unwrap_or_else(|e| e.into_inner());
+        SYNC_BUDGET.reset();
+        SYNC_BREAKER.reset();
+        SYNC_WINDOW.reset();
+        let sync = syncer(Options::new());
+        let link = sync.link;
+        let now = Duration::from_secs(500);
+        let sums = Sums {
+            budget: (0, 2),
+            breaker: (7, 3),
+            window: (5, 4),
+            open_left: None,
+            cool_left: Some(ms(2_500)),
+            budget_sharers: 1,
+        };
+        sync.apply(&sums, now);
+        // Two processes, nobody deposited, two retries withdrawn elsewhere:
+        // this process's part of the debt is one retry (in millionths).
+        assert_eq!(SYNC_BUDGET.fleet.balance(), -1_000_000);
+        assert_eq!(SYNC_BREAKER.fleet.others(), (7, 3));
+        assert_eq!(
+            SYNC_BREAKER.state(),
+            BreakerState::Closed,
+            "7 attempts: under min_attempts"
+        );
+        assert_eq!(SYNC_WINDOW.fleet.others(), (5, 4));
+        assert_eq!(link.hold(now), ms(2_500));
+        // A shorter cool-down does not cut a longer one short.
+        sync.apply(
+            &Sums {
+                cool_left: Some(ms(1)),
+                ..sums
+            },
+            now,
+        );
+        assert_eq!(link.hold(now), ms(2_500));
+        // Another process's open breaker.
+        let open = Sums {
+            budget: (0, 0),
+            breaker: (0, 0),
+            window: (0, 0),
+            open_left: Some(ms(4_000)),
+            cool_left: None,
+            budget_sharers: 0,
+        };
+        sync.apply(&open, now);
+        assert_eq!(SYNC_BREAKER.state(), BreakerState::Open);
+        // Forgotten: back to this process's own state.
+        sync.apply(&sums, now);
+        sync.forget();
+        assert_eq!(SYNC_BREAKER.fleet.others(), (0, 0));
+        assert_eq!(SYNC_WINDOW.fleet.others(), (0, 0));
+        sync.apply(&sums, now);
+        link.online.store(true, Relaxed);
+        assert!(!link.ended());
+        drop(sync);
+        assert_eq!(SYNC_WINDOW.fleet.others(), (0, 0), "forgotten when it ends");
+        assert_eq!(SYNC_BREAKER.fleet.others(), (0, 0));
+        assert!(link.ended() && !link.online.load(Relaxed));
+        SYNC_BREAKER.reset();
+        SYNC_BUDGET.reset();
+    }
+
+    #[tokio::test]
+    async fn a_link_holds_until_the_end_it_learnt_and_publishes_the_latest() {
+        let link = Link::new();
+        let now = ms(10_000);
+        assert_eq!(link.hold(now), Duration::ZERO);
+        link.rate_limited(ms(12_000));
+        link.rate_limited(ms(11_000));
+        assert_eq!(link.hold(now), ms(2_000));
+        assert_eq!(link.hold(ms(12_000)), Duration::ZERO);
+        assert_eq!(link.hold(ms(13_000)), Duration::ZERO);
+        assert_eq!(link.publish.load(Relaxed), 12_000);
+        // The synchronisation is woken to publish it.
+        tokio::time::timeout(ms(100), link.wake.notified())
+            .await
+            .expect("woken");
     }
 }
