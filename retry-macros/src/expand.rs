@@ -133,6 +133,7 @@ struct Locals {
     on_giveup: Ident,
     top: Ident,
     ret: Ident,
+    step: Ident,
 }
 
 impl Locals {
@@ -148,6 +149,7 @@ impl Locals {
             on_giveup: local("__retry_on_giveup"),
             top: local("__retry_top"),
             ret: local("__retry_ret_type"),
+            step: local("__retry_step"),
         }
     }
 }
@@ -205,7 +207,107 @@ impl Expansion {
             None => block,
         };
 
-        let run_attempt = if is_async && self.args.timeout.is_none() && !body::ends_early(&body) {
+        let run_attempt = self.attempt(&l, body, &ret_ty, is_async);
+        let clock = if is_async {
+            quote!(TokioClock)
+        } else {
+            quote!(StdClock)
+        };
+        let settings_ref = self.settings_ref();
+        let call_ty = quote!(#krate::__private::Call::<#krate::__private::#clock, _>);
+        let (start, keep_last, refused_outcome) = self.start(&l, settings_ref, &call_ty);
+        let decide = self.decide(&l);
+        let Locals {
+            outcome,
+            timed_out,
+            delay,
+            call,
+            step,
+            ret: marker,
+            ..
+        } = &l;
+        let pause = if is_async {
+            quote!(#krate::__private::pause(#delay).await;)
+        } else {
+            quote!(#krate::__private::sleep_blocking(#delay);)
+        };
+        let steps = quote!(#krate::__private::Step);
+        // Only a breaker, or a deadline a fleet's hold would outlast, refuses
+        // an attempt: without either, every step that is not a sleep is an
+        // attempt.
+        let (refused_arm, attempt_arm) = match refused_outcome {
+            Some(refused) => (
+                quote!(#steps::Refused => (#refused, false),),
+                quote!(#steps::Attempt),
+            ),
+            None => (quote!(), quote!(_)),
+        };
+        let attempt_or_refused = quote! {
+            match #step {
+                #steps::Sleep(#delay) => {
+                    #pause
+                    #step = #call.resume();
+                    continue;
+                }
+                #refused_arm
+                #attempt_arm => {
+                    #(#rebinds)*
+                    #run_attempt
+                }
+            }
+        };
+        // A return type that is not a `Result` is reported at the return type.
+        let at_ret = respan(&krate, ret_span);
+        let check_result = if whole {
+            quote_spanned!(ret_span=> #at_ret::__private::check_result::<#ret_ty>();)
+        } else {
+            quote_spanned!(ret_span=> #at_ret::__private::check_result_of(&#marker);)
+        };
+        let block = quote! {
+            {
+                #[allow(unused_imports)]
+                use #krate::__private::{AsResult as _, ByFeature as _, ByClassify as _, NotAResult as _, ShowDisplay as _, ShowNothing as _, Unclassified as _, EndsWithElapsed as _, CannotEnd as _};
+                let #marker = #krate::__private::Ret::<#ret_ty>::new();
+                #check_result
+                #start
+                #keep_last
+                loop {
+                    let (#outcome, #timed_out) = #attempt_or_refused;
+                    #[allow(unreachable_code)]
+                    let #delay = #decide;
+                    #step = #steps::Sleep(#delay);
+                }
+            }
+        };
+        let ItemFn {
+            attrs, vis, sig, ..
+        } = &self.func;
+        quote! {
+            #(#attrs)* #vis #sig #block
+        }
+    }
+
+    /// The settings' `static`s (the function's name, its statistics, its
+    /// adaptive window), as a `&'static Settings` expression.
+    fn settings_ref(&self) -> TokenStream {
+        let krate = &self.krate;
+        let (name, settings) = self.settings();
+        let (window_static, observer_type, observer) = self.observer();
+        quote! {{
+            const NAME: &str = #name;
+            static RECORDER: #krate::__private::Recorder = #krate::__private::Recorder::new(NAME);
+            #window_static
+            static SETTINGS: #krate::__private::Settings<#observer_type> =
+                #settings.observe(#observer);
+            &SETTINGS
+        }}
+    }
+
+    /// One attempt of the body: its outcome and whether it ran out of time,
+    /// as a pair.
+    fn attempt(&self, l: &Locals, body: TokenStream, ret_ty: &Type, is_async: bool) -> TokenStream {
+        let krate = &self.krate;
+        if is_async && self.args.timeout.is_none() && !body::ends_early(&body) {
             // Nothing in the body can leave it early, so it is the attempt
             // itself: no inner future, as in a hand-written loop. The label
             // keeps a `break` the check did not see from reaching the loop.
@@ -238,7 +340,7 @@ impl Expansion {
             let call = &l.call;
             let awaited = match self.args.key_span(crate::symbol::Key::Timeout) {
                 Some(key) => {
-                    let at_key = respan(&krate, key);
+                    let at_key = respan(krate, key);
                     // Spanned at the key so that a missing `From<Elapsed>` is reported there.
                     let marker = &l.ret;
                     let expired = quote_spanned! {key=>
@@ -262,23 +364,19 @@ impl Expansion {
                 let #pair = ((move || -> #ret_ty #body)(), false);
                 #pair
             }
-        };
-        let clock = if is_async {
-            quote!(TokioClock)
-        } else {
-            quote!(StdClock)
-        };
-        let (name, settings) = self.settings();
-        let (window_static, observer_type, observer) = self.observer();
-        let settings_ref = quote! {{
-            const NAME: &str = #name;
-            static RECORDER: #krate::__private::Recorder = #krate::__private::Recorder::new(NAME);
-            #window_static
-            static SETTINGS: #krate::__private::Settings<#observer_type> =
-                #settings.observe(#observer);
-            &SETTINGS
-        }};
-        let call_ty = quote!(#krate::__private::Call::<#krate::__private::#clock, _>);
+        }
+    }
+
+    /// The call's start (its first step), what keeps the last outcome
+    /// across a sleep, and the outcome of a refused attempt, when an attempt
+    /// can be refused.
+    fn start(
+        &self,
+        l: &Locals,
+        settings_ref: TokenStream,
+        call_ty: &TokenStream,
+    ) -> (TokenStream, TokenStream, Option<TokenStream>) {
+        let krate = &self.krate;
         // With a budget or a breaker (which may be shared by other
         // processes), the call starts, then waits out a rate limit the
         // fleet was told about, then passes its gate (breaker) and deposits
@@ -303,7 +401,7 @@ impl Expansion {
         // any other function the first step is the attempt, known at compile
         // time, and no attempt is ever refused.
         let call = &l.call;
-        let step = local("__retry_step");
+        let step = &l.step;
         let can_end = if timed_out_error.is_some() {
             quote!(#ends.is_some())
         } else {
@@ -351,74 +449,7 @@ impl Expansion {
             (None, Some(timed_out)) => (Some(timed_out.clone()), quote!()),
             (None, None) => (None, quote!()),
         };
-        let decide = self.decide(&l);
-
-        let l_delay = &l.delay;
-        let pause = if is_async {
-            quote!(#krate::__private::pause(#l_delay).await;)
-        } else {
-            quote!(#krate::__private::sleep_blocking(#l_delay);)
-        };
-        let steps = quote!(#krate::__private::Step);
-        // Only a breaker, or a deadline a fleet's hold would outlast, refuses
-        // an attempt: without either, every step that is not a sleep is an
-        // attempt.
-        let (refused_arm, attempt_arm) = match refused_outcome {
-            Some(refused) => (
-                quote!(#steps::Refused => (#refused, false),),
-                quote!(#steps::Attempt),
-            ),
-            None => (quote!(), quote!(_)),
-        };
-        let attempt_or_refused = quote! {
-            match #step {
-                #steps::Sleep(#l_delay) => {
-                    #pause
-                    #step = #call.resume();
-                    continue;
-                }
-                #refused_arm
-                #attempt_arm => {
-                    #(#rebinds)*
-                    #run_attempt
-                }
-            }
-        };
-        let Locals {
-            outcome,
-            timed_out,
-            delay,
-            ..
-        } = &l;
-        // A return type that is not a `Result` is reported at the return type.
-        let at_ret = respan(&krate, ret_span);
-        let check_result = if whole {
-            quote_spanned!(ret_span=> #at_ret::__private::check_result::<#ret_ty>();)
-        } else {
-            quote_spanned!(ret_span=> #at_ret::__private::check_result_of(&#marker);)
-        };
-        let block = quote! {
-            {
-                #[allow(unused_imports)]
-                use #krate::__private::{AsResult as _, ByFeature as _, ByClassify as _, NotAResult as _, ShowDisplay as _, ShowNothing as _, Unclassified as _, EndsWithElapsed as _, CannotEnd as _};
-                let #marker = #krate::__private::Ret::<#ret_ty>::new();
-                #check_result
-                #start
-                #keep_last
-                loop {
-                    let (#outcome, #timed_out) = #attempt_or_refused;
-                    #[allow(unreachable_code)]
-                    let #delay = #decide;
-                    #step = #steps::Sleep(#delay);
-                }
-            }
-        };
-        let ItemFn {
-            attrs, vis, sig, ..
-        } = &self.func;
-        quote! {
-            #(#attrs)* #vis #sig #block
-        }
+        (start, keep_last, refused_outcome)
     }
 
     /// The block that judges the attempt's outcome: returns it, or yields the delay.
@@ -597,6 +628,11 @@ impl Expansion {
                     values.push(quote_spanned!(path.span()=> #at::__private::WindowGate(&#path)));
                 }
                 None => {
+                    // The runtime's default size unless the attribute gives one.
+                    let window = match window {
+                        Some(n) => quote!(#n),
+                        None => quote!(#p::ADAPTIVE_WINDOW),
+                    };
                     items = quote! {
                         static WINDOW: #p::AdaptiveWindow = #p::AdaptiveWindow::new(#window);
                     };
@@ -613,11 +649,11 @@ impl Expansion {
 
     /// The window of the first `adaptive` wait (one per function): its size,
     /// or the shared window's path.
-    fn adaptive_window(&self) -> Option<(u32, Option<&syn::Path>)> {
-        fn find(spec: &WaitSpec) -> Option<(u32, Option<&syn::Path>)> {
+    fn adaptive_window(&self) -> Option<(Option<u32>, Option<&syn::Path>)> {
+        fn find(spec: &WaitSpec) -> Option<(Option<u32>, Option<&syn::Path>)> {
             match spec {
                 WaitSpec::Adaptive { window, shared, .. } => {
-                    Some((window.map_or(100, |(n, _)| n), shared.as_ref()))
+                    Some((window.map(|(n, _)| n), shared.as_ref()))
                 }
                 WaitSpec::Sum(a, b) => find(a).or_else(|| find(b)),
                 _ => None,

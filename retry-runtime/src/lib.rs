@@ -138,7 +138,8 @@
 //!
 //! The runtime is cut by concern, in the order a retried call meets them;
 //! each module depends only on those above it in this list, never back
-//! (a test, `tests/layers.rs`, fails on a cycle):
+//! (a test, `tests/tests/layers.rs`, fails on an import that goes down
+//! this list, or on a cycle):
 //!
 //! ```text
 //!  policy    what a failure is, whether it is retried, how long to wait (values)
@@ -155,6 +156,11 @@
 //! The attribute's expansion, the builder, streams and batches all drive
 //! the same sequence of the engine's `Call`: the fleet's hold, the gate,
 //! the attempt, the decision, the pause, the gate of the next attempt.
+//!
+//! One edge is wired by the crate root rather than imported: `policy`'s
+//! chain of causes tries the integrations' error types (`reqwest`'s) from a
+//! table the root fills, so that `policy` names no integration and `http`
+//! may build on `policy`.
 
 #![warn(missing_docs)]
 

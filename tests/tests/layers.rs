@@ -35,47 +35,62 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The code of a file without its comments (line comments, doc comments
 /// and block comments; string contents are kept, which only makes the
-/// check stricter).
+/// check stricter). A character literal (`'"'`, `'\''`) is kept whole, so
+/// that its quote opens no string; a lifetime (`'a`) is not a literal.
 fn code(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
+    let mut i = 0;
     let mut in_string = false;
-    while let Some(c) = chars.next() {
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
         if in_string {
             out.push(c);
             if c == '\\' {
-                if let Some(next) = chars.next() {
-                    out.push(next);
-                }
+                out.extend(next);
+                i += 1;
             } else if c == '"' {
                 in_string = false;
             }
+            i += 1;
             continue;
         }
-        match (c, chars.peek()) {
+        match (c, next) {
             ('"', _) => {
                 in_string = true;
                 out.push(c);
+                i += 1;
+            }
+            ('\'', Some('\\')) => {
+                // An escaped character literal: up to its closing quote.
+                let close = (i + 3..chars.len())
+                    .find(|&j| chars[j] == '\'')
+                    .unwrap_or(chars.len() - 1);
+                out.extend(&chars[i..=close]);
+                i = close + 1;
+            }
+            ('\'', Some(_)) if chars.get(i + 2) == Some(&'\'') => {
+                out.extend(&chars[i..i + 3]);
+                i += 3;
             }
             ('/', Some('/')) => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        out.push('\n');
-                        break;
-                    }
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
                 }
             }
             ('/', Some('*')) => {
-                chars.next();
-                let mut last = ' ';
-                for c in chars.by_ref() {
-                    if last == '*' && c == '/' {
-                        break;
-                    }
-                    last = c;
+                // The first `*/` that is not the opening's own star.
+                i += 3;
+                while i < chars.len() && !(chars[i - 1] == '*' && chars[i] == '/') {
+                    i += 1;
                 }
+                i += 1;
             }
-            _ => out.push(c),
+            _ => {
+                out.push(c);
+                i += 1;
+            }
         }
     }
     out
@@ -242,4 +257,12 @@ fn the_checks_see_cycles_and_groups() {
     assert_eq!(cycle(&edges).unwrap(), ["a", "b", "c", "a"]);
     let text = "use crate::{policy::{Class, GiveUp}, engine};\n// crate::fleet\n/// [x](crate::flows)\n$crate::http\n/* crate::observe */ let x = crate::protect::Budget::new();";
     assert_eq!(crate_paths(&code(text)), ["policy", "engine", "protect"]);
+    // A quote in a character literal opens no string (which would hide
+    // the path after it); lifetimes are not literals.
+    let text = "let q = '\"'; let e = '\\''; fn f<'a>(x: &'a str) {} use crate::counters;";
+    assert_eq!(crate_paths(&code(text)), ["counters"]);
+    // A block comment that ends the file.
+    assert_eq!(code("a /* b */"), "a ");
+    assert_eq!(code("a /**/b"), "a b");
+    assert_eq!(code("a /*/ crate::fleet */b"), "a b");
 }

@@ -417,3 +417,29 @@ fn guards_that_a_sample_of_mutants_slipped_past() {
     );
     assert_eq!(args.name.unwrap().value(), "n");
 }
+
+/// The limits the attribute checks are the runtime's, written in its
+/// `policy/defaults.rs`: read there, they must agree (skipped where the
+/// runtime's source is not beside this crate, as in a published package).
+#[test]
+fn the_defaults_mirrored_from_the_runtime_agree_with_it() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../retry-runtime/src/policy/defaults.rs"
+    );
+    let Ok(text) = std::fs::read_to_string(path) else {
+        eprintln!("{path} not found: the runtime's source is not beside this crate");
+        return;
+    };
+    let value = |name: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("const {name}:")))
+            .unwrap_or_else(|| panic!("{name} is not in {path}"));
+        let value = line.split('=').nth(1).unwrap().trim().trim_end_matches(';');
+        value.replace('_', "").parse().unwrap()
+    };
+    assert_eq!(value("WAIT_MAX_SECS"), super::valid::DEFAULT_MAX_SECS);
+    assert_eq!(value("WINDOW_MAX"), u64::from(super::valid::MAX_WINDOW));
+    assert!(value("ADAPTIVE_WINDOW") <= value("WINDOW_MAX"));
+}

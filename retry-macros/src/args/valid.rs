@@ -126,11 +126,13 @@ pub(super) fn dur_arg(value: &Expr, errors: &mut Errors) -> Option<Dur> {
     duration::parse(value).map_err(|e| errors.push(e)).ok()
 }
 
-/// `exponential`'s default cap, for the `min` check (the runtime's
-/// `Exponential::new()` has the same; a test holds the two together).
+/// `exponential`'s default cap, for the `min` check: the runtime's
+/// `WAIT_MAX_SECS` (`retry-runtime/src/policy/defaults.rs`, where it is
+/// written; a test here reads it there and fails if the two disagree).
 pub const DEFAULT_MAX_SECS: u64 = 60;
 
-/// The most attempts an adaptive window holds (the runtime's `MAX_WINDOW`).
+/// The most attempts an adaptive window holds: the runtime's `WINDOW_MAX`
+/// (the same file, the same test).
 pub(super) const MAX_WINDOW: u32 = 4096;
 
 /// A plain number literal (no suffix), whole or not.

@@ -14,6 +14,7 @@ pub use crate::policy::Elapsed;
 pub use crate::policy::RetryState;
 pub use crate::policy::chain::ClassifiedByFeature;
 pub use crate::policy::class::{Class, ClassSet, Classify};
+pub use crate::policy::defaults::ADAPTIVE_WINDOW;
 pub use crate::policy::wait;
 pub use crate::protect::Permit;
 pub use core;

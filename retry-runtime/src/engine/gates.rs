@@ -6,11 +6,11 @@ use std::time::Duration;
 use super::observer::Observer;
 use crate::counters::clock::{Clock, Now};
 use crate::policy::{Class, GiveUp};
-use crate::protect::slot::SHAREABLE;
 use crate::protect::{AdaptiveWindow, Breaker, CoolDown, Permit, RetryBudget};
 
-/// The fleet's cool-down of a budget or breaker: read (and the clock with
-/// it) only when the member is shared.
+/// The cool-down a budget or breaker shares (a fleet's, on Redis, or a
+/// user's own [`CoolDown`]): read (and the clock with it) only when it has
+/// one, in every build.
 #[inline]
 fn hold<C: Clock>(cool_down: Option<&dyn CoolDown>, now: &Now<C>) -> Duration {
     match cool_down {
@@ -40,7 +40,7 @@ impl std::fmt::Debug for BudgetGate {
 impl Observer for BudgetGate {
     const NEEDS_CLOCK: bool = true;
     const GUARDS: bool = true;
-    const HOLDS: bool = SHAREABLE;
+    const HOLDS: bool = true;
     #[inline]
     fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
         hold(self.0.cool_down(), now)
@@ -80,7 +80,7 @@ impl std::fmt::Debug for BreakerGate {
 impl Observer for BreakerGate {
     const NEEDS_CLOCK: bool = true;
     const GUARDS: bool = true;
-    const HOLDS: bool = SHAREABLE;
+    const HOLDS: bool = true;
     #[inline]
     fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
         hold(self.0.cool_down(), now)

@@ -25,6 +25,7 @@ pub(crate) mod sleep;
 pub mod testing;
 
 pub use call::{Call, Step};
+pub(crate) use observer::forward;
 pub use observer::{Ended, Observer};
 pub use settings::{DEFAULT_ATTEMPTS, Failure, Limits, Matched, RetryAfter, Settings};
 

@@ -131,13 +131,23 @@ pub trait Observer {
 
 impl Observer for () {}
 
-/// Forwards every event to `$inner` (an expression of `self`).
+/// Forwards every event to `$inner` (an expression of `self`: an
+/// `Option<&$to>`).
 macro_rules! forward {
-    ($($ty:ty => |$me:ident| $inner:expr;)*) => {$(
-        impl<O: Observer> Observer for $ty {
-            const NEEDS_CLOCK: bool = O::NEEDS_CLOCK;
-            const HOLDS: bool = O::HOLDS;
-            const GUARDS: bool = O::GUARDS;
+    ($([$($generics:tt)*] $ty:ty => $to:ty, |$me:ident| $inner:expr;)*) => {$(
+        const _: () = {
+        #[allow(unused_imports)]
+        use {
+            ::std::time::Duration,
+            $crate::counters::clock::{Clock, Now},
+            $crate::engine::{Ended, Observer},
+            $crate::policy::{Class, GiveUp},
+            $crate::protect::{AdaptiveWindow, Permit},
+        };
+        impl<$($generics)*> Observer for $ty {
+            const NEEDS_CLOCK: bool = <$to as Observer>::NEEDS_CLOCK;
+            const HOLDS: bool = <$to as Observer>::HOLDS;
+            const GUARDS: bool = <$to as Observer>::GUARDS;
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn refuses<C: Clock>(&self, now: &Now<C>) -> bool {
                 let $me = self;
@@ -204,12 +214,15 @@ macro_rules! forward {
                 $inner.and_then(|o| o.window())
             }
         }
+        };
     )*};
 }
 
+pub(crate) use forward;
+
 forward! {
-    &O => |me| Some(&**me);
-    Option<O> => |me| me.as_ref();
+    [O: Observer] &O => O, |me| Some(&**me);
+    [O: Observer] Option<O> => O, |me| me.as_ref();
 }
 
 /// Several observers, told in order (the first gate that refuses wins).

@@ -703,3 +703,87 @@ fn the_fleets_hold_meets_the_breaker_and_the_deadline() {
         Duration::from_secs(3)
     );
 }
+
+#[test]
+fn start_and_resume_give_the_one_sequence_of_a_call() {
+    let held = |hold: u64, open: bool| Holding {
+        hold: Duration::from_secs(hold),
+        open,
+    };
+    // Nothing holds it: the first attempt at once.
+    let plain = Settings::new("t");
+    let (_, step) = Call::<StdClock>::start(&plain, true);
+    assert_eq!(step, Step::Attempt);
+    // A hold: sleep it out, then the attempt.
+    let settings = Settings::new("t").observe(held(3, false));
+    let (mut call, step) = Call::<StdClock, _>::start(&settings, true);
+    assert_eq!(step, Step::Sleep(Duration::from_secs(3)));
+    assert!(!call.refused(), "the gate is asked after the hold");
+    assert_eq!(call.resume(), Step::Attempt);
+    // An open breaker refuses before any sleep.
+    let settings = Settings::new("t").observe(held(3, true));
+    let (mut call, step) = Call::<StdClock, _>::start(&settings, true);
+    assert_eq!(step, Step::Refused);
+    assert!(call.refused());
+    // After a retry's pause, resume asks the gate again.
+    assert_eq!(call.resume(), Step::Refused);
+    // A hold the deadline cannot outlast ends the call at once.
+    let settings = Settings::new("t")
+        .deadline(Duration::from_secs(2))
+        .observe(held(3, false));
+    let (call, step) = Call::<StdClock, _>::start(&settings, true);
+    assert_eq!(step, Step::Refused);
+    assert!(call.refused_by_deadline());
+}
+
+/// A budget of a user's own, with a cool-down of its own.
+struct OwnBudget {
+    cool_down: OwnCoolDown,
+}
+
+struct OwnCoolDown {
+    until: std::sync::atomic::AtomicU64,
+}
+
+impl crate::protect::CoolDown for OwnCoolDown {
+    fn hold(&self, now: Duration) -> Duration {
+        let until = Duration::from_nanos(self.until.load(std::sync::atomic::Ordering::Relaxed));
+        until.saturating_sub(now)
+    }
+    fn rate_limited(&self, until: Duration) {
+        let ns = u64::try_from(until.as_nanos()).unwrap_or(u64::MAX);
+        self.until
+            .fetch_max(ns, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl crate::protect::RetryBudget for OwnBudget {
+    fn deposit(&self, _: Duration) {}
+    fn try_withdraw(&self, _: Duration) -> bool {
+        true
+    }
+    fn cool_down(&self) -> Option<&dyn crate::protect::CoolDown> {
+        Some(&self.cool_down)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_users_own_cool_down_holds_every_call_in_every_build() {
+    use crate::counters::clock::TokioClock;
+    static OWN: OwnBudget = OwnBudget {
+        cool_down: OwnCoolDown {
+            until: std::sync::atomic::AtomicU64::new(0),
+        },
+    };
+    let settings = Settings::new("t").observe(super::gates::BudgetGate(&OWN));
+    let (mut call, step) = Call::<TokioClock, _>::start(&settings, true);
+    assert_eq!(step, Step::Attempt);
+    // The server asks for 7 s: told to the budget's cool-down...
+    let delay = retry(&mut call, fail(Some(Duration::from_secs(7))), limits(3, 0));
+    assert_eq!(delay, Some(Duration::from_secs(7)));
+    drop(call);
+    // ...which holds the next call back for what is left of it.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let (_, step) = Call::<TokioClock, _>::start(&settings, true);
+    assert_eq!(step, Step::Sleep(Duration::from_secs(5)));
+}

@@ -733,6 +733,37 @@ impl Backoff {
     }
 }
 
+/// When an outage is told in the log: one warning when the process starts
+/// deciding alone (the second failure in a row), at most one a minute, and
+/// one line at INFO when Redis answers again after a warning.
+#[derive(Debug, Default)]
+struct Outages {
+    warned_at: Option<std::time::Instant>,
+}
+
+impl Outages {
+    /// The least time between two warnings.
+    const QUIET: Duration = Duration::from_secs(60);
+
+    /// Whether to warn, after `backoff`'s latest failure at `now`.
+    fn warn(&mut self, backoff: &Backoff, now: std::time::Instant) -> bool {
+        let quiet = self
+            .warned_at
+            .is_some_and(|at| now.saturating_duration_since(at) < Outages::QUIET);
+        let warn = backoff.failures == 2 && !quiet;
+        if warn {
+            self.warned_at = Some(now);
+        }
+        warn
+    }
+
+    /// Whether to say that Redis answers again, when it answered after the
+    /// process decided alone (`was_alone`).
+    fn back(&self, was_alone: bool) -> bool {
+        was_alone && self.warned_at.is_some()
+    }
+}
+
 impl Syncer {
     fn new(
         link: &'static Link,
@@ -758,7 +789,7 @@ impl Syncer {
     }
 
     async fn run(self, mut manager: ConnectionManager) {
-        let mut warned_at: Option<std::time::Instant> = None;
+        let mut outages = Outages::default();
         let mut backoff = Backoff::new(&self.options);
         loop {
             // Wakes early when a cool-down is to be published, or when
@@ -787,7 +818,7 @@ impl Syncer {
             if let Some(sums) = sums {
                 self.apply(&sums, TokioClock::ticks());
                 self.link.online.store(true, Relaxed);
-                if backoff.answered(&self.options) && warned_at.is_some() {
+                if outages.back(backoff.answered(&self.options)) {
                     tracing::info!(
                         target: "retry_runtime",
                         key = self.key,
@@ -802,10 +833,7 @@ impl Syncer {
                 if backoff.alone() {
                     self.forget();
                 }
-                // One warning per outage, and at most one a minute.
-                let quiet = warned_at.is_some_and(|at| at.elapsed() < Duration::from_secs(60));
-                if backoff.failures == 2 && !quiet {
-                    warned_at = Some(std::time::Instant::now());
+                if outages.warn(&backoff, std::time::Instant::now()) {
                     let why = match answer {
                         Ok(Ok(_)) => "an unexpected answer".to_owned(),
                         Ok(Err(e)) => e.to_string(),
@@ -1075,6 +1103,37 @@ mod tests {
         backoff.failures = u32::MAX;
         backoff.failed(&longest);
         assert_eq!(backoff.failures, u32::MAX);
+    }
+
+    #[test]
+    fn an_outage_is_told_once_and_at_most_once_a_minute() {
+        let options = Options::new();
+        let start = std::time::Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let mut outages = Outages::default();
+        let mut backoff = Backoff::new(&options);
+        assert!(!outages.back(false) && !outages.back(true), "never warned");
+        // One slow answer is no outage.
+        backoff.failed(&options);
+        assert!(!outages.warn(&backoff, at(0)));
+        // The second failure in a row: one warning, not one per failure.
+        backoff.failed(&options);
+        assert!(outages.warn(&backoff, at(0)));
+        backoff.failed(&options);
+        assert!(!outages.warn(&backoff, at(1)));
+        // Back: said once it answers after deciding alone.
+        assert!(outages.back(backoff.answered(&options)));
+        assert!(!outages.back(backoff.answered(&options)), "was not alone");
+        // A second outage within the minute: quiet.
+        backoff.failed(&options);
+        backoff.failed(&options);
+        assert!(!outages.warn(&backoff, at(59)));
+        // A minute after the last warning: told again.
+        backoff.answered(&options);
+        backoff.failed(&options);
+        backoff.failed(&options);
+        assert!(outages.warn(&backoff, at(60)));
+        assert_eq!(outages.warned_at, Some(at(60)));
     }
 
     static SYNC_BUDGET: crate::protect::Budget = crate::protect::Budget::new(0.5, 0);

@@ -13,17 +13,47 @@ use crate::observe::stats::{Recorder, Stats};
 use crate::policy::Elapsed;
 use crate::policy::RetryState;
 use crate::policy::class::{Class, ClassSet, Classify};
+use crate::policy::wait::{Exponential, Wait};
 use crate::protect::{AdaptiveWindow, Breaker, CircuitOpen, RetryBudget};
 
 /// What a builder policy tells: statistics (when named), a breaker, a
-/// budget and an adaptive window, each when set.
-pub(crate) type Observers = (
-    Option<Stats>,
-    Option<BreakerGate>,
-    Option<BudgetGate>,
-    Option<WindowGate>,
-);
-use crate::policy::wait::{Exponential, Wait};
+/// budget and an adaptive window, each when set; told in that order (the
+/// breaker's gate before the budget's withdrawal). Set by name
+/// ([`Observers::parts`]); the tuple is only the order they are told in.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Observers {
+    told: (
+        Option<Stats>,
+        Option<BreakerGate>,
+        Option<BudgetGate>,
+        Option<WindowGate>,
+    ),
+}
+
+/// The observers of a builder policy, by name.
+struct Parts<'a> {
+    stats: &'a mut Option<Stats>,
+    breaker: &'a mut Option<BreakerGate>,
+    budget: &'a mut Option<BudgetGate>,
+    window: &'a mut Option<WindowGate>,
+}
+
+impl Observers {
+    fn parts(&mut self) -> Parts<'_> {
+        let (stats, breaker, budget, window) = &mut self.told;
+        Parts {
+            stats,
+            breaker,
+            budget,
+            window,
+        }
+    }
+}
+
+crate::engine::forward! {
+    [] Observers => (Option<Stats>, Option<BreakerGate>, Option<BudgetGate>, Option<WindowGate>),
+        |me| Some(&me.told);
+}
 
 type Hook<E> = Arc<dyn Fn(&RetryState<'_, E>) + Send + Sync>;
 type SharedWait = Arc<dyn Wait + Send + Sync>;
@@ -328,7 +358,7 @@ impl<T, E> Retrying<T, E> {
     /// ```
     pub fn new() -> Self {
         Retrying {
-            settings: Settings::new("retrying").observe((None, None, None, None)),
+            settings: Settings::new("retrying").observe(Observers::default()),
             circuit_open: None,
             attempts: DEFAULT_ATTEMPTS,
             wait: Arc::new(Exponential::new()),
@@ -350,14 +380,14 @@ impl<T, E> Retrying<T, E> {
     /// and keep it, rather than once per call.
     pub fn name(mut self, name: &'static str) -> Self {
         self.settings.name = name;
-        self.settings.observer.0 = Some(Stats(Recorder::named(name)));
+        *self.settings.observer.parts().stats = Some(Stats(Recorder::named(name)));
         self
     }
 
     /// Shares a retry budget (`budget = PATH`): each call deposits, each
     /// retry withdraws, and an empty budget makes the call give up at once.
     pub fn budget(mut self, budget: &'static impl RetryBudget) -> Self {
-        self.settings.observer.2 = Some(BudgetGate(budget));
+        *self.settings.observer.parts().budget = Some(BudgetGate(budget));
         self
     }
 
@@ -368,7 +398,7 @@ impl<T, E> Retrying<T, E> {
     where
         E: From<CircuitOpen>,
     {
-        self.settings.observer.1 = Some(BreakerGate(breaker));
+        *self.settings.observer.parts().breaker = Some(BreakerGate(breaker));
         self.circuit_open = Some(|| E::from(CircuitOpen));
         self
     }
@@ -377,7 +407,7 @@ impl<T, E> Retrying<T, E> {
     /// wait reads: every attempt of this policy is recorded in it (declare
     /// it as a `static`; policies and functions may share one).
     pub fn window(mut self, window: &'static AdaptiveWindow) -> Self {
-        self.settings.observer.3 = Some(WindowGate(window));
+        *self.settings.observer.parts().window = Some(WindowGate(window));
         self
     }
 
@@ -683,22 +713,30 @@ impl<T, E> Retrying<T, E> {
         )
     }
 
-    /// The per-attempt limit and the error of an attempt that ran out of it.
+    /// What a stream reads of the policy, by name.
     #[cfg(feature = "stream")]
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn stream_timeout(&self) -> (Option<Duration>, Option<fn() -> E>) {
-        match self.timeout {
-            Some(expired) => (self.settings.timeout, Some(expired)),
-            None => (None, None),
+    pub(crate) fn for_stream(&self) -> ForStream<'_, E> {
+        ForStream {
+            settings: &self.settings,
+            limit: self.timeout.and(self.settings.timeout),
+            expired: self.timeout,
+            circuit_open: self.circuit_open,
         }
     }
+}
 
-    /// The policy's settings and the error of a refused first attempt.
-    #[cfg(feature = "stream")]
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn settings(&self) -> (&Settings<Observers>, Option<fn() -> E>) {
-        (&self.settings, self.circuit_open)
-    }
+/// What a stream reads of a [`Retrying`] policy.
+#[cfg(feature = "stream")]
+pub(crate) struct ForStream<'p, E> {
+    /// The engine's settings.
+    pub(crate) settings: &'p Settings<Observers>,
+    /// The per-attempt limit (with `timeout_error` set).
+    pub(crate) limit: Option<Duration>,
+    /// The error of an attempt that ran out of time (or of a call whose
+    /// deadline a fleet's hold would outlast).
+    pub(crate) expired: Option<fn() -> E>,
+    /// The error of a first attempt a breaker refused.
+    pub(crate) circuit_open: Option<fn() -> E>,
 }
 
 /// What [`Retrying::call_counted`] returns.

@@ -49,7 +49,7 @@ use pin_project_lite::pin_project;
 use crate::counters::clock::TokioClock;
 use crate::engine::sleep::{Pause, pause};
 use crate::engine::{Call, Failure, Step};
-use crate::flows::builder::{Observers, Retrying};
+use crate::flows::builder::{ForStream, Observers, Retrying};
 
 /// What to do with what was delivered when the stream breaks and is opened
 /// again.
@@ -319,14 +319,18 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
-        let (limit, expired) = this.policy.stream_timeout();
+        let ForStream {
+            settings,
+            limit,
+            expired,
+            circuit_open,
+        } = this.policy.for_stream();
         // The engine's step to follow, and the last attempt's failure.
         let mut next = None;
         if this.call.is_none() {
             // The call starts: the fleet's hold, or the first attempt past
             // its gate (with a timeout it ends at once when the hold would
             // outlast its deadline).
-            let settings = this.policy.settings().0;
             let (call, step) = Call::<TokioClock, Observers>::start(settings, expired.is_some());
             *this.call = Some(call);
             next = Some((step, None));
@@ -351,7 +355,7 @@ where
                             let error = if call.refused_by_deadline() {
                                 expired
                             } else {
-                                this.policy.settings().1
+                                circuit_open
                             };
                             // Only a breaker refuses a first attempt, and it
                             // comes with the conversion; the deadline only

@@ -29,8 +29,8 @@ use std::time::Duration;
 use ::metrics::{Key, Label, Level, Metadata};
 
 use crate::engine::Ended;
-use crate::policy::GiveUp;
 use crate::policy::class::Class;
+use crate::policy::{CallOutcome, GiveUp};
 
 /// Calls by outcome.
 pub const CALLS: &str = "retry_calls_total";
@@ -46,12 +46,6 @@ pub const SLEEP: &str = "retry_sleep_seconds";
 static METADATA: Metadata<'static> =
     Metadata::new("retry_runtime", Level::INFO, Some("retry_runtime"));
 
-const OUTCOMES: [&str; 4] = [
-    "success_first_try",
-    "success_after_retry",
-    "failure_no_retry",
-    "failure_after_retry",
-];
 const CLASSES: [&str; 7] = [
     "connect",
     "timeout",
@@ -60,15 +54,6 @@ const CLASSES: [&str; 7] = [
     "status",
     "other",
     "unclassified",
-];
-const REASONS: [&str; GiveUp::COUNT] = [
-    "not_retryable",
-    "server_refused",
-    "attempts",
-    "deadline",
-    "retry_after_too_long",
-    "budget_exhausted",
-    "breaker_open",
 ];
 
 /// Describes the series to the installed recorder (units and help texts).
@@ -111,10 +96,10 @@ impl Keys {
             )
         };
         Keys {
-            calls: OUTCOMES.map(|o| with(CALLS, "outcome", o)),
+            calls: CallOutcome::ALL.map(|o| with(CALLS, "outcome", o.label())),
             attempts: of(ATTEMPTS),
             retries: CLASSES.map(|c| with(RETRIES, "class", c)),
-            gave_up: REASONS.map(|r| with(GAVE_UP, "reason", r)),
+            gave_up: GiveUp::ALL.map(|r| with(GAVE_UP, "reason", r.label())),
             sleep: of(SLEEP),
         }
     }
@@ -151,12 +136,7 @@ pub(crate) fn retrying(keys: &Keys, class: Option<Class>, delay: Duration) {
 /// A call returned.
 #[inline]
 pub(crate) fn ended(keys: &Keys, ended: Ended) {
-    let outcome = match (ended.error, ended.attempts > 1) {
-        (false, false) => 0,
-        (false, true) => 1,
-        (true, false) => 2,
-        (true, true) => 3,
-    };
+    let outcome = CallOutcome::of(ended.error, ended.attempts > 1).index();
     ::metrics::with_recorder(|r| {
         r.register_counter(&keys.calls[outcome], &METADATA)
             .increment(1);

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering::*};
 
 use crate::counters::counter::Counter;
 use crate::engine::{Ended, Observer};
-use crate::policy::{Class, GiveUp};
+use crate::policy::{CallOutcome, Class, GiveUp};
 
 /// The statistics of one function (or named builder policy), as of the last
 /// [`reset`].
@@ -70,13 +70,18 @@ pub struct FnStats {
     /// refused before their first attempt.
     pub attempts: u64,
     /// Why calls gave up.
-    pub gave_up: GaveUp,
+    pub gave_up: GiveUpCounts,
 }
 
-/// How many calls gave up, by reason (see [`GiveUp`]).
+/// The former name of [`GiveUpCounts`].
+#[deprecated(since = "0.1.0", note = "renamed `GiveUpCounts`")]
+pub type GaveUp = GiveUpCounts;
+
+/// How many calls gave up, by reason (see [`GiveUp`]): a field per reason,
+/// named as metrics label it (`reason="budget_exhausted"`).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GaveUp {
+pub struct GiveUpCounts {
     /// The failure was not one the rules retry.
     pub not_retryable: u64,
     /// The server said not to retry (`x-should-retry: false`).
@@ -91,6 +96,34 @@ pub struct GaveUp {
     pub budget_exhausted: u64,
     /// The circuit breaker was open (also when it refused the first attempt).
     pub breaker_open: u64,
+}
+
+impl GiveUpCounts {
+    /// The counts, each reason's from `count`.
+    fn of(count: impl Fn(GiveUp) -> u64) -> GiveUpCounts {
+        GiveUpCounts {
+            not_retryable: count(GiveUp::NotRetryable),
+            server_refused: count(GiveUp::ServerRefused),
+            attempts: count(GiveUp::Attempts),
+            deadline: count(GiveUp::Deadline),
+            retry_after_too_long: count(GiveUp::RetryAfterTooLong),
+            budget_exhausted: count(GiveUp::BudgetExhausted),
+            breaker_open: count(GiveUp::BreakerOpen),
+        }
+    }
+
+    /// How many calls gave up for `reason`.
+    pub fn get(&self, reason: GiveUp) -> u64 {
+        match reason {
+            GiveUp::NotRetryable => self.not_retryable,
+            GiveUp::ServerRefused => self.server_refused,
+            GiveUp::Attempts => self.attempts,
+            GiveUp::Deadline => self.deadline,
+            GiveUp::RetryAfterTooLong => self.retry_after_too_long,
+            GiveUp::BudgetExhausted => self.budget_exhausted,
+            GiveUp::BreakerOpen => self.breaker_open,
+        }
+    }
 }
 
 impl FnStats {
@@ -328,14 +361,14 @@ impl Recorder {
     #[inline(never)]
     fn ended_slowly(&self, ended: Ended) {
         let retried = ended.attempts > 1;
-        match (ended.error, retried) {
+        match CallOutcome::of(ended.error, retried) {
             // A rejected `Ok` returned at once (a one-attempt policy).
-            (false, false) => {
+            CallOutcome::FirstTry => {
                 self.first_try.add_one();
             }
-            (false, true) => add(&self.after_retries, 1),
-            (true, false) => add(&self.failed_at_once, 1),
-            (true, true) => add(&self.failed_after_retries, 1),
+            CallOutcome::AfterRetries => add(&self.after_retries, 1),
+            CallOutcome::FailedAtOnce => add(&self.failed_at_once, 1),
+            CallOutcome::FailedAfterRetries => add(&self.failed_after_retries, 1),
         }
         if retried {
             add(&self.retries, u64::from(ended.attempts - 1));
@@ -383,15 +416,7 @@ impl Recorder {
             failed_without_retry: failed_at_once,
             failed_after_retries,
             attempts: (calls + retries).saturating_sub(not_attempted),
-            gave_up: GaveUp {
-                not_retryable: gave_up[0],
-                server_refused: gave_up[1],
-                attempts: gave_up[2],
-                deadline: gave_up[3],
-                retry_after_too_long: gave_up[4],
-                budget_exhausted: gave_up[5],
-                breaker_open: gave_up[6],
-            },
+            gave_up: GiveUpCounts::of(|reason| gave_up[reason.index()]),
         }
     }
 }

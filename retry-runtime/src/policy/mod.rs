@@ -1,5 +1,6 @@
 //! What a failure is, whether it is retried, and how long to wait: values
-//! only, with no clock and no state shared between calls.
+//! only, with no clock and no state shared between calls (but for the
+//! recognisers an application [`chain::register`]s at start-up).
 //!
 //! - [`class`]: the classes of failures ([`Class`]), sets of them
 //!   ([`ClassSet`]), and how an error says its class ([`Classify`]).
@@ -10,10 +11,12 @@
 
 pub mod chain;
 pub mod class;
+pub(crate) mod defaults;
 mod elapsed;
 mod outcome;
 pub mod wait;
 
 pub use class::{Class, ClassSet, Classify};
 pub use elapsed::Elapsed;
+pub(crate) use outcome::CallOutcome;
 pub use outcome::{GiveUp, RetryState};

@@ -27,33 +27,117 @@ pub enum GiveUp {
     BreakerOpen,
 }
 
+/// Every reason with its label (metrics' `reason`, the statistics' field)
+/// and its phrase for logs: the one table statistics, metrics and logs
+/// read, in the order of [`GiveUp::index`].
+const REASONS: [(GiveUp, &str, &str); GiveUp::COUNT] = [
+    (GiveUp::NotRetryable, "not_retryable", "not retryable"),
+    (
+        GiveUp::ServerRefused,
+        "server_refused",
+        "the server said not to retry",
+    ),
+    (GiveUp::Attempts, "attempts", "attempts used up"),
+    (GiveUp::Deadline, "deadline", "the deadline would pass"),
+    (
+        GiveUp::RetryAfterTooLong,
+        "retry_after_too_long",
+        "the server asked for a delay above the cap",
+    ),
+    (
+        GiveUp::BudgetExhausted,
+        "budget_exhausted",
+        "the retry budget is empty",
+    ),
+    (
+        GiveUp::BreakerOpen,
+        "breaker_open",
+        "the circuit breaker is open",
+    ),
+];
+
 impl GiveUp {
-    /// Every reason, in the order of [`GiveUp::index`].
+    /// How many reasons there are.
     pub(crate) const COUNT: usize = 7;
+
+    /// Every reason, in the order of [`GiveUp::index`].
+    // (Read by metrics, which are behind their feature.)
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const ALL: [GiveUp; GiveUp::COUNT] = {
+        let mut all = [GiveUp::NotRetryable; GiveUp::COUNT];
+        let mut i = 0;
+        while i < GiveUp::COUNT {
+            all[i] = REASONS[i].0;
+            i += 1;
+        }
+        all
+    };
 
     /// Its place among the reasons (for counters kept per reason).
     pub(crate) const fn index(self) -> usize {
-        match self {
-            GiveUp::NotRetryable => 0,
-            GiveUp::ServerRefused => 1,
-            GiveUp::Attempts => 2,
-            GiveUp::Deadline => 3,
-            GiveUp::RetryAfterTooLong => 4,
-            GiveUp::BudgetExhausted => 5,
-            GiveUp::BreakerOpen => 6,
-        }
+        self as usize
+    }
+
+    /// Its label: `reason` in metrics (`"budget_exhausted"`), and the field
+    /// of the statistics' [`GiveUpCounts`](crate::stats::GiveUpCounts).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const fn label(self) -> &'static str {
+        REASONS[self.index()].1
     }
 
     /// A short phrase for logs: "not retryable", "attempts used up"...
     pub const fn as_str(self) -> &'static str {
+        REASONS[self.index()].2
+    }
+}
+
+/// How a call ended, for statistics and metrics (`outcome`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CallOutcome {
+    /// Succeeded at the first attempt.
+    FirstTry,
+    /// Succeeded after one retry or more.
+    AfterRetries,
+    /// Returned an error without a retry.
+    FailedAtOnce,
+    /// Returned an error after one retry or more.
+    FailedAfterRetries,
+}
+
+// (`ALL`, `index` and `label` are read by metrics, behind their feature.)
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+impl CallOutcome {
+    /// Every outcome, in the order of [`CallOutcome::index`].
+    pub(crate) const ALL: [CallOutcome; 4] = [
+        CallOutcome::FirstTry,
+        CallOutcome::AfterRetries,
+        CallOutcome::FailedAtOnce,
+        CallOutcome::FailedAfterRetries,
+    ];
+
+    /// The outcome of a call that returned an error or not, after retrying
+    /// or not.
+    pub(crate) const fn of(error: bool, retried: bool) -> CallOutcome {
+        match (error, retried) {
+            (false, false) => CallOutcome::FirstTry,
+            (false, true) => CallOutcome::AfterRetries,
+            (true, false) => CallOutcome::FailedAtOnce,
+            (true, true) => CallOutcome::FailedAfterRetries,
+        }
+    }
+
+    /// Its place in [`CallOutcome::ALL`].
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Its label: `outcome` in metrics.
+    pub(crate) const fn label(self) -> &'static str {
         match self {
-            GiveUp::NotRetryable => "not retryable",
-            GiveUp::ServerRefused => "the server said not to retry",
-            GiveUp::Attempts => "attempts used up",
-            GiveUp::Deadline => "the deadline would pass",
-            GiveUp::RetryAfterTooLong => "the server asked for a delay above the cap",
-            GiveUp::BudgetExhausted => "the retry budget is empty",
-            GiveUp::BreakerOpen => "the circuit breaker is open",
+            CallOutcome::FirstTry => "success_first_try",
+            CallOutcome::AfterRetries => "success_after_retry",
+            CallOutcome::FailedAtOnce => "failure_no_retry",
+            CallOutcome::FailedAfterRetries => "failure_after_retry",
         }
     }
 }
@@ -145,6 +229,46 @@ mod tests {
             assert_eq!(reason.to_string(), text);
             assert_eq!(reason.as_str(), text);
         }
+    }
+
+    #[test]
+    fn one_table_gives_each_reason_and_outcome_its_place_and_label() {
+        for (i, reason) in GiveUp::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), i);
+            assert_eq!(REASONS[i].0, reason);
+        }
+        let labels = GiveUp::ALL.map(GiveUp::label);
+        assert_eq!(
+            labels,
+            [
+                "not_retryable",
+                "server_refused",
+                "attempts",
+                "deadline",
+                "retry_after_too_long",
+                "budget_exhausted",
+                "breaker_open",
+            ]
+        );
+        assert_eq!(GiveUp::BreakerOpen.as_str(), "the circuit breaker is open");
+        assert_eq!(
+            GiveUp::BudgetExhausted.as_str(),
+            "the retry budget is empty"
+        );
+        for (i, outcome) in CallOutcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome.index(), i);
+        }
+        let of = [(false, false), (false, true), (true, false), (true, true)]
+            .map(|(error, retried)| CallOutcome::of(error, retried).label());
+        assert_eq!(
+            of,
+            [
+                "success_first_try",
+                "success_after_retry",
+                "failure_no_retry",
+                "failure_after_retry",
+            ]
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ pub trait RetryBudget: Sync {
     }
     /// The cool-down it shares with other processes (a rate limit one of
     /// them was told about holds this process back too), when it is shared
-    /// (the `redis` feature). `None` by default.
+    /// (the `redis` feature, or a store of the implementor's own): the
+    /// engine asks it before every attempt of a call through this budget, in
+    /// every build. `None` by default.
     fn cool_down(&self) -> Option<&dyn CoolDown> {
         None
     }

@@ -23,10 +23,6 @@ pub trait CoolDown: Sync {
     }
 }
 
-/// Whether any store can share a member in this build (the `redis`
-/// feature): when not, a call never asks for a cool-down.
-pub(crate) const SHAREABLE: bool = cfg!(feature = "redis");
-
 /// What a shared member holds in this process: the cool-down of the group
 /// it joined, and the other processes' counts, as last read.
 pub(crate) struct FleetSlot {

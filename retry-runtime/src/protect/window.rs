@@ -10,7 +10,7 @@ use crate::counters::slices::ThreadSlices as Slices;
 use crate::policy::wait::{Health, WaitContext};
 
 /// The most attempts a window remembers.
-pub(crate) const MAX_WINDOW: u32 = 4096;
+pub(crate) const MAX_WINDOW: u32 = crate::policy::defaults::WINDOW_MAX;
 const WORDS: usize = MAX_WINDOW as usize / 64;
 /// The slices `max_age` is counted in.
 const AGE_SLICES: usize = 10;

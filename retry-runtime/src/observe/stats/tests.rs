@@ -40,7 +40,7 @@ fn every_outcome_lands_in_its_counter() {
             failed_without_retry: 2,
             failed_after_retries: 3,
             attempts: 9 + 9,
-            gave_up: GaveUp {
+            gave_up: GiveUpCounts {
                 not_retryable: 1,
                 server_refused: 1,
                 attempts: 2,
