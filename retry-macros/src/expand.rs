@@ -154,6 +154,17 @@ impl Locals {
     }
 }
 
+/// How a call starts ([`Expansion::start`]).
+struct Start {
+    /// The call and its first step.
+    start: TokenStream,
+    /// What keeps the last outcome across a sleep (when a breaker may refuse
+    /// the next attempt).
+    keep_last: TokenStream,
+    /// What a refused attempt returns, when an attempt can be refused.
+    refused_outcome: Option<TokenStream>,
+}
+
 /// A return type with every `impl Trait` replaced by `_`: what can be named
 /// of it, so that inference fixes the attempt's type (`Result<_, E>`) before
 /// the error is probed.
@@ -215,7 +226,11 @@ impl Expansion {
         };
         let settings_ref = self.settings_ref();
         let call_ty = quote!(#krate::__private::Call::<#krate::__private::#clock, _>);
-        let (start, keep_last, refused_outcome) = self.start(&l, settings_ref, &call_ty);
+        let Start {
+            start,
+            keep_last,
+            refused_outcome,
+        } = self.start(&l, settings_ref, &call_ty);
         let decide = self.decide(&l);
         let Locals {
             outcome,
@@ -367,15 +382,8 @@ impl Expansion {
         }
     }
 
-    /// The call's start (its first step), what keeps the last outcome
-    /// across a sleep, and the outcome of a refused attempt, when an attempt
-    /// can be refused.
-    fn start(
-        &self,
-        l: &Locals,
-        settings_ref: TokenStream,
-        call_ty: &TokenStream,
-    ) -> (TokenStream, TokenStream, Option<TokenStream>) {
+    /// How the call starts, and what a refused attempt returns.
+    fn start(&self, l: &Locals, settings_ref: TokenStream, call_ty: &TokenStream) -> Start {
         let krate = &self.krate;
         // With a budget or a breaker (which may be shared by other
         // processes), the call starts, then waits out a rate limit the
@@ -449,7 +457,11 @@ impl Expansion {
             (None, Some(timed_out)) => (Some(timed_out.clone()), quote!()),
             (None, None) => (None, quote!()),
         };
-        (start, keep_last, refused_outcome)
+        Start {
+            start,
+            keep_last,
+            refused_outcome,
+        }
     }
 
     /// The block that judges the attempt's outcome: returns it, or yields the delay.

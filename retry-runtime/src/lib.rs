@@ -138,8 +138,8 @@
 //!
 //! The runtime is cut by concern, in the order a retried call meets them;
 //! each module depends only on those above it in this list, never back
-//! (a test, `tests/tests/layers.rs`, fails on an import that goes down
-//! this list, or on a cycle):
+//! (a test, `tests/tests/layers.rs`, fails on an import of a module later
+//! in the list, or on a cycle):
 //!
 //! ```text
 //!  policy    what a failure is, whether it is retried, how long to wait (values)

@@ -261,6 +261,9 @@ fn the_checks_see_cycles_and_groups() {
     // the path after it); lifetimes are not literals.
     let text = "let q = '\"'; let e = '\\''; fn f<'a>(x: &'a str) {} use crate::counters;";
     assert_eq!(crate_paths(&code(text)), ["counters"]);
+    // (Read as a string, the quote would keep the comment's path.)
+    let text = "let q = '\"'; // crate::fleet\nuse crate::counters; let r = '\"';";
+    assert_eq!(crate_paths(&code(text)), ["counters"]);
     // A block comment that ends the file.
     assert_eq!(code("a /* b */"), "a ");
     assert_eq!(code("a /**/b"), "a b");

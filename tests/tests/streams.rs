@@ -317,7 +317,11 @@ async fn a_silent_source_times_out_between_items() {
                 .chain(futures_util::stream::pending().take(if first { 1 } else { 0 })),
         ))
     });
-    let out: Vec<_> = stream.collect().await;
+    // Bounded: a stream whose idle limit is never armed waits for ever
+    // (the paused clock then jumps to this limit, and the test fails).
+    let out: Vec<_> = tokio::time::timeout(secs(60.0), stream.collect())
+        .await
+        .expect("the idle limit reopens the stream");
     assert_eq!(out, items(1..=5));
     assert_eq!(start.elapsed(), secs(5.0), "one idle limit");
     let seen = take_seen();

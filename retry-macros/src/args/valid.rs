@@ -126,14 +126,19 @@ pub(super) fn dur_arg(value: &Expr, errors: &mut Errors) -> Option<Dur> {
     duration::parse(value).map_err(|e| errors.push(e)).ok()
 }
 
-/// `exponential`'s default cap, for the `min` check: the runtime's
-/// `WAIT_MAX_SECS` (`retry-runtime/src/policy/defaults.rs`, where it is
-/// written; a test here reads it there and fails if the two disagree).
+// Mirrored from `retry-runtime/src/policy/defaults.rs`, where they are
+// written, under the same names: a test here reads them there and fails
+// when the two disagree.
+
+/// `exponential`'s default cap, for the `min` check.
 pub const DEFAULT_MAX_SECS: u64 = 60;
 
-/// The most attempts an adaptive window holds: the runtime's `WINDOW_MAX`
-/// (the same file, the same test).
+/// The most attempts an adaptive window holds.
 pub(super) const MAX_WINDOW: u32 = 4096;
+
+/// The attempts `adaptive(..)` remembers without a `window` (what its
+/// messages suggest; the expansion names the runtime's own constant).
+pub(super) const ADAPTIVE_WINDOW: u32 = 100;
 
 /// A plain number literal (no suffix), whole or not.
 pub(super) fn plain_number(value: &Expr) -> Option<f64> {
@@ -209,7 +214,7 @@ impl Args {
                     let which = match (window, shared) {
                         (_, Some(path)) => quote::quote!(#path).to_string(),
                         (Some((n, _)), None) => n.to_string(),
-                        (None, None) => "100".to_string(),
+                        (None, None) => ADAPTIVE_WINDOW.to_string(),
                     };
                     out.push((which, *span));
                     windows(inner, out);

@@ -165,7 +165,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// The fleet's hold before the first attempt (see [`Call::start`]).
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn fleet_hold(&mut self, can_end: bool) -> Duration {
-        if !O::HOLDS || crate::engine::testing::current().zero_waits {
+        if !O::HOLDS {
             return Duration::ZERO;
         }
         let RetryAfter::Honor { max } = self.settings.retry_after else {
@@ -173,12 +173,15 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         };
         let observer = &self.settings.observer;
         let now = self.now();
-        if observer.refuses(&now) {
+        // Nothing holds the call (its members are not shared, or no
+        // cool-down runs): nothing more to ask.
+        let hold = observer.hold(&now).min(max);
+        if hold.is_zero() || crate::engine::testing::current().zero_waits || observer.refuses(&now)
+        {
             return Duration::ZERO;
         }
-        let hold = observer.hold(&now).min(max);
         match self.settings.deadline {
-            Some(deadline) if !hold.is_zero() && hold >= deadline => {
+            Some(deadline) if hold >= deadline => {
                 if can_end {
                     self.refused = Some(GiveUp::Deadline);
                 }

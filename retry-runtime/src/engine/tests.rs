@@ -787,3 +787,71 @@ async fn a_users_own_cool_down_holds_every_call_in_every_build() {
     let (_, step) = Call::<TokioClock, _>::start(&settings, true);
     assert_eq!(step, Step::Sleep(Duration::from_secs(5)));
 }
+
+/// Counts what the engine asks of it; a hold, and a breaker that may open.
+#[derive(Default)]
+struct Counting {
+    hold: Duration,
+    open: std::sync::atomic::AtomicBool,
+    started: std::sync::atomic::AtomicU32,
+    admitted: std::sync::atomic::AtomicU32,
+}
+
+impl Observer for Counting {
+    const NEEDS_CLOCK: bool = true;
+    const HOLDS: bool = true;
+    const GUARDS: bool = true;
+    fn refuses<C: Clock>(&self, _: &Now<C>) -> bool {
+        self.open.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn hold<C: Clock>(&self, _: &Now<C>) -> Duration {
+        self.hold
+    }
+    fn call_started<C: Clock>(&self, _: &Now<C>) {
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn admit_attempt<C: Clock>(&self, _: u32, now: &Now<C>) -> Result<Permit, GiveUp> {
+        self.admitted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.refuses(now) {
+            Err(GiveUp::BreakerOpen)
+        } else {
+            Ok(Permit::default())
+        }
+    }
+}
+
+#[test]
+fn the_gate_and_the_deposit_come_after_the_hold_and_every_pause() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counts = |c: &Counting| (c.started.load(Relaxed), c.admitted.load(Relaxed));
+    let settings = Settings::new("t")
+        .retry_after(RetryAfter::honor(Duration::from_secs(60)))
+        .observe(Counting {
+            hold: Duration::from_secs(3),
+            ..Counting::default()
+        });
+    let observer = &settings.observer;
+    // The hold first: neither the gate nor the deposit yet.
+    let (mut call, step) = Call::<StdClock, _>::start(&settings, true);
+    assert_eq!(step, Step::Sleep(Duration::from_secs(3)));
+    assert_eq!(counts(observer), (0, 0));
+    // After it, the first attempt's gate and the call's start (deposit).
+    assert_eq!(call.resume(), Step::Attempt);
+    assert_eq!(counts(observer), (1, 1));
+    // A failure, a pause; the breaker opens during it: the next attempt's
+    // gate refuses it, and the call does not start again.
+    let delay = retry(&mut call, fail(None), limits(3, 1));
+    assert_eq!(delay, Some(Duration::from_secs(3)), "the hold is the floor");
+    observer.open.store(true, Relaxed);
+    assert_eq!(call.resume(), Step::Refused);
+    assert_eq!(counts(observer), (1, 2));
+    // A breaker open during the hold: refused after it, with no deposit.
+    observer.open.store(false, Relaxed);
+    let (mut call, step) = Call::<StdClock, _>::start(&settings, true);
+    assert!(matches!(step, Step::Sleep(_)));
+    observer.open.store(true, Relaxed);
+    assert_eq!(call.resume(), Step::Refused);
+    assert_eq!(counts(observer), (1, 3));
+}

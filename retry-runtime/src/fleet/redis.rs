@@ -564,23 +564,26 @@ fn process_id() -> String {
 /// server's clock, or by something else) is dropped like a stale one.
 const SCRIPT: &str = r"
 if redis.replicate_commands then pcall(redis.replicate_commands) end
+local id, stale, open, cool = ARGV[1], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local hashes = {KEYS[1], KEYS[2], KEYS[3]}
+local own = {ARGV[2], ARGV[3], ARGV[4]}
+local open_key, cool_key = KEYS[4], KEYS[5]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local stale = tonumber(ARGV[5])
 local most = 9007199254740991
 local out = {}
 local budgets = 0
 for h = 1, 3 do
   local a, b = 0, 0
-  if ARGV[h + 1] ~= '-' then
-    redis.call('HSET', KEYS[h], ARGV[1], now .. ' ' .. ARGV[h + 1])
-    redis.call('PEXPIRE', KEYS[h], stale)
-    local all = redis.call('HGETALL', KEYS[h])
+  if own[h] ~= '-' then
+    redis.call('HSET', hashes[h], id, now .. ' ' .. own[h])
+    redis.call('PEXPIRE', hashes[h], stale)
+    local all = redis.call('HGETALL', hashes[h])
     for i = 1, #all, 2 do
-      if all[i] ~= ARGV[1] then
+      if all[i] ~= id then
         local at, x, y = string.match(all[i + 1], '^(%d+) (%d+) (%d+)$')
         if at == nil or math.abs(now - tonumber(at)) > stale then
-          redis.call('HDEL', KEYS[h], all[i])
+          redis.call('HDEL', hashes[h], all[i])
         else
           a = a + tonumber(x)
           b = b + tonumber(y)
@@ -592,16 +595,14 @@ for h = 1, 3 do
   out[2 * h - 1] = math.min(a, most)
   out[2 * h] = math.min(b, most)
 end
-local open = tonumber(ARGV[6])
-if open > 0 and redis.call('PTTL', KEYS[4]) < open then
-  redis.call('SET', KEYS[4], '1', 'PX', open)
+if open > 0 and redis.call('PTTL', open_key) < open then
+  redis.call('SET', open_key, '1', 'PX', open)
 end
-local cool = tonumber(ARGV[7])
-if cool > 0 and redis.call('PTTL', KEYS[5]) < cool then
-  redis.call('SET', KEYS[5], '1', 'PX', cool)
+if cool > 0 and redis.call('PTTL', cool_key) < cool then
+  redis.call('SET', cool_key, '1', 'PX', cool)
 end
-out[7] = redis.call('PTTL', KEYS[4])
-out[8] = redis.call('PTTL', KEYS[5])
+out[7] = redis.call('PTTL', open_key)
+out[8] = redis.call('PTTL', cool_key)
 out[9] = budgets
 return out
 ";
@@ -615,14 +616,21 @@ const LONGEST: u64 = 24 * 60 * 60 * 1000;
 /// unless the interval is longer.
 const SLOWEST: Duration = Duration::from_secs(1);
 
+/// The adaptive window's attempt count when last seen, and when it last
+/// moved (process milliseconds).
+#[derive(Default)]
+struct WindowMoved {
+    recorded: AtomicU64,
+    at: AtomicU64,
+}
+
 struct Syncer {
     link: &'static Link,
     key: &'static str,
     /// The Redis keys, in the script's order.
     keys: [String; 5],
-    /// The adaptive window's attempt count when last seen, and when it last
-    /// moved (process milliseconds).
-    window_moved: (AtomicU64, AtomicU64),
+    /// When the adaptive window last recorded an attempt.
+    window_moved: WindowMoved,
     members: Vec<Member>,
     options: Options,
     id: String,
@@ -670,7 +678,18 @@ impl Sums {
     /// The script's answer, in its order (see [`SCRIPT`]); `None` when it
     /// is not one. Negative counts read as 0, times are capped at a day.
     fn read(answer: &[i64]) -> Option<Sums> {
-        let &[a0, a1, a2, a3, a4, a5, open, cool, sharers] = answer else {
+        let &[
+            budget_deposits,
+            budget_withdrawals,
+            breaker_attempts,
+            breaker_failures,
+            window_attempts,
+            window_failures,
+            open,
+            cool,
+            sharers,
+        ] = answer
+        else {
             return None;
         };
         let n = |x: i64| u64::try_from(x).unwrap_or(0);
@@ -682,9 +701,9 @@ impl Sums {
                 .map(|ms| Duration::from_millis(ms.min(LONGEST)))
         };
         Some(Sums {
-            budget: (n(a0), n(a1)),
-            breaker: (n(a2), n(a3)),
-            window: (n(a4), n(a5)),
+            budget: (n(budget_deposits), n(budget_withdrawals)),
+            breaker: (n(breaker_attempts), n(breaker_failures)),
+            window: (n(window_attempts), n(window_failures)),
             open_left: left(open),
             cool_left: left(cool),
             budget_sharers: n(sharers),
@@ -739,6 +758,8 @@ impl Backoff {
 #[derive(Debug, Default)]
 struct Outages {
     warned_at: Option<std::time::Instant>,
+    /// The outage going on (or the last) was told.
+    told: bool,
 }
 
 impl Outages {
@@ -750,17 +771,22 @@ impl Outages {
         let quiet = self
             .warned_at
             .is_some_and(|at| now.saturating_duration_since(at) < Outages::QUIET);
-        let warn = backoff.failures == 2 && !quiet;
-        if warn {
-            self.warned_at = Some(now);
+        if backoff.failures == 2 {
+            // A new outage: told unless one was told within the minute.
+            self.told = !quiet;
+            if self.told {
+                self.warned_at = Some(now);
+            }
+            return self.told;
         }
-        warn
+        false
     }
 
     /// Whether to say that Redis answers again, when it answered after the
-    /// process decided alone (`was_alone`).
-    fn back(&self, was_alone: bool) -> bool {
-        was_alone && self.warned_at.is_some()
+    /// process decided alone (`was_alone`): only after an outage that was
+    /// told.
+    fn back(&mut self, was_alone: bool) -> bool {
+        was_alone && std::mem::take(&mut self.told)
     }
 }
 
@@ -777,7 +803,7 @@ impl Syncer {
             key,
             keys: ["budget", "breaker", "window", "open", "cooldown"]
                 .map(|k| format!("{prefix}:{k}")),
-            window_moved: (AtomicU64::new(0), AtomicU64::new(0)),
+            window_moved: WindowMoved::default(),
             members,
             options: Options {
                 window_idle: options.window_idle.max(options.interval),
@@ -872,11 +898,11 @@ impl Syncer {
                     // idle process that publishes again does not bring back
                     // an outage it saw long ago; an idle one publishes zeros.
                     let (recorded, s, f) = w.own_counts(now);
-                    let (seen, moved) = &self.window_moved;
+                    let WindowMoved { recorded: seen, at } = &self.window_moved;
                     if seen.swap(recorded, Relaxed) != recorded {
-                        moved.store(millis(now), Relaxed);
+                        at.store(millis(now), Relaxed);
                     }
-                    let idle = millis(now).saturating_sub(moved.load(Relaxed));
+                    let idle = millis(now).saturating_sub(at.load(Relaxed));
                     own.window = Some(if idle > millis(self.options.window_idle) {
                         (0, 0)
                     } else {
@@ -1124,16 +1150,20 @@ mod tests {
         // Back: said once it answers after deciding alone.
         assert!(outages.back(backoff.answered(&options)));
         assert!(!outages.back(backoff.answered(&options)), "was not alone");
-        // A second outage within the minute: quiet.
+        // A second outage within the minute: quiet, and so is its end.
         backoff.failed(&options);
         backoff.failed(&options);
         assert!(!outages.warn(&backoff, at(59)));
+        assert!(
+            !outages.back(backoff.answered(&options)),
+            "its outage was not told"
+        );
         // A minute after the last warning: told again.
-        backoff.answered(&options);
         backoff.failed(&options);
         backoff.failed(&options);
         assert!(outages.warn(&backoff, at(60)));
         assert_eq!(outages.warned_at, Some(at(60)));
+        assert!(outages.back(backoff.answered(&options)));
     }
 
     static SYNC_BUDGET: crate::protect::Budget = crate::protect::Budget::new(0.5, 0);

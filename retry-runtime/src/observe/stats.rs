@@ -74,7 +74,7 @@ pub struct FnStats {
 }
 
 /// The former name of [`GiveUpCounts`].
-#[deprecated(since = "0.1.0", note = "renamed `GiveUpCounts`")]
+#[deprecated(since = "0.2.0", note = "renamed `GiveUpCounts`")]
 pub type GaveUp = GiveUpCounts;
 
 /// How many calls gave up, by reason (see [`GiveUp`]): a field per reason,
@@ -209,23 +209,17 @@ impl FnStats {
         self.failed_without_retry += other.failed_without_retry;
         self.failed_after_retries += other.failed_after_retries;
         self.attempts += other.attempts;
-        let (g, o) = (&mut self.gave_up, &other.gave_up);
-        g.not_retryable += o.not_retryable;
-        g.server_refused += o.server_refused;
-        g.attempts += o.attempts;
-        g.deadline += o.deadline;
-        g.retry_after_too_long += o.retry_after_too_long;
-        g.budget_exhausted += o.budget_exhausted;
-        g.breaker_open += o.breaker_open;
+        let (mine, theirs) = (self.gave_up, other.gave_up);
+        self.gave_up = GiveUpCounts::of(|reason| mine.get(reason) + theirs.get(reason));
     }
 }
 
 /// The counters, as plain numbers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Counts {
-    first_try: u64,
-    after_retries: u64,
-    failed_at_once: u64,
+    first_try_successes: u64,
+    succeeded_after_retries: u64,
+    failed_without_retry: u64,
     failed_after_retries: u64,
     retries: u64,
     not_attempted: u64,
@@ -246,9 +240,9 @@ pub struct Recorder {
     /// 0: not listed; 1: being listed; 2: listed.
     listed: AtomicU8,
     next: AtomicPtr<Recorder>,
-    first_try: Counter,
-    after_retries: AtomicU64,
-    failed_at_once: AtomicU64,
+    first_try_successes: Counter,
+    succeeded_after_retries: AtomicU64,
+    failed_without_retry: AtomicU64,
     failed_after_retries: AtomicU64,
     retries: AtomicU64,
     /// Calls refused before their first attempt (by a breaker).
@@ -288,17 +282,17 @@ impl Recorder {
             name,
             listed: AtomicU8::new(0),
             next: AtomicPtr::new(ptr::null_mut()),
-            first_try: Counter::new(),
-            after_retries: AtomicU64::new(0),
-            failed_at_once: AtomicU64::new(0),
+            first_try_successes: Counter::new(),
+            succeeded_after_retries: AtomicU64::new(0),
+            failed_without_retry: AtomicU64::new(0),
             failed_after_retries: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             not_attempted: AtomicU64::new(0),
             gave_up: [const { AtomicU64::new(0) }; REASONS],
             base: Mutex::new(Counts {
-                first_try: 0,
-                after_retries: 0,
-                failed_at_once: 0,
+                first_try_successes: 0,
+                succeeded_after_retries: 0,
+                failed_without_retry: 0,
                 failed_after_retries: 0,
                 retries: 0,
                 not_attempted: 0,
@@ -364,10 +358,10 @@ impl Recorder {
         match CallOutcome::of(ended.error, retried) {
             // A rejected `Ok` returned at once (a one-attempt policy).
             CallOutcome::FirstTry => {
-                self.first_try.add_one();
+                self.first_try_successes.add_one();
             }
-            CallOutcome::AfterRetries => add(&self.after_retries, 1),
-            CallOutcome::FailedAtOnce => add(&self.failed_at_once, 1),
+            CallOutcome::AfterRetries => add(&self.succeeded_after_retries, 1),
+            CallOutcome::FailedAtOnce => add(&self.failed_without_retry, 1),
             CallOutcome::FailedAfterRetries => add(&self.failed_after_retries, 1),
         }
         if retried {
@@ -383,9 +377,9 @@ impl Recorder {
 
     fn raw(&self) -> Counts {
         Counts {
-            first_try: self.first_try.sum(),
-            after_retries: self.after_retries.load(Relaxed),
-            failed_at_once: self.failed_at_once.load(Relaxed),
+            first_try_successes: self.first_try_successes.sum(),
+            succeeded_after_retries: self.succeeded_after_retries.load(Relaxed),
+            failed_without_retry: self.failed_without_retry.load(Relaxed),
             failed_after_retries: self.failed_after_retries.load(Relaxed),
             retries: self.retries.load(Relaxed),
             not_attempted: self.not_attempted.load(Relaxed),
@@ -397,23 +391,27 @@ impl Recorder {
         let now = self.raw();
         let base = *self.base.lock().unwrap_or_else(|e| e.into_inner());
         let since = |now: u64, base: u64| now.saturating_sub(base);
-        let first_try = since(now.first_try, base.first_try);
-        let after_retries = since(now.after_retries, base.after_retries);
-        let failed_at_once = since(now.failed_at_once, base.failed_at_once);
+        let first_try_successes = since(now.first_try_successes, base.first_try_successes);
+        let succeeded_after_retries =
+            since(now.succeeded_after_retries, base.succeeded_after_retries);
+        let failed_without_retry = since(now.failed_without_retry, base.failed_without_retry);
         let failed_after_retries = since(now.failed_after_retries, base.failed_after_retries);
         let retries = since(now.retries, base.retries);
         let not_attempted = since(now.not_attempted, base.not_attempted);
         let gave_up: [u64; REASONS] =
             std::array::from_fn(|i| since(now.gave_up[i], base.gave_up[i]));
-        let calls = first_try + after_retries + failed_at_once + failed_after_retries;
+        let calls = first_try_successes
+            + succeeded_after_retries
+            + failed_without_retry
+            + failed_after_retries;
         FnStats {
             name: self.name,
             calls,
-            first_try_successes: first_try,
+            first_try_successes,
             retries,
-            failures: failed_at_once + failed_after_retries,
-            succeeded_after_retries: after_retries,
-            failed_without_retry: failed_at_once,
+            failures: failed_without_retry + failed_after_retries,
+            succeeded_after_retries,
+            failed_without_retry,
             failed_after_retries,
             attempts: (calls + retries).saturating_sub(not_attempted),
             gave_up: GiveUpCounts::of(|reason| gave_up[reason.index()]),
@@ -448,7 +446,7 @@ impl Observer for Stats {
         if ended.attempts <= 1 && ended.gave_up.is_none() {
             // A line's first count lists the function: no other check on
             // this path.
-            if recorder.first_try.add_one() == 0 {
+            if recorder.first_try_successes.add_one() == 0 {
                 recorder.list();
             }
         } else {

@@ -3,10 +3,10 @@
 //! there reads this file and fails when the two disagree.
 
 /// The cap of `exponential` and `linear` waits, in seconds.
-pub(crate) const WAIT_MAX_SECS: u64 = 60;
+pub(crate) const DEFAULT_MAX_SECS: u64 = 60;
 
 /// The most attempts an adaptive window remembers.
-pub(crate) const WINDOW_MAX: u32 = 4096;
+pub(crate) const MAX_WINDOW: u32 = 4096;
 
 /// The attempts `wait = adaptive(..)` remembers when it names no `window`.
 pub const ADAPTIVE_WINDOW: u32 = 100;

@@ -6,7 +6,11 @@
 //!   ([`ClassSet`]), and how an error says its class ([`Classify`]).
 //! - [`chain`]: the class of an error found in its chain of causes.
 //! - [`wait`]: the delays between attempts ([`Wait`](wait::Wait)).
-//! - [`GiveUp`] and [`RetryState`]: why a call gives up, and what hooks see.
+//! - [`GiveUp`] and [`RetryState`]: why a call gives up, and what hooks see;
+//!   one table gives each reason its label (metrics, statistics) and its
+//!   phrase (logs), and each call outcome its label.
+//! - `defaults`: the defaults and limits the attribute checks at compile
+//!   time, written here once (the macro crate mirrors them, under test).
 //! - [`Elapsed`]: the error of an attempt that ran out of time.
 
 pub mod chain;

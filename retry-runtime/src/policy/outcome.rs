@@ -56,8 +56,12 @@ const REASONS: [(GiveUp, &str, &str); GiveUp::COUNT] = [
     ),
 ];
 
+// Every reason is in the table: the last one closes it.
+const _: () = assert!(GiveUp::BreakerOpen as usize + 1 == GiveUp::COUNT);
+
 impl GiveUp {
-    /// How many reasons there are.
+    /// How many reasons there are (the last variant is the last of the
+    /// table: checked at compile time).
     pub(crate) const COUNT: usize = 7;
 
     /// Every reason, in the order of [`GiveUp::index`].

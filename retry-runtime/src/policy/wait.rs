@@ -305,7 +305,7 @@ impl Linear {
         Linear {
             initial: Duration::from_secs(1),
             step: Duration::from_secs(1),
-            max: Duration::from_secs(super::defaults::WAIT_MAX_SECS),
+            max: Duration::from_secs(super::defaults::DEFAULT_MAX_SECS),
         }
     }
     /// The delay after the first attempt.
@@ -394,7 +394,7 @@ impl Exponential {
             factor: 2.0,
             whole_factor: 2,
             min: Duration::ZERO,
-            max: Duration::from_secs(super::defaults::WAIT_MAX_SECS),
+            max: Duration::from_secs(super::defaults::DEFAULT_MAX_SECS),
             jitter: Jitter::Full,
         }
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::time::Duration;
 
 use super::slot::{CoolDown, FleetSlot};
-use crate::counters::slices::ThreadSlices as Slices;
+use crate::counters::slices::ThreadSlices;
 
 /// What a circuit breaker must do. [`CircuitBreaker`] keeps its state in
 /// this process's memory; a store shared by many processes can implement
@@ -117,7 +117,7 @@ fn word(tag: u64, millis: u64) -> u64 {
 }
 
 /// `d` in milliseconds, kept below the tag.
-pub(super) fn millis(d: Duration) -> u64 {
+pub(super) fn state_millis(d: Duration) -> u64 {
     crate::counters::clock::millis(d).min(MILLIS)
 }
 
@@ -178,8 +178,8 @@ pub struct CircuitBreaker {
     /// When it last opened (milliseconds): trials admitted before are of
     /// an earlier half-open period.
     opened_at: AtomicU64,
-    pub(super) attempts: Slices<SLICES>,
-    pub(super) failures: Slices<SLICES>,
+    pub(super) attempts: ThreadSlices<SLICES>,
+    pub(super) failures: ThreadSlices<SLICES>,
     /// The other processes' attempts and failures, when shared.
     pub(crate) fleet: FleetSlot,
 }
@@ -195,8 +195,8 @@ impl CircuitBreaker {
             state: AtomicU64::new(CLOSED),
             counts_from: AtomicU64::new(0),
             opened_at: AtomicU64::new(0),
-            attempts: Slices::new(),
-            failures: Slices::new(),
+            attempts: ThreadSlices::new(),
+            failures: ThreadSlices::new(),
             fleet: FleetSlot::new(),
         }
     }
@@ -252,8 +252,8 @@ impl CircuitBreaker {
     }
 
     pub(super) fn slice(&self, now: Duration) -> u64 {
-        let slice = millis(self.window) / SLICES as u64;
-        millis(now) / slice.max(1)
+        let slice = state_millis(self.window) / SLICES as u64;
+        state_millis(now) / slice.max(1)
     }
 
     /// Attempts and failures in the window (the fleet's, when shared).
@@ -275,7 +275,7 @@ impl CircuitBreaker {
     }
 
     pub(super) fn open(&self, from: u64, now: Duration) -> bool {
-        let until = millis(now).saturating_add(millis(self.open_for));
+        let until = state_millis(now).saturating_add(state_millis(self.open_for));
         self.open_until(from, now, until)
     }
 
@@ -285,7 +285,7 @@ impl CircuitBreaker {
             .compare_exchange(from, word(OPEN, until), AcqRel, Acquire)
             .is_ok();
         if opened {
-            self.opened_at.fetch_max(millis(now), AcqRel);
+            self.opened_at.fetch_max(state_millis(now), AcqRel);
         }
         opened
     }
@@ -299,7 +299,7 @@ impl Default for CircuitBreaker {
 
 impl Breaker for CircuitBreaker {
     fn admit(&self, now: Duration) -> Option<Permit> {
-        let now_ms = millis(now);
+        let now_ms = state_millis(now);
         let mut current = self.state.load(Acquire);
         loop {
             let (tag, at) = (current >> TAG_SHIFT, current & MILLIS);
@@ -311,7 +311,9 @@ impl Breaker for CircuitBreaker {
                 // A trial with no outcome after `open_for` (it runs long, or
                 // its thread died): another one starts, and the first
                 // outcome of either decides.
-                _ if now_ms >= at.saturating_add(millis(self.open_for)) => word(HALF_OPEN, now_ms),
+                _ if now_ms >= at.saturating_add(state_millis(self.open_for)) => {
+                    word(HALF_OPEN, now_ms)
+                }
                 _ => return None,
             };
             match self.state.compare_exchange(current, trial, AcqRel, Acquire) {
@@ -322,14 +324,14 @@ impl Breaker for CircuitBreaker {
     }
 
     fn refuses_at(&self, at: Duration) -> bool {
-        let at_ms = millis(at);
+        let at_ms = state_millis(at);
         let current = self.state.load(Acquire);
         let since = current & MILLIS;
         match current >> TAG_SHIFT {
             CLOSED => false,
             OPEN => at_ms < since || since == MILLIS,
             // A trial is under way: refused unless it will have gone stale.
-            _ => at_ms < since.saturating_add(millis(self.open_for)),
+            _ => at_ms < since.saturating_add(state_millis(self.open_for)),
         }
     }
 

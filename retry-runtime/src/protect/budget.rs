@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::slot::{CoolDown, FleetSlot};
-use crate::counters::slices::ThreadSlices as Slices;
+use crate::counters::slices::ThreadSlices;
 
 /// What a retry budget must do. [`Budget`] keeps its state in this
 /// process's memory; a store shared by many processes can implement the
@@ -86,11 +86,11 @@ pub struct Budget {
     deposit: u64,
     /// What is always available over the window, in micro-retries.
     reserve: u64,
-    pub(super) deposits: Slices<{ TTL_SECS as usize }>,
-    withdrawals: Slices<{ TTL_SECS as usize }>,
+    pub(super) deposits: ThreadSlices<{ TTL_SECS as usize }>,
+    withdrawals: ThreadSlices<{ TTL_SECS as usize }>,
     /// Withdrawals given back (retries never made), counted on the thread
     /// that gives them back: the one that withdrew may be another.
-    returned: Slices<{ TTL_SECS as usize }>,
+    returned: ThreadSlices<{ TTL_SECS as usize }>,
     /// What this process may spend of the fleet's balance beyond its own
     /// (micro-retries, maybe less than nothing), when shared.
     pub(crate) fleet: FleetSlot,
@@ -124,9 +124,9 @@ impl Budget {
         Budget {
             deposit,
             reserve: (min_per_second as u64).saturating_mul(TTL_SECS * ONE),
-            deposits: Slices::new(),
-            withdrawals: Slices::new(),
-            returned: Slices::new(),
+            deposits: ThreadSlices::new(),
+            withdrawals: ThreadSlices::new(),
+            returned: ThreadSlices::new(),
             fleet: FleetSlot::new(),
         }
     }

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering::*;
 use std::time::Duration;
 
-use super::breaker::{CLOSED, CircuitBreaker, MILLIS, OPEN, TAG_SHIFT, millis};
+use super::breaker::{CLOSED, CircuitBreaker, MILLIS, OPEN, TAG_SHIFT, state_millis};
 use super::budget::{Budget, ONE};
 use super::window::AdaptiveWindow;
 
@@ -72,7 +72,7 @@ impl CircuitBreaker {
     pub(crate) fn open_left(&self, now: Duration) -> Option<Duration> {
         let current = self.state.load(Acquire);
         let until = current & MILLIS;
-        let now = millis(now);
+        let now = state_millis(now);
         (current >> TAG_SHIFT == OPEN && until != MILLIS && until > now)
             .then(|| Duration::from_millis(until - now))
     }
@@ -84,12 +84,12 @@ impl CircuitBreaker {
         let (tag, at) = (current >> TAG_SHIFT, current & MILLIS);
         // Closed, or open with its time up (no trial yet): the fleet's
         // open key opens it again.
-        let expired = tag == OPEN && at != MILLIS && at <= millis(now);
+        let expired = tag == OPEN && at != MILLIS && at <= state_millis(now);
         if tag != CLOSED && !(expired && open_left.is_some()) {
             return;
         }
         if let Some(left) = open_left {
-            let until = millis(now).saturating_add(millis(left));
+            let until = state_millis(now).saturating_add(state_millis(left));
             self.open_until(current, now, until);
             return;
         }

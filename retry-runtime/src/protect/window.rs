@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use super::slot::FleetSlot;
 use crate::counters::clock::{Clock, StdClock};
-use crate::counters::slices::ThreadSlices as Slices;
+use crate::counters::slices::ThreadSlices;
 use crate::policy::wait::{Health, WaitContext};
 
-/// The most attempts a window remembers.
-pub(crate) const MAX_WINDOW: u32 = crate::policy::defaults::WINDOW_MAX;
+pub(crate) use crate::policy::defaults::MAX_WINDOW;
 const WORDS: usize = MAX_WINDOW as usize / 64;
 /// The slices `max_age` is counted in.
 const AGE_SLICES: usize = 10;
@@ -67,7 +66,7 @@ pub struct AdaptiveWindow {
     /// Attempts per slice of `max_age`: how many of the last ones are recent
     /// (the last attempts are the recent ones, so the failed ones among
     /// them are the last bits).
-    recent: Slices<AGE_SLICES>,
+    recent: ThreadSlices<AGE_SLICES>,
     /// The other processes' attempts and failures, when shared.
     pub(crate) fleet: FleetSlot,
 }
@@ -93,7 +92,7 @@ impl AdaptiveWindow {
             slice_ms: 0,
             next: AtomicU64::new(0),
             bits: [const { AtomicU64::new(0) }; WORDS],
-            recent: Slices::new(),
+            recent: ThreadSlices::new(),
             fleet: FleetSlot::new(),
         }
         .max_age(Self::DEFAULT_MAX_AGE)
@@ -123,8 +122,7 @@ impl AdaptiveWindow {
     }
 
     fn slice(&self, now: Duration) -> u64 {
-        let ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
-        ms / self.slice_ms
+        crate::counters::clock::millis(now) / self.slice_ms
     }
 
     /// Now for [`record`](Self::record) and

@@ -127,10 +127,15 @@ fn threads_beyond_the_stripes_share_a_line_and_lose_nothing() {
     });
     let got = get("stats::tests::threads").unwrap();
     assert_eq!(got.first_try_successes, threads as u64 * 1000);
-    let shared: u64 = R.first_try.shared.iter().map(|l| l.0.load(Relaxed)).sum();
+    let shared: u64 = R
+        .first_try_successes
+        .shared
+        .iter()
+        .map(|l| l.0.load(Relaxed))
+        .sum();
     assert!(shared > 0, "some threads shared");
     let used = R
-        .first_try
+        .first_try_successes
         .shared
         .iter()
         .filter(|l| l.0.load(Relaxed) > 0)
@@ -233,4 +238,37 @@ fn entries_of_one_name_add_up_field_by_field() {
             .find(|s| s.name == "stats::tests::summed"),
         Some(sum)
     );
+}
+
+#[test]
+fn give_up_counts_by_reason_read_and_add_by_name() {
+    // Each reason its own count, read back by the same reason.
+    let counts = GiveUpCounts::of(|reason| reason.index() as u64 + 1);
+    for reason in GiveUp::ALL {
+        assert_eq!(counts.get(reason), reason.index() as u64 + 1, "{reason:?}");
+    }
+    assert_eq!((counts.not_retryable, counts.breaker_open), (1, 7));
+    assert_eq!((counts.deadline, counts.budget_exhausted), (4, 6));
+    // FnStats add up reason by reason.
+    let one = FnStats {
+        name: "one",
+        calls: 1,
+        first_try_successes: 0,
+        retries: 0,
+        failures: 1,
+        succeeded_after_retries: 0,
+        failed_without_retry: 1,
+        failed_after_retries: 0,
+        attempts: 1,
+        gave_up: counts,
+    };
+    let mut sum = one.clone();
+    sum.add(&one);
+    for reason in GiveUp::ALL {
+        assert_eq!(sum.gave_up.get(reason), 2 * counts.get(reason));
+    }
+    // The former name still compiles.
+    #[allow(deprecated)]
+    let former: crate::observe::stats::GaveUp = GiveUpCounts::default();
+    assert_eq!(former, GiveUpCounts::default());
 }
