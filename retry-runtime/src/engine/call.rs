@@ -85,7 +85,9 @@ impl<C: Clock, O: Observer + fmt::Debug> fmt::Debug for Call<'_, C, O> {
 impl<C: Clock, O: Observer> Drop for Call<'_, C, O> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn drop(&mut self) {
-        if O::GUARDS {
+        // Nothing held after a call that reported its last attempt: no
+        // call on the success path.
+        if O::GUARDS && (self.in_flight.get().is_some() || self.withdrawn.is_some()) {
             self.give_back();
         }
     }
@@ -110,12 +112,14 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn start(settings: &'s Settings<O>, can_end: bool) -> (Self, Step) {
         let mut call = Call::fresh(settings);
-        let hold = call.fleet_hold(can_end);
+        // One reading of the start for the hold, the gate and the deposit.
+        let now = call.now();
+        let hold = call.fleet_hold(can_end, &now);
         if !hold.is_zero() {
             call.held = true;
             return (call, Step::Sleep(hold));
         }
-        call.begin();
+        call.begin(&now);
         let step = call.step();
         (call, step)
     }
@@ -127,7 +131,8 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn resume(&mut self) -> Step {
         if self.held {
-            self.begin();
+            // After a hold the start's reading is old: the gate reads the clock.
+            self.begin(&Now::new());
             self.held = false;
         } else {
             self.admit_next();
@@ -149,7 +154,8 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     #[cfg(test)]
     pub(crate) fn new(settings: &'s Settings<O>) -> Self {
         let mut call = Call::fresh(settings);
-        call.begin();
+        let now = call.now();
+        call.begin(&now);
         call
     }
 
@@ -157,14 +163,14 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     #[cfg(test)]
     pub(crate) fn holding(settings: &'s Settings<O>, can_end: bool) -> (Self, Duration) {
         let mut call = Call::fresh(settings);
-        let hold = call.fleet_hold(can_end);
+        let hold = call.fleet_hold(can_end, &call.now());
         call.held = !hold.is_zero();
         (call, hold)
     }
 
     /// The fleet's hold before the first attempt (see [`Call::start`]).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn fleet_hold(&mut self, can_end: bool) -> Duration {
+    fn fleet_hold(&mut self, can_end: bool, now: &Now<C>) -> Duration {
         if !O::HOLDS {
             return Duration::ZERO;
         }
@@ -172,12 +178,10 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             return Duration::ZERO;
         };
         let observer = &self.settings.observer;
-        let now = self.now();
         // Nothing holds the call (its members are not shared, or no
         // cool-down runs): nothing more to ask.
-        let hold = observer.hold(&now).min(max);
-        if hold.is_zero() || crate::engine::testing::current().zero_waits || observer.refuses(&now)
-        {
+        let hold = observer.hold(now).min(max);
+        if hold.is_zero() || crate::engine::testing::current().zero_waits || observer.refuses(now) {
             return Duration::ZERO;
         }
         match self.settings.deadline {
@@ -195,19 +199,17 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// observers (a budget's deposit); nothing when the call was already
     /// refused.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn begin(&mut self) {
+    pub(crate) fn begin(&mut self, now: &Now<C>) {
         if self.refused.is_some() {
             return;
         }
-        // After a hold the start's reading is old: the gate reads the clock.
-        let now = if self.held { Now::new() } else { self.now() };
         let observer = &self.settings.observer;
-        match observer.admit_attempt(1, &now) {
+        match observer.admit_attempt(1, now) {
             Ok(permit) => {
                 if O::GUARDS {
                     self.in_flight.set(Some(permit));
                 }
-                observer.call_started(&now);
+                observer.call_started(now);
             }
             Err(reason) => self.refused = Some(reason),
         }

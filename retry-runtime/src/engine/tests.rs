@@ -657,7 +657,7 @@ fn the_fleets_hold_meets_the_breaker_and_the_deadline() {
     let settings = Settings::new("t").observe(held(3, false));
     let (mut call, hold) = Call::<StdClock, _>::holding(&settings, true);
     assert_eq!(hold, Duration::from_secs(3));
-    call.begin();
+    call.begin(&Now::new());
     assert!(!call.refused());
     let settings = Settings::new("t")
         .retry_after(RetryAfter::honor(Duration::from_secs(2)))
@@ -678,7 +678,7 @@ fn the_fleets_hold_meets_the_breaker_and_the_deadline() {
     let settings = Settings::new("t").observe(held(3, true));
     let (mut call, hold) = Call::<StdClock, _>::holding(&settings, true);
     assert_eq!(hold, Duration::ZERO);
-    call.begin();
+    call.begin(&Now::new());
     assert!(call.refused());
     assert!(!call.refused_by_deadline());
 
@@ -689,11 +689,11 @@ fn the_fleets_hold_meets_the_breaker_and_the_deadline() {
         .observe(held(3, false));
     let (mut call, hold) = Call::<StdClock, _>::holding(&settings, true);
     assert_eq!(hold, Duration::ZERO);
-    call.begin();
+    call.begin(&Now::new());
     assert!(call.refused_by_deadline());
     let (mut call, hold) = Call::<StdClock, _>::holding(&settings, false);
     assert_eq!(hold, Duration::ZERO);
-    call.begin();
+    call.begin(&Now::new());
     assert!(!call.refused());
     let settings = Settings::new("t")
         .deadline(Duration::from_secs(4))
