@@ -56,6 +56,34 @@ fn code(text: &str) -> String {
             i += 1;
             continue;
         }
+        // A raw string (`r"…"`, `r#"…"#`, `br"…"`): no escapes, closed by
+        // a quote and as many `#`s as opened it.
+        let after_ident = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        let r = match (c, next) {
+            ('r', _) if !after_ident => Some(i),
+            ('b', Some('r')) if !after_ident => Some(i + 1),
+            _ => None,
+        };
+        if let Some(r) = r {
+            let hashes = chars[r + 1..].iter().take_while(|&&h| h == '#').count();
+            if chars.get(r + 1 + hashes) == Some(&'"') {
+                let closes = |j: usize| {
+                    chars[j] == '"'
+                        && chars[j + 1..]
+                            .iter()
+                            .take(hashes)
+                            .filter(|&&h| h == '#')
+                            .count()
+                            == hashes
+                };
+                let end = (r + 2 + hashes..chars.len())
+                    .find(|&j| closes(j))
+                    .map_or(chars.len(), |j| j + 1 + hashes);
+                out.extend(&chars[i..end]);
+                i = end;
+                continue;
+            }
+        }
         match (c, next) {
             ('"', _) => {
                 in_string = true;
@@ -80,12 +108,20 @@ fn code(text: &str) -> String {
                 }
             }
             ('/', Some('*')) => {
-                // The first `*/` that is not the opening's own star.
-                i += 3;
-                while i < chars.len() && !(chars[i - 1] == '*' && chars[i] == '/') {
-                    i += 1;
+                // Up to the `*/` that closes it (block comments nest).
+                let mut depth = 1;
+                i += 2;
+                while i < chars.len() && depth > 0 {
+                    if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                        depth -= 1;
+                        i += 2;
+                    } else {
+                        i += 1;
+                    }
                 }
-                i += 1;
             }
             _ => {
                 out.push(c);
@@ -268,4 +304,13 @@ fn the_checks_see_cycles_and_groups() {
     assert_eq!(code("a /* b */"), "a ");
     assert_eq!(code("a /**/b"), "a b");
     assert_eq!(code("a /*/ crate::fleet */b"), "a b");
+    assert_eq!(code("a /* /* crate::x */ crate::y */b"), "a b");
+    // Raw strings: no escapes, and quotes inside a `#` one.
+    let text =
+        "let s = r#\"a\"b // crate::x\"#; use crate::counters; let t = r\"\\\"; use crate::engine;";
+    // (A string's text is kept, as above: its path counts; what follows
+    // the raw strings is code again.)
+    assert_eq!(crate_paths(&code(text)), ["x", "counters", "engine"]);
+    let text = "let s = br\"\\\"; use crate::counters; let raw = 1; use crate::policy;";
+    assert_eq!(crate_paths(&code(text)), ["counters", "policy"]);
 }

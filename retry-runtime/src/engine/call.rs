@@ -178,8 +178,10 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             return Duration::ZERO;
         };
         let observer = &self.settings.observer;
-        // Nothing holds the call (its members are not shared, or no
-        // cool-down runs): nothing more to ask.
+        // No hold when nothing holds the call (its members are not shared,
+        // or no cool-down runs: nothing more is asked then), when the
+        // testing switch zeroes waits, or when the breaker would refuse at
+        // once.
         let hold = observer.hold(now).min(max);
         if hold.is_zero() || crate::engine::testing::current().zero_waits || observer.refuses(now) {
             return Duration::ZERO;

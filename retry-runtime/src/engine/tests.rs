@@ -795,6 +795,9 @@ struct Counting {
     open: std::sync::atomic::AtomicBool,
     started: std::sync::atomic::AtomicU32,
     admitted: std::sync::atomic::AtomicU32,
+    asked_refuses: std::sync::atomic::AtomicU32,
+    /// The readings the hold, the gate and the deposit saw.
+    seen: std::sync::Mutex<Vec<Duration>>,
 }
 
 impl Observer for Counting {
@@ -802,19 +805,24 @@ impl Observer for Counting {
     const HOLDS: bool = true;
     const GUARDS: bool = true;
     fn refuses<C: Clock>(&self, _: &Now<C>) -> bool {
-        self.open.load(std::sync::atomic::Ordering::Relaxed)
+        use std::sync::atomic::Ordering::Relaxed;
+        self.asked_refuses.fetch_add(1, Relaxed);
+        self.open.load(Relaxed)
     }
-    fn hold<C: Clock>(&self, _: &Now<C>) -> Duration {
+    fn hold<C: Clock>(&self, now: &Now<C>) -> Duration {
+        self.seen.lock().unwrap().push(now.ticks());
         self.hold
     }
-    fn call_started<C: Clock>(&self, _: &Now<C>) {
-        self.started
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    fn call_started<C: Clock>(&self, now: &Now<C>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.seen.lock().unwrap().push(now.ticks());
+        self.started.fetch_add(1, Relaxed);
     }
     fn admit_attempt<C: Clock>(&self, _: u32, now: &Now<C>) -> Result<Permit, GiveUp> {
-        self.admitted
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if self.refuses(now) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.seen.lock().unwrap().push(now.ticks());
+        self.admitted.fetch_add(1, Relaxed);
+        if self.open.load(Relaxed) {
             Err(GiveUp::BreakerOpen)
         } else {
             Ok(Permit::default())
@@ -854,4 +862,19 @@ fn the_gate_and_the_deposit_come_after_the_hold_and_every_pause() {
     observer.open.store(true, Relaxed);
     assert_eq!(call.resume(), Step::Refused);
     assert_eq!(counts(observer), (1, 3));
+}
+
+#[test]
+fn without_a_hold_the_start_is_read_once_and_the_breaker_asked_at_its_gate() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let settings = Settings::new("t").observe(Counting::default());
+    let observer = &settings.observer;
+    let (_call, step) = Call::<StdClock, _>::start(&settings, true);
+    assert_eq!(step, Step::Attempt);
+    // No hold: `refuses` is not asked before the gate.
+    assert_eq!(observer.asked_refuses.load(Relaxed), 0);
+    // The hold, the gate and the deposit saw one reading.
+    let seen = observer.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|&t| t == seen[0]), "{seen:?}");
 }

@@ -80,7 +80,8 @@
 //! call; at most one a minute), and keeps trying in the background, less
 //! often (up to once a second, or once an [`Options::interval`] when that
 //! is longer: never more often than while Redis answers); when Redis
-//! answers again it logs once at INFO and rejoins. No call fails or waits
+//! answers again it logs once at INFO (after an outage it warned of) and
+//! rejoins. No call fails or waits
 //! longer because of Redis. When the synchronisation ends (stopped, or its
 //! runtime dropped), the members go back to this process's state.
 //!
@@ -629,7 +630,8 @@ struct Syncer {
     key: &'static str,
     /// The Redis keys, in the script's order.
     keys: [String; 5],
-    /// When the adaptive window last recorded an attempt.
+    /// The adaptive window's attempt count when last seen, and when it last
+    /// moved.
     window_moved: WindowMoved,
     members: Vec<Member>,
     options: Options,
@@ -758,7 +760,7 @@ impl Backoff {
 #[derive(Debug, Default)]
 struct Outages {
     warned_at: Option<std::time::Instant>,
-    /// The outage going on (or the last) was told.
+    /// The outage under way was warned of, and its end not yet told.
     told: bool,
 }
 
@@ -766,18 +768,17 @@ impl Outages {
     /// The least time between two warnings.
     const QUIET: Duration = Duration::from_secs(60);
 
-    /// Whether to warn, after `backoff`'s latest failure at `now`.
+    /// Whether to warn, after `backoff`'s latest failure at `now`: once
+    /// per outage, when the process starts deciding alone, or later in the
+    /// outage once a minute has passed since the last warning.
     fn warn(&mut self, backoff: &Backoff, now: std::time::Instant) -> bool {
         let quiet = self
             .warned_at
             .is_some_and(|at| now.saturating_duration_since(at) < Outages::QUIET);
-        if backoff.failures == 2 {
-            // A new outage: told unless one was told within the minute.
-            self.told = !quiet;
-            if self.told {
-                self.warned_at = Some(now);
-            }
-            return self.told;
+        if backoff.alone() && !self.told && !quiet {
+            self.told = true;
+            self.warned_at = Some(now);
+            return true;
         }
         false
     }
@@ -1154,16 +1155,27 @@ mod tests {
         backoff.failed(&options);
         backoff.failed(&options);
         assert!(!outages.warn(&backoff, at(59)));
-        assert!(
-            !outages.back(backoff.answered(&options)),
-            "its outage was not told"
-        );
-        // A minute after the last warning: told again.
+        assert!(!outages.back(backoff.answered(&options)), "not told");
+        // One that lasts past the minute is told then, once.
         backoff.failed(&options);
         backoff.failed(&options);
-        assert!(outages.warn(&backoff, at(60)));
-        assert_eq!(outages.warned_at, Some(at(60)));
+        assert!(!outages.warn(&backoff, at(30)));
+        backoff.failed(&options);
+        assert!(outages.warn(&backoff, at(61)));
+        assert_eq!(outages.warned_at, Some(at(61)));
+        backoff.failed(&options);
+        assert!(!outages.warn(&backoff, at(200)), "once per outage");
         assert!(outages.back(backoff.answered(&options)));
+        // A minute after the last warning exactly, no longer quiet.
+        backoff.failed(&options);
+        backoff.failed(&options);
+        assert!(!outages.warn(&backoff, at(120)));
+        backoff.failed(&options);
+        assert!(outages.warn(&backoff, at(121)));
+        // One slow answer while alone is no new outage's warning.
+        assert!(outages.back(backoff.answered(&options)));
+        backoff.failed(&options);
+        assert!(!outages.warn(&backoff, at(500)), "not alone yet");
     }
 
     static SYNC_BUDGET: crate::protect::Budget = crate::protect::Budget::new(0.5, 0);

@@ -74,7 +74,7 @@ pub struct FnStats {
 }
 
 /// The former name of [`GiveUpCounts`].
-#[deprecated(since = "0.2.0", note = "renamed `GiveUpCounts`")]
+#[deprecated(note = "renamed `GiveUpCounts`")]
 pub type GaveUp = GiveUpCounts;
 
 /// How many calls gave up, by reason (see [`GiveUp`]): a field per reason,

@@ -56,8 +56,16 @@ const REASONS: [(GiveUp, &str, &str); GiveUp::COUNT] = [
     ),
 ];
 
-// Every reason is in the table: the last one closes it.
-const _: () = assert!(GiveUp::BreakerOpen as usize + 1 == GiveUp::COUNT);
+// Every reason is in the table, at its own place: the last one closes it,
+// and each row is the reason of its index.
+const _: () = {
+    assert!(GiveUp::BreakerOpen as usize + 1 == GiveUp::COUNT);
+    let mut i = 0;
+    while i < GiveUp::COUNT {
+        assert!(REASONS[i].0 as usize == i);
+        i += 1;
+    }
+};
 
 impl GiveUp {
     /// How many reasons there are (the last variant is the last of the

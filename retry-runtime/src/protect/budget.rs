@@ -339,6 +339,26 @@ mod tests {
         }
     }
 
+    /// A group's cool-down that holds for a fixed time.
+    struct Group;
+
+    impl CoolDown for Group {
+        fn hold(&self, _: Duration) -> Duration {
+            Duration::from_secs(4)
+        }
+        fn rate_limited(&self, _: Duration) {}
+    }
+
+    #[test]
+    fn its_cool_down_is_its_groups_once_it_joins_one() {
+        let member = Budget::new(0.1, 1);
+        assert!(member.cool_down().is_none(), "not shared");
+        static GROUP: Group = Group;
+        member.fleet.link(&GROUP);
+        let hold = member.cool_down().map(|c| c.hold(Duration::ZERO));
+        assert_eq!(hold, Some(Duration::from_secs(4)));
+    }
+
     #[test]
     fn a_budgets_own_implementation_gets_quiet_defaults() {
         let b = Minimal;
