@@ -140,3 +140,46 @@ async fn the_deadline_still_holds() {
     slow(&s).await.unwrap_err();
     assert_eq!(s.calls(), 4, "attempts at 0, 0.3, 0.6 and 0.9 s");
 }
+
+/// A budget of the application's own whose shared cool-down holds every
+/// call for 30 s (as a fleet's `Retry-After` would).
+struct Held;
+
+impl retry_runtime::CoolDown for Held {
+    fn hold(&self, _: Duration) -> Duration {
+        secs(30.0)
+    }
+    fn rate_limited(&self, _: Duration) {}
+}
+
+impl retry_runtime::RetryBudget for Held {
+    fn deposit(&self, _: Duration) {}
+    fn try_withdraw(&self, _: Duration) -> bool {
+        true
+    }
+    fn cool_down(&self) -> Option<&dyn retry_runtime::CoolDown> {
+        Some(self)
+    }
+}
+
+static HELD: Held = Held;
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_cool_down_neither_waits_nor_ends_a_call_while_the_switch_is_on() {
+    let _serial = serial();
+    #[retry(attempts = 3, budget = HELD, deadline = 5s)]
+    async fn held(s: &Script<u32>) -> Result<u32, ApiError> {
+        s.next()
+    }
+    // Off: a 30 s hold the 5 s deadline cannot outlast ends the call at
+    // once, with no attempt.
+    let s = Script::new([Ok(7)]);
+    let start = Instant::now();
+    held(&s).await.unwrap_err();
+    assert_eq!((s.calls(), start.elapsed()), (0, Duration::ZERO));
+    // On: no hold, so the attempt runs at once.
+    let _guard = testing::enable();
+    let s = Script::new([Ok(7)]);
+    assert_eq!(held(&s).await.unwrap(), 7);
+    assert_eq!((s.calls(), start.elapsed()), (1, Duration::ZERO));
+}
