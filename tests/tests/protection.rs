@@ -38,6 +38,30 @@ async fn an_empty_budget_gives_up_at_once_with_the_last_error() {
     assert_eq!(s.calls(), 1, "half a retry is not one");
 }
 
+static OWN_DEPOSIT: Budget = Budget::new(1.0, 0);
+
+#[retry(attempts = 2, wait = fixed(1s), budget = OWN_DEPOSIT)]
+async fn long_budgeted(s: &Script<u32>) -> Result<u32, ApiError> {
+    tokio::time::sleep(secs(35.0)).await;
+    s.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_longer_than_the_budgets_window_finds_its_own_deposit() {
+    // A 35 s completion that fails: its deposit (one retry, with a ratio
+    // of 1) is made when its first attempt ends, so it is still in the
+    // 10 s window when the retry asks.
+    let s = Script::new([Err(ApiError::status(503)), Ok(4)]);
+    let start = Instant::now();
+    assert_eq!(long_budgeted(&s).await, Ok(4));
+    assert_eq!((s.calls(), start.elapsed()), (2, secs(71.0)));
+    // The retry used it: the next failure finds the budget empty (its own
+    // deposit is one retry, withdrawn by its retry, not two).
+    let s = Script::new([Err(ApiError::status(503)), Err(ApiError::status(503))]);
+    long_budgeted(&s).await.unwrap_err();
+    assert_eq!(s.calls(), 2);
+}
+
 static SHAKY: CircuitBreaker = CircuitBreaker::new()
     .failure_ratio(0.5)
     .min_attempts(4)

@@ -27,7 +27,9 @@ fn rate_limited<C: Clock>(cool_down: Option<&dyn CoolDown>, delay: Duration, now
     }
 }
 
-/// `budget = PATH`: a call deposits when it starts, a retry withdraws.
+/// `budget = PATH`: a call deposits when its first attempt ends (however
+/// long it ran, its deposit is in the window when its retry asks), a retry
+/// withdraws.
 #[derive(Clone, Copy)]
 pub struct BudgetGate(pub &'static dyn RetryBudget);
 
@@ -38,7 +40,6 @@ impl std::fmt::Debug for BudgetGate {
 }
 
 impl Observer for BudgetGate {
-    const NEEDS_CLOCK: bool = true;
     const GUARDS: bool = true;
     const HOLDS: bool = true;
     #[inline]
@@ -49,9 +50,26 @@ impl Observer for BudgetGate {
     fn rate_limited<C: Clock>(&self, delay: Duration, now: &Now<C>) {
         rate_limited(self.0.cool_down(), delay, now);
     }
+    /// The call's deposit, when its first attempt ends: with the clock
+    /// read for the breaker's record, and before the retry's withdrawal.
     #[inline]
-    fn call_started<C: Clock>(&self, now: &Now<C>) {
-        self.0.deposit(now.ticks());
+    fn attempt_succeeded<C: Clock>(&self, attempt: u32, _: Permit, now: &Now<C>) {
+        if attempt == 1 {
+            self.0.deposit(now.ticks());
+        }
+    }
+    #[inline]
+    fn attempt_failed<C: Clock>(
+        &self,
+        attempt: u32,
+        _: Option<Class>,
+        _: bool,
+        _: Permit,
+        now: &Now<C>,
+    ) {
+        if attempt == 1 {
+            self.0.deposit(now.ticks());
+        }
     }
     #[inline]
     fn admit<C: Clock>(&self, _: u32, _: Duration, now: &Now<C>) -> Result<(), GiveUp> {
@@ -78,7 +96,6 @@ impl std::fmt::Debug for BreakerGate {
 }
 
 impl Observer for BreakerGate {
-    const NEEDS_CLOCK: bool = true;
     const GUARDS: bool = true;
     const HOLDS: bool = true;
     #[inline]
@@ -103,10 +120,14 @@ impl Observer for BreakerGate {
             Ok(())
         }
     }
-    /// Right before an attempt: may it run (the trial included)?
+    /// Right before an attempt: may it run (the trial included)? No clock
+    /// read while it is closed.
     #[inline]
     fn admit_attempt<C: Clock>(&self, _: u32, now: &Now<C>) -> Result<Permit, GiveUp> {
-        self.0.admit(now.ticks()).ok_or(GiveUp::BreakerOpen)
+        match self.0.admit_closed() {
+            Some(permit) => Ok(permit),
+            None => self.0.admit(now.ticks()).ok_or(GiveUp::BreakerOpen),
+        }
     }
     #[inline]
     fn attempt_succeeded<C: Clock>(&self, _: u32, permit: Permit, now: &Now<C>) {

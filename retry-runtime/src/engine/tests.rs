@@ -878,3 +878,51 @@ fn without_a_hold_the_start_is_read_once_and_the_breaker_asked_at_its_gate() {
     assert_eq!(seen.len(), 3);
     assert!(seen.iter().all(|&t| t == seen[0]), "{seen:?}");
 }
+
+thread_local! {
+    static READINGS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// The system's clock, counting its readings on this thread.
+enum CountedClock {}
+
+impl Clock for CountedClock {
+    type Instant = std::time::Instant;
+    fn now() -> Self::Instant {
+        READINGS.with(|r| r.set(r.get() + 1));
+        std::time::Instant::now()
+    }
+    fn since(start: Self::Instant) -> Duration {
+        start.elapsed()
+    }
+    fn ticks_of(at: Self::Instant) -> Duration {
+        StdClock::ticks_of(at)
+    }
+}
+
+#[test]
+fn a_protected_success_reads_the_clock_once_when_the_attempt_ends() {
+    use super::gates::{BreakerGate, BudgetGate};
+    use crate::protect::{Budget, CircuitBreaker, RetryBudget};
+    static BUDGET: Budget = Budget::new(1.0, 0);
+    static BREAKER: CircuitBreaker = CircuitBreaker::new();
+    let settings = Settings::new("t").observe((BudgetGate(&BUDGET), BreakerGate(&BREAKER)));
+    READINGS.with(|r| r.set(0));
+    let (call, step) = Call::<CountedClock, _>::start(&settings, true);
+    assert_eq!(step, Step::Attempt);
+    assert_eq!(
+        READINGS.with(|r| r.get()),
+        0,
+        "a closed breaker needs no time"
+    );
+    call.succeeded();
+    assert_eq!(
+        READINGS.with(|r| r.get()),
+        1,
+        "the record and the deposit share one"
+    );
+    // The deposit was made (with a ratio of 1, one retry).
+    let now = StdClock::ticks();
+    assert!(BUDGET.try_withdraw(now));
+    assert!(!BUDGET.try_withdraw(now));
+}

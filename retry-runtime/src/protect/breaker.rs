@@ -20,6 +20,12 @@ pub trait Breaker: Sync {
     /// passed, a [`Permit::Trial`] for one trial attempt (half-open); while
     /// closed, a [`Permit::Closed`] of the closed period.
     fn admit(&self, now: Duration) -> Option<Permit>;
+    /// The permit [`admit`](Self::admit) would give, when it is known
+    /// without the time (the breaker is closed): the engine asks this first,
+    /// and reads the clock for `admit` only on `None` (the default).
+    fn admit_closed(&self) -> Option<Permit> {
+        None
+    }
     /// Would it refuse an attempt at `at` (without taking a trial)? Asked
     /// before a retry's sleep, so that a call does not sleep into an open
     /// breaker, and before a fleet's cool-down, so that a call it would
@@ -298,6 +304,12 @@ impl Default for CircuitBreaker {
 }
 
 impl Breaker for CircuitBreaker {
+    #[inline]
+    fn admit_closed(&self) -> Option<Permit> {
+        let closed = self.state.load(Acquire) >> TAG_SHIFT == CLOSED;
+        closed.then(|| Permit::Closed(self.counts_from.load(Acquire)))
+    }
+
     fn admit(&self, now: Duration) -> Option<Permit> {
         let now_ms = state_millis(now);
         let mut current = self.state.load(Acquire);
@@ -494,6 +506,24 @@ mod tests {
         // The window starts afresh: one failure does not reopen it.
         b.record(ms(10_300), true, fresh);
         assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn admit_closed_is_admit_while_closed_and_none_otherwise() {
+        let b = breaker();
+        assert_eq!(b.admit_closed(), Some(Permit::Closed(0)));
+        assert_eq!(b.admit_closed(), b.admit(ms(0)));
+        for _ in 0..4 {
+            b.record(ms(0), true, Permit::Closed(0));
+        }
+        assert_eq!(b.admit_closed(), None, "open: asked with the time");
+        let trial = b.admit(ms(5000)).unwrap();
+        assert_eq!(b.admit_closed(), None, "half-open");
+        b.record(ms(5100), false, trial);
+        let closed = b.admit_closed().expect("closed again");
+        assert_eq!(Some(closed), b.admit(ms(5100)));
+        assert_ne!(closed, Permit::Closed(0), "a new closed period");
+        assert_eq!(Minimal.admit_closed(), None, "the trait's default");
     }
 
     #[test]

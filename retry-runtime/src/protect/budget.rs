@@ -15,7 +15,11 @@ use crate::counters::slices::ThreadSlices;
 /// `now` is the time since a fixed point of the process, from the clock the
 /// call sleeps on (tokio's in an `async fn`, so a paused test clock applies).
 pub trait RetryBudget: Sync {
-    /// A call starts: it deposits its share of a retry.
+    /// A call's first attempt ended at `now` (whatever its outcome, before
+    /// its retry asks [`try_withdraw`](Self::try_withdraw)): it deposits its
+    /// share of a retry. Made when the attempt ends rather than when the
+    /// call starts, so that a call that ran longer than the budget's window
+    /// (an LLM completion of a minute) finds its own deposit there.
     fn deposit(&self, now: Duration);
     /// A call wants to retry: `true` (and one retry withdrawn) when the
     /// budget allows it.
