@@ -56,8 +56,10 @@ const TTL_SECS: u64 = 10;
 /// cost a minute of a model's time) earns its retries exactly; a positive
 /// ratio below a millionth deposits a millionth. Deposits and withdrawals
 /// expire after 10 seconds; a
-/// call deposits only when its first attempt is made (a call a breaker
-/// refuses earns nothing). When a call wants to
+/// call deposits when its first attempt ends (a call a breaker refuses, or
+/// one dropped during its first attempt, earns nothing; a completion that
+/// ran a minute still finds its deposit in the window when its retry
+/// asks). When a call wants to
 /// retry and finds the budget empty, it gives up at once and returns its
 /// last error ([`GiveUp::BudgetExhausted`](crate::GiveUp::BudgetExhausted)).
 /// A retry that was withdrawn but never made (a breaker refused it after
