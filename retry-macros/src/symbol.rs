@@ -135,6 +135,7 @@ symbols! {
         RateLimited = "RateLimited",
         ServerError = "ServerError",
         Transient = "Transient",
+        Quota = "Quota",
         Default = "Default",
     }
 }

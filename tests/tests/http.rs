@@ -459,3 +459,113 @@ async fn reqwests_timeout_is_a_timeout() {
     assert_eq!(error.class(), Class::Timeout);
     assert_eq!(http::Error::from(error).class(), Class::Timeout);
 }
+
+/// The providers' dialects through `http::check`, against the real server.
+mod dialects {
+    use super::*;
+    use examples::fault_server::{FaultServer, Reply};
+
+    #[retry(attempts = 4, wait = fixed(10ms), before_sleep = tests::record, name = "http.dialects")]
+    async fn call(client: &reqwest::Client, url: &str) -> Result<String, http::Error> {
+        get(client, url).await
+    }
+
+    #[retry(attempts = 3, wait = fixed(10ms), on = [Quota, Transient])]
+    async fn call_even_on_quota(
+        client: &reqwest::Client,
+        url: &str,
+    ) -> Result<String, http::Error> {
+        get(client, url).await
+    }
+
+    const QUOTA: &str = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_account_out_of_credits_is_not_retried_and_is_counted() {
+        let client = examples::http_client();
+        let before = retry_runtime::stats::get("http.dialects").map_or(0, |s| s.quota);
+        let server = FaultServer::scripted([Reply::status(429, QUOTA), Reply::status(200, "ok")]);
+        let e = call(&client, &server.url("/v1/chat/completions"))
+            .await
+            .unwrap_err();
+        assert_eq!((e.class(), e.status()), (Class::Quota, Some(429)));
+        assert_eq!(server.requests(), 1, "a person must act: no retry");
+        let after = retry_runtime::stats::get("http.dialects").unwrap().quota;
+        assert_eq!(after - before, 1);
+        // A rule that names it retries it.
+        let server = FaultServer::scripted([Reply::status(429, QUOTA), Reply::status(200, "ok")]);
+        let url = server.url("/");
+        assert_eq!(call_even_on_quota(&client, &url).await.unwrap(), "ok");
+        assert_eq!(server.requests(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_delay_in_the_body_is_obeyed_when_no_header_gives_one() {
+        let client = examples::http_client();
+        let gemini = r#"{"error":{"code":429,"message":"Resource has been exhausted.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"3s"}]}}"#;
+        let openai = r#"{"error":{"message":"Rate limit reached for gpt-4o on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 1.5s.","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
+        for (reply, delay) in [
+            (Reply::status(429, gemini), secs(3.0)),
+            (Reply::status(429, openai), ms(1500)),
+            // A header wins over the body.
+            (
+                Reply::status(429, openai).header("retry-after", "2"),
+                secs(2.0),
+            ),
+        ] {
+            let server = FaultServer::scripted([reply, Reply::status(200, "ok")]);
+            assert_eq!(call(&client, &server.url("/")).await.unwrap(), "ok");
+            assert_eq!(take_delays(), [delay]);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn overloaded_is_retried_and_requests_that_cannot_pass_are_not() {
+        let client = examples::http_client();
+        let overloaded =
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let server = FaultServer::scripted([
+            Reply::status(529, overloaded),
+            Reply::status(529, overloaded),
+            Reply::status(200, "ok"),
+        ]);
+        assert_eq!(call(&client, &server.url("/")).await.unwrap(), "ok");
+        assert_eq!(server.requests(), 3);
+        take_seen();
+        let too_large = r#"{"error":{"message":"Request too large for gpt-4o on tokens per min (TPM): Limit 30000, Requested 32156.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#;
+        let billing = r#"{"type":"error","error":{"type":"billing_error","message":"Your credit balance is too low"}}"#;
+        let gemini_day = r#"{"error":{"code":429,"message":"Quota exceeded.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"38s"}]}}"#;
+        for (status, body, class) in [
+            (429, too_large, Class::Other),
+            (500, billing, Class::Quota),
+            (429, gemini_day, Class::Quota),
+        ] {
+            let server =
+                FaultServer::scripted([Reply::status(status, body), Reply::status(200, "ok")]);
+            let e = call(&client, &server.url("/")).await.unwrap_err();
+            assert_eq!(e.class(), class, "{body}");
+            assert_eq!(server.requests(), 1, "{body}");
+        }
+        // x-should-retry still wins over the body.
+        let server = FaultServer::scripted([
+            Reply::status(429, QUOTA).header("x-should-retry", "true"),
+            Reply::status(200, "ok"),
+        ]);
+        assert_eq!(call(&client, &server.url("/")).await.unwrap(), "ok");
+        assert_eq!(server.requests(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_error_body_is_read_whole_for_its_class_and_kept_short() {
+        let client = examples::http_client();
+        // The quota's type comes after 4 KB of message.
+        let long = format!(
+            r#"{{"error":{{"message":"{}","type":"insufficient_quota"}}}}"#,
+            "x".repeat(4096)
+        );
+        let server = FaultServer::scripted([Reply::status(429, long.as_str())]);
+        let e = call(&client, &server.url("/")).await.unwrap_err();
+        assert_eq!(e.class(), Class::Quota);
+        assert_eq!(e.body().unwrap().len(), http::SNIPPET_BYTES);
+    }
+}

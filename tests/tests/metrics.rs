@@ -103,6 +103,15 @@ fn calls_attempts_retries_give_ups_and_sleeps() {
         counter(&format!("retry_retries_total{{class=connect,{f}}}")),
         2
     );
+    // The errors returned, by class.
+    assert_eq!(
+        counter(&format!("retry_errors_total{{class=connect,{f}}}")),
+        1
+    );
+    assert_eq!(
+        counter(&format!("retry_errors_total{{class=status,{f}}}")),
+        1
+    );
     assert_eq!(
         counter(&format!("retry_gave_up_total{{{f},reason=attempts}}")),
         1
@@ -120,7 +129,7 @@ fn calls_attempts_retries_give_ups_and_sleeps() {
     }
     // Only the series that happened, and nothing but the function's name
     // and the fixed label sets.
-    assert_eq!(got.len(), 4 + 1 + 3 + 2 + 1, "{:#?}", got.keys());
+    assert_eq!(got.len(), 4 + 1 + 3 + 2 + 2 + 1, "{:#?}", got.keys());
 }
 
 #[test]
@@ -133,6 +142,30 @@ fn no_recorder_no_trouble() {
         .unwrap();
     let s = Script::new([Err(ApiError::timeout()), Ok(1)]);
     assert_eq!(rt.block_on(complete(&s)), Ok(1));
+}
+
+#[test]
+fn a_quota_failure_has_its_own_class() {
+    let recorder = DebuggingRecorder::new();
+    let quota = ApiError {
+        class: retry_runtime::Class::Quota,
+        ..ApiError::other()
+    };
+    let s = Script::new([Err(quota)]);
+    run(&recorder, async {
+        complete(&s).await.unwrap_err();
+    });
+    assert_eq!(s.calls(), 1, "not retried by default");
+    let got = series(&recorder);
+    let f = "function=llm.complete";
+    assert!(
+        matches!(
+            got.get(&format!("retry_errors_total{{class=quota,{f}}}")),
+            Some(DebugValue::Counter(1))
+        ),
+        "{:#?}",
+        got.keys()
+    );
 }
 
 #[test]

@@ -294,6 +294,7 @@ pub(super) fn parse_class(input: ParseStream) -> syn::Result<ClassSpec> {
                 Some(ClassName::RateLimited) => set("RATE_LIMITED"),
                 Some(ClassName::ServerError) => set("SERVER_ERROR"),
                 Some(ClassName::Transient) => set("TRANSIENT"),
+                Some(ClassName::Quota) => set("QUOTA"),
                 Some(ClassName::Status) => {
                     return Err(syn::Error::new(
                         ident.span(),

@@ -223,6 +223,7 @@ fn classes_and_predicates() {
         ("Timeout", "TIMEOUT"),
         ("RateLimited", "RATE_LIMITED"),
         ("ServerError", "SERVER_ERROR"),
+        ("Quota", "QUOTA"),
     ] {
         let ident = Ident::new(name, Span::call_site());
         let on = ok(quote!(on = [#ident])).on.unwrap();

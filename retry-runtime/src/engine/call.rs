@@ -341,6 +341,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             attempts,
             gave_up: None,
             error: false,
+            class: None,
         });
     }
 
@@ -395,6 +396,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
                     attempts: self.failed,
                     gave_up: Some(reason),
                     error: failure.error.is_some(),
+                    class: failure.class,
                 });
                 None
             }

@@ -16,6 +16,9 @@ pub struct Ended {
     pub gave_up: Option<GiveUp>,
     /// Whether the call returns an error (a rejected `Ok` is returned as it is).
     pub error: bool,
+    /// The class of the last failure, when the call gave up on one that has
+    /// a class.
+    pub class: Option<Class>,
 }
 
 /// Listens to a call's events and may refuse an attempt. Statistics, retry

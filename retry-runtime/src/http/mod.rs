@@ -19,7 +19,16 @@
 //!
 //! The default `on = [Transient]` then retries connection failures, timeouts,
 //! 408, 409, 429 and 5xx; `Retry-After` is obeyed up to 60 s; a server's
-//! `x-should-retry: false` (or `true`) overrides the status.
+//! `x-should-retry: false` (or `true`) overrides the status. The error body
+//! of an LLM provider is read too ([`classify`]): an account out of credits
+//! is [`Class::Quota`] (not retried), an Anthropic `overloaded_error` is
+//! retried like a 5xx, a request larger than the per-minute token limit is
+//! not retried, and the delay Gemini or OpenAI put in the body is obeyed
+//! when no header gives one.
+
+mod dialect;
+
+pub use dialect::{Verdict, classify, classify_error, go_duration, message_delay};
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -35,6 +44,10 @@ pub const ABSURD_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How much of an error response's body the error keeps for its message.
 pub const SNIPPET_BYTES: usize = 512;
+
+/// How much of an error response's body [`check`] reads to classify it (a
+/// Gemini error with its details runs to a few kilobytes).
+pub const BODY_BYTES: usize = 64 * 1024;
 
 /// The delay a response asks for, in the SDKs' order: `retry-after-ms`
 /// (milliseconds), then `Retry-After` as seconds (integer or decimal), then
@@ -103,39 +116,44 @@ pub fn should_retry(headers: &HeaderMap) -> Option<bool> {
 }
 
 /// Turns a response into `Ok(response)` when its status is a success, and
-/// into an [`Error`] otherwise, keeping the status, the requested delay, the
-/// `x-should-retry` verdict and the start of the body for the message.
+/// into an [`Error`] otherwise, classified by [`classify`] from its status,
+/// headers and body (at most [`BODY_BYTES`] of it), keeping the requested
+/// delay, the `x-should-retry` verdict and the start of the body
+/// ([`SNIPPET_BYTES`]) for the message.
 pub async fn check(response: reqwest::Response) -> Result<reqwest::Response, Error> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
-    let headers = response.headers();
-    let retry_after = retry_after(headers);
-    let should_retry = should_retry(headers);
-    let body = snippet(response).await;
-    Err(Error {
-        kind: Kind::Status(Box::new(StatusError {
-            status: status.as_u16(),
-            retry_after,
-            should_retry,
-            body,
-        })),
-    })
+    let headers = response.headers().clone();
+    let body = read_body(response).await;
+    Err(Error::from_status(status.as_u16(), &headers, body))
 }
 
-/// Reads at most [`SNIPPET_BYTES`] of the body; a body that fails to arrive
-/// leaves the snippet short.
-async fn snippet(mut response: reqwest::Response) -> String {
+/// Reads at most [`BODY_BYTES`] of the body; a body that fails to arrive
+/// leaves it short.
+async fn read_body(mut response: reqwest::Response) -> String {
     let mut bytes = Vec::new();
-    while bytes.len() < SNIPPET_BYTES {
+    while bytes.len() < BODY_BYTES {
         match response.chunk().await {
             Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
             _ => break,
         }
     }
-    bytes.truncate(SNIPPET_BYTES);
+    bytes.truncate(BODY_BYTES);
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The first [`SNIPPET_BYTES`] of `body`, cut at a character's boundary.
+fn snippet(mut body: String) -> String {
+    if body.len() > SNIPPET_BYTES {
+        let mut end = SNIPPET_BYTES;
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        body.truncate(end);
+    }
+    body
 }
 
 /// The error of an HTTP call: the request failed, the server answered with
@@ -159,6 +177,7 @@ enum Kind {
 
 struct StatusError {
     status: u16,
+    class: Class,
     retry_after: Option<Duration>,
     should_retry: Option<bool>,
     body: String,
@@ -182,14 +201,28 @@ impl Error {
         }
     }
 
-    /// An error status, as [`check`] builds it.
+    /// An error status, as [`check`] builds it: classified by [`classify`]
+    /// from the status, the headers and the body (of which the error keeps
+    /// the first [`SNIPPET_BYTES`]).
+    ///
+    /// ```
+    /// use reqwest::header::HeaderMap;
+    /// use retry_runtime::{Class, Classify, http};
+    ///
+    /// let body = r#"{"type":"error","error":{"type":"billing_error","message":"Your credit balance is too low"}}"#;
+    /// let e = http::Error::from_status(400, &HeaderMap::new(), body);
+    /// assert_eq!((e.status(), e.class()), (Some(400), Class::Quota));
+    /// ```
     pub fn from_status(status: u16, headers: &HeaderMap, body: impl Into<String>) -> Self {
+        let body = body.into();
+        let verdict = classify(status, headers, &body);
         Error {
             kind: Kind::Status(Box::new(StatusError {
                 status,
-                retry_after: retry_after(headers),
-                should_retry: should_retry(headers),
-                body: body.into(),
+                class: verdict.class,
+                retry_after: verdict.retry_after,
+                should_retry: verdict.should_retry,
+                body: snippet(body),
             })),
         }
     }
@@ -275,6 +308,7 @@ impl fmt::Debug for Error {
             Kind::Status(s) => f
                 .debug_struct("Status")
                 .field("status", &s.status)
+                .field("class", &s.class)
                 .field("retry_after", &s.retry_after)
                 .field("should_retry", &s.should_retry)
                 .field("body", &s.body)
@@ -320,7 +354,7 @@ impl Classify for Error {
     fn class(&self) -> Class {
         match &self.kind {
             Kind::Request(e) => e.class(),
-            Kind::Status(s) => Class::Status(s.status),
+            Kind::Status(s) => s.class,
             Kind::Timeout => Class::Timeout,
             Kind::Application(class, _) => *class,
         }

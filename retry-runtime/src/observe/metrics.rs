@@ -7,7 +7,8 @@
 //! |---|---|---|
 //! | `retry_calls_total` | counter | `function`, `outcome`: `success_first_try`, `success_after_retry`, `failure_no_retry`, `failure_after_retry` |
 //! | `retry_attempts_total` | counter | `function` |
-//! | `retry_retries_total` | counter | `function`, `class`: `connect`, `timeout`, `rate_limited`, `server_error`, `status` (other codes), `other`, `unclassified` |
+//! | `retry_retries_total` | counter | `function`, `class`: `connect`, `timeout`, `rate_limited`, `server_error`, `status` (other codes), `quota`, `other`, `unclassified` |
+//! | `retry_errors_total` | counter | `function`, `class` (as above): calls that returned an error, by the class of that error (`class="quota"`: an account that needs a person, to alert on) |
 //! | `retry_gave_up_total` | counter | `function`, `reason`: `not_retryable`, `server_refused`, `attempts`, `deadline`, `retry_after_too_long`, `budget_exhausted`, `breaker_open` |
 //! | `retry_sleep_seconds` | histogram | `function` |
 //!
@@ -38,6 +39,8 @@ pub const CALLS: &str = "retry_calls_total";
 pub const ATTEMPTS: &str = "retry_attempts_total";
 /// Retries by the class of the failure that caused them.
 pub const RETRIES: &str = "retry_retries_total";
+/// Calls that returned an error, by the class of that error.
+pub const ERRORS: &str = "retry_errors_total";
 /// Calls that gave up, by reason.
 pub const GAVE_UP: &str = "retry_gave_up_total";
 /// The sleeps between attempts.
@@ -46,12 +49,13 @@ pub const SLEEP: &str = "retry_sleep_seconds";
 static METADATA: Metadata<'static> =
     Metadata::new("retry_runtime", Level::INFO, Some("retry_runtime"));
 
-const CLASSES: [&str; 7] = [
+const CLASSES: [&str; 8] = [
     "connect",
     "timeout",
     "rate_limited",
     "server_error",
     "status",
+    "quota",
     "other",
     "unclassified",
 ];
@@ -68,6 +72,10 @@ pub fn describe() {
         RETRIES,
         "Retries, by the class of the failure that caused them"
     );
+    describe_counter!(
+        ERRORS,
+        "Calls that returned an error, by the class of that error"
+    );
     describe_counter!(GAVE_UP, "Calls that gave up, by reason");
     describe_histogram!(SLEEP, Unit::Seconds, "Sleeps between attempts");
 }
@@ -76,7 +84,8 @@ pub fn describe() {
 pub(crate) struct Keys {
     calls: [Key; 4],
     attempts: Key,
-    retries: [Key; 7],
+    retries: [Key; CLASSES.len()],
+    errors: [Key; CLASSES.len()],
     gave_up: [Key; GiveUp::COUNT],
     sleep: Key,
 }
@@ -99,6 +108,7 @@ impl Keys {
             calls: CallOutcome::ALL.map(|o| with(CALLS, "outcome", o.label())),
             attempts: of(ATTEMPTS),
             retries: CLASSES.map(|c| with(RETRIES, "class", c)),
+            errors: CLASSES.map(|c| with(ERRORS, "class", c)),
             gave_up: GiveUp::ALL.map(|r| with(GAVE_UP, "reason", r.label())),
             sleep: of(SLEEP),
         }
@@ -118,8 +128,9 @@ fn class_index(class: Option<Class>) -> usize {
         Some(Class::Status(429)) => 2,
         Some(Class::Status(500..=599)) => 3,
         Some(Class::Status(_)) => 4,
-        Some(Class::Other) => 5,
-        None => 6,
+        Some(Class::Quota) => 5,
+        Some(Class::Other) => 6,
+        None => 7,
     }
 }
 
@@ -144,6 +155,10 @@ pub(crate) fn ended(keys: &Keys, ended: Ended) {
             .increment(u64::from(ended.attempts));
         if let Some(reason) = ended.gave_up {
             r.register_counter(&keys.gave_up[reason.index()], &METADATA)
+                .increment(1);
+        }
+        if ended.error {
+            r.register_counter(&keys.errors[class_index(ended.class)], &METADATA)
                 .increment(1);
         }
     });

@@ -71,6 +71,10 @@ pub struct FnStats {
     pub attempts: u64,
     /// Why calls gave up.
     pub gave_up: GiveUpCounts,
+    /// Calls that returned a [`Class::Quota`] failure: the account cannot
+    /// be served until a person acts (billing, credits, a daily quota).
+    /// Retrying does not help; alert on it.
+    pub quota: u64,
 }
 
 /// The former name of [`GiveUpCounts`].
@@ -211,6 +215,7 @@ impl FnStats {
         self.attempts += other.attempts;
         let (mine, theirs) = (self.gave_up, other.gave_up);
         self.gave_up = GiveUpCounts::of(|reason| mine.get(reason) + theirs.get(reason));
+        self.quota += other.quota;
     }
 }
 
@@ -224,6 +229,7 @@ struct Counts {
     retries: u64,
     not_attempted: u64,
     gave_up: [u64; REASONS],
+    quota: u64,
 }
 
 const REASONS: usize = GiveUp::COUNT;
@@ -248,6 +254,8 @@ pub struct Recorder {
     /// Calls refused before their first attempt (by a breaker).
     not_attempted: AtomicU64,
     gave_up: [AtomicU64; REASONS],
+    /// Calls that returned a `Quota` failure.
+    quota: AtomicU64,
     /// The counts at the last [`reset`]: counters only grow, and what is
     /// read is the difference.
     base: Mutex<Counts>,
@@ -289,6 +297,7 @@ impl Recorder {
             retries: AtomicU64::new(0),
             not_attempted: AtomicU64::new(0),
             gave_up: [const { AtomicU64::new(0) }; REASONS],
+            quota: AtomicU64::new(0),
             base: Mutex::new(Counts {
                 first_try_successes: 0,
                 succeeded_after_retries: 0,
@@ -297,6 +306,7 @@ impl Recorder {
                 retries: 0,
                 not_attempted: 0,
                 gave_up: [0; REASONS],
+                quota: 0,
             }),
             #[cfg(feature = "metrics")]
             keys: std::sync::OnceLock::new(),
@@ -373,6 +383,9 @@ impl Recorder {
         if let Some(reason) = ended.gave_up {
             add(&self.gave_up[reason.index()], 1);
         }
+        if ended.error && ended.class == Some(Class::Quota) {
+            add(&self.quota, 1);
+        }
     }
 
     fn raw(&self) -> Counts {
@@ -384,6 +397,7 @@ impl Recorder {
             retries: self.retries.load(Relaxed),
             not_attempted: self.not_attempted.load(Relaxed),
             gave_up: std::array::from_fn(|i| self.gave_up[i].load(Relaxed)),
+            quota: self.quota.load(Relaxed),
         }
     }
 
@@ -415,6 +429,7 @@ impl Recorder {
             failed_after_retries,
             attempts: (calls + retries).saturating_sub(not_attempted),
             gave_up: GiveUpCounts::of(|reason| gave_up[reason.index()]),
+            quota: since(now.quota, base.quota),
         }
     }
 }

@@ -24,6 +24,13 @@ pub enum Class {
     Timeout,
     /// The server answered with this HTTP status code.
     Status(u16),
+    /// The account cannot be served until a person acts: billing, credits,
+    /// a per-day or per-month quota (OpenAI's `insufficient_quota`,
+    /// Anthropic's `billing_error`, Gemini's per-day `RESOURCE_EXHAUSTED`).
+    /// Not transient and not a rate limit: never retried unless a rule
+    /// names it (`on = [Quota]`), and counted apart in statistics, metrics
+    /// (`class="quota"`) and logs, to alert on.
+    Quota,
     /// Anything else: a failure that retrying is not expected to fix.
     Other,
 }
@@ -86,7 +93,7 @@ impl Class {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `retry_runtime::Classify`",
     label = "this rule needs to know the class of `{Self}`",
-    note = "class rules (`Connect`, `Timeout`, `Status(..)`, `RateLimited`, `ServerError`, `Transient`) need the error type to implement `retry_runtime::Classify`",
+    note = "class rules (`Connect`, `Timeout`, `Status(..)`, `RateLimited`, `ServerError`, `Transient`, `Quota`) need the error type to implement `retry_runtime::Classify`",
     note = "implement `Classify` for `{Self}`, or use `Any` or a predicate `|e: &{Self}| ...` instead"
 )]
 pub trait Classify {
@@ -191,6 +198,7 @@ const STATUS_WORDS: usize = 10; // 640 bits: every code of 0..=599
 pub struct ClassSet {
     connect: bool,
     timeout: bool,
+    quota: bool,
     other: bool,
     /// Status codes above 599 (only in [`ClassSet::ALL`]).
     beyond: bool,
@@ -202,14 +210,16 @@ impl ClassSet {
     pub const EMPTY: ClassSet = ClassSet {
         connect: false,
         timeout: false,
+        quota: false,
         other: false,
         beyond: false,
         statuses: [0; STATUS_WORDS],
     };
-    /// Every class, including `Other`.
+    /// Every class, including `Quota` and `Other`.
     pub const ALL: ClassSet = ClassSet {
         connect: true,
         timeout: true,
+        quota: true,
         other: true,
         beyond: true,
         statuses: [u64::MAX; STATUS_WORDS],
@@ -222,6 +232,11 @@ impl ClassSet {
     /// [`Class::Timeout`].
     pub const TIMEOUT: ClassSet = ClassSet {
         timeout: true,
+        ..ClassSet::EMPTY
+    };
+    /// [`Class::Quota`].
+    pub const QUOTA: ClassSet = ClassSet {
+        quota: true,
         ..ClassSet::EMPTY
     };
     /// [`Class::Other`].
@@ -264,6 +279,7 @@ impl ClassSet {
         let mut set = self;
         set.connect |= other.connect;
         set.timeout |= other.timeout;
+        set.quota |= other.quota;
         set.other |= other.other;
         set.beyond |= other.beyond;
         let mut i = 0;
@@ -281,6 +297,7 @@ impl ClassSet {
         match class {
             Class::Connect => self.connect,
             Class::Timeout => self.timeout,
+            Class::Quota => self.quota,
             Class::Other => self.other,
             Class::Status(code) => {
                 let code = code as usize;
@@ -309,6 +326,7 @@ impl From<Class> for ClassSet {
             Class::Connect => ClassSet::CONNECT,
             Class::Timeout => ClassSet::TIMEOUT,
             Class::Status(code) => ClassSet::status(code),
+            Class::Quota => ClassSet::QUOTA,
             Class::Other => ClassSet::OTHER,
         }
     }
@@ -331,6 +349,11 @@ mod tests {
         assert!(ClassSet::TRANSIENT.contains(Class::Connect));
         assert!(ClassSet::TRANSIENT.contains(Class::Timeout));
         assert!(!ClassSet::TRANSIENT.contains(Class::Other));
+        assert!(!ClassSet::TRANSIENT.contains(Class::Quota));
+        assert!(!ClassSet::RATE_LIMITED.contains(Class::Quota));
+        assert!(ClassSet::ALL.contains(Class::Quota) && ClassSet::QUOTA.contains(Class::Quota));
+        assert_eq!(ClassSet::from(Class::Quota), ClassSet::QUOTA);
+        assert!(!ClassSet::QUOTA.contains(Class::Other) && !ClassSet::OTHER.contains(Class::Quota));
     }
 
     #[test]

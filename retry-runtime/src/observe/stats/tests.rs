@@ -10,7 +10,27 @@ fn ended(attempts: u32, gave_up: Option<GiveUp>, error: bool) -> Ended {
         attempts,
         gave_up,
         error,
+        class: None,
     }
+}
+
+#[test]
+fn a_call_that_returned_a_quota_failure_is_counted_apart() {
+    static R: Recorder = Recorder::new("stats::tests::quota");
+    let s = Stats(&R);
+    let quota = |error| Ended {
+        attempts: 1,
+        gave_up: Some(GiveUp::NotRetryable),
+        error,
+        class: Some(Class::Quota),
+    };
+    s.call_ended(quota(true));
+    s.call_ended(quota(true));
+    // A rejected `Ok` returned as it is carries no error to alert on.
+    s.call_ended(quota(false));
+    s.call_ended(ended(1, Some(GiveUp::NotRetryable), true));
+    let got = get("stats::tests::quota").unwrap();
+    assert_eq!((got.quota, got.failures, got.calls), (2, 3, 4));
 }
 
 #[test]
@@ -49,6 +69,7 @@ fn every_outcome_lands_in_its_counter() {
                 budget_exhausted: 0,
                 breaker_open: 0,
             },
+            quota: 0,
         }
     );
     assert_eq!(got.first_try_success_rate(), 2.0 / 9.0);
@@ -261,12 +282,14 @@ fn give_up_counts_by_reason_read_and_add_by_name() {
         failed_after_retries: 0,
         attempts: 1,
         gave_up: counts,
+        quota: 3,
     };
     let mut sum = one.clone();
     sum.add(&one);
     for reason in GiveUp::ALL {
         assert_eq!(sum.gave_up.get(reason), 2 * counts.get(reason));
     }
+    assert_eq!(sum.quota, 6);
     // The former name still compiles.
     #[allow(deprecated)]
     let former: crate::observe::stats::GaveUp = GiveUpCounts::default();
