@@ -4,6 +4,7 @@
 pub mod fault_server;
 pub mod fleet;
 pub mod occ;
+pub mod pacing;
 pub mod redis_server;
 pub mod sse;
 pub mod storm;

@@ -199,8 +199,8 @@ pub use flows::builder::{Retrying, Rule};
 pub use policy::wait::{Jitter, Wait};
 pub use policy::{Class, ClassSet, Classify, Elapsed, GiveUp, RetryState};
 pub use protect::{
-    AdaptiveWindow, Breaker, BreakerState, Budget, CircuitBreaker, CircuitOpen, CoolDown, Permit,
-    RetryBudget,
+    AdaptiveWindow, Breaker, BreakerState, Budget, CircuitBreaker, CircuitOpen, CoolDown, Paced,
+    Permit, RetryBudget,
 };
 
 /// The classifiers of the integrations' error types, that [`chain`] tries

@@ -27,8 +27,10 @@
 //! when no header gives one.
 
 mod dialect;
+mod limits;
 
 pub use dialect::{Verdict, classify, classify_error, go_duration, message_delay};
+pub use limits::{Limit, RateLimits, pace, rate_limits, rate_limits_at};
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -178,6 +180,7 @@ enum Kind {
 struct StatusError {
     status: u16,
     class: Class,
+    limits: RateLimits,
     retry_after: Option<Duration>,
     should_retry: Option<bool>,
     body: String,
@@ -220,6 +223,7 @@ impl Error {
             kind: Kind::Status(Box::new(StatusError {
                 status,
                 class: verdict.class,
+                limits: rate_limits(headers),
                 retry_after: verdict.retry_after,
                 should_retry: verdict.should_retry,
                 body: snippet(body),
@@ -233,6 +237,14 @@ impl Error {
             Kind::Status(s) => Some(s.status),
             Kind::Request(e) => e.status().map(|s| s.as_u16()),
             Kind::Timeout | Kind::Application(..) => None,
+        }
+    }
+
+    /// The rate limits the error response reported (see [`RateLimits`]).
+    pub fn rate_limits(&self) -> Option<&RateLimits> {
+        match &self.kind {
+            Kind::Status(s) => Some(&s.limits),
+            _ => None,
         }
     }
 

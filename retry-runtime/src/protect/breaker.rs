@@ -248,13 +248,14 @@ impl CircuitBreaker {
         }
     }
 
-    /// Closes it and forgets every attempt (for tests).
+    /// Closes it and forgets every attempt and any pause ([`Paced`](super::Paced)) (for tests).
     pub fn reset(&self) {
         self.state.store(word(CLOSED, 0), Release);
         self.counts_from.store(0, Release);
         self.opened_at.store(0, Release);
         self.attempts.clear();
         self.failures.clear();
+        self.fleet.unpace();
     }
 
     pub(super) fn slice(&self, now: Duration) -> u64 {
@@ -407,6 +408,13 @@ impl Breaker for CircuitBreaker {
 
     fn cool_down(&self) -> Option<&dyn CoolDown> {
         self.fleet.cool_down()
+    }
+}
+
+impl super::Paced for CircuitBreaker {
+    fn pause(&self, delay: Duration) {
+        use crate::counters::clock::{Clock, TokioClock};
+        self.fleet.pace(TokioClock::ticks().saturating_add(delay));
     }
 }
 

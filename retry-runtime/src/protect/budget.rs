@@ -157,11 +157,12 @@ impl Budget {
         self.own_balance(second) + i128::from(self.fleet.balance())
     }
 
-    /// Forgets every deposit and withdrawal (for tests).
+    /// Forgets every deposit and withdrawal, and any pause ([`Paced`](super::Paced)) (for tests).
     pub fn reset(&self) {
         self.deposits.clear();
         self.withdrawals.clear();
         self.returned.clear();
+        self.fleet.unpace();
     }
 
     /// The retries the budget allows at `now` (whole retries).
@@ -199,6 +200,13 @@ impl RetryBudget for Budget {
 
     fn cool_down(&self) -> Option<&dyn CoolDown> {
         self.fleet.cool_down()
+    }
+}
+
+impl super::Paced for Budget {
+    fn pause(&self, delay: Duration) {
+        use crate::counters::clock::{Clock, TokioClock};
+        self.fleet.pace(TokioClock::ticks().saturating_add(delay));
     }
 }
 

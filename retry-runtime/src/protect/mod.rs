@@ -7,7 +7,8 @@
 //! - [`AdaptiveWindow`]: the recent attempts' outcomes that adaptive waits
 //!   read.
 //! - [`slot`]: the slot a store shared by many processes writes into (what
-//!   the others add, and their common cool-down, [`CoolDown`]).
+//!   the others add, and their common cool-down, [`CoolDown`]), and this
+//!   process's own cool-down when a member is paced ([`Paced`]).
 //!
 //! Each counts in [`counters`](crate::counters) and knows nothing of calls:
 //! the engine's gates ask and tell them. A shared store (the `redis`
@@ -24,5 +25,5 @@ mod fleet;
 
 pub use breaker::{Breaker, BreakerState, CircuitBreaker, CircuitOpen, Permit};
 pub use budget::{Budget, RetryBudget};
-pub use slot::CoolDown;
+pub use slot::{CoolDown, Paced};
 pub use window::AdaptiveWindow;

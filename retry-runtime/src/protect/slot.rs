@@ -1,11 +1,56 @@
 //! The slot a store shared by many processes writes into: what the other
 //! processes add to a budget, breaker or window, and the cool-down they
 //! share. Every member has one; it stays empty (and costs one load where it
-//! is read) unless the member is shared, on Redis with the `redis` feature.
+//! is read) unless the member is shared, on Redis with the `redis` feature,
+//! or paced ([`Paced`]): then it holds this process's own cool-down too.
 
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
 use std::time::Duration;
+
+/// A budget or breaker whose calls can be held back until a rate limit
+/// resets: pacing, so that the next attempts wait for the reset a response
+/// announced ("0 requests remaining, reset in 2 s") instead of meeting a
+/// 429. Every call through it then waits before its first attempt, as for
+/// a fleet's cool-down (up to `retry_after`'s `max`; not with `ignore`),
+/// in this process and, when the member is shared on Redis, in the fleet.
+///
+/// `http::pace` (the `reqwest` feature) reads the delay from a response's
+/// rate-limit headers; `pause` takes one of your own.
+///
+/// ```
+/// use retry_runtime::{CircuitBreaker, Paced};
+/// use std::time::Duration;
+///
+/// static OPENAI: CircuitBreaker = CircuitBreaker::new();
+/// // The response said: no request left for 2 s.
+/// OPENAI.pause(Duration::from_secs(2));
+/// ```
+pub trait Paced: Sync {
+    /// Holds the calls through it for `delay` from now (tokio's clock, as
+    /// the calls read it). A shorter pause than one under way changes
+    /// nothing.
+    fn pause(&self, delay: Duration);
+}
+
+/// This process's own cool-down (pacing), when the member is not shared.
+struct Local {
+    /// Until when, in nanoseconds of the calls' clock (0: never set).
+    until: AtomicU64,
+}
+
+impl CoolDown for Local {
+    #[inline]
+    fn hold(&self, now: Duration) -> Duration {
+        let until = Duration::from_nanos(self.until.load(Relaxed));
+        until.saturating_sub(now)
+    }
+
+    fn rate_limited(&self, until: Duration) {
+        let nanos = u64::try_from(until.as_nanos()).unwrap_or(u64::MAX);
+        self.until.fetch_max(nanos, Relaxed);
+    }
+}
 
 /// A cool-down shared by the processes that share a budget or breaker: a
 /// rate limit one of them was told about holds the others back too.
@@ -35,6 +80,10 @@ pub(crate) struct FleetSlot {
     /// two counts as its halves (breaker, window), or one signed balance
     /// (budget).
     others: AtomicU64,
+    /// Whether the member was ever paced: its own cool-down is then read.
+    paced: AtomicBool,
+    /// Its own cool-down.
+    local: Local,
 }
 
 impl FleetSlot {
@@ -42,6 +91,10 @@ impl FleetSlot {
         FleetSlot {
             link: AtomicPtr::new(ptr::null_mut()),
             others: AtomicU64::new(0),
+            paced: AtomicBool::new(false),
+            local: Local {
+                until: AtomicU64::new(0),
+            },
         }
     }
 
@@ -75,12 +128,40 @@ impl FleetSlot {
         self.others.store(balance as u64, Relaxed);
     }
 
-    /// The group's cool-down, when the member is shared.
+    /// The group's cool-down, when the member is shared; its own, when it
+    /// was paced; otherwise none (and nothing more is read).
     #[inline]
-    pub(crate) fn cool_down(&self) -> Option<&'static dyn CoolDown> {
+    pub(crate) fn cool_down(&self) -> Option<&dyn CoolDown> {
+        match self.linked() {
+            Some(group) => Some(group),
+            None if self.paced.load(Relaxed) => Some(&self.local),
+            None => None,
+        }
+    }
+
+    #[inline]
+    fn linked(&self) -> Option<&'static dyn CoolDown> {
         // SAFETY: null, or a leaked `&'static &'static dyn CoolDown`
         // (`FleetSlot::link`), never freed.
         unsafe { self.link.load(Acquire).as_ref() }.copied()
+    }
+
+    /// Forgets this process's own pause (for `reset`).
+    pub(crate) fn unpace(&self) {
+        self.local.until.store(0, Relaxed);
+    }
+
+    /// Holds the member's calls until `until` (the calls' clock): the
+    /// group's cool-down when shared (the fleet hears of it), its own
+    /// otherwise.
+    pub(crate) fn pace(&self, until: Duration) {
+        match self.linked() {
+            Some(group) => group.rate_limited(until),
+            None => {
+                self.local.rate_limited(until);
+                self.paced.store(true, Relaxed);
+            }
+        }
     }
 
     /// Joins a group: its cool-down holds this member's calls from now on.
@@ -114,6 +195,46 @@ mod tests {
         assert!(slot.cool_down().is_some());
         let hold = slot.cool_down().map(|c| c.hold(Duration::ZERO));
         assert_eq!(hold, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn a_paced_member_reads_its_own_cool_down_until_it_joins_a_group() {
+        let slot = FleetSlot::new();
+        assert!(slot.cool_down().is_none(), "never paced: nothing to read");
+        slot.pace(Duration::from_secs(10));
+        let hold = |slot: &FleetSlot, at| slot.cool_down().map(|c| c.hold(Duration::from_secs(at)));
+        assert_eq!(hold(&slot, 4), Some(Duration::from_secs(6)));
+        slot.pace(Duration::from_secs(5));
+        assert_eq!(
+            hold(&slot, 4),
+            Some(Duration::from_secs(6)),
+            "a shorter pause changes nothing"
+        );
+        assert_eq!(hold(&slot, 11), Some(Duration::ZERO));
+        slot.pace(Duration::MAX);
+        assert_eq!(
+            hold(&slot, 0),
+            Some(Duration::from_nanos(u64::MAX)),
+            "saturates"
+        );
+        slot.unpace();
+        assert_eq!(hold(&slot, 0), Some(Duration::ZERO), "reset");
+        // Shared: the group's cool-down is read and told (the fleet hears).
+        struct Told(AtomicU64);
+        impl CoolDown for Told {
+            fn hold(&self, now: Duration) -> Duration {
+                Duration::from_secs(self.0.load(Relaxed)).saturating_sub(now)
+            }
+            fn rate_limited(&self, until: Duration) {
+                self.0.fetch_max(until.as_secs(), Relaxed);
+            }
+        }
+        static GROUP: Told = Told(AtomicU64::new(0));
+        slot.link(&GROUP);
+        assert_eq!(hold(&slot, 0), Some(Duration::ZERO), "the group's, not its own");
+        slot.pace(Duration::from_secs(9));
+        assert_eq!(GROUP.0.load(Relaxed), 9);
+        assert_eq!(hold(&slot, 4), Some(Duration::from_secs(5)));
     }
 
     #[test]
