@@ -152,6 +152,20 @@ pub fn classify_error(
     None
 }
 
+/// The class and requested delay of an error event inside a successful
+/// (200) stream: the provider's error object read by the same rules, with
+/// the server's failure mid-answer (a 500) when the object says nothing
+/// they know.
+pub(super) fn stream_error(data: &str) -> (Class, Option<Duration>) {
+    match ErrorObject::parse(data) {
+        Some(object) => (
+            object.class(500).unwrap_or(Class::Status(500)),
+            object.delay(),
+        ),
+        None => (Class::Status(500), None),
+    }
+}
+
 /// Types and codes of an account that needs a person.
 const QUOTA: &[&str] = &[
     "insufficient_quota",

@@ -28,6 +28,9 @@
 
 mod dialect;
 mod limits;
+#[cfg(feature = "sse")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sse")))]
+pub mod sse;
 
 pub use dialect::{Verdict, classify, classify_error, go_duration, message_delay};
 pub use limits::{Limit, RateLimits, pace, rate_limits, rate_limits_at};
@@ -227,6 +230,23 @@ impl Error {
                 retry_after: verdict.retry_after,
                 should_retry: verdict.should_retry,
                 body: snippet(body),
+            })),
+        }
+    }
+
+    /// An error event inside a successful stream (its data), classified by
+    /// the providers' rules ([`sse`](crate::http) reads them).
+    #[cfg_attr(not(feature = "sse"), allow(dead_code))]
+    pub(crate) fn from_stream_event(data: &str) -> Self {
+        let (class, retry_after) = dialect::stream_error(data);
+        Error {
+            kind: Kind::Status(Box::new(StatusError {
+                status: 200,
+                class,
+                limits: RateLimits::default(),
+                retry_after,
+                should_retry: None,
+                body: snippet(data.to_owned()),
             })),
         }
     }

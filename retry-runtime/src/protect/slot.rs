@@ -231,7 +231,11 @@ mod tests {
         }
         static GROUP: Told = Told(AtomicU64::new(0));
         slot.link(&GROUP);
-        assert_eq!(hold(&slot, 0), Some(Duration::ZERO), "the group's, not its own");
+        assert_eq!(
+            hold(&slot, 0),
+            Some(Duration::ZERO),
+            "the group's, not its own"
+        );
         slot.pace(Duration::from_secs(9));
         assert_eq!(GROUP.0.load(Relaxed), 9);
         assert_eq!(hold(&slot, 4), Some(Duration::from_secs(5)));
