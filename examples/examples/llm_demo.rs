@@ -72,8 +72,10 @@ fn trace(state: &RetryState<'_, http::Error>) {
 }
 
 fn gave_up(state: &RetryState<'_, http::Error>) {
+    let class = state.class.map_or("-".to_string(), |c| format!("{c:?}"));
+    let reason = state.reason.map_or("-".to_string(), |r| format!("{r:?}"));
     println!(
-        "    giving up after attempt {} ({:.2?})",
+        "    giving up after attempt {} ({:.2?}) [class {class}, reason {reason}]",
         state.attempt, state.elapsed
     );
 }
@@ -100,6 +102,22 @@ async fn chat(api: &Api, prompt: &str) -> Result<String, http::Error> {
     });
     let answer = api.post("/chat/completions", &body).await?;
     content(&answer)
+}
+
+/// A summary through a provider that speaks its own dialect: an overloaded
+/// server (Anthropic's 529), a rate limit whose delay is in the body
+/// ("Please try again in 300ms."), then an account out of credits
+/// (`insufficient_quota`: class `Quota`, not retried: a person must act).
+#[retry(
+    name = "summarize",
+    attempts = 5,
+    deadline = 20s,
+    wait = exponential(initial = 100ms, max = 1s),
+    before_sleep = trace,
+    on_giveup = gave_up,
+)]
+async fn summarize(api: &Api, text: &str) -> Result<String, http::Error> {
+    chat_once(api, &format!("Summarize: {text}")).await
 }
 
 /// The text of a chat completion; an answer without `choices` is an
@@ -164,6 +182,7 @@ fn completion(text: &str) -> Reply {
 fn embedded_server() -> FaultServer {
     let chat = AtomicU32::new(0);
     let haiku = AtomicU32::new(0);
+    let summary = AtomicU32::new(0);
     let embeddings = AtomicU32::new(0);
     FaultServer::start(move |seen: &Seen| {
         let body: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
@@ -174,6 +193,22 @@ fn embedded_server() -> FaultServer {
                     0 | 1 => completion(""),
                     _ => completion(
                         "Backoff doubles—\nthe server catches its breath;\nthird try, a reply.",
+                    ),
+                }
+            }
+            "/v1/chat/completions" if prompt.starts_with("Summarize") => {
+                match summary.fetch_add(1, Ordering::SeqCst) {
+                    0 => Reply::status(
+                        529,
+                        r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                    ),
+                    1 => Reply::status(
+                        429,
+                        r#"{"error":{"message":"Rate limit reached for demo-model on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 300ms.","type":"requests","code":"rate_limit_exceeded"}}"#,
+                    ),
+                    _ => Reply::status(
+                        429,
+                        r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}"#,
                     ),
                 }
             }
@@ -297,22 +332,32 @@ async fn main() {
     )
     .await;
 
+    run(
+        &heading(
+            "summarize",
+            "an overloaded 529, a 429 whose delay is in the body, then an account out of credits",
+        ),
+        summarize(&api, "retries in production"),
+    )
+    .await;
+
     // The library's own statistics (`retry_runtime::stats`).
     println!("\nStatistics");
     println!(
-        "  {:<12} {:>5} {:>9} {:>7} {:>8} {:>12} {:>9}",
-        "function", "calls", "first try", "retries", "failures", "retries/call", "failed"
+        "  {:<12} {:>5} {:>9} {:>7} {:>8} {:>12} {:>9} {:>6}",
+        "function", "calls", "first try", "retries", "failures", "retries/call", "failed", "quota"
     );
     for s in stats::snapshot() {
         println!(
-            "  {:<12} {:>5} {:>9} {:>7} {:>8} {:>12.2} {:>8.0}%",
+            "  {:<12} {:>5} {:>9} {:>7} {:>8} {:>12.2} {:>8.0}% {:>6}",
             s.name,
             s.calls,
             s.first_try_successes,
             s.retries,
             s.failures,
             s.avg_retries(),
-            s.failure_rate() * 100.0
+            s.failure_rate() * 100.0,
+            s.quota
         );
     }
     if let Some(server) = server {

@@ -461,6 +461,40 @@ async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
     sharing.leave().await;
 }
 
+static PACED: CircuitBreaker = CircuitBreaker::new();
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_a_shared_breaker_holds_the_fleet() {
+    use retry_runtime::Paced;
+    let Some((_redis, client, mut con)) =
+        start_redis("pacing_a_shared_breaker_holds_the_fleet").await
+    else {
+        return;
+    };
+    let options = Options::new()
+        .timeout(Duration::from_secs(1))
+        .interval(Duration::from_millis(10));
+    let sharing = share_with(&client, "pace", &[&PACED], options).unwrap();
+    // A response said: no request left for 20 s. The fleet's cool-down
+    // carries it to the other processes.
+    PACED.pause(Duration::from_secs(20));
+    let start = Instant::now();
+    loop {
+        let left: i64 = redis::cmd("PTTL")
+            .arg("retry:{pace}:cooldown")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        if left > 0 {
+            assert!((15_000..=20_000).contains(&left), "{left}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "never published");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sharing.stop();
+}
+
 static CHECKED: Budget = Budget::new(0.1, 10);
 
 #[tokio::test]
