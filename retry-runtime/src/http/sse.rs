@@ -47,36 +47,42 @@ pub struct Event {
 
 type Boxed<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
 
-/// The events of a response, as they arrive. It ends after the first
+/// The events of a response, as they arrive (a stream that is `Unpin`:
+/// `.next().await` works on it as it is). It ends after the first
 /// error: a broken connection (`Connect`, as for any reqwest body error),
 /// a malformed stream (`Other`), or an error event, classified by the
 /// providers' rules ([`classify`](super::classify)): Anthropic's
 /// `event: error` (`overloaded_error` is `Status(529)`), an OpenAI-compatible
 /// server's `{"error": …}` chunk; an error object the rules do not know is
 /// the server's failure mid-answer, `Status(500)`.
-pub fn events(response: reqwest::Response) -> impl Stream<Item = Result<Event, Error>> + Send {
+pub fn events(
+    response: reqwest::Response,
+) -> impl Stream<Item = Result<Event, Error>> + Send + Unpin {
     let inner: Boxed<_> = Box::pin(response.bytes_stream().eventsource());
-    futures_util::stream::unfold(Some(inner), |inner| async move {
-        let mut inner = inner?;
-        let item = match inner.next().await? {
-            Ok(e) if is_error(&e.event, &e.data) => Err(Error::from_stream_event(&e.data)),
-            Ok(e) => {
-                let event = Event {
-                    event: e.event,
-                    data: e.data,
-                    id: e.id,
-                };
-                return Some((Ok(event), Some(inner)));
-            }
-            Err(EventStreamError::Transport(e)) => Err(Error::from(e)),
-            Err(other) => Err(Error::new(
-                Class::Other,
-                format!("a malformed event stream: {other}"),
-            )),
-        };
-        // Nothing after an error.
-        Some((item, None))
-    })
+    Box::pin(futures_util::stream::unfold(
+        Some(inner),
+        |inner| async move {
+            let mut inner = inner?;
+            let item = match inner.next().await? {
+                Ok(e) if is_error(&e.event, &e.data) => Err(Error::from_stream_event(&e.data)),
+                Ok(e) => {
+                    let event = Event {
+                        event: e.event,
+                        data: e.data,
+                        id: e.id,
+                    };
+                    return Some((Ok(event), Some(inner)));
+                }
+                Err(EventStreamError::Transport(e)) => Err(Error::from(e)),
+                Err(other) => Err(Error::new(
+                    Class::Other,
+                    format!("a malformed event stream: {other}"),
+                )),
+            };
+            // Nothing after an error.
+            Some((item, None))
+        },
+    ))
 }
 
 /// An error event: `event: error`, or data that is an error object
@@ -105,27 +111,30 @@ fn is_error(event: &str, data: &str) -> bool {
 /// in [`events`].
 pub fn chat_chunks(
     response: reqwest::Response,
-) -> impl Stream<Item = Result<String, Error>> + Send {
-    let inner: Boxed<_> = Box::pin(events(response));
-    futures_util::stream::unfold(Some((inner, false)), |state| async move {
-        let (mut inner, mut finished) = state?;
-        match inner.next().await {
-            Some(Ok(event)) if event.data.trim() == "[DONE]" => None,
-            Some(Ok(event)) => {
-                finished |= finish_reason(&event.data);
-                Some((Ok(event.data), Some((inner, finished))))
+) -> impl Stream<Item = Result<String, Error>> + Send + Unpin {
+    let inner = events(response);
+    Box::pin(futures_util::stream::unfold(
+        Some((inner, false)),
+        |state| async move {
+            let (mut inner, mut finished) = state?;
+            match inner.next().await {
+                Some(Ok(event)) if event.data.trim() == "[DONE]" => None,
+                Some(Ok(event)) => {
+                    finished |= finish_reason(&event.data);
+                    Some((Ok(event.data), Some((inner, finished))))
+                }
+                Some(Err(e)) => Some((Err(e), None)),
+                None if finished => None,
+                None => {
+                    let cut = Error::new(
+                        Class::Connect,
+                        "the stream ended before its end (no finish_reason, no [DONE])",
+                    );
+                    Some((Err(cut), None))
+                }
             }
-            Some(Err(e)) => Some((Err(e), None)),
-            None if finished => None,
-            None => {
-                let cut = Error::new(
-                    Class::Connect,
-                    "the stream ended before its end (no finish_reason, no [DONE])",
-                );
-                Some((Err(cut), None))
-            }
-        }
-    })
+        },
+    ))
 }
 
 /// Whether a chunk gives a choice's `finish_reason`.
