@@ -97,12 +97,12 @@ pub static UNPACED: CircuitBreaker = CircuitBreaker::new().min_attempts(u32::MAX
 /// The breaker the paced callers name and pace through.
 pub static PACED: CircuitBreaker = CircuitBreaker::new().min_attempts(u32::MAX);
 
-#[retry(attempts = 5, wait = exponential(initial = 100ms, max = 2s), breaker = UNPACED)]
+#[retry(attempts = 5, wait = exponential(initial = 100ms, max = 2s, jitter = none), breaker = UNPACED)]
 async fn unpaced(api: &Api) -> Result<(), http::Error> {
     api.request().await.map(drop)
 }
 
-#[retry(attempts = 5, wait = exponential(initial = 100ms, max = 2s), breaker = PACED)]
+#[retry(attempts = 5, wait = exponential(initial = 100ms, max = 2s, jitter = none), breaker = PACED)]
 async fn paced(api: &Api) -> Result<(), http::Error> {
     match api.request().await {
         Ok(headers) => {

@@ -40,7 +40,7 @@ async fn an_empty_budget_gives_up_at_once_with_the_last_error() {
 
 static OWN_DEPOSIT: Budget = Budget::new(1.0, 0);
 
-#[retry(attempts = 2, wait = fixed(1s), budget = OWN_DEPOSIT)]
+#[retry(attempts = 3, wait = fixed(1s), budget = OWN_DEPOSIT, on_giveup = record)]
 async fn long_budgeted(s: &Script<u32>) -> Result<u32, ApiError> {
     tokio::time::sleep(secs(35.0)).await;
     s.next()
@@ -55,11 +55,20 @@ async fn a_call_longer_than_the_budgets_window_finds_its_own_deposit() {
     let start = Instant::now();
     assert_eq!(long_budgeted(&s).await, Ok(4));
     assert_eq!((s.calls(), start.elapsed()), (2, secs(71.0)));
-    // The retry used it: the next failure finds the budget empty (its own
-    // deposit is one retry, withdrawn by its retry, not two).
-    let s = Script::new([Err(ApiError::status(503)), Err(ApiError::status(503))]);
+    // The retry used it: a call that fails twice finds the budget empty
+    // after its one retry (its own deposit is one retry, not two).
+    let _ = take_seen();
+    let s = Script::new([
+        Err(ApiError::status(503)),
+        Err(ApiError::status(503)),
+        Ok(5),
+    ]);
     long_budgeted(&s).await.unwrap_err();
     assert_eq!(s.calls(), 2);
+    assert_eq!(
+        take_seen().last().unwrap().reason,
+        Some(GiveUp::BudgetExhausted)
+    );
 }
 
 static SHAKY: CircuitBreaker = CircuitBreaker::new()

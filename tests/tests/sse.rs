@@ -135,3 +135,19 @@ async fn events_keep_their_type_and_id() {
         ("message", "line1\nline2")
     );
 }
+
+#[tokio::test]
+async fn an_event_that_never_ends_is_cut_at_the_limit() {
+    // 2 MiB of data on one line, never dispatched.
+    let endless = format!("data: {}", "x".repeat(2 << 20));
+    let server = FaultServer::scripted([stream_reply(endless)]);
+    let client = examples::http_client();
+    let response = http::check(client.get(server.url("/")).send().await.unwrap())
+        .await
+        .unwrap();
+    let events: Vec<_> = sse::events(response).collect().await;
+    assert_eq!(events.len(), 1);
+    let error = events[0].as_ref().unwrap_err();
+    assert_eq!(error.class(), Class::Other);
+    assert!(error.to_string().contains("longer than"), "{error}");
+}

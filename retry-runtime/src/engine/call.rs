@@ -260,7 +260,8 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     fn give_back(&mut self) {
         let observer = &self.settings.observer;
         if let Some(permit) = self.in_flight.take() {
-            observer.attempt_cancelled(permit);
+            let attempt = self.failed.saturating_add(1);
+            observer.attempt_cancelled(attempt, permit, &Now::<C>::new());
         }
         if let Some(at) = self.withdrawn.take() {
             observer.retry_abandoned(at);

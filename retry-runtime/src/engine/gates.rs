@@ -71,6 +71,14 @@ impl Observer for BudgetGate {
             self.0.deposit(now.ticks());
         }
     }
+    /// A call dropped during its first attempt (a `select!`, a timeout of
+    /// the caller's own, a consumer that stopped reading) still made it.
+    #[inline]
+    fn attempt_cancelled<C: Clock>(&self, attempt: u32, _: Permit, now: &Now<C>) {
+        if attempt == 1 {
+            self.0.deposit(now.ticks());
+        }
+    }
     #[inline]
     fn admit<C: Clock>(&self, _: u32, _: Duration, now: &Now<C>) -> Result<(), GiveUp> {
         if self.0.try_withdraw(now.ticks()) {
@@ -145,7 +153,7 @@ impl Observer for BreakerGate {
         self.0.record(now.ticks(), retryable, permit);
     }
     #[inline]
-    fn attempt_cancelled(&self, permit: Permit) {
+    fn attempt_cancelled<C: Clock>(&self, _: u32, permit: Permit, _: &Now<C>) {
         self.0.cancel(permit);
     }
 }

@@ -102,11 +102,11 @@ pub trait Observer {
     ) {
         let _ = (attempt, class, retryable, permit, now);
     }
-    /// An attempt let through with `permit` will never end: the call was
-    /// dropped while it ran (told only when [`Observer::GUARDS`]).
+    /// Attempt `attempt`, let through with `permit`, will never end: the
+    /// call was dropped while it ran (told only when [`Observer::GUARDS`]).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn attempt_cancelled(&self, permit: Permit) {
-        let _ = permit;
+    fn attempt_cancelled<C: Clock>(&self, attempt: u32, permit: Permit, now: &Now<C>) {
+        let _ = (attempt, permit, now);
     }
     /// A retry that [`Observer::admit`] let through at `admitted_at` (ticks)
     /// will not be made: a gate refused it after its sleep, or the call was
@@ -192,9 +192,9 @@ macro_rules! forward {
                 if let Some(o) = $inner { o.attempt_failed(attempt, class, retryable, permit, now) }
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
-            fn attempt_cancelled(&self, permit: Permit) {
+            fn attempt_cancelled<C: Clock>(&self, attempt: u32, permit: Permit, now: &Now<C>) {
                 let $me = self;
-                if let Some(o) = $inner { o.attempt_cancelled(permit) }
+                if let Some(o) = $inner { o.attempt_cancelled(attempt, permit, now) }
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn retry_abandoned(&self, admitted_at: Duration) {
@@ -279,8 +279,8 @@ macro_rules! tuple {
                 $(self.$index.attempt_failed(attempt, class, retryable, permit, now);)+
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
-            fn attempt_cancelled(&self, permit: Permit) {
-                $(self.$index.attempt_cancelled(permit);)+
+            fn attempt_cancelled<C: Clock>(&self, attempt: u32, permit: Permit, now: &Now<C>) {
+                $(self.$index.attempt_cancelled(attempt, permit, now);)+
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn retry_abandoned(&self, admitted_at: Duration) {

@@ -333,7 +333,7 @@ impl Observer for Recorder {
             ended.attempts, ended.gave_up, ended.error
         ));
     }
-    fn attempt_cancelled(&self, permit: Permit) {
+    fn attempt_cancelled<C: Clock>(&self, _: u32, permit: Permit, _: &Now<C>) {
         self.events
             .borrow_mut()
             .push(format!("cancelled {permit:?}"));
@@ -924,5 +924,25 @@ fn a_protected_success_reads_the_clock_once_when_the_attempt_ends() {
     // The deposit was made (with a ratio of 1, one retry).
     let now = StdClock::ticks();
     assert!(BUDGET.try_withdraw(now));
+    assert!(!BUDGET.try_withdraw(now));
+}
+
+#[test]
+fn a_call_dropped_during_its_first_attempt_still_deposits() {
+    use super::gates::BudgetGate;
+    use crate::protect::{Budget, RetryBudget};
+    static BUDGET: Budget = Budget::new(1.0, 0);
+    let settings = Settings::new("t").observe(BudgetGate(&BUDGET));
+    let (call, step) = Call::<StdClock, _>::start(&settings, true);
+    assert_eq!(step, Step::Attempt);
+    let now = StdClock::ticks();
+    assert!(
+        !BUDGET.try_withdraw(now),
+        "nothing deposited before the attempt ends"
+    );
+    // The caller's `select!` chose another branch.
+    drop(call);
+    let now = StdClock::ticks();
+    assert!(BUDGET.try_withdraw(now), "its deposit");
     assert!(!BUDGET.try_withdraw(now));
 }

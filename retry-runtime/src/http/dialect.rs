@@ -214,9 +214,20 @@ fn number_after(text: &str, label: &str) -> Option<u64> {
     rest[..digits].parse().ok()
 }
 
-/// A Gemini quota named per day (`…PerDay…`, "per day").
+/// A Gemini quota that a wait of minutes does not restore: per day or per
+/// month (`…PerDay…`, `…PerMonth…`, "per day").
 fn per_day(text: &str) -> bool {
-    text.contains("PerDay") || text.to_ascii_lowercase().contains("per day")
+    let lower = text.to_ascii_lowercase();
+    [
+        "perday",
+        "per day",
+        "per_day",
+        "permonth",
+        "per month",
+        "per_month",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
 }
 
 /// The parts of a provider's error object that the rules read.
@@ -278,21 +289,20 @@ impl ErrorObject {
     }
 
     fn class(&self, status: u16) -> Option<Class> {
-        // A Gemini quota's ids say whether it is per day.
-        let message = match &self.message {
-            Some(m) if self.quota_ids.is_empty() => m.clone(),
-            Some(m) => format!("{m} {}", self.quota_ids),
-            None => self.quota_ids.clone(),
+        // A Gemini quota's ids say whether it is per day; the message only
+        // when there are none.
+        let message = if self.quota_ids.is_empty() {
+            self.message.clone().unwrap_or_default()
+        } else {
+            self.quota_ids.clone()
         };
         let message = (!message.is_empty()).then_some(message.as_str());
         classify_error(status, self.kind.as_deref(), self.code.as_deref(), message)
     }
 
     fn delay(&self) -> Option<Duration> {
-        match &self.retry_delay {
-            Some(delay) => go_duration(delay),
-            None => self.message.as_deref().and_then(message_delay),
-        }
+        let given = self.retry_delay.as_deref().and_then(go_duration);
+        given.or_else(|| self.message.as_deref().and_then(message_delay))
     }
 }
 

@@ -40,6 +40,11 @@ impl Limit {
 /// The rate limits a response reports (OpenAI's requests and tokens;
 /// Anthropic's requests, tokens, input and output tokens).
 ///
+/// A reset is when the limit is whole again, as the providers define it:
+/// OpenAI's refills as it goes, so a request may pass before it; and
+/// Anthropic rounds its token counts, so a `remaining` of 0 may leave a few
+/// hundred tokens. Pacing on them ([`pace`]) errs on the side of waiting.
+///
 /// ```
 /// use reqwest::header::{HeaderMap, HeaderValue};
 /// use retry_runtime::http::rate_limits;
@@ -160,8 +165,14 @@ fn count(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
-/// The time from `now` to an RFC 3339 instant (zero when it has passed).
+/// The time from `now` to an RFC 3339 instant in UTC (zero when it has
+/// passed). Another offset is refused rather than misread: the parser
+/// would take its time for UTC's.
 fn until(text: &str, now: SystemTime) -> Option<Duration> {
+    let utc = text.ends_with(['Z', 'z']) || text.ends_with("+00:00") || text.ends_with("-00:00");
+    if !utc {
+        return None;
+    }
     let at = humantime::parse_rfc3339_weak(text).ok()?;
     let left = at.duration_since(now).unwrap_or(Duration::ZERO);
     (left <= ABSURD_DELAY).then_some(left)
@@ -224,12 +235,21 @@ mod tests {
                 "anthropic-ratelimit-output-tokens-reset",
                 b"2024-12-31T23:59:00Z",
             ),
+            ("anthropic-ratelimit-tokens-remaining", b"0"),
+            (
+                "anthropic-ratelimit-tokens-reset",
+                b"2025-01-01T01:00:30+01:00",
+            ),
         ]);
         let l = rate_limits_at(&h, now);
         assert_eq!(l.requests.limit, Some(50));
         assert_eq!(l.requests.reset, Some(Duration::from_secs(30)));
         assert_eq!(l.input_tokens.reset, Some(Duration::from_millis(7500)));
         assert_eq!(l.output_tokens.reset, Some(Duration::ZERO), "in the past");
+        assert_eq!(
+            l.tokens.reset, None,
+            "an offset other than UTC's is refused"
+        );
         assert_eq!(
             l.exhausted_for(),
             Some(Duration::from_secs(30)),

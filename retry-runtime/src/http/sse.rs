@@ -24,6 +24,8 @@
 //! ```
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_core::Stream;
@@ -32,6 +34,7 @@ use serde_json::Value;
 
 use super::Error;
 use crate::policy::class::Class;
+use crate::policy::class::Classify;
 
 /// One server-sent event.
 #[non_exhaustive]
@@ -47,25 +50,45 @@ pub struct Event {
 
 type Boxed<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
 
+/// The most an event may take before it is dispatched (a server that never
+/// ends a line would otherwise grow the buffer without end).
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
 /// The events of a response, as they arrive (a stream that is `Unpin`:
-/// `.next().await` works on it as it is). It ends after the first
-/// error: a broken connection (`Connect`, as for any reqwest body error),
-/// a malformed stream (`Other`), or an error event, classified by the
+/// `.next().await` works on it as it is). It ends after the first error: a
+/// body error (`Connect` when the connection broke, otherwise `Other`, as
+/// for any reqwest body error), a malformed stream or an event longer than
+/// [`MAX_EVENT_BYTES`] (`Other`), or an error event, classified by the
 /// providers' rules ([`classify`](super::classify)): Anthropic's
 /// `event: error` (`overloaded_error` is `Status(529)`), an OpenAI-compatible
 /// server's `{"error": …}` chunk; an error object the rules do not know is
-/// the server's failure mid-answer, `Status(500)`.
+/// the server's failure mid-answer, `Status(500)`. Such an error's
+/// `status()` is 200: it came inside a successful response.
 pub fn events(
     response: reqwest::Response,
 ) -> impl Stream<Item = Result<Event, Error>> + Send + Unpin {
-    let inner: Boxed<_> = Box::pin(response.bytes_stream().eventsource());
-    Box::pin(futures_util::stream::unfold(
-        Some(inner),
-        |inner| async move {
+    // The bytes since the last event dispatched, bounded.
+    let pending = Arc::new(AtomicUsize::new(0));
+    let counted = pending.clone();
+    let bytes = response.bytes_stream().map(move |chunk| {
+        let chunk = chunk.map_err(Error::from)?;
+        if counted.fetch_add(chunk.len(), Relaxed) + chunk.len() > MAX_EVENT_BYTES {
+            return Err(Error::new(
+                Class::Other,
+                format!("an event longer than {MAX_EVENT_BYTES} bytes"),
+            ));
+        }
+        Ok(chunk)
+    });
+    let inner: Boxed<_> = Box::pin(bytes.eventsource());
+    Box::pin(futures_util::stream::unfold(Some(inner), move |inner| {
+        let pending = pending.clone();
+        async move {
             let mut inner = inner?;
             let item = match inner.next().await? {
                 Ok(e) if is_error(&e.event, &e.data) => Err(Error::from_stream_event(&e.data)),
                 Ok(e) => {
+                    pending.store(0, Relaxed);
                     let event = Event {
                         event: e.event,
                         data: e.data,
@@ -73,7 +96,7 @@ pub fn events(
                     };
                     return Some((Ok(event), Some(inner)));
                 }
-                Err(EventStreamError::Transport(e)) => Err(Error::from(e)),
+                Err(EventStreamError::Transport(e)) => Err(e),
                 Err(other) => Err(Error::new(
                     Class::Other,
                     format!("a malformed event stream: {other}"),
@@ -81,8 +104,8 @@ pub fn events(
             };
             // Nothing after an error.
             Some((item, None))
-        },
-    ))
+        }
+    }))
 }
 
 /// An error event: `event: error`, or data that is an error object
@@ -107,8 +130,10 @@ fn is_error(event: &str, data: &str) -> bool {
 /// chunks, up to `[DONE]`. A stream that ends without `[DONE]` and without a
 /// chunk that gave a `finish_reason` was cut short: its last item is an
 /// error of class `Connect` (a retryable stream break), never a silent end
-/// that would pass a partial answer for a whole one. Error events end it as
-/// in [`events`].
+/// that would pass a partial answer for a whole one. Once a chunk gave a
+/// `finish_reason` (with several choices, any of them), a connection that
+/// closes instead of sending `[DONE]` ends it quietly. Error events end it
+/// as in [`events`].
 pub fn chat_chunks(
     response: reqwest::Response,
 ) -> impl Stream<Item = Result<String, Error>> + Send + Unpin {
@@ -123,6 +148,8 @@ pub fn chat_chunks(
                     finished |= finish_reason(&event.data);
                     Some((Ok(event.data), Some((inner, finished))))
                 }
+                // The connection closed after the last chunk: the answer is whole.
+                Some(Err(e)) if finished && e.class() == Class::Connect => None,
                 Some(Err(e)) => Some((Err(e), None)),
                 None if finished => None,
                 None => {

@@ -248,7 +248,8 @@ impl CircuitBreaker {
         }
     }
 
-    /// Closes it and forgets every attempt and any pause ([`Paced`](super::Paced)) (for tests).
+    /// Closes it and forgets every attempt, any pause ([`Paced`](super::Paced))
+    /// and that it was paced (for tests).
     pub fn reset(&self) {
         self.state.store(word(CLOSED, 0), Release);
         self.counts_from.store(0, Release);

@@ -56,10 +56,9 @@ const TTL_SECS: u64 = 10;
 /// cost a minute of a model's time) earns its retries exactly; a positive
 /// ratio below a millionth deposits a millionth. Deposits and withdrawals
 /// expire after 10 seconds; a
-/// call deposits when its first attempt ends (a call a breaker refuses, or
-/// one dropped during its first attempt, earns nothing; a completion that
-/// ran a minute still finds its deposit in the window when its retry
-/// asks). When a call wants to
+/// call deposits when its first attempt ends, or when the call is dropped
+/// during it (a call a breaker refuses earns nothing; a completion that ran
+/// a minute still finds its deposit in the window when its retry asks). When a call wants to
 /// retry and finds the budget empty, it gives up at once and returns its
 /// last error ([`GiveUp::BudgetExhausted`](crate::GiveUp::BudgetExhausted)).
 /// A retry that was withdrawn but never made (a breaker refused it after
@@ -157,7 +156,8 @@ impl Budget {
         self.own_balance(second) + i128::from(self.fleet.balance())
     }
 
-    /// Forgets every deposit and withdrawal, and any pause ([`Paced`](super::Paced)) (for tests).
+    /// Forgets every deposit and withdrawal, any pause
+    /// ([`Paced`](super::Paced)) and that it was paced (for tests).
     pub fn reset(&self) {
         self.deposits.clear();
         self.withdrawals.clear();

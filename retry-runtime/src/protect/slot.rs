@@ -12,8 +12,19 @@ use std::time::Duration;
 /// resets: pacing, so that the next attempts wait for the reset a response
 /// announced ("0 requests remaining, reset in 2 s") instead of meeting a
 /// 429. Every call through it then waits before its first attempt, as for
-/// a fleet's cool-down (up to `retry_after`'s `max`; not with `ignore`),
-/// in this process and, when the member is shared on Redis, in the fleet.
+/// a fleet's cool-down, in this process and, when the member is shared on
+/// Redis, in the fleet.
+///
+/// What that means, as for a fleet's cool-down:
+/// - A pause is cut to the function's `retry_after` `max` (60 s by
+///   default) before a first attempt, and ignored with `retry_after =
+///   ignore`; a retry that a longer pause would hold gives up at once
+///   (`GiveUp::RetryAfterTooLong`), as for a `Retry-After` above `max`.
+/// - No call outlasts its `deadline` for it.
+/// - Once a member has been paced, it keeps a cool-down of this process's
+///   own: a `Retry-After` that one call honours then holds the other calls
+///   through the member too (until its `reset()`), as it holds the fleet
+///   when the member is shared.
 ///
 /// `http::pace` (the `reqwest` feature) reads the delay from a response's
 /// rate-limit headers; `pause` takes one of your own.
@@ -42,13 +53,13 @@ struct Local {
 impl CoolDown for Local {
     #[inline]
     fn hold(&self, now: Duration) -> Duration {
-        let until = Duration::from_nanos(self.until.load(Relaxed));
+        let until = Duration::from_nanos(self.until.load(Acquire));
         until.saturating_sub(now)
     }
 
     fn rate_limited(&self, until: Duration) {
         let nanos = u64::try_from(until.as_nanos()).unwrap_or(u64::MAX);
-        self.until.fetch_max(nanos, Relaxed);
+        self.until.fetch_max(nanos, Release);
     }
 }
 
@@ -134,7 +145,7 @@ impl FleetSlot {
     pub(crate) fn cool_down(&self) -> Option<&dyn CoolDown> {
         match self.linked() {
             Some(group) => Some(group),
-            None if self.paced.load(Relaxed) => Some(&self.local),
+            None if self.paced.load(Acquire) => Some(&self.local),
             None => None,
         }
     }
@@ -146,9 +157,11 @@ impl FleetSlot {
         unsafe { self.link.load(Acquire).as_ref() }.copied()
     }
 
-    /// Forgets this process's own pause (for `reset`).
+    /// Forgets this process's own pause, and that it was paced (for
+    /// `reset`).
     pub(crate) fn unpace(&self) {
-        self.local.until.store(0, Relaxed);
+        self.paced.store(false, Release);
+        self.local.until.store(0, Release);
     }
 
     /// Holds the member's calls until `until` (the calls' clock): the
@@ -158,8 +171,10 @@ impl FleetSlot {
         match self.linked() {
             Some(group) => group.rate_limited(until),
             None => {
+                // The time first, then the flag: a reader that sees the
+                // flag sees the time.
                 self.local.rate_limited(until);
-                self.paced.store(true, Relaxed);
+                self.paced.store(true, Release);
             }
         }
     }
@@ -218,7 +233,7 @@ mod tests {
             "saturates"
         );
         slot.unpace();
-        assert_eq!(hold(&slot, 0), Some(Duration::ZERO), "reset");
+        assert!(slot.cool_down().is_none(), "reset: not paced any more");
         // Shared: the group's cool-down is read and told (the fleet hears).
         struct Told(AtomicU64);
         impl CoolDown for Told {
