@@ -206,3 +206,13 @@ impl LogBuffer {
         out.lines().map(str::to_owned).collect()
     }
 }
+
+/// A current-thread runtime on a paused clock, for tests that drive one
+/// themselves (a simulation, a local recorder).
+pub fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime")
+}

@@ -31,11 +31,7 @@ fn series(recorder: &DebuggingRecorder) -> BTreeMap<String, DebugValue> {
 }
 
 fn run<T>(recorder: &DebuggingRecorder, f: impl Future<Output = T>) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = tests::paused_runtime();
     metrics::with_local_recorder(recorder, || rt.block_on(f))
 }
 
@@ -135,11 +131,7 @@ fn calls_attempts_retries_give_ups_and_sleeps() {
 #[test]
 fn no_recorder_no_trouble() {
     // Without a recorder the facade discards everything.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = tests::paused_runtime();
     let s = Script::new([Err(ApiError::timeout()), Ok(1)]);
     assert_eq!(rt.block_on(complete(&s)), Ok(1));
 }

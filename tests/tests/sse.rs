@@ -115,15 +115,20 @@ async fn error_events_in_a_200_stream_are_classified_by_the_same_rules() {
     assert_eq!(server.requests(), 2);
 }
 
-#[tokio::test]
-async fn events_keep_their_type_and_id() {
-    let body = "event: message_start\nid: 7\ndata: {\"type\":\"message_start\"}\n\n: a comment\n\ndata: line1\ndata: line2\n\n".to_string();
+/// Every item of `sse::events` over a 200 stream of `body`.
+async fn events_of(body: String) -> Vec<Result<sse::Event, http::Error>> {
     let server = FaultServer::scripted([stream_reply(body)]);
     let client = examples::http_client();
     let response = http::check(client.get(server.url("/")).send().await.unwrap())
         .await
         .unwrap();
-    let events: Vec<_> = sse::events(response).collect().await;
+    sse::events(response).collect().await
+}
+
+#[tokio::test]
+async fn events_keep_their_type_and_id() {
+    let body = "event: message_start\nid: 7\ndata: {\"type\":\"message_start\"}\n\n: a comment\n\ndata: line1\ndata: line2\n\n".to_string();
+    let events: Vec<_> = events_of(body).await;
     let events: Vec<_> = events.into_iter().map(Result::unwrap).collect();
     assert_eq!(events.len(), 2);
     assert_eq!(
@@ -140,12 +145,7 @@ async fn events_keep_their_type_and_id() {
 async fn an_event_that_never_ends_is_cut_at_the_limit() {
     // 2 MiB of data on one line, never dispatched.
     let endless = format!("data: {}", "x".repeat(2 << 20));
-    let server = FaultServer::scripted([stream_reply(endless)]);
-    let client = examples::http_client();
-    let response = http::check(client.get(server.url("/")).send().await.unwrap())
-        .await
-        .unwrap();
-    let events: Vec<_> = sse::events(response).collect().await;
+    let events = events_of(endless).await;
     assert_eq!(events.len(), 1);
     let error = events[0].as_ref().unwrap_err();
     assert_eq!(error.class(), Class::Other);

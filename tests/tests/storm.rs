@@ -11,11 +11,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run(protection: Protection, seconds: u64, down_for: u64) -> Vec<Second> {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = tests::paused_runtime();
     rt.block_on(simulate(
         protection,
         1000,

@@ -469,7 +469,8 @@ mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
 
-    fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
+    /// A header map of `pairs` (also for the submodules' tests).
+    pub(super) fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
             map.append(*name, HeaderValue::from_bytes(value).unwrap());
