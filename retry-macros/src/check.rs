@@ -48,6 +48,25 @@ pub fn function(func: &ItemFn, args: &Args, errors: &mut Errors) {
     if let Some(variadic) = &sig.variadic {
         errors.spanned(variadic, "`#[retry]` cannot go on a variadic function");
     }
+    if args.fallback.is_some() {
+        // The fallback gets every argument: one that may not exist cannot be
+        // passed.
+        for arg in &sig.inputs {
+            let attrs = match arg {
+                FnArg::Receiver(r) => &r.attrs,
+                FnArg::Typed(t) => &t.attrs,
+            };
+            for attr in attrs
+                .iter()
+                .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+            {
+                errors.spanned(
+                    attr,
+                    "`fallback` passes every argument on: a parameter under `#[cfg]` cannot be passed",
+                );
+            }
+        }
+    }
     if let (Some(key), None) = (args.key_span(Key::Timeout), &sig.asyncness) {
         errors.at(
             key,

@@ -203,7 +203,7 @@ impl Expansion {
         let krate = self.krate.clone();
         let l = Locals::new();
         let receiver = self.func.sig.receiver().map(|r| r.self_token.span());
-        let rebinds = self.rebind_arguments();
+        let (rebinds, passed) = self.rebind_arguments();
         let is_async = self.func.sig.asyncness.is_some();
         let ReturnType::Type(_, ret_ty) = &self.func.sig.output else {
             unreachable!("checked")
@@ -231,7 +231,8 @@ impl Expansion {
             keep_last,
             refused_outcome,
         } = self.start(&l, settings_ref, &call_ty);
-        let decide = self.decide(&l);
+        let fallback = self.fallback_call(&l, &passed, is_async);
+        let decide = self.decide(&l, fallback);
         let Locals {
             outcome,
             timed_out,
@@ -464,8 +465,30 @@ impl Expansion {
         }
     }
 
+    /// What the call returns when it gives up with an error and names a
+    /// `fallback`: that function, called once with the same arguments.
+    fn fallback_call(
+        &self,
+        l: &Locals,
+        passed: &[TokenStream],
+        is_async: bool,
+    ) -> Option<TokenStream> {
+        let path = self.args.fallback.as_ref()?;
+        let call = &l.call;
+        let span = path.span();
+        let awaited = if is_async {
+            quote_spanned!(span=> .await)
+        } else {
+            quote!()
+        };
+        Some(quote_spanned! {span=>
+            #call.fell_back();
+            return #path(#(#passed),*) #awaited;
+        })
+    }
+
     /// The block that judges the attempt's outcome: returns it, or yields the delay.
-    fn decide(&self, l: &Locals) -> TokenStream {
+    fn decide(&self, l: &Locals, fallback: Option<TokenStream>) -> TokenStream {
         let krate = &self.krate;
         let p = quote!(#krate::__private);
         let Locals {
@@ -506,6 +529,15 @@ impl Expansion {
             }
             None => quote!(),
         };
+        let give_up = match fallback {
+            Some(fallback) => quote! {
+                if #result.is_err() {
+                    #fallback
+                }
+                return (&#ret).join(#result);
+            },
+            None => quote!(return (&#ret).join(#result);),
+        };
         quote! {{
             // Every variant's content is moved out, so that no drop of a
             // partly moved value is left on the success path.
@@ -535,7 +567,9 @@ impl Expansion {
                     #keep
                     __retry_delay
                 }
-                ::core::option::Option::None => return (&#ret).join(#result),
+                ::core::option::Option::None => {
+                    #give_up
+                }
             }
         }}
     }
@@ -895,12 +929,15 @@ impl Expansion {
             .collect()
     }
 
-    /// Per-attempt bindings of the arguments; rewrites the signature's
+    /// Per-attempt bindings of the arguments, and the arguments of a call of
+    /// the `fallback` with the same values; rewrites the signature's
     /// patterns so that the outer bindings are plain names. A parameter's
     /// `#[cfg]` and `#[cfg_attr]` go onto its binding.
-    fn rebind_arguments(&mut self) -> Vec<TokenStream> {
+    fn rebind_arguments(&mut self) -> (Vec<TokenStream>, Vec<TokenStream>) {
         let krate = self.krate.clone();
+        let fallback = self.args.fallback.is_some();
         let mut rebinds = Vec::new();
+        let mut passed = Vec::new();
         for (index, arg) in self.func.sig.inputs.iter_mut().enumerate() {
             match arg {
                 FnArg::Receiver(receiver) => {
@@ -915,6 +952,14 @@ impl Expansion {
                             .or_else(|| pinned_mut(ty).then_some(Borrow::PinMut)),
                         _ => None,
                     };
+                    passed.push(match kind {
+                        Some(Borrow::Ref(false)) => quote!(#self_token),
+                        Some(Borrow::Ref(true)) => quote!(&mut *#self_token),
+                        Some(Borrow::PinMut) => {
+                            quote!(#krate::__private::reborrow_pin(&mut #self_token))
+                        }
+                        None => quote!(#self_token),
+                    });
                     rebinds.push(match kind {
                         Some(Borrow::Ref(false)) => quote!(#cfgs let #mutability #this = #self_token;),
                         Some(Borrow::Ref(true)) => quote!(#cfgs let #mutability #this = &mut *#self_token;),
@@ -931,6 +976,14 @@ impl Expansion {
                     let ty_span = typed.ty.span();
                     let cfgs = cfg_attrs(&typed.attrs);
                     let (outer, pattern): (TokenStream, TokenStream) = match &mut *typed.pat {
+                        // Not bound; named for the fallback's call.
+                        Pat::Wild(_) if fallback => {
+                            let name =
+                                format_ident!("__retry_arg{}", index, span = Span::mixed_site());
+                            *typed.pat = Pat::Verbatim(name.to_token_stream());
+                            passed.push(name.to_token_stream());
+                            continue;
+                        }
                         Pat::Wild(_) => continue,
                         Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
                             let mutability = ident.mutability.take();
@@ -953,6 +1006,11 @@ impl Expansion {
                             (quote!(#name), pattern)
                         }
                     };
+                    passed.push(match by_ref {
+                        Some(true) => quote!(&mut *#outer),
+                        None if pinned => quote!(#krate::__private::reborrow_pin(&mut #outer)),
+                        _ => outer.clone(),
+                    });
                     rebinds.push(match by_ref {
                         Some(false) => quote!(#cfgs let #pattern = #outer;),
                         Some(true) => quote!(#cfgs let #pattern = &mut *#outer;),
@@ -962,7 +1020,7 @@ impl Expansion {
                 }
             }
         }
-        rebinds
+        (rebinds, passed)
     }
 }
 

@@ -46,6 +46,7 @@ symbols! {
         Name = "name",
         Budget = "budget",
         Breaker = "breaker",
+        Fallback = "fallback",
         Crate = "crate",
     }
 }

@@ -33,6 +33,7 @@
 //! | `before_sleep = EXPR` | `Fn(&RetryState<'_, E>)` before each sleep; `log` is [`hooks::log`] | none |
 //! | `on_giveup = EXPR` | `Fn(&RetryState<'_, E>)` once when the call returns an error (or a rejected `Ok`) | none |
 //! | `name = "..."` | the name in logs and hooks | `module_path!()::fn_name` |
+//! | `fallback = PATH` | a function with the same parameters and return type, called once with the same arguments when the call gives up with an error; its result is returned | none |
 //! | `crate = PATH` | where this crate is, for re-exports | `::retry_runtime` |
 //!
 //! A duration is a bare number of seconds (`2`, `0.5`) or has a unit:

@@ -32,6 +32,9 @@ pub struct Args {
     pub name: Option<LitStr>,
     pub budget: Option<Path>,
     pub breaker: Option<Path>,
+    /// A function called with the same arguments when the call gives up
+    /// with an error.
+    pub fallback: Option<Path>,
     pub krate: Option<Path>,
     /// Where each key was written, for checks that span several keys.
     keys: Vec<(Key, Span)>,

@@ -124,6 +124,15 @@ impl Args {
                     "expected the path of a `static CircuitBreaker`: `breaker = LLM`",
                 )?)
             }
+            Key::Fallback => {
+                let path: Path = input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected the path of a function with the same parameters and return type: `fallback = complete_with_claude`",
+                    )
+                })?;
+                self.fallback = Some(path);
+            }
             Key::Crate => {
                 let path = Path::parse_mod_style(input).map_err(|e| {
                     syn::Error::new(

@@ -346,6 +346,13 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         });
     }
 
+    /// The call gave up with an error, and the function's `fallback` is
+    /// called with the same arguments instead: the observers count it.
+    #[cold]
+    pub fn fell_back(&self) {
+        self.settings.observer.fell_back();
+    }
+
     /// Records a failed attempt and decides: `Some(delay)` to sleep and try
     /// again (after `before_sleep`), `None` to give up (after `on_giveup`).
     ///

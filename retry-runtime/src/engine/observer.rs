@@ -120,6 +120,10 @@ pub trait Observer {
     fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
         let _ = (attempt, class, delay);
     }
+    /// The call gave up with an error, and the function's `fallback` is
+    /// called instead (after [`Observer::call_ended`]).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn fell_back(&self) {}
     /// The call returns.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn call_ended(&self, ended: Ended) {
@@ -207,6 +211,11 @@ macro_rules! forward {
                 if let Some(o) = $inner { o.retrying(attempt, class, delay) }
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
+            fn fell_back(&self) {
+                let $me = self;
+                if let Some(o) = $inner { o.fell_back() }
+            }
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn call_ended(&self, ended: Ended) {
                 let $me = self;
                 if let Some(o) = $inner { o.call_ended(ended) }
@@ -289,6 +298,10 @@ macro_rules! tuple {
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn retrying(&self, attempt: u32, class: Option<Class>, delay: Duration) {
                 $(self.$index.retrying(attempt, class, delay);)+
+            }
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn fell_back(&self) {
+                $(self.$index.fell_back();)+
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn call_ended(&self, ended: Ended) {

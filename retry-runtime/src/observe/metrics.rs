@@ -10,6 +10,7 @@
 //! | `retry_retries_total` | counter | `function`, `class`: `connect`, `timeout`, `rate_limited`, `server_error`, `status` (other codes), `quota`, `other`, `unclassified` |
 //! | `retry_errors_total` | counter | `function`, `class` (as above): calls that returned an error, by the class of that error (`class="quota"`: an account that needs a person, to alert on) |
 //! | `retry_gave_up_total` | counter | `function`, `reason`: `not_retryable`, `server_refused`, `attempts`, `deadline`, `retry_after_too_long`, `budget_exhausted`, `breaker_open` |
+//! | `retry_fallbacks_total` | counter | `function`: calls that gave up with an error and called their `fallback` |
 //! | `retry_sleep_seconds` | histogram | `function` |
 //!
 //! Install an exporter first, then (optionally) call [`describe`] for the
@@ -43,6 +44,8 @@ pub const RETRIES: &str = "retry_retries_total";
 pub const ERRORS: &str = "retry_errors_total";
 /// Calls that gave up, by reason.
 pub const GAVE_UP: &str = "retry_gave_up_total";
+/// Calls handed to their `fallback`.
+pub const FALLBACKS: &str = "retry_fallbacks_total";
 /// The sleeps between attempts.
 pub const SLEEP: &str = "retry_sleep_seconds";
 
@@ -77,6 +80,10 @@ pub fn describe() {
         "Calls that returned an error, by the class of that error"
     );
     describe_counter!(GAVE_UP, "Calls that gave up, by reason");
+    describe_counter!(
+        FALLBACKS,
+        "Calls that gave up with an error and called their fallback"
+    );
     describe_histogram!(SLEEP, Unit::Seconds, "Sleeps between attempts");
 }
 
@@ -87,6 +94,7 @@ pub(crate) struct Keys {
     retries: [Key; CLASSES.len()],
     errors: [Key; CLASSES.len()],
     gave_up: [Key; GiveUp::COUNT],
+    fallbacks: Key,
     sleep: Key,
 }
 
@@ -110,6 +118,7 @@ impl Keys {
             retries: CLASSES.map(|c| with(RETRIES, "class", c)),
             errors: CLASSES.map(|c| with(ERRORS, "class", c)),
             gave_up: GiveUp::ALL.map(|r| with(GAVE_UP, "reason", r.label())),
+            fallbacks: of(FALLBACKS),
             sleep: of(SLEEP),
         }
     }
@@ -141,6 +150,13 @@ pub(crate) fn retrying(keys: &Keys, class: Option<Class>, delay: Duration) {
             .increment(1);
         r.register_histogram(&keys.sleep, &METADATA)
             .record(delay.as_secs_f64());
+    });
+}
+
+/// A call gave up and called its fallback.
+pub(crate) fn fell_back(keys: &Keys) {
+    ::metrics::with_recorder(|r| {
+        r.register_counter(&keys.fallbacks, &METADATA).increment(1);
     });
 }
 

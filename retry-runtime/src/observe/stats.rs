@@ -75,6 +75,10 @@ pub struct FnStats {
     /// be served until a person acts (billing, credits, a daily quota).
     /// Retrying does not help; alert on it.
     pub quota: u64,
+    /// Calls that gave up with an error and returned what their `fallback`
+    /// returned instead (the call itself is counted as it ended, a failure;
+    /// an annotated fallback keeps statistics of its own).
+    pub fallbacks: u64,
 }
 
 /// The former name of [`GiveUpCounts`].
@@ -216,6 +220,7 @@ impl FnStats {
         let (mine, theirs) = (self.gave_up, other.gave_up);
         self.gave_up = GiveUpCounts::of(|reason| mine.get(reason) + theirs.get(reason));
         self.quota += other.quota;
+        self.fallbacks += other.fallbacks;
     }
 }
 
@@ -230,6 +235,7 @@ struct Counts {
     not_attempted: u64,
     gave_up: [u64; REASONS],
     quota: u64,
+    fallbacks: u64,
 }
 
 const REASONS: usize = GiveUp::COUNT;
@@ -256,6 +262,8 @@ pub struct Recorder {
     gave_up: [AtomicU64; REASONS],
     /// Calls that returned a `Quota` failure.
     quota: AtomicU64,
+    /// Calls handed to their fallback.
+    fallbacks: AtomicU64,
     /// The counts at the last [`reset`]: counters only grow, and what is
     /// read is the difference.
     base: Mutex<Counts>,
@@ -298,6 +306,7 @@ impl Recorder {
             not_attempted: AtomicU64::new(0),
             gave_up: [const { AtomicU64::new(0) }; REASONS],
             quota: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
             base: Mutex::new(Counts {
                 first_try_successes: 0,
                 succeeded_after_retries: 0,
@@ -307,6 +316,7 @@ impl Recorder {
                 not_attempted: 0,
                 gave_up: [0; REASONS],
                 quota: 0,
+                fallbacks: 0,
             }),
             #[cfg(feature = "metrics")]
             keys: std::sync::OnceLock::new(),
@@ -398,6 +408,7 @@ impl Recorder {
             not_attempted: self.not_attempted.load(Relaxed),
             gave_up: std::array::from_fn(|i| self.gave_up[i].load(Relaxed)),
             quota: self.quota.load(Relaxed),
+            fallbacks: self.fallbacks.load(Relaxed),
         }
     }
 
@@ -430,6 +441,7 @@ impl Recorder {
             attempts: (calls + retries).saturating_sub(not_attempted),
             gave_up: GiveUpCounts::of(|reason| gave_up[reason.index()]),
             quota: since(now.quota, base.quota),
+            fallbacks: since(now.fallbacks, base.fallbacks),
         }
     }
 }
@@ -453,6 +465,13 @@ impl Observer for Stats {
         #[cfg(feature = "metrics")]
         crate::observe::metrics::retrying(self.0.keys(), class, delay);
         let _ = (attempt, class, delay);
+    }
+
+    #[cold]
+    fn fell_back(&self) {
+        add(&self.0.fallbacks, 1);
+        #[cfg(feature = "metrics")]
+        crate::observe::metrics::fell_back(self.0.keys());
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]

@@ -70,6 +70,7 @@ fn every_outcome_lands_in_its_counter() {
                 breaker_open: 0,
             },
             quota: 0,
+            fallbacks: 0,
         }
     );
     assert_eq!(got.first_try_success_rate(), 2.0 / 9.0);
@@ -283,13 +284,14 @@ fn give_up_counts_by_reason_read_and_add_by_name() {
         attempts: 1,
         gave_up: counts,
         quota: 3,
+        fallbacks: 1,
     };
     let mut sum = one.clone();
     sum.add(&one);
     for reason in GiveUp::ALL {
         assert_eq!(sum.gave_up.get(reason), 2 * counts.get(reason));
     }
-    assert_eq!(sum.quota, 6);
+    assert_eq!((sum.quota, sum.fallbacks), (6, 2));
     // The former name still compiles.
     #[allow(deprecated)]
     let former: crate::observe::stats::GaveUp = GiveUpCounts::default();

@@ -1,0 +1,176 @@
+//! `fallback = PATH`: when a call gives up with an error, the named function
+//! is called once with the same arguments, and its result is returned.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use retry_runtime::{retry, stats};
+use tests::{ApiError, Script};
+
+static LOCAL_CALLS: AtomicU32 = AtomicU32::new(0);
+
+/// The last model of the chain: a local one that always answers.
+async fn local_model(prompt: String, script: &Script<String>) -> Result<String, ApiError> {
+    let _ = script;
+    LOCAL_CALLS.fetch_add(1, Ordering::SeqCst);
+    Ok(format!("local: {prompt}"))
+}
+
+/// The second model: itself annotated, falling back to the local one.
+#[retry(attempts = 2, wait = none, fallback = local_model, name = "fb.claude")]
+async fn claude(prompt: String, script: &Script<String>) -> Result<String, ApiError> {
+    let _ = &prompt;
+    script.next()
+}
+
+/// The first model, falling back to the second.
+#[retry(attempts = 3, wait = none, fallback = claude, name = "fb.gpt")]
+async fn gpt(prompt: String, script: &Script<String>) -> Result<String, ApiError> {
+    let _ = &prompt;
+    script.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chain_of_models_ends_at_the_first_that_answers() {
+    // gpt fails 3 times, claude twice: the local model answers, with the
+    // same prompt.
+    let script = Script::new((0..5).map(|_| Err(ApiError::status(503))));
+    let before = LOCAL_CALLS.load(Ordering::SeqCst);
+    let answer = gpt("hello".to_string(), &script).await;
+    assert_eq!(answer, Ok("local: hello".to_string()));
+    assert_eq!(script.calls(), 3 + 2);
+    assert_eq!(LOCAL_CALLS.load(Ordering::SeqCst) - before, 1);
+    let (gpt, claude) = (
+        stats::get("fb.gpt").unwrap(),
+        stats::get("fb.claude").unwrap(),
+    );
+    assert_eq!((gpt.fallbacks, gpt.failures), (1, 1));
+    assert_eq!((claude.fallbacks, claude.failures), (1, 1));
+
+    // gpt fails once, then answers: no fallback.
+    let script = Script::new([Err(ApiError::status(503)), Ok("gpt".to_string())]);
+    assert_eq!(gpt_call(&script).await, Ok("gpt".to_string()));
+    // gpt gives up; claude answers at its first attempt.
+    let script = Script::new([
+        Err(ApiError::status(503)),
+        Err(ApiError::status(503)),
+        Err(ApiError::status(503)),
+        Ok("claude".to_string()),
+    ]);
+    assert_eq!(gpt_call(&script).await, Ok("claude".to_string()));
+    assert_eq!(stats::get("fb.gpt").unwrap().fallbacks, 2);
+    assert_eq!(stats::get("fb.claude").unwrap().fallbacks, 1);
+}
+
+async fn gpt_call(script: &Script<String>) -> Result<String, ApiError> {
+    gpt("hi".to_string(), script).await
+}
+
+/// An error the rules do not retry gives up at once: the fallback too.
+#[retry(attempts = 3, fallback = always_fails_too)]
+fn not_retried(n: u32, seen: &mut Vec<u32>) -> Result<u32, ApiError> {
+    seen.push(n);
+    Err(ApiError::status(400))
+}
+
+fn always_fails_too(n: u32, seen: &mut Vec<u32>) -> Result<u32, ApiError> {
+    seen.push(n + 100);
+    Err(ApiError::other())
+}
+
+#[test]
+fn a_plain_fn_falls_back_once_and_returns_the_fallbacks_error() {
+    let mut seen = Vec::new();
+    assert_eq!(not_retried(7, &mut seen), Err(ApiError::other()));
+    assert_eq!(
+        seen,
+        [7, 107],
+        "one attempt, then the fallback with the same arguments"
+    );
+}
+
+struct Client {
+    calls: AtomicU32,
+}
+
+impl Client {
+    #[retry(attempts = 2, wait = none, fallback = Self::cheaper)]
+    async fn complete(&self, _: u32, text: &str) -> Result<String, ApiError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let _ = text;
+        Err(ApiError::timeout())
+    }
+
+    async fn cheaper(&self, n: u32, text: &str) -> Result<String, ApiError> {
+        Ok(format!("cheaper {n} {text}"))
+    }
+
+    #[retry(attempts = 2, wait = none, fallback = Self::reset_and_answer)]
+    fn mutate(&mut self, _: &mut u32) -> Result<u32, ApiError> {
+        Err(ApiError::connect())
+    }
+
+    fn reset_and_answer(&mut self, counter: &mut u32) -> Result<u32, ApiError> {
+        *counter += 1;
+        self.calls.store(0, Ordering::SeqCst);
+        Ok(*counter)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn methods_fall_back_to_methods_with_every_argument_even_unnamed_ones() {
+    let mut client = Client {
+        calls: AtomicU32::new(0),
+    };
+    assert_eq!(client.complete(3, "x").await, Ok("cheaper 3 x".to_string()));
+    assert_eq!(client.calls.load(Ordering::SeqCst), 2);
+    let mut counter = 41;
+    assert_eq!(client.mutate(&mut counter), Ok(42));
+    assert_eq!(client.calls.load(Ordering::SeqCst), 0);
+}
+
+/// A success is returned as it is; a rejected `Ok` that gives up is not an
+/// error, so no fallback.
+#[retry(attempts = 2, wait = none, when_ok = |n: &u32| *n == 0, fallback = never_called)]
+fn rejected(s: &Script<u32>) -> Result<u32, ApiError> {
+    s.next()
+}
+
+fn never_called(_: &Script<u32>) -> Result<u32, ApiError> {
+    panic!("not for a success, nor for a rejected Ok")
+}
+
+#[test]
+fn no_fallback_for_a_success_or_a_rejected_ok() {
+    assert_eq!(rejected(&Script::new([Ok(5)])), Ok(5));
+    assert_eq!(rejected(&Script::new([Ok(0), Ok(0)])), Ok(0));
+}
+
+static DOWN: retry_runtime::CircuitBreaker = retry_runtime::CircuitBreaker::new()
+    .min_attempts(2)
+    .failure_ratio(0.5);
+
+/// An outage of the first provider: once its breaker is open, calls go
+/// straight to the other one without an attempt.
+#[retry(attempts = 2, wait = none, breaker = DOWN, fallback = other_provider, name = "fb.down")]
+async fn first_provider(calls: &AtomicU32) -> std::io::Result<&'static str> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(std::io::ErrorKind::ConnectionReset.into())
+}
+
+async fn other_provider(_: &AtomicU32) -> std::io::Result<&'static str> {
+    Ok("other")
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_sends_calls_to_the_fallback_at_once() {
+    let calls = AtomicU32::new(0);
+    assert_eq!(first_provider(&calls).await.unwrap(), "other");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "two failures open the breaker"
+    );
+    assert_eq!(first_provider(&calls).await.unwrap(), "other");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "refused: no attempt");
+    assert_eq!(stats::get("fb.down").unwrap().fallbacks, 2);
+}
