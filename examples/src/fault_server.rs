@@ -80,6 +80,18 @@ pub struct Seen {
     pub body: Bytes,
     /// The request's number, from 1, over the server's life.
     pub number: u32,
+    /// Its headers (names in lower case; values that are not text left out).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    /// The value of the header `name` (lower case), if the request had it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
@@ -182,11 +194,17 @@ async fn serve(
                         .await
                         .map(|b| b.to_bytes())
                         .unwrap_or_default();
+                    let headers = parts
+                        .headers
+                        .iter()
+                        .filter_map(|(n, v)| Some((n.to_string(), v.to_str().ok()?.to_string())))
+                        .collect();
                     let seen = Seen {
                         method: parts.method.to_string(),
                         path: parts.uri.path().to_string(),
                         body,
                         number,
+                        headers,
                     };
                     let mut reply = handler(&seen);
                     while let Reply::Slow(delay, inner) = reply {

@@ -258,6 +258,15 @@ impl Expansion {
             ),
             None => (quote!(), quote!(_)),
         };
+        // `attempt = a`: the running attempt, one key for the whole call.
+        let first = local("__retry_first");
+        let (first_attempt, bind_attempt) = match &self.args.attempt {
+            Some(name) => (
+                quote!(let #first = #krate::__private::Attempt::first();),
+                quote!(let #name = #first.numbered(#call.failures().saturating_add(1));),
+            ),
+            None => (quote!(), quote!()),
+        };
         let attempt_or_refused = quote! {
             match #step {
                 #steps::Sleep(#delay) => {
@@ -268,6 +277,7 @@ impl Expansion {
                 #refused_arm
                 #attempt_arm => {
                     #(#rebinds)*
+                    #bind_attempt
                     #run_attempt
                 }
             }
@@ -287,6 +297,7 @@ impl Expansion {
                 #check_result
                 #start
                 #keep_last
+                #first_attempt
                 loop {
                     let (#outcome, #timed_out) = #attempt_or_refused;
                     #[allow(unreachable_code)]

@@ -47,6 +47,7 @@ symbols! {
         Budget = "budget",
         Breaker = "breaker",
         Fallback = "fallback",
+        Attempt = "attempt",
         Crate = "crate",
     }
 }

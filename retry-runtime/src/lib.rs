@@ -33,6 +33,7 @@
 //! | `before_sleep = EXPR` | `Fn(&RetryState<'_, E>)` before each sleep; `log` is [`hooks::log`] | none |
 //! | `on_giveup = EXPR` | `Fn(&RetryState<'_, E>)` once when the call returns an error (or a rejected `Ok`) | none |
 //! | `name = "..."` | the name in logs and hooks | `module_path!()::fn_name` |
+//! | `attempt = NAME` | binds the running [`Attempt`] to `NAME` in the body (its number, one idempotency key per call) | none |
 //! | `fallback = PATH` | a function with the same parameters and return type, called once with the same arguments when the call gives up with an error; its result is returned | none |
 //! | `crate = PATH` | where this crate is, for re-exports | `::retry_runtime` |
 //!
@@ -195,7 +196,7 @@ pub use observe::metrics;
 pub use observe::{hooks, stats};
 pub use policy::{chain, class, wait};
 
-pub use engine::RetryAfter;
+pub use engine::{Attempt, IdempotencyKey, RetryAfter};
 pub use flows::builder::{Retrying, Rule};
 pub use policy::wait::{Jitter, Wait};
 pub use policy::{Class, ClassSet, Classify, Elapsed, GiveUp, RetryState};

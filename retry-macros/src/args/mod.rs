@@ -35,6 +35,8 @@ pub struct Args {
     /// A function called with the same arguments when the call gives up
     /// with an error.
     pub fallback: Option<Path>,
+    /// The name the body sees the running attempt under.
+    pub attempt: Option<syn::Ident>,
     pub krate: Option<Path>,
     /// Where each key was written, for checks that span several keys.
     keys: Vec<(Key, Span)>,

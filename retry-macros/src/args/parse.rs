@@ -124,6 +124,15 @@ impl Args {
                     "expected the path of a `static CircuitBreaker`: `breaker = LLM`",
                 )?)
             }
+            Key::Attempt => {
+                let ident: syn::Ident = input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected a name for the running attempt: `attempt = a` (then `a.number()`, `a.idempotency_key()` in the body); the number of attempts is `attempts = 5`",
+                    )
+                })?;
+                self.attempt = Some(ident);
+            }
             Key::Fallback => {
                 let path: Path = input.parse().map_err(|e| {
                     syn::Error::new(

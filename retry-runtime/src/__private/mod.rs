@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 pub use crate::counters::clock::{Clock, Now, StdClock, TokioClock};
+pub use crate::engine::Attempt;
 pub use crate::engine::{
     Call, DEFAULT_ATTEMPTS, Ended, Failure, Limits, Matched, Observer, RetryAfter, Settings, Step,
 };

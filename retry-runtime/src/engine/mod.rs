@@ -14,7 +14,9 @@
 //! - [`log`]: the DEBUG event of each decision; [`redact`]: secrets out of
 //!   logged text.
 //! - [`testing`]: the switch that zeroes waits in tests.
+//! - [`attempt`]: what the body may know of its attempt ([`Attempt`]).
 
+pub(crate) mod attempt;
 pub(crate) mod call;
 pub(crate) mod gates;
 pub(crate) mod log;
@@ -24,6 +26,7 @@ pub(crate) mod settings;
 pub(crate) mod sleep;
 pub mod testing;
 
+pub use attempt::{Attempt, IdempotencyKey};
 pub use call::{Call, Step};
 pub(crate) use observer::forward;
 pub use observer::{Ended, Observer};

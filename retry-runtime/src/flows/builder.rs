@@ -522,6 +522,60 @@ impl<T, E> Retrying<T, E> {
         self.call_counted(attempt).await.result
     }
 
+    /// [`call`](Retrying::call), with the running [`Attempt`](crate::Attempt)
+    /// given to each attempt: its number (for `x-stainless-retry-count`, for
+    /// logs) and a key every attempt of the call shares (for
+    /// `Idempotency-Key`).
+    ///
+    /// ```
+    /// use retry_runtime::{Retrying, wait};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let policy = Retrying::<u32, std::io::Error>::new().attempts(3).wait(wait::none());
+    /// let mut keys = Vec::new();
+    /// let n = policy
+    ///     .call_with(|attempt| {
+    ///         keys.push(attempt.idempotency_key());
+    ///         let n = attempt.number();
+    ///         async move {
+    ///             if n < 2 { Err(std::io::ErrorKind::ConnectionReset.into()) } else { Ok(n) }
+    ///         }
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!((n, keys.len()), (2, 2));
+    /// assert_eq!(keys[0], keys[1]);
+    /// # }
+    /// ```
+    pub async fn call_with<F, Fut>(&self, mut attempt: F) -> Result<T, E>
+    where
+        F: FnMut(crate::Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let first = crate::Attempt::first();
+        let mut number = 0;
+        self.call(|| {
+            number += 1;
+            attempt(first.numbered(number))
+        })
+        .await
+    }
+
+    /// [`call_blocking`](Retrying::call_blocking) with the running
+    /// [`Attempt`](crate::Attempt) given to each attempt (see
+    /// [`call_with`](Retrying::call_with)).
+    pub fn call_blocking_with<F>(&self, mut attempt: F) -> Result<T, E>
+    where
+        F: FnMut(crate::Attempt) -> Result<T, E>,
+    {
+        let first = crate::Attempt::first();
+        let mut number = 0;
+        self.call_blocking(|| {
+            number += 1;
+            attempt(first.numbered(number))
+        })
+    }
+
     /// [`call`](Retrying::call), and how it went.
     pub(crate) async fn call_counted<F, Fut>(&self, mut attempt: F) -> Counted<T, E>
     where
