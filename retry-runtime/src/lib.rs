@@ -174,6 +174,9 @@ mod flows;
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod http;
 mod observe;
+#[cfg(feature = "async-openai")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async-openai")))]
+pub mod openai;
 mod policy;
 mod protect;
 
@@ -211,6 +214,8 @@ pub use protect::{
 pub(crate) const INTEGRATIONS: &[chain::Recogniser] = &[
     #[cfg(feature = "reqwest")]
     http::recognise,
+    #[cfg(feature = "async-openai")]
+    openai::recognise,
 ];
 
 /// The `reqwest` this crate's `reqwest` feature was built against (0.13):

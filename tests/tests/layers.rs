@@ -11,8 +11,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// From the bottom up, as the crate docs draw them.
-const LAYERS: [&str; 8] = [
-    "policy", "counters", "protect", "engine", "observe", "flows", "http", "fleet",
+const LAYERS: [&str; 9] = [
+    "policy", "counters", "protect", "engine", "observe", "flows", "http", "openai", "fleet",
 ];
 
 /// Names the crate root defines itself (wired there, read below).

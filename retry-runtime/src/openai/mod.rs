@@ -1,0 +1,187 @@
+//! [async-openai](https://docs.rs/async-openai) (0.43, on reqwest 0.13):
+//! [`Classify`] for its `OpenAIError`, and a transport that keeps what its
+//! own error drops. Behind the `async-openai` cargo feature.
+//!
+//! **async-openai retries by itself.** Its default client wraps every
+//! request in a retry layer of its own (a few attempts on 429 and 5xx).
+//! Under `#[retry(attempts = 5)]` each of the five attempts would then be
+//! several requests, and a rate-limited API sees a retry storm. Build the
+//! client with [`client`]: it installs [`Transport`], which sends each
+//! request once (no retry layer), so one logical call sends exactly
+//! `attempts` requests, and turns an error response into an
+//! [`http::Error`] that keeps the status, `Retry-After`, `x-should-retry`,
+//! the rate-limit headers and the provider's error body (read by the same
+//! rules as [`http::check`]). async-openai's own error (`ApiError`) keeps
+//! only the status and the parsed body: with it, the `Retry-After` header
+//! is lost (the delay in OpenAI's message, "Please try again in 1.5s", is
+//! still read).
+//!
+//! ```no_run
+//! use async_openai::config::OpenAIConfig;
+//! use async_openai::error::OpenAIError;
+//! use async_openai::types::chat::{ChatCompletionRequestUserMessage, CreateChatCompletionRequestArgs};
+//! use async_openai::Client;
+//! use retry_runtime::retry;
+//!
+//! #[retry(attempts = 5, timeout = 60s)]
+//! async fn complete(client: &Client<OpenAIConfig>, prompt: &str) -> Result<String, OpenAIError> {
+//!     let request = CreateChatCompletionRequestArgs::default()
+//!         .model("gpt-4o-mini")
+//!         .messages([ChatCompletionRequestUserMessage::from(prompt).into()])
+//!         .build()?;
+//!     let response = client.chat().create(request).await?;
+//!     Ok(response.choices[0].message.content.clone().unwrap_or_default())
+//! }
+//!
+//! # async fn run() -> Result<(), OpenAIError> {
+//! let client = retry_runtime::openai::client(
+//!     OpenAIConfig::new().with_api_base("http://127.0.0.1:8080/v1"),
+//!     reqwest::Client::new(),
+//! );
+//! println!("{}", complete(&client, "Say hello.").await?);
+//! # Ok(()) }
+//! ```
+//!
+//! Classes: a transport error as reqwest's ([`Classify`] for
+//! `reqwest::Error`); an error response by the providers' rules
+//! ([`http::classify`]: `insufficient_quota` is `Quota`, a rate limit is
+//! `Status(429)`, …); a stream that broke midway (`StreamError`) is
+//! `Connect`, a break that `Retrying::stream` reopens; a body that does not
+//! decode, a file error or an invalid argument is `Other`. `OpenAIError`
+//! comes from [`Elapsed`] (so `timeout = ...` works with no error type of
+//! your own) and from [`CircuitOpen`] (so does `breaker = ...`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_openai::config::Config;
+use async_openai::error::{OpenAIError, StreamError};
+use async_openai::middleware::HttpRequestFactory;
+
+use crate::http;
+use crate::policy::Elapsed;
+use crate::policy::class::{Class, Classify};
+use crate::protect::CircuitOpen;
+
+/// An async-openai client that sends each request once, through
+/// [`Transport`]: its own retry layer is not installed (the retries are
+/// `#[retry]`'s), and an error response keeps its headers.
+pub fn client<C: Config>(config: C, http_client: reqwest::Client) -> async_openai::Client<C> {
+    async_openai::Client::build(http_client.clone(), config)
+        .with_http_service(Transport::new(http_client))
+}
+
+/// The transport of [`client`] (a `tower::Service` for async-openai's
+/// `with_http_service`): one request per call, a success returned as it
+/// is (its rate-limit headers with it), an error response turned into an
+/// [`http::Error`] by [`http::check`], inside `OpenAIError::Boxed`.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    client: reqwest::Client,
+}
+
+impl Transport {
+    /// A transport that sends with `client`.
+    pub fn new(client: reqwest::Client) -> Self {
+        Transport { client }
+    }
+}
+
+type Sent = Pin<Box<dyn Future<Output = Result<reqwest::Response, OpenAIError>> + Send>>;
+
+impl tower::Service<HttpRequestFactory> for Transport {
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future = Sent;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: HttpRequestFactory) -> Self::Future {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let request = request.build().await?;
+            let response = client.execute(request).await?;
+            http::check(response)
+                .await
+                .map_err(|e| OpenAIError::Boxed(Box::new(e)))
+        })
+    }
+}
+
+/// The [`http::Error`] inside an `OpenAIError` (from [`Transport`], or a
+/// timeout or breaker of this crate).
+fn ours(error: &OpenAIError) -> Option<&http::Error> {
+    match error {
+        OpenAIError::Boxed(boxed) => boxed.downcast_ref::<http::Error>(),
+        _ => None,
+    }
+}
+
+impl Classify for OpenAIError {
+    fn class(&self) -> Class {
+        if let Some(e) = ours(self) {
+            return e.class();
+        }
+        match self {
+            OpenAIError::Reqwest(e) => e.class(),
+            OpenAIError::ApiError(response) => {
+                let status = response.status_code.as_u16();
+                let e = &response.api_error;
+                http::classify_error(
+                    status,
+                    e.r#type.as_deref(),
+                    e.code.as_deref(),
+                    Some(&e.message),
+                )
+                .unwrap_or(Class::Status(status))
+            }
+            OpenAIError::StreamError(e) => match **e {
+                StreamError::EventStream(_) => Class::Connect,
+                _ => Class::Other,
+            },
+            OpenAIError::Boxed(e) => {
+                crate::chain::recognise(e.as_ref()).map_or(Class::Other, |c| c.class())
+            }
+            _ => Class::Other,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        if let Some(e) = ours(self) {
+            return e.retry_after();
+        }
+        match self {
+            OpenAIError::ApiError(response) => http::message_delay(&response.api_error.message)
+                .filter(|d| *d <= http::ABSURD_DELAY),
+            _ => None,
+        }
+    }
+
+    fn should_retry(&self) -> Option<bool> {
+        ours(self).and_then(Classify::should_retry)
+    }
+}
+
+/// Found in a chain of causes ([`chain`](crate::chain)): an `OpenAIError`
+/// inside an `anyhow::Error` or a boxed error.
+pub(crate) fn recognise<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e dyn Classify> {
+    e.downcast_ref::<OpenAIError>().map(|e| e as &dyn Classify)
+}
+
+/// A timed-out attempt (`timeout = ...`): class `Timeout`.
+impl From<Elapsed> for OpenAIError {
+    fn from(elapsed: Elapsed) -> Self {
+        OpenAIError::Boxed(Box::new(http::Error::from(elapsed)))
+    }
+}
+
+/// A call an open breaker refused (`breaker = ...`): class `Other`.
+impl From<CircuitOpen> for OpenAIError {
+    fn from(open: CircuitOpen) -> Self {
+        OpenAIError::Boxed(Box::new(http::Error::from(open)))
+    }
+}
