@@ -220,6 +220,10 @@ pub(crate) const INTEGRATIONS: &[chain::Recogniser] = &[
 
 /// The `reqwest` this crate's `reqwest` feature was built against (0.13):
 /// build your client from it so that its errors are the ones classified.
+/// It comes without TLS and without `json`: for an `https` API, add
+/// `reqwest = { version = "0.13", default-features = false, features =
+/// ["rustls", "json"] }` to your own dependencies (features unify: the
+/// re-exported crate is the same one, with them).
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use reqwest;
