@@ -522,7 +522,7 @@ impl<T, E> Retrying<T, E> {
         self.call_counted(attempt).await.result
     }
 
-    /// [`call`](Retrying::call), with the running [`Attempt`](crate::Attempt)
+    /// [`call`](Retrying::call), with the running [`Attempt`](crate::engine::Attempt)
     /// given to each attempt: its number (for `x-stainless-retry-count`, for
     /// logs) and a key every attempt of the call shares (for
     /// `Idempotency-Key`).
@@ -549,10 +549,10 @@ impl<T, E> Retrying<T, E> {
     /// ```
     pub async fn call_with<F, Fut>(&self, mut attempt: F) -> Result<T, E>
     where
-        F: FnMut(crate::Attempt) -> Fut,
+        F: FnMut(crate::engine::Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let first = crate::Attempt::first();
+        let first = crate::engine::Attempt::first();
         let mut number = 0;
         self.call(|| {
             number += 1;
@@ -562,13 +562,13 @@ impl<T, E> Retrying<T, E> {
     }
 
     /// [`call_blocking`](Retrying::call_blocking) with the running
-    /// [`Attempt`](crate::Attempt) given to each attempt (see
+    /// [`Attempt`](crate::engine::Attempt) given to each attempt (see
     /// [`call_with`](Retrying::call_with)).
     pub fn call_blocking_with<F>(&self, mut attempt: F) -> Result<T, E>
     where
-        F: FnMut(crate::Attempt) -> Result<T, E>,
+        F: FnMut(crate::engine::Attempt) -> Result<T, E>,
     {
-        let first = crate::Attempt::first();
+        let first = crate::engine::Attempt::first();
         let mut number = 0;
         self.call_blocking(|| {
             number += 1;

@@ -144,7 +144,7 @@ impl Classify for OpenAIError {
                 _ => Class::Other,
             },
             OpenAIError::Boxed(e) => {
-                crate::chain::recognise(e.as_ref()).map_or(Class::Other, |c| c.class())
+                crate::policy::chain::recognise(e.as_ref()).map_or(Class::Other, |c| c.class())
             }
             _ => Class::Other,
         }
