@@ -48,7 +48,7 @@ pub fn function(func: &ItemFn, args: &Args, errors: &mut Errors) {
     if let Some(variadic) = &sig.variadic {
         errors.spanned(variadic, "`#[retry]` cannot go on a variadic function");
     }
-    if args.fallback.is_some() {
+    if let Some(fallback) = &args.fallback {
         // The fallback gets every argument: one that may not exist cannot be
         // passed.
         for arg in &sig.inputs {
@@ -56,15 +56,47 @@ pub fn function(func: &ItemFn, args: &Args, errors: &mut Errors) {
                 FnArg::Receiver(r) => &r.attrs,
                 FnArg::Typed(t) => &t.attrs,
             };
-            for attr in attrs
-                .iter()
-                .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
-            {
+            for attr in attrs.iter().filter(|a| a.path().is_ident("cfg")) {
                 errors.spanned(
                     attr,
                     "`fallback` passes every argument on: a parameter under `#[cfg]` cannot be passed",
                 );
             }
+        }
+        // The function itself: a retry loop that calls itself for ever.
+        let segments: Vec<String> = fallback
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
+        let own = sig.ident.to_string();
+        let itself = match segments.as_slice() {
+            [name] => *name == own,
+            [this, name] => this == "Self" && *name == own,
+            _ => false,
+        };
+        if itself {
+            errors.spanned(
+                fallback,
+                format!(
+                    "`{own}` cannot be its own fallback: it would call itself for ever; name another function"
+                ),
+            );
+        }
+    }
+    if let Some(name) = &args.attempt {
+        // A parameter of the same name would be hidden in the body.
+        let shadowed = sig.inputs.iter().any(|arg| match arg {
+            FnArg::Typed(t) => matches!(&*t.pat, syn::Pat::Ident(p) if p.ident == *name),
+            FnArg::Receiver(_) => name == "self",
+        });
+        if shadowed {
+            errors.spanned(
+                name,
+                format!(
+                    "`attempt = {name}` would hide the parameter `{name}` in the body: choose another name"
+                ),
+            );
         }
     }
     if let (Some(key), None) = (args.key_span(Key::Timeout), &sig.asyncness) {

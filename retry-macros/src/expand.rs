@@ -232,7 +232,14 @@ impl Expansion {
             refused_outcome,
         } = self.start(&l, settings_ref, &call_ty);
         let fallback = self.fallback_call(&l, &passed, is_async);
-        let decide = self.decide(&l, fallback);
+        // With a fallback, giving up with an error leaves the loop (and every
+        // local of the decision: the error, the failure) before it runs.
+        let loop_label = syn::Lifetime::new("'__retry_call", Span::mixed_site());
+        let (label, after_loop) = match &fallback {
+            Some(fallback) => (quote!(#loop_label:), fallback.clone()),
+            None => (quote!(), quote!()),
+        };
+        let decide = self.decide(&l, fallback.is_some().then_some(&loop_label));
         let Locals {
             outcome,
             timed_out,
@@ -298,12 +305,13 @@ impl Expansion {
                 #start
                 #keep_last
                 #first_attempt
-                loop {
+                #label loop {
                     let (#outcome, #timed_out) = #attempt_or_refused;
                     #[allow(unreachable_code)]
                     let #delay = #decide;
                     #step = #steps::Sleep(#delay);
                 }
+                #after_loop
             }
         };
         let ItemFn {
@@ -499,7 +507,7 @@ impl Expansion {
     }
 
     /// The block that judges the attempt's outcome: returns it, or yields the delay.
-    fn decide(&self, l: &Locals, fallback: Option<TokenStream>) -> TokenStream {
+    fn decide(&self, l: &Locals, fallback: Option<&syn::Lifetime>) -> TokenStream {
         let krate = &self.krate;
         let p = quote!(#krate::__private);
         let Locals {
@@ -541,9 +549,11 @@ impl Expansion {
             None => quote!(),
         };
         let give_up = match fallback {
-            Some(fallback) => quote! {
+            // The error and the failure are dropped before the fallback runs
+            // (an error that is not `Send` must not live across its `.await`).
+            Some(label) => quote! {
                 if #result.is_err() {
-                    #fallback
+                    break #label;
                 }
                 return (&#ret).join(#result);
             },

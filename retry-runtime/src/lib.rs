@@ -31,7 +31,7 @@
 //! | `when_ok = EXPR` | `Fn(&T) -> bool`: also retry an `Ok` for which it is true; on giving up the last `Ok` is returned | none |
 //! | `retry_after = honor` / `honor(max = D)` / `ignore` | obey [`Classify::retry_after`]: sleep `max(wait, requested)`; above `max`, give up at once | `honor(max = 60s)` |
 //! | `before_sleep = EXPR` | `Fn(&RetryState<'_, E>)` before each sleep; `log` is [`hooks::log`] | none |
-//! | `on_giveup = EXPR` | `Fn(&RetryState<'_, E>)` once when the call returns an error (or a rejected `Ok`) | none |
+//! | `on_giveup = EXPR` | `Fn(&RetryState<'_, E>)` once when the call gives up with an error (or a rejected `Ok`), before any `fallback` | none |
 //! | `name = "..."` | the name in logs and hooks | `module_path!()::fn_name` |
 //! | `attempt = NAME` | binds the running [`Attempt`] to `NAME` in the body (its number, one idempotency key per call) | none |
 //! | `fallback = PATH` | a function with the same parameters and return type, called once with the same arguments when the call gives up with an error; its result is returned | none |

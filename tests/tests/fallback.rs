@@ -174,3 +174,43 @@ async fn an_open_breaker_sends_calls_to_the_fallback_at_once() {
     assert_eq!(calls.load(Ordering::SeqCst), 2, "refused: no attempt");
     assert_eq!(stats::get("fb.down").unwrap().fallbacks, 2);
 }
+
+/// An error type that is not `Send`: dropped before the fallback runs, so
+/// the function's future stays `Send`.
+#[retry(attempts = 2, wait = none, fallback = boxed_fallback)]
+async fn boxed_errors(n: u32) -> Result<u32, Box<dyn std::error::Error>> {
+    Err(format!("no {n}").into())
+}
+
+async fn boxed_fallback(n: u32) -> Result<u32, Box<dyn std::error::Error>> {
+    tokio::task::yield_now().await;
+    Ok(n)
+}
+
+fn assert_send<T: Send>(t: T) -> T {
+    t
+}
+
+#[tokio::test]
+async fn a_future_with_a_non_send_error_stays_send() {
+    assert_eq!(assert_send(boxed_errors(4)).await.unwrap(), 4);
+}
+
+/// A body with `?` and a timeout (the attempt is its own future).
+#[retry(attempts = 2, wait = none, timeout = 1s, fallback = parsed_fallback)]
+async fn parsed(text: String) -> Result<u32, std::io::Error> {
+    let n: u32 = text
+        .parse()
+        .map_err(|_| std::io::Error::other("not a number"))?;
+    Ok(n)
+}
+
+async fn parsed_fallback(text: String) -> Result<u32, std::io::Error> {
+    Ok(u32::try_from(text.len()).unwrap_or(u32::MAX))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_with_question_marks_and_a_timeout_falls_back_too() {
+    assert_eq!(parsed("12".into()).await.unwrap(), 12);
+    assert_eq!(parsed("twelve".into()).await.unwrap(), 6);
+}

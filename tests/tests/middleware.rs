@@ -47,13 +47,10 @@ async fn when_it_gives_up_the_caller_gets_the_servers_response() {
         Reply::status(500, "three").header("x-request-id", "r3"),
         Reply::status(200, "never"),
     ]);
-    let response = client()
-        .post(server.url("/"))
-        .body("prompt")
-        .send()
-        .await
-        .unwrap();
+    let url = server.url("/v1/chat/completions");
+    let response = client().post(&url).body("prompt").send().await.unwrap();
     assert_eq!(response.status(), 500);
+    assert_eq!(response.url().as_str(), url, "the URL as it was");
     assert_eq!(response.headers()["x-request-id"], "r3");
     assert_eq!(response.text().await.unwrap(), "three");
     assert_eq!(server.requests(), 3);
@@ -71,11 +68,10 @@ async fn when_it_gives_up_the_caller_gets_the_servers_response() {
 
 #[tokio::test]
 async fn a_refused_connection_is_retried_then_returned_as_the_error() {
-    // A port nothing listens on.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // A port bound (so that no other test gets it) but not listening.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
     let error = client()
         .get(format!("http://{addr}/"))
         .send()
@@ -86,4 +82,18 @@ async fn a_refused_connection_is_retried_then_returned_as_the_error() {
         "{error:?}"
     );
     assert_eq!(take_delays().len(), 2, "three attempts");
+}
+
+#[tokio::test]
+async fn a_streamed_body_is_sent_once_under_the_policy() {
+    let server = FaultServer::scripted([Reply::status(503, "busy"), Reply::status(200, "ok")]);
+    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>("prompt")]);
+    let body = reqwest::Body::wrap_stream(chunks);
+    let response = client()
+        .post(server.url("/"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((response.status().as_u16(), server.requests()), (503, 1));
 }

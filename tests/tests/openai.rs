@@ -132,3 +132,14 @@ fn async_openais_own_errors_are_classified() {
     let open = OpenAIError::from(retry_runtime::CircuitOpen);
     assert_eq!(open.class(), Class::Other);
 }
+
+#[test]
+fn an_error_object_in_a_200_body_is_classified_by_the_rules() {
+    let body = r#"{"error":{"message":"Overloaded","type":"overloaded_error"}}"#;
+    let decode = serde_json::from_str::<u32>(body).unwrap_err();
+    let e = OpenAIError::JSONDeserialize(decode, body.to_string());
+    assert_eq!(e.class(), Class::Status(529));
+    let decode = serde_json::from_str::<u32>("{}").unwrap_err();
+    let e = OpenAIError::JSONDeserialize(decode, "{\"choices\":[]}".to_string());
+    assert_eq!(e.class(), Class::Other, "a body that just does not decode");
+}

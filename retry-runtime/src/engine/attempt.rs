@@ -78,13 +78,14 @@ impl Attempt {
 
 /// 128 unpredictable bits without a syscall: two draws of the standard
 /// library's per-thread random hash keys (seeded from the OS once per
-/// thread, and stepped on every use).
+/// thread, and stepped on every use), each hashed with the process id, so
+/// that processes forked from one thread do not draw the same keys.
 fn random_u128() -> u128 {
     use std::hash::{BuildHasher, Hasher};
     let draw = || {
-        std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish()
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.finish()
     };
     (u128::from(draw()) << 64) | u128::from(draw())
 }

@@ -166,6 +166,21 @@ pub(super) fn stream_error(data: &str) -> (Class, Option<Duration>) {
     }
 }
 
+/// The class and requested delay of a body that is a provider's error
+/// object, by the same rules as an error event in a stream; `None` when it
+/// is none (not JSON, or no `error`).
+///
+/// ```
+/// use retry_runtime::{Class, http::error_object};
+///
+/// let overloaded = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+/// assert_eq!(error_object(overloaded), Some((Class::Status(529), None)));
+/// assert_eq!(error_object(r#"{"choices":[]}"#), None);
+/// ```
+pub fn error_object(body: &str) -> Option<(Class, Option<Duration>)> {
+    ErrorObject::parse(body).map(|o| (o.class(500).unwrap_or(Class::Status(500)), o.delay()))
+}
+
 /// Types and codes of an account that needs a person.
 const QUOTA: &[&str] = &[
     "insufficient_quota",

@@ -20,19 +20,23 @@
 //! ```
 //!
 //! Each attempt sends a clone of the request (a request whose body is a
-//! stream cannot be cloned: it is sent once). A response whose status is not
-//! a success is read whole and judged as [`check`](super::check) judges it
-//! (status, `Retry-After`, `x-should-retry`, the error body); when the
-//! policy gives up, that response is returned as the server sent it (status,
-//! headers, body), as without the middleware. A transport error that is not
-//! retried (or the last one) is returned as the error.
+//! stream cannot be cloned: it is sent once, still under the policy's
+//! gates and statistics). A response whose status is not a success is read
+//! (up to [`BODY_BYTES`]) and judged as
+//! [`check`](super::check) judges it (status, `Retry-After`,
+//! `x-should-retry`, the error body); when the policy gives up, that
+//! response is returned with its status, headers, URL, extensions and the
+//! body as read, as without the middleware. A transport error that is not
+//! retried (or the last one) is returned as the error. What the inner
+//! middlewares write into the extensions on the last attempt reaches the
+//! caller.
 
 use std::sync::Mutex;
 
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
-use super::Error;
+use super::{BODY_BYTES, Error};
 use crate::flows::builder::Retrying;
 use crate::policy::class::{Class, Classify};
 
@@ -40,20 +44,25 @@ use crate::policy::class::{Class, Classify};
 #[derive(Clone, Debug)]
 pub struct RetryMiddleware {
     policy: Retrying<Response, Error>,
+    /// The same policy with one attempt, for a request that cannot be cloned.
+    once: Retrying<Response, Error>,
 }
 
 impl RetryMiddleware {
-    /// A middleware that retries with `policy` (call `.classify()` on it
-    /// for the `Transient` default and the server's requested delay).
+    /// A middleware that retries with `policy`, its errors classified
+    /// (`.classify()` is applied: the `Transient` default, the server's
+    /// requested delay and `x-should-retry`).
     pub fn new(policy: Retrying<Response, Error>) -> Self {
-        RetryMiddleware { policy }
+        let policy = policy.classify();
+        let once = policy.clone().attempts(1);
+        RetryMiddleware { policy, once }
     }
 }
 
 /// What the last attempt that failed got, to return it as it was.
 enum Last {
-    /// An error response, read whole.
-    Response(::http::Response<Vec<u8>>),
+    /// An error response, read (up to [`BODY_BYTES`]).
+    Response(Response),
     Failed(reqwest_middleware::Error),
 }
 
@@ -65,42 +74,39 @@ impl Middleware for RetryMiddleware {
         extensions: &mut ::http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let Some(first) = req.try_clone() else {
-            // A streamed body cannot be sent twice.
-            return next.run(req, extensions).await;
+        // A request whose body is a stream cannot be sent twice: one
+        // attempt, still under the policy's gates, timeout and statistics.
+        let first = req.try_clone();
+        let policy = if first.is_some() {
+            &self.policy
+        } else {
+            &self.once
         };
         let mut spare = Some(req);
         let last: Mutex<Option<Last>> = Mutex::new(None);
         let keep = |l: Option<Last>| *last.lock().unwrap_or_else(|e| e.into_inner()) = l;
-        let outcome = self
-            .policy
+        // What the inner middlewares wrote, from the last attempt.
+        let written: Mutex<Option<::http::Extensions>> = Mutex::new(None);
+        let outcome = policy
             .call(|| {
-                let request = spare.take().or_else(|| first.try_clone());
+                let request = spare
+                    .take()
+                    .or_else(|| first.as_ref().and_then(Request::try_clone));
                 let next = next.clone();
-                let mut extensions = extensions.clone();
-                let keep = &keep;
+                let mut attempt_extensions = extensions.clone();
+                let (keep, written) = (&keep, &written);
                 async move {
                     // What an attempt that times out leaves: nothing.
                     keep(None);
                     let Some(request) = request else {
                         return Err(Error::new(Class::Other, "the request cannot be cloned"));
                     };
-                    match next.run(request, &mut extensions).await {
+                    let sent = next.run(request, &mut attempt_extensions).await;
+                    *written.lock().unwrap_or_else(|e| e.into_inner()) = Some(attempt_extensions);
+                    match sent {
                         Ok(response) if response.status().is_success() => Ok(response),
                         Ok(response) => {
-                            let status = response.status();
-                            let version = response.version();
-                            let headers = response.headers().clone();
-                            let bytes = match response.bytes().await {
-                                Ok(bytes) => bytes.to_vec(),
-                                Err(e) => return Err(Error::from(e)),
-                            };
-                            let text = String::from_utf8_lossy(&bytes).into_owned();
-                            let judged = Error::from_status(status.as_u16(), &headers, text);
-                            let mut kept = ::http::Response::new(bytes);
-                            *kept.status_mut() = status;
-                            *kept.version_mut() = version;
-                            *kept.headers_mut() = headers;
+                            let (judged, kept) = read_error(response).await;
                             keep(Some(Last::Response(kept)));
                             Err(judged)
                         }
@@ -118,14 +124,47 @@ impl Middleware for RetryMiddleware {
                 }
             })
             .await;
+        if let Some(written) = written.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            *extensions = written;
+        }
         match outcome {
             Ok(response) => Ok(response),
             Err(judged) => match last.into_inner().unwrap_or_else(|e| e.into_inner()) {
-                Some(Last::Response(response)) => Ok(Response::from(response)),
+                Some(Last::Response(response)) => Ok(response),
                 Some(Last::Failed(error)) => Err(error),
                 // Refused before any attempt (an open breaker), or timed out.
                 None => Err(reqwest_middleware::Error::middleware(judged)),
             },
         }
     }
+}
+
+/// An error response judged as [`check`](super::check) judges it, and the
+/// same response rebuilt for the caller: status, version, headers, URL and
+/// extensions as they were, the body as read (up to [`BODY_BYTES`]).
+async fn read_error(response: Response) -> (Error, Response) {
+    use reqwest::ResponseBuilderExt;
+    let url = response.url().clone();
+    let response = ::http::Response::from(response);
+    let (parts, body) = response.into_parts();
+    let mut body = Response::from(::http::Response::new(body));
+    let mut bytes = Vec::new();
+    while bytes.len() < BODY_BYTES {
+        match body.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(BODY_BYTES);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let judged = Error::from_status(parts.status.as_u16(), &parts.headers, text);
+    let mut kept = ::http::Response::builder()
+        .status(parts.status)
+        .version(parts.version)
+        .url(url)
+        .body(bytes)
+        .unwrap_or_default();
+    *kept.headers_mut() = parts.headers;
+    kept.extensions_mut().extend(parts.extensions);
+    (judged, Response::from(kept))
 }

@@ -35,7 +35,7 @@ pub mod middleware;
 #[cfg_attr(docsrs, doc(cfg(feature = "sse")))]
 pub mod sse;
 
-pub use dialect::{Verdict, classify, classify_error, go_duration, message_delay};
+pub use dialect::{Verdict, classify, classify_error, error_object, go_duration, message_delay};
 pub use limits::{Limit, RateLimits, pace, rate_limits, rate_limits_at};
 
 use std::error::Error as StdError;

@@ -42,12 +42,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With [`client`], an error response arrives as `OpenAIError::Boxed`
+//! holding an [`http::Error`] (not as `OpenAIError::ApiError`): match on
+//! its class, or downcast it. Calling `with_http_client` on the client
+//! afterwards puts async-openai's own retry layer back.
+//!
 //! Classes: a transport error as reqwest's ([`Classify`] for
 //! `reqwest::Error`); an error response by the providers' rules
 //! ([`http::classify`]: `insufficient_quota` is `Quota`, a rate limit is
 //! `Status(429)`, …); a stream that broke midway (`StreamError`) is
 //! `Connect`, a break that `Retrying::stream` reopens; a body that does not
-//! decode, a file error or an invalid argument is `Other`. `OpenAIError`
+//! decode is `Other` unless it is an error object (a gateway's error in a
+//! 200 body or stream event: the providers' rules); a file error or an
+//! invalid argument is `Other`. `OpenAIError`
 //! comes from [`Elapsed`] (so `timeout = ...` works with no error type of
 //! your own) and from [`CircuitOpen`] (so does `breaker = ...`).
 
@@ -112,18 +119,20 @@ impl tower::Service<HttpRequestFactory> for Transport {
     }
 }
 
-/// The [`http::Error`] inside an `OpenAIError` (from [`Transport`], or a
-/// timeout or breaker of this crate).
-fn ours(error: &OpenAIError) -> Option<&http::Error> {
+/// What classifies an `OpenAIError` that wraps another error (from
+/// [`Transport`], a timeout or breaker of this crate, or a tower layer of
+/// the user's around them): the first error of its chain that is
+/// recognised.
+fn inner(error: &OpenAIError) -> Option<&dyn Classify> {
     match error {
-        OpenAIError::Boxed(boxed) => boxed.downcast_ref::<http::Error>(),
+        OpenAIError::Boxed(boxed) => crate::policy::chain::recognise(boxed.as_ref()),
         _ => None,
     }
 }
 
 impl Classify for OpenAIError {
     fn class(&self) -> Class {
-        if let Some(e) = ours(self) {
+        if let Some(e) = inner(self) {
             return e.class();
         }
         match self {
@@ -143,26 +152,30 @@ impl Classify for OpenAIError {
                 StreamError::EventStream(_) => Class::Connect,
                 _ => Class::Other,
             },
-            OpenAIError::Boxed(e) => {
-                crate::policy::chain::recognise(e.as_ref()).map_or(Class::Other, |c| c.class())
+            // A 200 body (or stream event) that is an error object: by the
+            // providers' rules; anything else that does not decode: `Other`.
+            OpenAIError::JSONDeserialize(_, content) => {
+                http::error_object(content).map_or(Class::Other, |(class, _)| class)
             }
             _ => Class::Other,
         }
     }
 
     fn retry_after(&self) -> Option<Duration> {
-        if let Some(e) = ours(self) {
+        if let Some(e) = inner(self) {
             return e.retry_after();
         }
         match self {
-            OpenAIError::ApiError(response) => http::message_delay(&response.api_error.message)
-                .filter(|d| *d <= http::ABSURD_DELAY),
+            OpenAIError::ApiError(response) => http::message_delay(&response.api_error.message),
+            OpenAIError::JSONDeserialize(_, content) => {
+                http::error_object(content).and_then(|(_, delay)| delay)
+            }
             _ => None,
         }
     }
 
     fn should_retry(&self) -> Option<bool> {
-        ours(self).and_then(Classify::should_retry)
+        inner(self).and_then(Classify::should_retry)
     }
 }
 

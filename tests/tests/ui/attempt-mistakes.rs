@@ -11,4 +11,10 @@ fn string(n: u32) -> std::io::Result<u32> {
     Ok(n)
 }
 
+// The name of a parameter: it would be hidden in the body.
+#[retry(attempt = n)]
+fn hidden(n: u32) -> std::io::Result<u32> {
+    Ok(n)
+}
+
 fn main() {}

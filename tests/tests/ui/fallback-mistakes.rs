@@ -32,4 +32,11 @@ fn literal(n: u32) -> std::io::Result<u32> {
     Ok(n)
 }
 
+
+// Its own fallback: a retry loop that calls itself for ever.
+#[retry(fallback = itself)]
+fn itself(n: u32) -> std::io::Result<u32> {
+    Ok(n)
+}
+
 fn main() {}
