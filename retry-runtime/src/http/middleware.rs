@@ -22,7 +22,7 @@
 //! Each attempt sends a clone of the request (a request whose body is a
 //! stream cannot be cloned: it is sent once, still under the policy's
 //! gates and statistics). A response whose status is not a success is read
-//! (up to [`BODY_BYTES`]) and judged as
+//! (up to [`BODY_BYTES`](super::BODY_BYTES)) and judged as
 //! [`check`](super::check) judges it (status, `Retry-After`,
 //! `x-should-retry`, the error body); when the policy gives up, that
 //! response is returned with its status, headers, URL, extensions and the
@@ -36,7 +36,7 @@ use std::sync::Mutex;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
-use super::{BODY_BYTES, Error};
+use super::Error;
 use crate::flows::builder::Retrying;
 use crate::policy::class::{Class, Classify};
 
@@ -61,7 +61,7 @@ impl RetryMiddleware {
 
 /// What the last attempt that failed got, to return it as it was.
 enum Last {
-    /// An error response, read (up to [`BODY_BYTES`]).
+    /// An error response, read (up to [`BODY_BYTES`](super::BODY_BYTES)).
     Response(Response),
     Failed(reqwest_middleware::Error),
 }
@@ -141,21 +141,13 @@ impl Middleware for RetryMiddleware {
 
 /// An error response judged as [`check`](super::check) judges it, and the
 /// same response rebuilt for the caller: status, version, headers, URL and
-/// extensions as they were, the body as read (up to [`BODY_BYTES`]).
+/// extensions as they were, the body as read (up to [`BODY_BYTES`](super::BODY_BYTES)).
 async fn read_error(response: Response) -> (Error, Response) {
     use reqwest::ResponseBuilderExt;
     let url = response.url().clone();
     let response = ::http::Response::from(response);
     let (parts, body) = response.into_parts();
-    let mut body = Response::from(::http::Response::new(body));
-    let mut bytes = Vec::new();
-    while bytes.len() < BODY_BYTES {
-        match body.chunk().await {
-            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    bytes.truncate(BODY_BYTES);
+    let bytes = super::read_body(Response::from(::http::Response::new(body))).await;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let judged = Error::from_status(parts.status.as_u16(), &parts.headers, text);
     let mut kept = ::http::Response::builder()

@@ -135,12 +135,13 @@ pub async fn check(response: reqwest::Response) -> Result<reqwest::Response, Err
     }
     let headers = response.headers().clone();
     let body = read_body(response).await;
+    let body = String::from_utf8_lossy(&body).into_owned();
     Err(Error::from_status(status.as_u16(), &headers, body))
 }
 
 /// Reads at most [`BODY_BYTES`] of the body; a body that fails to arrive
 /// leaves it short.
-async fn read_body(mut response: reqwest::Response) -> String {
+pub(crate) async fn read_body(mut response: reqwest::Response) -> Vec<u8> {
     let mut bytes = Vec::new();
     while bytes.len() < BODY_BYTES {
         match response.chunk().await {
@@ -149,7 +150,7 @@ async fn read_body(mut response: reqwest::Response) -> String {
         }
     }
     bytes.truncate(BODY_BYTES);
-    String::from_utf8_lossy(&bytes).into_owned()
+    bytes
 }
 
 /// The first [`SNIPPET_BYTES`] of `body`, cut at a character's boundary.
