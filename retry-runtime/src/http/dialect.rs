@@ -157,13 +157,7 @@ pub fn classify_error(
 /// the server's failure mid-answer (a 500) when the object says nothing
 /// they know.
 pub(super) fn stream_error(data: &str) -> (Class, Option<Duration>) {
-    match ErrorObject::parse(data) {
-        Some(object) => (
-            object.class(500).unwrap_or(Class::Status(500)),
-            object.delay(),
-        ),
-        None => (Class::Status(500), None),
-    }
+    error_object(data).unwrap_or((Class::Status(500), None))
 }
 
 /// The class and requested delay of a body that is a provider's error
