@@ -163,14 +163,18 @@ fn rename_format_captures(name: &str, tokens: TokenStream, receiver: Span) -> To
         FormatArg::At(i) => Some(i),
         FormatArg::FirstLiteral => args.iter().position(|a| lone_literal(a)),
     };
-    if let Some(arg) = index.and_then(|i| args.get_mut(i))
-        && lone_literal(arg)
+    if let Some(arg) = index
+        .and_then(|i| args.get_mut(i))
+        .filter(|arg| lone_literal(arg))
     {
         for tt in arg.iter_mut() {
-            if let TokenTree::Literal(lit) = tt
-                && let Ok(s) = syn::parse2::<syn::LitStr>(lit.to_token_stream())
-                && let Some(renamed) = rename_captures(&s.value())
-            {
+            let TokenTree::Literal(lit) = tt else {
+                continue;
+            };
+            let renamed = syn::parse2::<syn::LitStr>(lit.to_token_stream())
+                .ok()
+                .and_then(|s| rename_captures(&s.value()));
+            if let Some(renamed) = renamed {
                 let mut new = Literal::string(&renamed);
                 new.set_span(lit.span().resolved_at(receiver));
                 *tt = TokenTree::Literal(new);

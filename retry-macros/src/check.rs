@@ -160,8 +160,12 @@ fn borrow_of_mut_argument(func: &ItemFn, ret: &Type) -> Option<Span> {
                 &t.ty
             }
         };
-        if let Type::Reference(r) = &**ty
-            && r.mutability.is_some()
+        if let Type::Reference(
+            r @ syn::TypeReference {
+                mutability: Some(_),
+                ..
+            },
+        ) = &**ty
         {
             match &r.lifetime {
                 Some(l) => mut_lifetimes.push(l.ident.to_string()),
@@ -196,11 +200,13 @@ struct Lifetimes {
 
 impl TypeWalk for Lifetimes {
     fn ty(&mut self, ty: &mut Type) -> bool {
-        if let Type::Reference(r) = ty
-            && r.lifetime.is_none()
-            && self.higher_ranked == 0
-        {
-            self.elided.get_or_insert(r.and_token.span);
+        match ty {
+            Type::Reference(r @ syn::TypeReference { lifetime: None, .. })
+                if self.higher_ranked == 0 =>
+            {
+                self.elided.get_or_insert(r.and_token.span);
+            }
+            _ => {}
         }
         true
     }

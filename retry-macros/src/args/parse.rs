@@ -166,9 +166,7 @@ pub(super) fn skip_to_comma(input: ParseStream) {
     let _ = input.step(|cursor| {
         let mut rest = *cursor;
         while let Some((tt, next)) = rest.token_tree() {
-            if let proc_macro2::TokenTree::Punct(p) = &tt
-                && p.as_char() == ','
-            {
+            if matches!(&tt, proc_macro2::TokenTree::Punct(p) if p.as_char() == ',') {
                 return Ok(((), rest));
             }
             rest = next;
@@ -548,10 +546,10 @@ pub(super) fn linear(args: &Punctuated<Expr, Token![,]>, errors: &mut Errors) ->
             LinearArg::Max => max = d,
         }
     }
-    if let (Some(i), Some(m)) = (initial, max)
-        && i > m
-    {
-        errors.at(i.span, "`initial` is above `max`");
+    if let (Some(i), Some(m)) = (initial, max) {
+        if i > m {
+            errors.at(i.span, "`initial` is above `max`");
+        }
     }
     WaitSpec::Linear { initial, step, max }
 }
@@ -575,9 +573,7 @@ pub(super) fn exponential(args: &Punctuated<Expr, Token![,]>, errors: &mut Error
         }
     }
     let cap = max.unwrap_or(Dur::from_secs(DEFAULT_MAX_SECS, Span::call_site()));
-    if let Some(min) = min
-        && min > cap
-    {
+    if let Some(min) = min.filter(|min| *min > cap) {
         let why = if max.is_some() {
             "`min` is above `max`".to_string()
         } else {

@@ -103,11 +103,14 @@ pub(super) fn attempts_from(expr: &Expr) -> syn::Result<u32> {
 }
 
 pub(super) fn status_code(expr: &Expr) -> syn::Result<u16> {
-    if let Expr::Lit(lit) = expr
-        && let Lit::Int(int) = &lit.lit
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Int(int), ..
+    }) = expr
     {
-        if let Ok(code) = int.base10_parse::<u16>()
-            && (100..=599).contains(&code)
+        if let Some(code) = int
+            .base10_parse::<u16>()
+            .ok()
+            .filter(|code| (100..=599).contains(code))
         {
             return Ok(code);
         }

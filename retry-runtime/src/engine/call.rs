@@ -452,10 +452,10 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         // publishes nothing).
         if let (true, RetryAfter::Honor { max }, Some(requested)) =
             (O::HOLDS, self.settings.retry_after, failure.retry_after)
-            && requested <= max
-            && !crate::engine::testing::current().zero_waits
         {
-            observer.rate_limited(requested, &now);
+            if requested <= max && !crate::engine::testing::current().zero_waits {
+                observer.rate_limited(requested, &now);
+            }
         }
         let (attempts, wait_id, own) = match judged? {
             Matched::Top => (top.attempts, 0, None),
@@ -506,8 +506,10 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         if testing.zero_waits {
             delay = Duration::ZERO;
         }
-        if let Some(deadline) = self.settings.deadline
-            && elapsed.saturating_add(delay) >= deadline
+        if self
+            .settings
+            .deadline
+            .is_some_and(|deadline| elapsed.saturating_add(delay) >= deadline)
         {
             return Err(GiveUp::Deadline);
         }

@@ -228,10 +228,7 @@ pin_project! {
             // arrived ends a good call; one that leaves while the stream
             // waits to open again (or opens it) ends nothing: the last
             // attempt failed and was reported so.
-            if !*this.ended
-                && *this.got_item
-                && let Some(call) = this.call.as_ref()
-            {
+            if let (false, true, Some(call)) = (*this.ended, *this.got_item, this.call.as_ref()) {
                 call.succeeded();
             }
         }

@@ -453,14 +453,13 @@ impl crate::policy::chain::ClassifiedByFeature for reqwest::Error {}
 fn broken_connection(error: &(dyn StdError + 'static)) -> bool {
     let mut source = error.source();
     while let Some(e) = source {
-        if let Some(h) = e.downcast_ref::<hyper::Error>()
-            && (h.is_incomplete_message() || h.is_closed() || h.is_canceled())
-        {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io_kind_class(io.kind()) == Class::Connect
-        {
+        let broke = e
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled());
+        let reset = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io_kind_class(io.kind()) == Class::Connect);
+        if broke || reset {
             return true;
         }
         source = e.source();

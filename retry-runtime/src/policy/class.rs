@@ -404,10 +404,8 @@ mod tests {
         let e = io::Error::from(io::ErrorKind::ConnectionReset);
         let by_ref: &io::Error = &e;
         assert_eq!(<&io::Error as Classify>::class(&by_ref), Class::Connect);
-        assert_eq!(
-            Box::new(io::Error::from(io::ErrorKind::TimedOut)).class(),
-            Class::Timeout
-        );
+        let boxed = Box::new(io::Error::from(io::ErrorKind::TimedOut));
+        assert_eq!(<Box<io::Error> as Classify>::class(&boxed), Class::Timeout);
         let arc = std::sync::Arc::new(io::Error::from(io::ErrorKind::NotFound));
         assert_eq!(arc.class(), Class::Other);
         assert_eq!(arc.retry_after(), None);

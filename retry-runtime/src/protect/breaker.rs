@@ -398,12 +398,13 @@ impl Breaker for CircuitBreaker {
         // The trial under way dropped before its outcome: open until the
         // trial's start (already past), so that the next attempt becomes
         // the trial.
-        if let Permit::Trial(trial) = permit
-            && trial >> TAG_SHIFT == HALF_OPEN
-        {
-            let _ = self
-                .state
-                .compare_exchange(trial, word(OPEN, trial & MILLIS), AcqRel, Acquire);
+        match permit {
+            Permit::Trial(trial) if trial >> TAG_SHIFT == HALF_OPEN => {
+                let _ =
+                    self.state
+                        .compare_exchange(trial, word(OPEN, trial & MILLIS), AcqRel, Acquire);
+            }
+            _ => {}
         }
     }
 
