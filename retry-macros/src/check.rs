@@ -84,6 +84,12 @@ pub fn function(func: &ItemFn, args: &Args, errors: &mut Errors) {
             );
         }
     }
+    if let (None, Some(at)) = (&args.fallback, args.key_span(Key::FallbackOn)) {
+        errors.at(
+            at,
+            "`fallback_on` chooses which errors go to the fallback: name it too, `fallback = complete_with_claude`",
+        );
+    }
     if let Some(name) = &args.attempt {
         // A parameter of the same name would be hidden in the body.
         let shadowed = sig.inputs.iter().any(|arg| match arg {

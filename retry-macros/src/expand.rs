@@ -548,11 +548,25 @@ impl Expansion {
             }
             None => quote!(),
         };
+        // `fallback_on`: whether this failure would go to the fallback,
+        // asked before the engine takes the failure. A refused call (an open
+        // breaker) always does: it has no error of its own to judge.
+        let falls = local("__retry_falls");
+        let (judge_fallback, falls_back) = match (&fallback, &self.args.fallback_on) {
+            (Some(_), Some(classes)) => {
+                let conds = classes.iter().map(|c| self.class_matches(c, failure));
+                (
+                    quote!(let #falls = #call.refused() || #(#conds)||*;),
+                    quote!(#falls),
+                )
+            }
+            _ => (quote!(), quote!(true)),
+        };
         let give_up = match fallback {
             // The error and the failure are dropped before the fallback runs
             // (an error that is not `Send` must not live across its `.await`).
             Some(label) => quote! {
-                if #result.is_err() {
+                if #result.is_err() && #falls_back {
                     break #label;
                 }
                 return (&#ret).join(#result);
@@ -579,6 +593,7 @@ impl Expansion {
                         .shown((&#p::Show(#error)).shown())
                 }
             };
+            #judge_fallback
             #hook_bindings
             #wait_bindings
             #rule_waits
@@ -595,12 +610,20 @@ impl Expansion {
         }}
     }
 
-    /// Whether `on` or `never` names a class (so the attribute opted into
-    /// classification even for types classified through a feature).
+    /// Whether `on`, `never` or `fallback_on` names a class (so the
+    /// attribute opted into classification even for types classified
+    /// through a feature).
     fn names_classes(&self) -> bool {
+        self.listed_classes()
+            .any(|c| matches!(c, ClassSpec::Set(..)))
+    }
+
+    /// The classes of `on`, `never` and `fallback_on`.
+    fn listed_classes(&self) -> impl Iterator<Item = &ClassSpec> {
         let rules = self.args.on.iter().flatten().map(|r| &r.class);
         let never = self.args.never.iter().flatten();
-        rules.chain(never).any(|c| matches!(c, ClassSpec::Set(..)))
+        let fallback = self.args.fallback_on.iter().flatten();
+        rules.chain(never).chain(fallback)
     }
 
     fn hooks(
@@ -930,10 +953,7 @@ impl Expansion {
     /// is reported there.
     fn classify_checks(&self, error: &Ident) -> TokenStream {
         let krate = &self.krate;
-        let rules = self.args.on.iter().flatten().map(|r| &r.class);
-        let never = self.args.never.iter().flatten();
-        rules
-            .chain(never)
+        self.listed_classes()
             .filter_map(|c| match c {
                 ClassSpec::Set(_, span) => {
                     // Every token of the check carries the class's span, so the

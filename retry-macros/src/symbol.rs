@@ -47,6 +47,7 @@ symbols! {
         Budget = "budget",
         Breaker = "breaker",
         Fallback = "fallback",
+        FallbackOn = "fallback_on",
         Attempt = "attempt",
         Crate = "crate",
     }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use retry_runtime::{retry, stats};
+use retry_runtime::{CircuitBreaker, retry, stats};
 use tests::{ApiError, Script};
 
 static LOCAL_CALLS: AtomicU32 = AtomicU32::new(0);
@@ -213,4 +213,86 @@ async fn parsed_fallback(text: String) -> Result<u32, std::io::Error> {
 async fn a_body_with_question_marks_and_a_timeout_falls_back_too() {
     assert_eq!(parsed("12".into()).await.unwrap(), 12);
     assert_eq!(parsed("twelve".into()).await.unwrap(), 6);
+}
+
+// `fallback_on`: only the listed classes go to the fallback.
+
+fn other_model(_: &Script<String>) -> Result<String, ApiError> {
+    Ok("other model".to_string())
+}
+
+#[retry(
+    attempts = 2,
+    wait = none,
+    on = [Transient],
+    fallback = other_model,
+    fallback_on = [RateLimited, Status(529), Quota],
+    name = "fb.listed"
+)]
+fn listed(script: &Script<String>) -> Result<String, ApiError> {
+    script.next()
+}
+
+#[test]
+fn fallback_on_hands_on_only_the_listed_classes() {
+    let quota = ApiError {
+        class: retry_runtime::Class::Quota,
+        ..ApiError::other()
+    };
+    // Quota: not retried, handed on at once.
+    let script = Script::new([Err(quota)]);
+    assert_eq!(listed(&script), Ok("other model".to_string()));
+    assert_eq!(script.calls(), 1);
+    // Rate limited twice: retried, then handed on.
+    let script = Script::new([Err(ApiError::status(429)), Err(ApiError::status(429))]);
+    assert_eq!(listed(&script), Ok("other model".to_string()));
+    assert_eq!(script.calls(), 2);
+    // Overloaded, then rate limited: the last error decides.
+    let script = Script::new([Err(ApiError::status(503)), Err(ApiError::status(529))]);
+    assert_eq!(listed(&script), Ok("other model".to_string()));
+    // A 400, a 503 to the end, a connection that breaks: returned as they are.
+    let script = Script::new([Err(ApiError::status(400))]);
+    assert_eq!(listed(&script), Err(ApiError::status(400)));
+    let script = Script::new([Err(ApiError::status(503)), Err(ApiError::status(503))]);
+    assert_eq!(listed(&script), Err(ApiError::status(503)));
+    let script = Script::new([Err(ApiError::status(429)), Err(ApiError::connect())]);
+    assert_eq!(listed(&script), Err(ApiError::connect()));
+    let s = stats::get("fb.listed").unwrap();
+    assert_eq!((s.calls, s.fallbacks, s.failures), (6, 3, 6));
+}
+
+/// A predicate in `fallback_on`, and a refused call (an open breaker) that
+/// falls back whatever its error's class.
+static LISTED_DOWN: CircuitBreaker = CircuitBreaker::new().min_attempts(2).failure_ratio(0.5);
+
+async fn local_answer(_: &AtomicU32) -> Result<&'static str, ApiError> {
+    Ok("local")
+}
+
+#[retry(
+    attempts = 2,
+    wait = none,
+    breaker = LISTED_DOWN,
+    fallback = local_answer,
+    fallback_on = [|e: &ApiError| e.class == retry_runtime::Class::Status(529)],
+    name = "fb.listed_down"
+)]
+async fn overloaded_then_down(calls: &AtomicU32) -> Result<&'static str, ApiError> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError::status(503))
+}
+
+#[tokio::test(start_paused = true)]
+async fn fallback_on_a_refused_call_falls_back_and_a_predicate_decides_the_rest() {
+    let calls = AtomicU32::new(0);
+    // Two 503s: retried, given up, not listed: the error comes back.
+    assert_eq!(
+        overloaded_then_down(&calls).await,
+        Err(ApiError::status(503))
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // The breaker is open: the call is refused, and falls back.
+    assert_eq!(overloaded_then_down(&calls).await, Ok("local"));
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "refused: no attempt");
+    assert_eq!(stats::get("fb.listed_down").unwrap().fallbacks, 1);
 }

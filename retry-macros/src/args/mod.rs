@@ -35,6 +35,8 @@ pub struct Args {
     /// A function called with the same arguments when the call gives up
     /// with an error.
     pub fallback: Option<Path>,
+    /// The classes of the errors handed to the fallback (all when absent).
+    pub fallback_on: Option<Vec<ClassSpec>>,
     /// The name the body sees the running attempt under.
     pub attempt: Option<syn::Ident>,
     pub krate: Option<Path>,

@@ -76,27 +76,20 @@ impl Args {
                 self.on = Some(rules);
             }
             Key::Never => {
-                let classes = bracketed(
+                self.never = Some(class_list(
                     input,
                     "`never` takes a list of classes: `never = [Status(401)]`",
-                    |input| {
-                        let at = input.span();
-                        let class = parse_class(input)?;
-                        if input.peek(Token![=>]) {
-                            return Err(input.error(
-                                "`never` takes classes without overrides: a failure it matches is never retried",
-                            ));
-                        }
-                        if let ClassSpec::Default = class {
-                            return Err(syn::Error::new(
-                                at,
-                                "`never = [Default]` would never retry what the default retries; name the classes",
-                            ));
-                        }
-                        Ok(class)
-                    },
-                )?;
-                self.never = Some(classes);
+                    "`never` takes classes without overrides: a failure it matches is never retried",
+                    "`never = [Default]` would never retry what the default retries; name the classes",
+                )?);
+            }
+            Key::FallbackOn => {
+                self.fallback_on = Some(class_list(
+                    input,
+                    "`fallback_on` takes a list of classes: `fallback_on = [RateLimited, Status(529), Quota]`",
+                    "`fallback_on` takes classes without overrides: an error it matches goes to the fallback",
+                    "`fallback_on = [Default]` is not a choice; name the classes (`Transient`, `Quota`, ...)",
+                )?);
             }
             Key::WhenOk => self.when_ok = Some(input.parse()?),
             Key::RetryAfter => self.retry_after = Some(parse_retry_after(input, errors)?),
@@ -159,6 +152,26 @@ impl Args {
         }
         Ok(())
     }
+}
+
+/// A bracketed list of classes without overrides (`never`, `fallback_on`).
+fn class_list(
+    input: ParseStream,
+    shape: &str,
+    no_overrides: &str,
+    no_default: &str,
+) -> syn::Result<Vec<ClassSpec>> {
+    bracketed(input, shape, |input| {
+        let at = input.span();
+        let class = parse_class(input)?;
+        if input.peek(Token![=>]) {
+            return Err(input.error(no_overrides));
+        }
+        if let ClassSpec::Default = class {
+            return Err(syn::Error::new(at, no_default));
+        }
+        Ok(class)
+    })
 }
 
 /// Skips to the next top-level comma (not consuming it).

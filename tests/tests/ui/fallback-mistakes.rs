@@ -39,4 +39,30 @@ fn itself(n: u32) -> std::io::Result<u32> {
     Ok(n)
 }
 
+fn same(n: u32) -> std::io::Result<u32> {
+    Ok(n)
+}
+
+// `fallback_on` without a fallback to hand the errors to.
+#[retry(fallback_on = [Quota])]
+fn no_fallback(n: u32) -> std::io::Result<u32> {
+    Ok(n)
+}
+
+// `fallback_on` takes classes, without overrides, and at least one.
+#[retry(fallback = same, fallback_on = [RateLimited => (attempts = 2)])]
+fn overridden(n: u32) -> std::io::Result<u32> {
+    Ok(n)
+}
+
+#[retry(fallback = same, fallback_on = [])]
+fn empty(n: u32) -> std::io::Result<u32> {
+    Ok(n)
+}
+
+#[retry(fallback = same, fallback_on = Quota)]
+fn not_a_list(n: u32) -> std::io::Result<u32> {
+    Ok(n)
+}
+
 fn main() {}
