@@ -9,6 +9,10 @@
 //! - continue: ask the server to go on from the partial answer (the request
 //!   carries it), so only the rest is generated and sent.
 //!
+//! The streams follow the declaration of `completion` (`policy = ...`): the
+//! same attempts, wait, hook and name as the function that reads the whole
+//! answer at once, which is retried from the start when it breaks.
+//!
 //! Run: `cargo run -p examples --example stream_resume`
 
 use std::sync::Mutex;
@@ -17,7 +21,7 @@ use examples::fault_server::{FaultServer, Seen};
 use examples::sse;
 use futures_util::StreamExt;
 use retry_runtime::stream::{Resume, Streamed};
-use retry_runtime::{RetryState, Retrying, http, wait};
+use retry_runtime::{RetryState, http, retry};
 use serde_json::{Value, json};
 
 const ANSWER: &str = "The quick brown fox jumps over the lazy dog .";
@@ -49,17 +53,31 @@ fn note(state: &RetryState<'_, http::Error>) {
     }
 }
 
+/// The whole answer at once: a stream that breaks fails the attempt, and the
+/// next attempt starts over. `completion_policy()` is the same policy.
+#[retry(attempts = 4, wait = fixed(100ms), before_sleep = note, name = "completion", policy = completion_policy)]
+async fn completion(client: &reqwest::Client, url: &str, run: &str) -> Result<String, http::Error> {
+    let request = client.post(url).body(json!({"run": run}).to_string());
+    let tokens = sse::tokens(http::check(request.send().await?).await?);
+    let mut tokens = std::pin::pin!(tokens);
+    let mut text = Vec::new();
+    while let Some(token) = tokens.next().await {
+        text.push(token?);
+    }
+    Ok(text.join(" "))
+}
+
 #[tokio::main]
 async fn main() {
     let server = server();
     let client = examples::http_client();
     let url = server.url("/v1/chat/completions");
-    let policy = Retrying::<(), http::Error>::new()
-        .classify()
-        .attempts(4)
-        .wait(wait::fixed(std::time::Duration::from_millis(100)))
-        .before_sleep(note)
-        .name("streamed_completion");
+
+    println!("whole (the function):");
+    let text = completion(&client, &url, "whole").await.expect("answered");
+    println!("  => {text}");
+    assert_eq!(text, ANSWER);
+    let policy = completion_policy();
 
     for (run, mode) in [
         ("restart", Resume::Restart),

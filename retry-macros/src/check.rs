@@ -84,6 +84,9 @@ pub fn function(func: &ItemFn, args: &Args, errors: &mut Errors) {
             );
         }
     }
+    if let Some(name) = &args.policy {
+        policy(sig, name, errors);
+    }
     if let (None, Some(at)) = (&args.fallback, args.key_span(Key::FallbackOn)) {
         errors.at(
             at,
@@ -234,6 +237,72 @@ impl TypeWalk for Lifetimes {
             self.higher_ranked -= 1;
         }
     }
+}
+
+/// `policy = NAME`: the policy is a `static`, so its `Ok` and error types
+/// must be nameable outside the function and `'static`.
+fn policy(sig: &syn::Signature, name: &syn::Ident, errors: &mut Errors) {
+    if *name == sig.ident {
+        errors.spanned(
+            name,
+            format!("`policy = {name}` is the function's own name: choose another, `policy = {name}_policy`"),
+        );
+    }
+    let generic = sig.generics.params.iter().find_map(|p| match p {
+        syn::GenericParam::Type(t) => Some(&t.ident),
+        syn::GenericParam::Const(c) => Some(&c.ident),
+        syn::GenericParam::Lifetime(_) => None,
+    });
+    if let Some(param) = generic {
+        errors.spanned(
+            name,
+            format!(
+                "`policy` builds one `static` policy, which cannot depend on the generic parameter `{param}`: build it with `Retrying` instead"
+            ),
+        );
+        return;
+    }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if let Some(why) = unnameable(ty.to_token_stream()) {
+            errors.spanned(
+                name,
+                format!("`policy` builds one `static` policy, whose types must be named outside the function: the return type has {why}"),
+            );
+        }
+    }
+}
+
+/// What keeps a return type from being a `static`'s: `Self`, `impl Trait`,
+/// `_`, a reference without a lifetime or a lifetime other than `'static`.
+fn unnameable(tokens: TokenStream) -> Option<&'static str> {
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(tt) = tokens.next() {
+        match tt {
+            TokenTree::Ident(i) if i == "Self" => return Some("`Self`"),
+            TokenTree::Ident(i) if i == "impl" => return Some("`impl Trait`"),
+            TokenTree::Ident(i) if i == "_" => return Some("`_`"),
+            // `&'a T` is judged by its lifetime; `&T` borrows from an argument.
+            TokenTree::Punct(p)
+                if p.as_char() == '&'
+                    && !matches!(tokens.peek(), Some(TokenTree::Punct(q)) if q.as_char() == '\'') =>
+            {
+                return Some("a reference");
+            }
+            TokenTree::Punct(p)
+                if p.as_char() == '\''
+                    && !matches!(tokens.peek(), Some(TokenTree::Ident(i)) if i == "static") =>
+            {
+                return Some("a lifetime");
+            }
+            TokenTree::Group(g) => {
+                if let Some(why) = unnameable(g.stream()) {
+                    return Some(why);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]

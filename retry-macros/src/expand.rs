@@ -98,7 +98,10 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
         None if loop_exits => return func.to_token_stream(),
         None => {}
     }
-    Expansion::new(parsed, func).emit()
+    let expansion = Expansion::new(parsed, func);
+    let policy = expansion.policy_fn();
+    let function = expansion.emit();
+    quote!(#function #policy)
 }
 
 fn item_span(item: &syn::Item) -> Span {
@@ -319,6 +322,139 @@ impl Expansion {
         } = &self.func;
         quote! {
             #(#attrs)* #vis #sig #block
+        }
+    }
+
+    /// `policy = NAME`: a function beside this one that returns the same
+    /// policy, built once, as a `&'static Retrying` (for the function's
+    /// stream, a batch, or a closure). Same name (so the same statistics),
+    /// same keys; not the `fallback` nor `attempt`, which are the body's.
+    fn policy_fn(&self) -> TokenStream {
+        let Some(policy) = &self.args.policy else {
+            return quote!();
+        };
+        let krate = &self.krate;
+        let p = quote!(#krate::__private);
+        let ReturnType::Type(_, ret_ty) = &self.func.sig.output else {
+            return quote!();
+        };
+        let (name, _) = self.settings();
+        let mut built = quote! {
+            (&&&#p::PolicyProbe::<__RetryOk, __RetryErr>::new())
+                .classified(#krate::Retrying::<__RetryOk, __RetryErr>::new().name(#name))
+        };
+        let mut add = |call: TokenStream| built = quote!(#built.#call);
+        if let Some(n) = self.args.attempts {
+            add(quote!(attempts(#n)));
+        }
+        if let Some(d) = &self.args.deadline {
+            let d = d.tokens();
+            add(quote!(deadline(#d)));
+        }
+        if let Some(d) = &self.args.timeout {
+            let d = d.tokens();
+            add(quote!(timeout(#d)));
+        }
+        if let Some(spec) = &self.args.wait {
+            let (wait, _) = self.wait(spec);
+            add(quote!(wait(#wait)));
+        }
+        let rule = |class: &ClassSpec| match class {
+            ClassSpec::Any => quote!(#krate::Rule::<__RetryErr>::any()),
+            ClassSpec::Default => {
+                quote!(<#krate::Rule::<__RetryErr> as ::core::default::Default>::default())
+            }
+            ClassSpec::Set(parts, _) => {
+                let set = class_set(krate, parts);
+                quote!(#krate::Rule::<__RetryErr>::class(#set))
+            }
+            ClassSpec::Predicate(expr) => quote!(#krate::Rule::<__RetryErr>::when(#expr)),
+        };
+        for spec in self.args.on.iter().flatten() {
+            let mut one = rule(&spec.class);
+            if let Some(n) = spec.attempts {
+                one = quote!(#one.attempts(#n));
+            }
+            if let Some(wait) = &spec.wait {
+                let (wait, _) = self.wait(wait);
+                one = quote!(#one.wait(#wait));
+            }
+            add(quote!(on(#one)));
+        }
+        for class in self.args.never.iter().flatten() {
+            let one = rule(class);
+            add(quote!(never(#one)));
+        }
+        if let Some(reject) = &self.args.when_ok {
+            add(quote!(when_ok(#reject)));
+        }
+        match &self.args.retry_after {
+            Some(RetryAfterSpec::Ignore) => add(quote!(retry_after(#krate::RetryAfter::Ignore))),
+            Some(RetryAfterSpec::Honor(Some(max))) => {
+                let max = max.tokens();
+                add(quote!(retry_after(#krate::RetryAfter::honor(#max))));
+            }
+            Some(RetryAfterSpec::Honor(None)) | None => {}
+        }
+        let hook = |hook: &Hook| match hook {
+            Hook::Log(span) => quote_spanned!(*span=> #krate::hooks::log),
+            Hook::Expr(expr) => expr.to_token_stream(),
+        };
+        if let Some(h) = &self.args.before_sleep {
+            let h = hook(h);
+            add(quote!(before_sleep(#h)));
+        }
+        if let Some(h) = &self.args.on_giveup {
+            let h = hook(h);
+            add(quote!(on_giveup(#h)));
+        }
+        if let Some(path) = &self.args.budget {
+            add(quote!(budget(&#path)));
+        }
+        if let Some(path) = &self.args.breaker {
+            add(quote!(breaker(&#path)));
+        }
+        // An adaptive wait reads a window: the shared one, or the policy's own.
+        let mut window = quote!();
+        if let Some((size, shared)) = self.adaptive_window() {
+            match shared {
+                Some(path) => add(quote!(window(&#path))),
+                None => {
+                    let size = match size {
+                        Some(n) => quote!(#n),
+                        None => quote!(#p::ADAPTIVE_WINDOW),
+                    };
+                    window = quote! {
+                        static WINDOW: #p::AdaptiveWindow = #p::AdaptiveWindow::new(#size);
+                    };
+                    add(quote!(window(&WINDOW)));
+                }
+            }
+        }
+        let vis = &self.func.vis;
+        let function = &self.func.sig.ident;
+        let doc = format!(
+            "The retry policy of `{function}`, as a `Retrying`: the same keys \
+             and the same name (so the same statistics), built once. For its \
+             stream: `{policy}().stream(..)`."
+        );
+        let ret_span = ret_ty.span();
+        quote_spanned! {ret_span=>
+            #[doc = #doc]
+            #[allow(clippy::type_complexity)]
+            #vis fn #policy() -> &'static #krate::Retrying<
+                <#ret_ty as #p::IsResult>::Ok,
+                <#ret_ty as #p::IsResult>::Err,
+            > {
+                #[allow(unused_imports)]
+                use #p::{PolicyByClassify as _, PolicyByFeature as _, PolicyUnclassified as _};
+                type __RetryOk = <#ret_ty as #p::IsResult>::Ok;
+                type __RetryErr = <#ret_ty as #p::IsResult>::Err;
+                #window
+                static POLICY: ::std::sync::OnceLock<#krate::Retrying<__RetryOk, __RetryErr>> =
+                    ::std::sync::OnceLock::new();
+                POLICY.get_or_init(|| #built)
+            }
         }
     }
 

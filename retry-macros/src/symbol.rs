@@ -49,6 +49,7 @@ symbols! {
         Fallback = "fallback",
         FallbackOn = "fallback_on",
         Attempt = "attempt",
+        Policy = "policy",
         Crate = "crate",
     }
 }

@@ -34,6 +34,7 @@
 //! | `on_giveup = EXPR` | `Fn(&RetryState<'_, E>)` once when the call gives up with an error (or a rejected `Ok`), before any `fallback` | none |
 //! | `name = "..."` | the name in logs and hooks | `module_path!()::fn_name` |
 //! | `attempt = NAME` | binds the running [`Attempt`] to `NAME` in the body (its number, one idempotency key per call) | none |
+//! | `policy = NAME` | also emits `fn NAME() -> &'static Retrying<T, E>`: the same keys and name, built once, for the function's stream (`NAME().stream(..)`), a batch or a closure | none |
 //! | `fallback = PATH` | a function with the same parameters and return type, called once with the same arguments when the call gives up with an error; its result is returned | none |
 //! | `fallback_on = [CLASS, ...]` | only errors of these classes (as in `never`: classes or predicates) go to the `fallback`; the others are returned. A call an open breaker refuses has no error of its own and always goes | every error |
 //! | `crate = PATH` | where this crate is, for re-exports | `::retry_runtime` |

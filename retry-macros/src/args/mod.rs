@@ -39,6 +39,9 @@ pub struct Args {
     pub fallback_on: Option<Vec<ClassSpec>>,
     /// The name the body sees the running attempt under.
     pub attempt: Option<syn::Ident>,
+    /// The name of a function, emitted beside this one, that returns the
+    /// same policy as a `&'static Retrying` (for the function's stream).
+    pub policy: Option<syn::Ident>,
     pub krate: Option<Path>,
     /// Where each key was written, for checks that span several keys.
     keys: Vec<(Key, Span)>,

@@ -126,6 +126,15 @@ impl Args {
                 })?;
                 self.attempt = Some(ident);
             }
+            Key::Policy => {
+                let ident: syn::Ident = input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected a name for the function that returns this policy: `policy = complete_policy` (then `complete_policy().stream(..)`)",
+                    )
+                })?;
+                self.policy = Some(ident);
+            }
             Key::Fallback => {
                 let path: Path = input.parse().map_err(|e| {
                     syn::Error::new(

@@ -413,3 +413,61 @@ impl<E: From<crate::CircuitOpen>> FromCircuitOpen for E {
 pub fn circuit_open<E: FromCircuitOpen>() -> E {
     E::circuit_open()
 }
+
+/// `policy = NAME`: the builder classifies as the attribute does, by autoref
+/// specialisation over the error type:
+/// `(&&&PolicyProbe::<T, E>::new()).classified(builder)` calls
+/// [`Retrying::classify`](crate::Retrying::classify) for a `Classify` type
+/// that is not classified only through a cargo feature (for those, and for
+/// unclassified types, the class rules the attribute names teach the
+/// builder the classes).
+pub struct PolicyProbe<T, E>(PhantomData<fn() -> (T, E)>);
+
+impl<T, E> PolicyProbe<T, E> {
+    /// The probe.
+    pub fn new() -> Self {
+        PolicyProbe(PhantomData)
+    }
+}
+
+impl<T, E> Default for PolicyProbe<T, E> {
+    fn default() -> Self {
+        PolicyProbe::new()
+    }
+}
+
+/// See [`PolicyProbe`]: types classified through a feature.
+pub trait PolicyByFeature<T, E> {
+    /// The builder, classified as the attribute classifies `E`.
+    fn classified(&self, policy: crate::Retrying<T, E>) -> crate::Retrying<T, E>;
+}
+
+impl<T, E: Classify + ClassifiedByFeature> PolicyByFeature<T, E> for &&PolicyProbe<T, E> {
+    fn classified(&self, policy: crate::Retrying<T, E>) -> crate::Retrying<T, E> {
+        policy
+    }
+}
+
+/// See [`PolicyProbe`]: every other `Classify` type.
+pub trait PolicyByClassify<T, E> {
+    /// See [`PolicyByFeature::classified`].
+    fn classified(&self, policy: crate::Retrying<T, E>) -> crate::Retrying<T, E>;
+}
+
+impl<T, E: Classify> PolicyByClassify<T, E> for &PolicyProbe<T, E> {
+    fn classified(&self, policy: crate::Retrying<T, E>) -> crate::Retrying<T, E> {
+        policy.classify()
+    }
+}
+
+/// See [`PolicyProbe`]: types without `Classify`.
+pub trait PolicyUnclassified<T, E> {
+    /// See [`PolicyByFeature::classified`].
+    fn classified(&self, policy: crate::Retrying<T, E>) -> crate::Retrying<T, E>;
+}
+
+impl<T, E> PolicyUnclassified<T, E> for PolicyProbe<T, E> {
+    fn classified(&self, policy: crate::Retrying<T, E>) -> crate::Retrying<T, E> {
+        policy
+    }
+}

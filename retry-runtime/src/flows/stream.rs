@@ -9,6 +9,35 @@
 //! attempts, waits, classes, `Retry-After`, the deadline, hooks, statistics,
 //! budgets and breakers apply.
 //!
+//! For an annotated function and its stream, one declaration: the
+//! attribute's `policy = NAME` emits `NAME()`, the function's policy as a
+//! `&'static Retrying` (same keys, same name), so the stream cannot drift
+//! from the function:
+//!
+//! ```
+//! use futures_util::StreamExt;
+//! use retry_runtime::stream::{Resume, Streamed};
+//! use retry_runtime::retry;
+//!
+//! #[retry(attempts = 4, wait = none, on = [Connect], policy = words_policy)]
+//! async fn words() -> std::io::Result<String> {
+//!     Ok("one two".to_string())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let mut opened = 0;
+//! let stream = words_policy().stream(Resume::Skip, |_| {
+//!     opened += 1;
+//!     let broken = opened < 3; // reset twice, as `on = [Connect]` retries
+//!     let mut items: Vec<std::io::Result<&str>> = vec![Ok("one")];
+//!     items.push(if broken { Err(std::io::ErrorKind::ConnectionReset.into()) } else { Ok("two") });
+//!     async move { Ok(futures_util::stream::iter(items)) }
+//! });
+//! let got: Vec<Streamed<&str>> = stream.map(Result::unwrap).collect().await;
+//! assert_eq!(got, [Streamed::Item("one"), Streamed::Item("two")]);
+//! # }
+//! ```
+//!
 //! ```
 //! use futures_util::StreamExt;
 //! use retry_runtime::stream::{Resume, Streamed};

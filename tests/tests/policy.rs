@@ -1,0 +1,239 @@
+//! `policy = NAME`: one declaration for a function and its stream. The
+//! attribute also emits `NAME()`, the same policy as a `&'static Retrying`:
+//! same attempts, waits, rules, `never`, `Retry-After`, hooks, budget,
+//! breaker, and the same name, so the same statistics.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use retry_runtime::stream::{Resume, Streamed};
+use retry_runtime::{Budget, CircuitBreaker, RetryState, retry, stats};
+use tests::{ApiError, Script, secs};
+use tokio::time::Instant;
+
+static SLEPT: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn note(state: &RetryState<'_, ApiError>) {
+    SLEPT.lock().unwrap().push(state.attempt);
+}
+
+/// The completion and its stream share one declaration.
+#[retry(
+    attempts = 3,
+    wait = fixed(2),
+    on = [Connect, Status(500..=504) => (attempts = 2)],
+    never = [Status(501)],
+    name = "policy.complete",
+    policy = complete_policy,
+)]
+async fn complete(script: &Script<String>) -> Result<String, ApiError> {
+    script.next()
+}
+
+/// A source of tokens that breaks with `error` after `break_at` items, the
+/// first `breaks` times it is opened.
+fn tokens(
+    opened: &AtomicU32,
+    breaks: u32,
+    error: ApiError,
+) -> impl futures_util::Stream<Item = Result<Streamed<u32>, ApiError>> + '_ {
+    complete_policy().stream(Resume::Skip, move |_| {
+        let n = opened.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut items: Vec<Result<u32, ApiError>> = vec![Ok(1), Ok(2)];
+        if n <= breaks {
+            items.push(Err(error.clone()));
+        } else {
+            items.push(Ok(3));
+        }
+        std::future::ready(Ok(futures_util::stream::iter(items)))
+    })
+}
+
+async fn collect(
+    stream: impl futures_util::Stream<Item = Result<Streamed<u32>, ApiError>>,
+) -> (Vec<u32>, Option<ApiError>) {
+    let mut got = Vec::new();
+    let mut error = None;
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(Streamed::Item(n)) => got.push(n),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => error = Some(e),
+        }
+    }
+    (got, error)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_stream_follows_the_functions_declaration() {
+    // The function: a connection error twice, then an answer, 2 s apart.
+    let script = Script::new([
+        Err(ApiError::connect()),
+        Err(ApiError::connect()),
+        Ok("done".to_string()),
+    ]);
+    let start = Instant::now();
+    assert_eq!(complete(&script).await, Ok("done".to_string()));
+    assert_eq!((script.calls(), start.elapsed()), (3, secs(4.0)));
+
+    // Its stream: a connection that breaks twice is reopened twice, after
+    // the same fixed 2 s, and delivers every item once.
+    let opened = AtomicU32::new(0);
+    let start = Instant::now();
+    let (got, error) = collect(tokens(&opened, 2, ApiError::connect())).await;
+    assert_eq!((got, error), (vec![1, 2, 3], None));
+    assert_eq!(opened.load(Ordering::SeqCst), 3);
+    assert_eq!(start.elapsed(), secs(4.0));
+
+    // Three breaks: the third open is the last of `attempts = 3`.
+    let opened = AtomicU32::new(0);
+    let (_, error) = collect(tokens(&opened, 3, ApiError::connect())).await;
+    assert_eq!(error, Some(ApiError::connect()));
+    assert_eq!(opened.load(Ordering::SeqCst), 3);
+
+    // The rule's own attempts: a 503 is tried twice.
+    let opened = AtomicU32::new(0);
+    let (_, error) = collect(tokens(&opened, 5, ApiError::status(503))).await;
+    assert_eq!(error, Some(ApiError::status(503)));
+    assert_eq!(opened.load(Ordering::SeqCst), 2);
+
+    // `never` and the rules: a 501 and a 400 are not retried.
+    for status in [501, 400] {
+        let opened = AtomicU32::new(0);
+        let (_, error) = collect(tokens(&opened, 5, ApiError::status(status))).await;
+        assert_eq!(error, Some(ApiError::status(status)));
+        assert_eq!(opened.load(Ordering::SeqCst), 1, "{status}");
+    }
+}
+
+/// The hook and the name of a function reach its policy.
+#[retry(attempts = 2, wait = none, before_sleep = note, name = "policy.hooked", policy = hooked_policy)]
+async fn hooked(script: &Script<String>) -> Result<String, ApiError> {
+    script.next()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_policy_shares_the_functions_name_hooks_and_statistics() {
+    let script = Script::new([Err(ApiError::connect()), Ok("a".to_string())]);
+    hooked(&script).await.unwrap();
+    // The policy by itself, for a closure: the same hook, the same entry.
+    let script = Script::new([Err(ApiError::status(502)), Ok("b".to_string())]);
+    let answer = hooked_policy().call(|| async { script.next() }).await;
+    assert_eq!(answer, Ok("b".to_string()));
+    assert_eq!(*SLEPT.lock().unwrap(), [1, 1]);
+    assert!(std::ptr::eq(hooked_policy(), hooked_policy()), "built once");
+    let s = stats::get("policy.hooked").unwrap();
+    assert_eq!((s.calls, s.retries), (2, 2));
+    assert_eq!(
+        stats::snapshot()
+            .iter()
+            .filter(|s| s.name == "policy.hooked")
+            .count(),
+        1
+    );
+}
+
+/// Without `on`, a `Classify` error type retries `Transient` failures, as
+/// the attribute does; a type without `Classify` retries every error.
+#[retry(attempts = 2, wait = none, policy = classified_policy)]
+async fn classified() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[retry(attempts = 2, wait = none, policy = unclassified_policy)]
+fn unclassified() -> Result<(), String> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_rules_are_the_attributes() {
+    for (error, calls) in [
+        (ApiError::status(503), 2),
+        (ApiError::status(404), 1),
+        (ApiError::status(429).after(Duration::from_secs(3)), 2),
+    ] {
+        let script: Script<()> = Script::new([Err(error.clone())]);
+        let start = Instant::now();
+        let _ = classified_policy().call(|| async { script.next() }).await;
+        assert_eq!(script.calls(), calls, "{error:?}");
+        if error.retry_after.is_some() {
+            assert_eq!(start.elapsed(), secs(3.0), "Retry-After is read");
+        }
+    }
+    let calls = AtomicU32::new(0);
+    let _ = unclassified_policy().call_blocking(|| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Err::<(), _>("any".to_string())
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// Budget, breaker, an adaptive wait and a predicate rule reach the policy;
+/// on a method, the policy is an associated function.
+static SHARED_BUDGET: Budget = Budget::new(0.0, 0);
+static SHARED_BREAKER: CircuitBreaker = CircuitBreaker::new();
+
+struct Client;
+
+impl Client {
+    #[retry(
+        attempts = 4,
+        wait = adaptive(fixed(1)),
+        on = [|e: &ApiError| e.class == retry_runtime::Class::Status(418)],
+        budget = SHARED_BUDGET,
+        breaker = SHARED_BREAKER,
+        policy = ask_policy,
+    )]
+    async fn ask(&self) -> Result<u32, ApiError> {
+        Ok(1)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn budgets_breakers_adaptive_waits_and_predicates_reach_the_policy() {
+    assert_eq!(Client.ask().await, Ok(1));
+    // The budget is empty (no ratio, no floor): a teapot is not retried.
+    let calls = AtomicU32::new(0);
+    let outcome = Client::ask_policy()
+        .call(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<u32, _>(ApiError::status(418))
+        })
+        .await;
+    assert_eq!(outcome, Err(ApiError::status(418)));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the budget refused the retry"
+    );
+    // A 503 is not in the predicate's rule: not retried either way.
+    let calls = AtomicU32::new(0);
+    let _ = Client::ask_policy()
+        .call(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<u32, _>(ApiError::status(503))
+        })
+        .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// A `'static` borrow in the return type is nameable: the policy is built.
+#[retry(attempts = 2, wait = none, policy = label_policy)]
+fn label() -> Result<&'static str, ApiError> {
+    Ok("label")
+}
+
+#[test]
+fn a_static_borrow_in_the_return_type_is_fine() {
+    assert_eq!(label(), Ok("label"));
+    let calls = AtomicU32::new(0);
+    let outcome = label_policy().call_blocking(|| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Err::<&'static str, _>(ApiError::status(503))
+    });
+    assert_eq!(outcome, Err(ApiError::status(503)));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
