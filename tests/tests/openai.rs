@@ -143,3 +143,112 @@ fn an_error_object_in_a_200_body_is_classified_by_the_rules() {
     let e = OpenAIError::JSONDeserialize(decode, "{\"choices\":[]}".to_string());
     assert_eq!(e.class(), Class::Other, "a body that just does not decode");
 }
+
+/// An OpenAI chat chunk as async-openai reads it.
+fn openai_chunk(content: &str, finish: Option<&str>) -> String {
+    let finish = finish.map_or("null".to_string(), |f| format!("\"{f}\""));
+    format!(
+        "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}},\"finish_reason\":{finish}}}]}}\n\n"
+    )
+}
+
+fn event_stream(body: String) -> Reply {
+    Reply::status(200, body).header("content-type", "text/event-stream")
+}
+
+/// The first stream is cut after one chunk (the connection closes, no
+/// `finish_reason`, no `[DONE]`); the second is whole.
+fn cut_then_whole() -> FaultServer {
+    let served = std::sync::atomic::AtomicU32::new(0);
+    FaultServer::start(move |_| {
+        if served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            event_stream(openai_chunk("Hel", None))
+        } else {
+            event_stream(format!(
+                "{}{}data: [DONE]\n\n",
+                openai_chunk("Hel", None),
+                openai_chunk("lo", Some("stop"))
+            ))
+        }
+    })
+}
+
+fn stream_request() -> async_openai::types::chat::CreateChatCompletionRequest {
+    CreateChatCompletionRequestArgs::default()
+        .model("m")
+        .messages([ChatCompletionRequestUserMessage::from("hi").into()])
+        .stream(true)
+        .build()
+        .unwrap()
+}
+
+fn text(chunk: &async_openai::types::chat::CreateChatCompletionStreamResponse) -> String {
+    chunk.choices[0].delta.content.clone().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_chat_stream_cut_short_is_a_break_not_an_answer() {
+    use futures_util::StreamExt;
+    let server = cut_then_whole();
+    let client = openai(&server);
+    // Read as async-openai gives it, the cut stream looks complete...
+    let plain: Vec<_> = client
+        .chat()
+        .create_stream(stream_request())
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(plain.len(), 1);
+    assert!(plain[0].is_ok());
+    // ...and through `chat_chunks` it ends with a break.
+    let server = cut_then_whole();
+    let client = openai(&server);
+    let checked: Vec<_> = retry_runtime::openai::chat_chunks(
+        client.chat().create_stream(stream_request()).await.unwrap(),
+    )
+    .collect()
+    .await;
+    assert_eq!(checked.len(), 2);
+    assert_eq!(text(checked[0].as_ref().unwrap()), "Hel");
+    let cut = checked[1].as_ref().unwrap_err();
+    assert_eq!(cut.class(), Class::Connect, "{cut}");
+    // A whole stream is left as it is.
+    let whole: Vec<_> = retry_runtime::openai::chat_chunks(
+        client.chat().create_stream(stream_request()).await.unwrap(),
+    )
+    .collect()
+    .await;
+    let whole: Vec<String> = whole.iter().map(|c| text(c.as_ref().unwrap())).collect();
+    assert_eq!(whole, ["Hel", "lo"]);
+}
+
+#[tokio::test]
+async fn a_retrying_stream_reopens_a_chat_stream_cut_short() {
+    use futures_util::StreamExt;
+    use retry_runtime::stream::{Resume, Streamed};
+    let server = cut_then_whole();
+    let client = openai(&server);
+    let policy = retry_runtime::Retrying::<(), OpenAIError>::new()
+        .classify()
+        .attempts(3)
+        .wait(retry_runtime::wait::none());
+    let stream = policy.stream(Resume::Restart, |_| {
+        let client = client.clone();
+        async move {
+            Ok(retry_runtime::openai::chat_chunks(
+                client.chat().create_stream(stream_request()).await?,
+            ))
+        }
+    });
+    let got: Vec<String> = stream
+        .map(|item| match item.unwrap() {
+            Streamed::Item(chunk) => text(&chunk),
+            Streamed::Restarted { .. } => "|".to_string(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+        .await;
+    assert_eq!(got, ["Hel", "|", "Hel", "lo"]);
+    assert_eq!(server.requests(), 2);
+}

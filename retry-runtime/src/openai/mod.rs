@@ -42,6 +42,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A chat stream cut short (the connection closed before the last
+//! `finish_reason`) ends quietly in async-openai; [`chat_chunks`] turns
+//! that end into a break that [`Retrying::stream`](crate::Retrying::stream)
+//! reopens.
+//!
 //! With [`client`], an error response arrives as `OpenAIError::Boxed`
 //! holding an [`http::Error`] (not as `OpenAIError::ApiError`): match on
 //! its class, or downcast it. Calling `with_http_client` on the client
@@ -66,6 +71,7 @@ use std::time::Duration;
 use async_openai::config::Config;
 use async_openai::error::{OpenAIError, StreamError};
 use async_openai::middleware::HttpRequestFactory;
+use async_openai::types::chat::CreateChatCompletionStreamResponse;
 
 use crate::http;
 use crate::policy::Elapsed;
@@ -196,5 +202,110 @@ impl From<Elapsed> for OpenAIError {
 impl From<CircuitOpen> for OpenAIError {
     fn from(open: CircuitOpen) -> Self {
         OpenAIError::Boxed(Box::new(http::Error::from(open)))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A chat completion stream that must end with a `finish_reason`
+    /// ([`chat_chunks`]).
+    #[must_use = "streams do nothing unless polled"]
+    pub struct ChatChunks<S> {
+        #[pin]
+        inner: S,
+        // The choices seen without their `finish_reason` yet.
+        open: Vec<u32>,
+        finished: bool,
+        // The end was reported.
+        ended: bool,
+    }
+}
+
+/// A chat completion stream (`client.chat().create_stream(..)`) whose end
+/// is checked: async-openai ends the stream quietly when the connection
+/// closes, so an answer cut short looks complete. Through `chat_chunks`, a
+/// stream that ends before every choice it started has its
+/// `finish_reason` ends with one more item, an
+/// `OpenAIError::StreamError`: class `Connect`, a break that
+/// [`Retrying::stream`](crate::Retrying::stream) reopens. The `[DONE]`
+/// line itself is swallowed by async-openai; the `finish_reason` is what
+/// OpenAI (and compatible servers) send before it.
+///
+/// ```no_run
+/// use async_openai::config::OpenAIConfig;
+/// use async_openai::error::OpenAIError;
+/// use async_openai::types::chat::CreateChatCompletionRequest;
+/// use futures_util::StreamExt;
+/// use retry_runtime::stream::Resume;
+/// use retry_runtime::{Retrying, openai};
+///
+/// # async fn run(client: async_openai::Client<OpenAIConfig>, request: CreateChatCompletionRequest) {
+/// let policy = Retrying::<(), OpenAIError>::new().classify().attempts(3);
+/// let stream = policy.stream(Resume::Restart, |_| {
+///     let (client, request) = (client.clone(), request.clone());
+///     async move { Ok(openai::chat_chunks(client.chat().create_stream(request).await?)) }
+/// });
+/// let mut stream = std::pin::pin!(stream);
+/// while let Some(chunk) = stream.next().await {
+///     println!("{:?}", chunk);
+/// }
+/// # }
+/// ```
+pub fn chat_chunks<S>(stream: S) -> ChatChunks<S>
+where
+    S: futures_core::Stream<Item = Result<CreateChatCompletionStreamResponse, OpenAIError>>,
+{
+    ChatChunks {
+        inner: stream,
+        open: Vec::new(),
+        finished: false,
+        ended: false,
+    }
+}
+
+impl<S> futures_core::Stream for ChatChunks<S>
+where
+    S: futures_core::Stream<Item = Result<CreateChatCompletionStreamResponse, OpenAIError>>,
+{
+    type Item = Result<CreateChatCompletionStreamResponse, OpenAIError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        if *this.ended {
+            return Poll::Ready(None);
+        }
+        let item = match this.inner.poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(item) => item,
+        };
+        match &item {
+            Some(Ok(chunk)) => {
+                for choice in &chunk.choices {
+                    let at = this.open.iter().position(|i| *i == choice.index);
+                    match (choice.finish_reason.is_some(), at) {
+                        (true, Some(at)) => {
+                            this.open.swap_remove(at);
+                            *this.finished = true;
+                        }
+                        (true, None) => *this.finished = true,
+                        (false, None) => this.open.push(choice.index),
+                        (false, Some(_)) => {}
+                    }
+                }
+                Poll::Ready(item)
+            }
+            // An error goes through as it is (the stream may go on).
+            Some(Err(_)) => Poll::Ready(item),
+            None => {
+                *this.ended = true;
+                if *this.finished && this.open.is_empty() {
+                    return Poll::Ready(None);
+                }
+                let cut = OpenAIError::StreamError(Box::new(StreamError::EventStream(
+                    "the stream ended before its finish_reason: the answer is cut short"
+                        .to_string(),
+                )));
+                Poll::Ready(Some(Err(cut)))
+            }
+        }
     }
 }
