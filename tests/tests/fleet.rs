@@ -319,19 +319,36 @@ static IDLE_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
 static LEAVING: Budget = Budget::new(0.1, 10);
 static LEAVING_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
 
-/// This process's field of one of `key`'s hashes ("time a b"), if any.
+/// This process's last counts of one member ("budget", "breaker",
+/// "window") as "a b", from its ledger (what it last added to the fleet's
+/// totals), if any.
 async fn own_field(
     con: &mut redis::aio::MultiplexedConnection,
     key: &str,
-    hash: &str,
+    member: &str,
 ) -> Option<String> {
-    let all: Vec<String> = redis::cmd("HVALS")
-        .arg(format!("retry:{{{key}}}:{hash}"))
+    let ledgers: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("retry:{{{key}}}:p:*"))
         .query_async(con)
         .await
         .unwrap();
-    assert!(all.len() <= 1, "one process only: {all:?}");
-    all.into_iter().next()
+    assert!(ledgers.len() <= 1, "one process only: {ledgers:?}");
+    let ledger = ledgers.into_iter().next()?;
+    let fields = match member {
+        "budget" => ["bd", "bw"],
+        "breaker" => ["ka", "kf"],
+        _ => ["wa", "wf"],
+    };
+    let got: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg(&ledger)
+        .arg(&fields[..])
+        .query_async(con)
+        .await
+        .unwrap();
+    match (&got[0], &got[1]) {
+        (Some(a), Some(b)) => Some(format!("{a} {b}")),
+        _ => None,
+    }
 }
 
 /// Polls `key`'s `hash` until this process's counts (without the time) are
@@ -345,7 +362,7 @@ async fn wait_for_counts(
     let start = Instant::now();
     loop {
         let field = own_field(con, key, hash).await;
-        let counts = field.as_deref().map(|f| f.split_once(' ').unwrap().1);
+        let counts = field.as_deref();
         if counts == want {
             return;
         }
@@ -444,10 +461,7 @@ async fn leaving_publishes_the_last_counts_and_cool_down_and_waits_for_it() {
     // process's retries and failures are the fleet's history still), and
     // the cool-down is published.
     assert_eq!(
-        own_field(&mut con, "leave", "window")
-            .await
-            .as_deref()
-            .map(|f| f.split_once(' ').unwrap().1),
+        own_field(&mut con, "leave", "window").await.as_deref(),
         Some("2 1")
     );
     assert!(own_field(&mut con, "leave", "budget").await.is_some());
@@ -654,21 +668,22 @@ async fn redis_now(con: &mut redis::aio::MultiplexedConnection) -> u64 {
     secs * 1000 + micros / 1000
 }
 
-/// Writes a field of another process into `key`'s `hash`, as the script
-/// does: its time (Redis's, in milliseconds) and counts.
-async fn other_process(
+/// Writes totals of other processes into `key`'s current period (of
+/// `period` ms, on Redis's clock), as their round trips would: `fields`
+/// by name (`bd bw bn ka kf kn wa wf wn`).
+async fn other_processes(
     con: &mut redis::aio::MultiplexedConnection,
-    (key, hash, field): (&str, &str, &str),
-    at: u64,
-    counts: &str,
+    key: &str,
+    period: u64,
+    fields: &[(&str, &str)],
 ) {
-    let () = redis::cmd("HSET")
-        .arg(format!("retry:{{{key}}}:{hash}"))
-        .arg(field)
-        .arg(format!("{at} {counts}"))
-        .query_async(con)
-        .await
-        .unwrap();
+    let now = redis_now(con).await;
+    let mut hset = redis::cmd("HSET");
+    hset.arg(format!("retry:{{{key}}}:s:{}", now / period));
+    for (name, value) in fields {
+        hset.arg(*name).arg(*value);
+    }
+    let () = hset.query_async(con).await.unwrap();
 }
 
 /// Polls `done` every 10 ms for up to 5 s (a loaded machine may miss a
@@ -742,41 +757,48 @@ async fn times_read_back_from_redis_are_capped_at_a_day() {
 }
 
 static HUGE: Budget = Budget::new(0.1, 10);
-static FUTURE_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
+static HOSTILE_WINDOW: AdaptiveWindow = AdaptiveWindow::new(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn counts_read_back_from_redis_never_overflow_nor_come_from_the_future() {
+async fn totals_read_back_from_redis_never_overflow_nor_break_the_round_trip() {
     use retry_runtime::RetryBudget;
 
     let Some((_redis, client, mut con)) =
-        start_redis("counts_read_back_from_redis_never_overflow_nor_come_from_the_future").await
+        start_redis("totals_read_back_from_redis_never_overflow_nor_break_the_round_trip").await
     else {
         return;
     };
-    let now = redis_now(&mut con).await;
-    let day = 86_400_000;
-    // Other processes' fields: withdrawals past i64::MAX, a window written a
-    // day ahead, and a live window.
-    let huge = format!("0 {}", "9".repeat(30));
-    other_process(&mut con, ("huge", "budget", "huge"), now, &huge).await;
-    other_process(&mut con, ("huge", "window", "future"), now + day, "100 100").await;
-    other_process(&mut con, ("huge", "window", "live"), now, "4 1").await;
+    // The current period's totals, as something other than the runtime
+    // wrote them: withdrawals past i64::MAX, window counts that are no
+    // numbers or below zero. (on_demand's period: twice its interval.)
+    let huge = "9".repeat(30);
+    let fields = [
+        ("bd", "0"),
+        ("bw", huge.as_str()),
+        ("bn", "1"),
+        ("wa", "many"),
+        ("wf", "-5"),
+        ("wn", "1"),
+    ];
+    other_processes(&mut con, "huge", 7_200_000, &fields).await;
 
-    let sharing = share_with(&client, "huge", &[&HUGE, &FUTURE_WINDOW], on_demand()).unwrap();
+    let sharing = share_with(&client, "huge", &[&HUGE, &HOSTILE_WINDOW], on_demand()).unwrap();
+    HOSTILE_WINDOW.record(true);
+    HOSTILE_WINDOW.record(false);
+    HOSTILE_WINDOW.record(false);
+    HOSTILE_WINDOW.record(false);
     round_trip(&HUGE);
     eventually("connected", || sharing.connected()).await;
-    // The fleet withdrew more than it ever had: no retry is left (the sum
-    // read as i64::MIN, taken as none withdrawn, let 100 through).
+    // The fleet withdrew more than it ever had: no retry is left (a total
+    // read as i64::MIN, taken as none withdrawn, would let 100 through).
     assert!(!HUGE.try_withdraw(Duration::from_secs(100)));
-    // Only the live window counts, and the one from the future is gone.
-    assert_eq!(FUTURE_WINDOW.failure_ratio(), 0.25);
-    let exists: bool = redis::cmd("HEXISTS")
-        .arg("retry:{huge}:window")
-        .arg("future")
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    assert!(!exists);
+    // The window's totals that are no counts are none: its own ratio.
+    assert_eq!(HOSTILE_WINDOW.failure_ratio(), 0.25);
+    // This process's own counts were added all the same.
+    assert_eq!(
+        own_field(&mut con, "huge", "window").await.as_deref(),
+        Some("4 1")
+    );
     sharing.leave().await;
 }
 
@@ -873,7 +895,6 @@ async fn a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst() {
     else {
         return;
     };
-    let now = redis_now(&mut con).await;
     let withdrawals = |budget: &Budget| {
         (0..1000)
             .take_while(|_| budget.try_withdraw(TokioClock::ticks()))
@@ -881,7 +902,8 @@ async fn a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst() {
     };
 
     // Another live process; no call deposits (a ratio of 0).
-    other_process(&mut con, ("parted", "budget", "other"), now, "0 0").await;
+    let one = [("bd", "0"), ("bw", "0"), ("bn", "1")];
+    other_processes(&mut con, "parted", 7_200_000, &one).await;
     let sharing = share_with(&client, "parted", &[&PARTED], on_demand()).unwrap();
     round_trip(&PARTED);
     eventually("connected", || sharing.connected()).await;
@@ -893,7 +915,8 @@ async fn a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst() {
     // The other process's calls deposited 30 retries' worth, this one's 10
     // (20 calls at 0.5): its part is a quarter of the fleet's balance, 10 +
     // 30 + 10 (the reserve), and what its calls deposit meanwhile.
-    other_process(&mut con, ("by-calls", "budget", "other"), now, "30000 0").await;
+    let one = [("bd", "30000"), ("bw", "0"), ("bn", "1")];
+    other_processes(&mut con, "by-calls", 7_200_000, &one).await;
     let members: [&'static dyn retry_runtime::redis::Shared; 1] = [&PARTED_BY_CALLS];
     let sharing = share_with(&client, "by-calls", &members, on_demand()).unwrap();
     for _ in 0..20 {
@@ -907,4 +930,206 @@ async fn a_shared_budgets_reserve_counts_once_for_the_fleet_even_in_a_burst() {
     }
     assert_eq!(withdrawals(&PARTED_BY_CALLS), 1);
     sharing.leave().await;
+}
+
+/// The fleet's totals for one member, as "a b n", in the period this
+/// key's one process last added to (its ledger says which).
+async fn totals(
+    con: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    fields: [&str; 3],
+) -> String {
+    let ledgers: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("retry:{{{key}}}:p:*"))
+        .query_async(con)
+        .await
+        .unwrap();
+    assert!(ledgers.len() <= 1, "one process: {ledgers:?}");
+    let Some(ledger) = ledgers.first() else {
+        return "no ledger".to_string();
+    };
+    let period: String = redis::cmd("HGET")
+        .arg(ledger)
+        .arg("p")
+        .query_async(con)
+        .await
+        .unwrap();
+    let got: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg(format!("retry:{{{key}}}:s:{period}"))
+        .arg(&fields[..])
+        .query_async(con)
+        .await
+        .unwrap();
+    got.iter()
+        .map(|v| v.clone().unwrap_or_else(|| "0".into()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+static ONCE_WINDOW: AdaptiveWindow = AdaptiveWindow::new(100);
+static ONCE_BUDGET: Budget = Budget::new(0.1, 10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_are_added_once_across_round_trips_lost_answers_and_a_redis_restart() {
+    let Some(mut redis) = RedisServer::for_test(
+        "counts_are_added_once_across_round_trips_lost_answers_and_a_redis_restart",
+    ) else {
+        return;
+    };
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let window = ["wa", "wf", "wn"];
+    let sharing = share_with(&client, "once", &[&ONCE_WINDOW, &ONCE_BUDGET], on_demand()).unwrap();
+    // Three attempts that succeeded and one that failed (`record(failed)`).
+    for _ in 0..3 {
+        ONCE_WINDOW.record(false);
+    }
+    ONCE_WINDOW.record(true);
+    let trip = || round_trip(&ONCE_BUDGET);
+    trip();
+    eventually("connected", || sharing.connected()).await;
+    // Round trip after round trip: the process's counts once, not summed.
+    for _ in 0..5 {
+        trip();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(totals(&mut con, "once", window).await, "4 1 1");
+    // A new attempt (failed) adds the difference only.
+    ONCE_WINDOW.record(true);
+    let start = Instant::now();
+    while own_field(&mut con, "once", "window").await.as_deref() != Some("5 2") {
+        assert!(start.elapsed() < Duration::from_secs(5), "not added");
+        trip();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(totals(&mut con, "once", window).await, "5 2 1");
+
+    // An answer lost on its way back: the script ran, the process did not
+    // hear it. Running it again (as the next round trip does) adds nothing
+    // more: the ledger says what this process's totals hold.
+    let ledger: Vec<String> = redis::cmd("KEYS")
+        .arg("retry:{once}:p:*")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let before: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(&ledger[0])
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    trip();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(&ledger[0])
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    assert_eq!(totals(&mut con, "once", window).await, "5 2 1");
+
+    // Redis restarts empty: the next round trip adds the whole counts
+    // again, once.
+    redis.kill();
+    redis.restart().unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let start = Instant::now();
+    loop {
+        trip();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if totals(&mut con, "once", window).await == "5 2 1" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "not back");
+    }
+    for _ in 0..3 {
+        trip();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(totals(&mut con, "once", window).await, "5 2 1");
+    sharing.leave().await;
+}
+
+static AGEING_WINDOW: AdaptiveWindow = AdaptiveWindow::new(100);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_stops_reporting_leaves_the_totals_within_two_periods() {
+    let Some((_redis, client, mut con)) =
+        start_redis("a_process_that_stops_reporting_leaves_the_totals_within_two_periods").await
+    else {
+        return;
+    };
+    let period = Duration::from_millis(300);
+    let options = Options::new()
+        .timeout(Duration::from_secs(1))
+        .period(period);
+    // Another process reported 9 failures of 9 attempts in this period,
+    // then died.
+    let dead = [("wa", "9"), ("wf", "9"), ("wn", "1")];
+    other_processes(&mut con, "ageing", 300, &dead).await;
+    let sharing = share_with(&client, "ageing", &[&AGEING_WINDOW], options).unwrap();
+    // One attempt of this process's own, which succeeded.
+    AGEING_WINDOW.record(false);
+    let start = Instant::now();
+    eventually("the dead process's failures counted", || {
+        AGEING_WINDOW.failure_ratio() == 0.9
+    })
+    .await;
+    // It adds nothing to the next period: within two periods (and a round
+    // trip), its counts are gone, while this process's stay.
+    eventually("the dead process's failures gone", || {
+        AGEING_WINDOW.failure_ratio() == 0.0
+    })
+    .await;
+    let gone = start.elapsed();
+    assert!(gone <= period * 2 + Duration::from_millis(300), "{gone:?}");
+    AGEING_WINDOW.record(true);
+    eventually("this process's own failure counted", || {
+        AGEING_WINDOW.failure_ratio() == 0.5
+    })
+    .await;
+    sharing.leave().await;
+}
+
+static KEY_A: AdaptiveWindow = AdaptiveWindow::new(100);
+static KEY_B: AdaptiveWindow = AdaptiveWindow::new(100);
+static KEY_A_BUDGET: Budget = Budget::new(0.1, 10);
+static KEY_B_BUDGET: Budget = Budget::new(0.1, 10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_keys_never_mix() {
+    let Some((_redis, client, mut con)) = start_redis("two_keys_never_mix").await else {
+        return;
+    };
+    let a = share_with(&client, "a", &[&KEY_A, &KEY_A_BUDGET], on_demand()).unwrap();
+    let b = share_with(&client, "b", &[&KEY_B, &KEY_B_BUDGET], on_demand()).unwrap();
+    // One failed attempt under `a`, three that succeeded under `b`.
+    KEY_A.record(true);
+    for _ in 0..3 {
+        KEY_B.record(false);
+    }
+    round_trip(&KEY_A_BUDGET);
+    round_trip(&KEY_B_BUDGET);
+    eventually("both connected", || a.connected() && b.connected()).await;
+    let window = ["wa", "wf", "wn"];
+    wait_for_counts(&mut con, "a", "window", Some("1 1")).await;
+    wait_for_counts(&mut con, "b", "window", Some("3 0")).await;
+    assert_eq!(totals(&mut con, "a", window).await, "1 1 1");
+    assert_eq!(totals(&mut con, "b", window).await, "3 0 1");
+    // Each key's every key is in its own hash slot: `{a}`, `{b}`.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("retry:*")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    for key in &keys {
+        assert!(
+            key.starts_with("retry:{a}:") || key.starts_with("retry:{b}:"),
+            "{key}"
+        );
+    }
+    assert_eq!(KEY_A.failure_ratio(), 1.0);
+    assert_eq!(KEY_B.failure_ratio(), 0.0);
+    a.leave().await;
+    b.leave().await;
 }

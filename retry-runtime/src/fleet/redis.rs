@@ -28,18 +28,39 @@
 //!
 //! Every member keeps its state in this process as before; what a call
 //! decides never waits for Redis. A background task of the runtime that
-//! called [`share`] synchronises every [`Options::interval`] (10 ms): one
-//! Lua script, so one atomic round trip, writes this process's own counts
-//! (its budget's deposits and withdrawals over the last 10 s, its breaker's
-//! attempts and failures over its window, its adaptive window's attempts
-//! and failures) into a hash field of its own, and reads back the sum of
-//! every other live process's counts. The members then decide on the
-//! fleet's counts: a budget spends its part of what the whole fleet
-//! deposited (see below), a breaker opens when the fleet's attempts reach
-//! `min_attempts` and the fleet's failure ratio its threshold, an adaptive
-//! wait reads the fleet's failure ratio. No process ever reads, changes and
-//! writes back a shared value: each writes only its own field, and the sums
-//! are taken inside the script.
+//! called [`share`] synchronises every [`Options::interval`] (10 ms, see
+//! below for large fleets): one Lua script, so one atomic round trip, adds
+//! this process's own counts (its budget's deposits and withdrawals over
+//! the last 10 s, its breaker's attempts and failures over its window, its
+//! adaptive window's attempts and failures) to the fleet's totals of the
+//! current period ([`Options::period`], 2 s), and reads the totals back.
+//! A process's ledger says what it last added and in which period, so the
+//! script adds only the difference, once (an answer lost on its way back
+//! is not counted again; after Redis restarts empty, the whole counts are
+//! added again, once). The totals come from the current period once as
+//! many processes have reported in it as in the one before, else from the
+//! previous one; this process's own share is taken out. The members then
+//! decide on the fleet's counts: a budget spends its part of what the whole
+//! fleet deposited (see below), a breaker opens when the fleet's attempts
+//! reach `min_attempts` and the fleet's failure ratio its threshold, an
+//! adaptive wait reads the fleet's failure ratio. Nothing is read per
+//! process: a round trip costs Redis the same whatever the fleet's size.
+//!
+//! # Scale and staleness
+//!
+//! The fleet's round trips are bounded: each process's interval is at
+//! least `processes / `[`Options::fleet_rate`] (1,500 round trips a second
+//! for the whole fleet by default: 100 processes sync every 67 ms, 1,000
+//! every 667 ms), at most half a period, and doubles while nothing changes
+//! (this process's counts, the others', no cool-down to publish). So the
+//! other processes' counts a decision sees are at most one interval old
+//! (two while quiet), plus, at the turn of a period, the time it takes
+//! every process to report in the new one. A breaker that opens in one
+//! process, and a cool-down, reach each other process at its next round
+//! trip. Measured (`benches/fleet_scale.rs`, BENCHMARKS.md): 1,000
+//! processes on one key take 8.6% of one Redis core, with round trips of
+//! 0.53 ms at the 99th percentile, and an opened breaker reaches all of
+//! them within one interval.
 //!
 //! A breaker that opens in one process opens in the others at their next
 //! synchronisation, for the time it has left (each process then lets its
@@ -65,8 +86,10 @@
 //! while the others' last spending has not reached them: at most about
 //! one balance more, once (without parts, each process could spend the
 //! whole balance: up to `P` balances). A process that made no call for 10
-//! s while others did has no part until its calls deposit; one that left
-//! keeps its part until its counts are stale.
+//! s while others did has no part until its calls deposit. A process that
+//! left (or died) leaves the totals within two periods: from then on its
+//! retries no longer count against the fleet's balance, although its own
+//! budget would have remembered them for 10 s.
 //!
 //! Two cases give a process the whole reserve to itself: before its first
 //! round trip, and while it decides alone (Redis slow or gone, below);
@@ -87,24 +110,26 @@
 //!
 //! # Keys
 //!
-//! For `share(&client, "openai", ..)`: `retry:{openai}:budget`,
-//! `retry:{openai}:breaker` and `retry:{openai}:window` (hashes: one field
-//! per process, a random id, holding a server timestamp and counts),
-//! `retry:{openai}:open` (the breaker is open while it exists) and
-//! `retry:{openai}:cooldown` (the fleet waits while it exists). Every key
-//! expires on its own ([`Options::stale`] after the last write, or when the
-//! delay it stands for ends), and a process that stops writing (stopped,
-//! or gone) is dropped from the sums after [`Options::stale`], 10 s: as
-//! long as a budget remembers its retries. An adaptive window is published
-//! only while its process makes attempts: one idle for
+//! For `share(&client, "openai", ..)`: `retry:{openai}:s:N` (a hash: the
+//! totals of period `N`, by count, and how many processes reported them),
+//! `retry:{openai}:p:ID` (a hash: what the process with the random id `ID`
+//! last added, and in which period), `retry:{openai}:open` (the breaker is
+//! open while it exists) and `retry:{openai}:cooldown` (the fleet waits
+//! while it exists). Every key carries the hash tag `{openai}`, so all of
+//! them live in one slot of a Redis Cluster, and the script declares the
+//! keys it touches. Every key expires on its own (the larger of three
+//! periods and [`Options::stale`] after its last write, or when the delay
+//! it stands for ends), and a process that stops writing (stopped, or
+//! gone) leaves the totals within two periods. An adaptive window is
+//! published only while its process makes attempts: one idle for
 //! [`Options::window_idle`] (5 minutes) publishes zeros, so that an outage
 //! it saw long ago does not weigh on the fleet. Nothing but counts and
 //! times is stored: no URL, no error text, no credential.
 //!
 //! What is read back is bounded, whoever wrote it: an open time or
-//! cool-down longer than a day is taken as a day, a sum of counts stops at
-//! 2^53, and a field stamped further in the future than [`Options::stale`]
-//! is dropped like a stale one.
+//! cool-down longer than a day is taken as a day, a total stops at 2^53,
+//! one below zero or that is no number is none, and an addition that would
+//! overflow a total is dropped (the round trip goes on).
 //!
 //! # Tests on tokio's paused clock
 //!
@@ -270,25 +295,24 @@ impl Member {
 #[non_exhaustive]
 pub struct Options {
     /// Time between two synchronisations (one round trip each): how stale
-    /// the other processes' counts and a breaker opened elsewhere may be.
-    /// Default 10 ms; from 1 ms to a day. While Redis cannot be reached the
+    /// the other processes' counts and a breaker opened elsewhere may be,
+    /// for a small fleet. Default 10 ms; from 1 ms to a day. While Redis cannot be reached the
     /// process tries less often, up to once a second (or once an interval,
     /// when that is longer): never more often than while it answers.
     ///
-    /// Each round trip reads every live process's field, so a fleet of `P`
-    /// processes asks Redis for about `3 P² / interval` field reads: with
-    /// 20 processes, 120,000 a second at 10 ms. Raise it for large fleets
-    /// (100 processes at 50 ms: 600,000 a second).
+    /// A round trip costs Redis the same whatever the fleet's size; the
+    /// fleet's rate is bounded by [`Options::fleet_rate`], which stretches
+    /// each process's interval as the fleet grows, and a process whose
+    /// counts did not change waits up to twice as long.
     pub interval: Duration,
     /// The time limit of one round trip; past it the process decides alone
     /// until Redis answers again. Default 50 ms; from 1 ms to a day.
     pub timeout: Duration,
-    /// A process that has not written for this long is dropped from the
-    /// sums, and the keys expire this long after the last write. Default
-    /// 10 s, a budget's window: the retries of a process that stopped or
-    /// died count as long as they would in its own budget. At least twice
-    /// `interval` plus `timeout`, so that one late round trip does not drop
-    /// a live process from the sums; at most a day.
+    /// The keys expire this long after their last write (or three periods,
+    /// when that is longer), so that Redis keeps nothing of a fleet that
+    /// stopped. Default 10 s. At least twice `interval` plus `timeout`; at
+    /// most a day. (A process that stops writing leaves the totals within
+    /// two periods, whatever this says: see [`Options::period`].)
     pub stale: Duration,
     /// An adaptive window whose process made no attempt for this long
     /// publishes zeros until its next attempt, so that an outage it saw
@@ -296,18 +320,45 @@ pub struct Options {
     /// longer than adaptive waits (up to their `max`, 120 s by default), so
     /// that a process waiting one out still counts. At least `interval`.
     pub window_idle: Duration,
+    /// The counts are totalled per period of this length: every process
+    /// adds its counts to the current period's totals, and reads the
+    /// totals of the current period (once every process has reported in
+    /// it) or of the previous one. A process that stops reporting (stopped,
+    /// or gone) leaves the totals within two periods. Default 2 s; from
+    /// 1 ms to a day, and taken as twice `interval` when shorter. Each
+    /// process's interval, however [`Options::fleet_rate`] stretches it,
+    /// stays at most half a period.
+    pub period: Duration,
+    /// The most round trips a second that the whole fleet makes on one
+    /// key, summed over its processes: each process's interval is at least
+    /// `processes / fleet_rate` (1,000 processes at 1,500 a second: one
+    /// round trip every 667 ms each), up to half a period. Default 1,500,
+    /// under 10% of one Redis core (BENCHMARKS.md); at least 1.
+    pub fleet_rate: u32,
 }
 
 impl Options {
     /// The defaults: `interval` 10 ms, `timeout` 50 ms, `stale` 10 s,
-    /// `window_idle` 5 minutes.
+    /// `window_idle` 5 minutes, `period` 2 s, `fleet_rate` 1,500.
     pub const fn new() -> Options {
         Options {
             interval: Duration::from_millis(10),
             timeout: Duration::from_millis(50),
             stale: Duration::from_secs(10),
             window_idle: Duration::from_secs(300),
+            period: Duration::from_secs(2),
+            fleet_rate: 1_500,
         }
+    }
+    /// Sets [`Options::period`].
+    pub const fn period(mut self, period: Duration) -> Options {
+        self.period = period;
+        self
+    }
+    /// Sets [`Options::fleet_rate`].
+    pub const fn fleet_rate(mut self, fleet_rate: u32) -> Options {
+        self.fleet_rate = fleet_rate;
+        self
     }
     /// Sets [`Options::interval`].
     pub const fn interval(mut self, interval: Duration) -> Options {
@@ -348,6 +399,12 @@ impl Options {
             return Err(
                 "Options::stale must be at least twice Options::interval plus Options::timeout, and at most a day",
             );
+        }
+        if self.period < ms || self.period > day {
+            return Err("Options::period must be from 1 ms to a day");
+        }
+        if self.fleet_rate == 0 {
+            return Err("Options::fleet_rate must be at least 1");
         }
         Ok(())
     }
@@ -435,7 +492,8 @@ impl Sharing {
     /// and a cool-down it learnt since the one before (within
     /// [`Options::timeout`]), if the runtime runs that long: to wait for
     /// it, as before a process exits, use [`Sharing::leave`]. The counts
-    /// stay in the fleet's sums until they are [`Options::stale`].
+    /// stay in the fleet's totals for the rest of the period and the next
+    /// ([`Options::period`]).
     pub fn stop(&self) {
         self.link.stopped.store(true, Relaxed);
         self.link.wake.notify_one();
@@ -549,52 +607,68 @@ fn process_id() -> String {
     format!("{:016x}", h.finish())
 }
 
-/// One round trip: write this process's counts, read the others' sums.
+/// One round trip: add this process's counts to the current period's
+/// totals, read the totals back.
 ///
-/// KEYS: the members' hashes (budget, breaker, window), the breaker's open
-/// key, the cool-down key. ARGV: this process's field; its counts as
-/// "a b" per hash ("-" when it has no such member); the stale time, the
-/// breaker's remaining open time and the cool-down to publish (ms, 0: none).
-/// Returns the other live processes' two sums per hash, the time left of
-/// the open key and of the cool-down (ms; less than 1: none), and how many
-/// other live processes share the budget.
+/// KEYS: the current period's totals, the previous period's, this
+/// process's ledger, the breaker's open key, the cool-down key. ARGV: the
+/// period's number, the keys' time to live (ms), the breaker's remaining
+/// open time and the cool-down to publish (ms, 0: none), then this
+/// process's counts by name (`bd bw ka kf wa wf`: the budget's deposits
+/// and withdrawals, the breaker's and the window's attempts and failures;
+/// "-" for a member it does not share).
 ///
-/// Whatever the fields hold, the sums stay below 2^53: Lua's numbers are
-/// doubles, exact to there, and Redis turns one past `i64` into `i64::MIN`.
-/// A field written more than the stale time in the future (by another
-/// server's clock, or by something else) is dropped like a stale one.
+/// A period's totals are, for each count, the sum of every process's
+/// latest count in that period, and, for each member, how many processes
+/// reported one (`bn kn wn`). The ledger holds what this process last
+/// added and in which period, so that a round trip adds only the
+/// difference, once, whether or not an earlier answer was lost: the first
+/// report of a period adds the whole count. Nothing is read per process:
+/// the cost of a round trip does not grow with the fleet.
+///
+/// Returns the nine totals of the current period, then of the previous
+/// one, the time left of the open key and of the cool-down (ms; less than
+/// 1: none), and Redis's clock (ms). Totals read as below zero are 0 and
+/// stop at 2^53 (Lua's numbers are doubles, exact to there); an addition
+/// that would overflow a total is dropped, not an error.
 const SCRIPT: &str = r"
 if redis.replicate_commands then pcall(redis.replicate_commands) end
-local id, stale, open, cool = ARGV[1], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local hashes = {KEYS[1], KEYS[2], KEYS[3]}
-local own = {ARGV[2], ARGV[3], ARGV[4]}
-local open_key, cool_key = KEYS[4], KEYS[5]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cur, prev, ledger, open_key, cool_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local period, ttl, open, cool = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local names = {'bd', 'bw', 'ka', 'kf', 'wa', 'wf'}
+local counted = {'bn', 'kn', 'wn'}
+local old = redis.call('HMGET', ledger, 'p', 'bd', 'bw', 'ka', 'kf', 'wa', 'wf')
+local again = old[1] == period
+local keep = {'p', period}
+for i = 1, 6 do
+  local v = ARGV[4 + i]
+  if v ~= '-' then
+    local d = tonumber(v)
+    local before = tonumber(old[i + 1])
+    if again and before then
+      d = d - before
+    elseif i % 2 == 1 then
+      redis.pcall('HINCRBY', cur, counted[(i + 1) / 2], 1)
+    end
+    if d ~= 0 then redis.pcall('HINCRBY', cur, names[i], d) end
+    keep[#keep + 1] = names[i]
+    keep[#keep + 1] = v
+  end
+end
+redis.call('HSET', ledger, unpack(keep))
+if not again then
+  redis.call('PEXPIRE', cur, ttl)
+  redis.call('PEXPIRE', ledger, ttl)
+end
 local most = 9007199254740991
 local out = {}
-local budgets = 0
-for h = 1, 3 do
-  local a, b = 0, 0
-  if own[h] ~= '-' then
-    redis.call('HSET', hashes[h], id, now .. ' ' .. own[h])
-    redis.call('PEXPIRE', hashes[h], stale)
-    local all = redis.call('HGETALL', hashes[h])
-    for i = 1, #all, 2 do
-      if all[i] ~= id then
-        local at, x, y = string.match(all[i + 1], '^(%d+) (%d+) (%d+)$')
-        if at == nil or math.abs(now - tonumber(at)) > stale then
-          redis.call('HDEL', hashes[h], all[i])
-        else
-          a = a + tonumber(x)
-          b = b + tonumber(y)
-          if h == 1 then budgets = budgets + 1 end
-        end
-      end
-    end
+for _, key in ipairs({cur, prev}) do
+  local got = redis.call('HMGET', key, 'bd', 'bw', 'bn', 'ka', 'kf', 'kn', 'wa', 'wf', 'wn')
+  for i = 1, 9 do
+    local n = tonumber(got[i]) or 0
+    if n ~= n or n < 0 then n = 0 end
+    out[#out + 1] = math.min(n, most)
   end
-  out[2 * h - 1] = math.min(a, most)
-  out[2 * h] = math.min(b, most)
 end
 if open > 0 and redis.call('PTTL', open_key) < open then
   redis.call('SET', open_key, '1', 'PX', open)
@@ -602,9 +676,10 @@ end
 if cool > 0 and redis.call('PTTL', cool_key) < cool then
   redis.call('SET', cool_key, '1', 'PX', cool)
 end
-out[7] = redis.call('PTTL', open_key)
-out[8] = redis.call('PTTL', cool_key)
-out[9] = budgets
+out[19] = redis.call('PTTL', open_key)
+out[20] = redis.call('PTTL', cool_key)
+local t = redis.call('TIME')
+out[21] = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return out
 ";
 
@@ -628,14 +703,17 @@ struct WindowMoved {
 struct Syncer {
     link: &'static Link,
     key: &'static str,
-    /// The Redis keys, in the script's order.
-    keys: [String; 5],
+    /// The Redis keys: `retry:{key}:` (a period's totals follow it: `s:N`),
+    /// this process's ledger, the breaker's open key, the cool-down key.
+    prefix: String,
+    ledger: String,
+    open_key: String,
+    cool_key: String,
     /// The adaptive window's attempt count when last seen, and when it last
     /// moved.
     window_moved: WindowMoved,
     members: Vec<Member>,
     options: Options,
-    id: String,
     script: redis::Script,
 }
 
@@ -654,7 +732,7 @@ impl Drop for Syncer {
 /// What one round trip writes: this process's own counts, by member
 /// (`None`: no such member), the breaker's open time left and a cool-down
 /// to publish (ms; 0: none).
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Own {
     budget: Option<(u64, u64)>,
     breaker: Option<(u64, u64)>,
@@ -663,10 +741,10 @@ struct Own {
     cool_ms: u64,
 }
 
-/// What one round trip reads back: the other live processes' sums, by
-/// member, the open time and cool-down left (at most a day), and how many
-/// other processes share the budget.
-#[derive(Debug, PartialEq, Eq)]
+/// What the members are told after a round trip: the other live
+/// processes' counts, by member, the open time and cool-down left (at most
+/// a day), and how many other processes share the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Sums {
     budget: (u64, u64),
     breaker: (u64, u64),
@@ -676,25 +754,53 @@ struct Sums {
     budget_sharers: u64,
 }
 
-impl Sums {
-    /// The script's answer, in its order (see [`SCRIPT`]); `None` when it
-    /// is not one. Negative counts read as 0, times are capped at a day.
-    fn read(answer: &[i64]) -> Option<Sums> {
-        let &[
-            budget_deposits,
-            budget_withdrawals,
-            breaker_attempts,
-            breaker_failures,
-            window_attempts,
-            window_failures,
-            open,
-            cool,
-            sharers,
-        ] = answer
-        else {
+/// One period's totals, by member: the two counts, and how many processes
+/// reported them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Totals {
+    budget: (u64, u64, u64),
+    breaker: (u64, u64, u64),
+    window: (u64, u64, u64),
+}
+
+impl Totals {
+    fn read(nine: &[i64]) -> Totals {
+        let n = |x: i64| u64::try_from(x).unwrap_or(0);
+        let three = |at: usize| (n(nine[at]), n(nine[at + 1]), n(nine[at + 2]));
+        Totals {
+            budget: three(0),
+            breaker: three(3),
+            window: three(6),
+        }
+    }
+
+    /// The processes that reported in this period (the most of any member).
+    fn processes(&self) -> u64 {
+        self.budget.2.max(self.breaker.2).max(self.window.2)
+    }
+}
+
+/// The script's answer (see [`SCRIPT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Answer {
+    current: Totals,
+    previous: Totals,
+    open_left: Option<Duration>,
+    cool_left: Option<Duration>,
+    /// Redis's clock, in milliseconds since the Unix epoch.
+    redis_ms: u64,
+}
+
+impl Answer {
+    /// The script's answer, in its order; `None` when it is not one.
+    /// Negative counts read as 0, times are capped at a day.
+    fn read(answer: &[i64]) -> Option<Answer> {
+        let [totals @ .., open, cool, time] = answer else {
             return None;
         };
-        let n = |x: i64| u64::try_from(x).unwrap_or(0);
+        if totals.len() != 18 {
+            return None;
+        }
         // However long another process (or anything else) set them for.
         let left = |x: i64| {
             u64::try_from(x)
@@ -702,14 +808,47 @@ impl Sums {
                 .filter(|&ms| ms > 0)
                 .map(|ms| Duration::from_millis(ms.min(LONGEST)))
         };
-        Some(Sums {
-            budget: (n(budget_deposits), n(budget_withdrawals)),
-            breaker: (n(breaker_attempts), n(breaker_failures)),
-            window: (n(window_attempts), n(window_failures)),
-            open_left: left(open),
-            cool_left: left(cool),
-            budget_sharers: n(sharers),
+        Some(Answer {
+            current: Totals::read(&totals[..9]),
+            previous: Totals::read(&totals[9..]),
+            open_left: left(*open),
+            cool_left: left(*cool),
+            redis_ms: u64::try_from(*time).unwrap_or(0),
         })
+    }
+
+    /// The other processes' counts, from the period where every process
+    /// has reported: the current one once as many processes reported in
+    /// it as in the one before (for a fleet whose processes report several
+    /// times a period, from just after it starts), else the previous one,
+    /// which each of them last added to at most an interval before it
+    /// ended. This process's own share is taken out: `written`, what this
+    /// round trip added, and `before`, what it had added to the previous
+    /// period (`None`: nothing).
+    fn others(&self, written: &Own, before: Option<&Own>) -> Sums {
+        let fresh = self.current.processes() >= self.previous.processes();
+        let (totals, own) = if fresh {
+            (self.current, Some(written))
+        } else {
+            (self.previous, before)
+        };
+        let mine = |pick: fn(&Own) -> Option<(u64, u64)>| own.and_then(pick);
+        let less = |(a, b, _): (u64, u64, u64), own: Option<(u64, u64)>| {
+            let (x, y) = own.unwrap_or((0, 0));
+            (a.saturating_sub(x), b.saturating_sub(y))
+        };
+        let sharers = totals
+            .budget
+            .2
+            .saturating_sub(u64::from(mine(|o| o.budget).is_some()));
+        Sums {
+            budget: less(totals.budget, mine(|o| o.budget)),
+            breaker: less(totals.breaker, mine(|o| o.breaker)),
+            window: less(totals.window, mine(|o| o.window)),
+            open_left: self.open_left,
+            cool_left: self.cool_left,
+            budget_sharers: sharers,
+        }
     }
 }
 
@@ -791,6 +930,143 @@ impl Outages {
     }
 }
 
+/// The largest count written to Redis: 2^53 − 1, what a Lua number holds
+/// exactly.
+const MOST: u64 = (1 << 53) - 1;
+
+/// The wall clock, in milliseconds since the Unix epoch (0 before it).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, millis)
+}
+
+/// Which period a round trip adds to, on Redis's clock, and what this
+/// process added to the periods it reads.
+#[derive(Debug, Default)]
+struct Periods {
+    /// Redis's clock less this process's wall clock (ms), from the last
+    /// answer; `None` before the first.
+    offset: Option<i64>,
+    /// The period of the last round trip (never goes back).
+    last: u64,
+    /// What this process last added, and in which period; and the same for
+    /// the period before that one.
+    latest: Option<(u64, Own)>,
+    earlier: Option<(u64, Own)>,
+}
+
+impl Periods {
+    /// The period to add to now: Redis's time (this process's clock, before
+    /// the first answer) over the period's length, never before the last.
+    fn number(&mut self, wall: u64, period_ms: u64) -> u64 {
+        let redis = match self.offset {
+            Some(offset) => wall.saturating_add_signed(offset),
+            None => wall,
+        };
+        self.last = self.last.max(redis / period_ms.max(1));
+        self.last
+    }
+
+    /// A round trip for `period` added `own`; Redis's clock read `redis`
+    /// when this process's read `wall`.
+    fn answered(&mut self, period: u64, own: &Own, redis: u64, wall: u64) {
+        let offset = i128::from(redis) - i128::from(wall);
+        self.offset = Some(offset.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
+        let counts = Own {
+            open_ms: 0,
+            cool_ms: 0,
+            ..own.clone()
+        };
+        match &mut self.latest {
+            Some((p, latest)) if *p == period => *latest = counts,
+            _ => self.earlier = self.latest.replace((period, counts)),
+        }
+    }
+
+    /// What this process added to the period before `period`, if anything.
+    fn before(&self, period: u64) -> Option<&Own> {
+        let previous = period.checked_sub(1)?;
+        [&self.latest, &self.earlier]
+            .into_iter()
+            .flatten()
+            .find(|(p, _)| *p == previous)
+            .map(|(_, own)| own)
+    }
+}
+
+/// The pause between two round trips of one of `processes` processes
+/// sharing a key while counts change: the interval, stretched so that the
+/// fleet makes at most `fleet_rate` round trips a second, at most half a
+/// period (`options.period` as the synchronisation takes it: at least
+/// twice the interval).
+fn interval(options: &Options, processes: u64) -> Duration {
+    let secs = processes as f64 / f64::from(options.fleet_rate.max(1));
+    let spread = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
+    let half = options.period.max(options.interval.saturating_mul(2)) / 2;
+    options.interval.max(spread).min(half)
+}
+
+/// What `benches/fleet_scale.rs` drives many simulated processes with: the
+/// round trip's script and the pause between round trips. Not public API.
+#[doc(hidden)]
+pub mod __bench {
+    use std::time::Duration;
+
+    /// The round trip's script (see its arguments in the source).
+    pub const SCRIPT: &str = super::SCRIPT;
+
+    /// The pause between two round trips of one of `processes` processes
+    /// sharing a key with the default options, while counts change.
+    pub fn interval(processes: u64) -> Duration {
+        super::interval(&super::Options::new(), processes)
+    }
+
+    /// The default period's length.
+    pub fn period() -> Duration {
+        super::Options::new().period
+    }
+}
+
+/// How long to wait before the next round trip while Redis answers.
+#[derive(Debug, Default)]
+struct Pace {
+    /// The counts sent and the sums read last time.
+    last: Option<(Own, Sums)>,
+}
+
+impl Pace {
+    /// The interval, stretched so that `processes` together make at most
+    /// `fleet_rate` round trips a second, and doubled while nothing
+    /// changes (this process's counts, the others', no cool-down to
+    /// publish); always under half a period.
+    fn next(
+        &mut self,
+        options: &Options,
+        processes: u64,
+        own: &Own,
+        sums: &Sums,
+        publish: u64,
+    ) -> Duration {
+        let base = interval(options, processes);
+        let half = options.period / 2;
+        let counts = Own {
+            open_ms: 0,
+            cool_ms: 0,
+            ..own.clone()
+        };
+        let quiet = publish == 0
+            && own.open_ms == 0
+            && self.last.as_ref() == Some(&(counts.clone(), *sums));
+        self.last = Some((counts, *sums));
+        if quiet {
+            base.saturating_mul(2).min(half).max(base)
+        } else {
+            base
+        }
+    }
+}
+
 impl Syncer {
     fn new(
         link: &'static Link,
@@ -798,19 +1074,22 @@ impl Syncer {
         members: Vec<Member>,
         options: Options,
     ) -> Syncer {
-        let prefix = format!("retry:{{{key}}}");
+        let prefix = format!("retry:{{{key}}}:");
+        let id = process_id();
         Syncer {
             link,
             key,
-            keys: ["budget", "breaker", "window", "open", "cooldown"]
-                .map(|k| format!("{prefix}:{k}")),
+            ledger: format!("{prefix}p:{id}"),
+            open_key: format!("{prefix}open"),
+            cool_key: format!("{prefix}cooldown"),
+            prefix,
             window_moved: WindowMoved::default(),
             members,
             options: Options {
                 window_idle: options.window_idle.max(options.interval),
+                period: options.period.max(options.interval.saturating_mul(2)),
                 ..options
             },
-            id: process_id(),
             script: redis::Script::new(SCRIPT),
         }
     }
@@ -818,6 +1097,8 @@ impl Syncer {
     async fn run(self, mut manager: ConnectionManager) {
         let mut outages = Outages::default();
         let mut backoff = Backoff::new(&self.options);
+        let mut periods = Periods::default();
+        let mut pace = Pace::default();
         loop {
             // Wakes early when a cool-down is to be published, or when
             // stopped.
@@ -826,23 +1107,28 @@ impl Syncer {
             }
             // Stopped: this round trip is the last. It writes this
             // process's last counts and a cool-down learnt since the one
-            // before; the counts stay in the fleet's sums until they are
-            // stale (what this process spent and saw is the fleet's history
-            // still: its retries were made, its failures seen).
+            // before; the counts stay in the fleet's totals for the rest of
+            // the period and the next (what this process spent and saw is
+            // the fleet's history still: its retries were made, its
+            // failures seen).
             let last = self.link.stopped.load(Relaxed);
             let now = TokioClock::ticks();
             let publish = self.link.publish.swap(0, Relaxed);
-            let invocation = self.invocation(&self.own(now, publish));
+            let own = self.own(now, publish);
+            let period = periods.number(wall_ms(), millis(self.options.period));
+            let invocation = self.invocation(period, &own);
             let answer = tokio::time::timeout(
                 self.options.timeout,
                 invocation.invoke_async::<Vec<i64>>(&mut manager),
             )
             .await;
-            let sums = match &answer {
-                Ok(Ok(answer)) => Sums::read(answer),
+            let read = match &answer {
+                Ok(Ok(answer)) => Answer::read(answer),
                 _ => None,
             };
-            if let Some(sums) = sums {
+            if let Some(read) = read {
+                periods.answered(period, &own, read.redis_ms, wall_ms());
+                let sums = read.others(&own, periods.before(period));
                 self.apply(&sums, TokioClock::ticks());
                 self.link.online.store(true, Relaxed);
                 if outages.back(backoff.answered(&self.options)) {
@@ -852,6 +1138,8 @@ impl Syncer {
                         "redis answers again: sharing the fleet's state"
                     );
                 }
+                let processes = read.current.processes().max(read.previous.processes());
+                backoff.pause = pace.next(&self.options, processes, &own, &sums, publish);
             } else {
                 // Published again at the next round trip.
                 self.link.publish.fetch_max(publish, Relaxed);
@@ -915,21 +1203,30 @@ impl Syncer {
         own
     }
 
-    fn invocation(&self, own: &Own) -> redis::ScriptInvocation<'_> {
-        let pair =
-            |counts: Option<(u64, u64)>| counts.map_or("-".to_owned(), |(a, b)| format!("{a} {b}"));
+    /// The script's call for `period` with this process's counts `own`.
+    fn invocation(&self, period: u64, own: &Own) -> redis::ScriptInvocation<'_> {
         let mut invocation = self.script.prepare_invoke();
-        for key in &self.keys {
-            invocation.key(key);
-        }
         invocation
-            .arg(&self.id)
-            .arg(pair(own.budget))
-            .arg(pair(own.breaker))
-            .arg(pair(own.window))
-            .arg(millis(self.options.stale))
+            .key(format!("{}s:{period}", self.prefix))
+            .key(format!("{}s:{}", self.prefix, period.saturating_sub(1)))
+            .key(&self.ledger)
+            .key(&self.open_key)
+            .key(&self.cool_key);
+        // Two periods and the one being read, or the stale time.
+        let ttl = millis(self.options.period)
+            .saturating_mul(3)
+            .max(millis(self.options.stale));
+        invocation
+            .arg(period)
+            .arg(ttl)
             .arg(own.open_ms)
             .arg(own.cool_ms);
+        for counts in [own.budget, own.breaker, own.window] {
+            match counts {
+                Some((a, b)) => invocation.arg(a.min(MOST)).arg(b.min(MOST)),
+                None => invocation.arg("-").arg("-"),
+            };
+        }
         invocation
     }
 
@@ -1047,44 +1344,190 @@ mod tests {
             .expect("ended already");
     }
 
+    /// A script's answer: two periods' totals, the open key's and the
+    /// cool-down's time left, Redis's clock.
+    fn answer(current: [i64; 9], previous: [i64; 9], open: i64, cool: i64, time: i64) -> Vec<i64> {
+        let mut all = current.to_vec();
+        all.extend(previous);
+        all.extend([open, cool, time]);
+        all
+    }
+
     #[test]
     fn an_answer_is_read_by_name_and_bounded() {
         let day = ms(LONGEST);
-        let sums = Sums::read(&[1, 2, 3, 4, 5, 6, 7_000, 8_000, 9]).unwrap();
+        let read = Answer::read(&answer(
+            [1, 2, 3, 4, 5, 6, 7, 8, 9],
+            [10, 11, 12, 13, 14, 15, 16, 17, 18],
+            7_000,
+            8_000,
+            1_700_000_000_000,
+        ))
+        .unwrap();
         assert_eq!(
-            sums,
-            Sums {
-                budget: (1, 2),
-                breaker: (3, 4),
-                window: (5, 6),
+            read,
+            Answer {
+                current: Totals {
+                    budget: (1, 2, 3),
+                    breaker: (4, 5, 6),
+                    window: (7, 8, 9)
+                },
+                previous: Totals {
+                    budget: (10, 11, 12),
+                    breaker: (13, 14, 15),
+                    window: (16, 17, 18)
+                },
                 open_left: Some(ms(7_000)),
                 cool_left: Some(ms(8_000)),
-                budget_sharers: 9,
+                redis_ms: 1_700_000_000_000,
             }
         );
         // Redis says -1 and -2 for keys without a time to live or missing,
         // and 0 for one that ends now; anything over a day is a day.
-        let odd = Sums::read(&[-1, i64::MIN, 0, i64::MAX, -5, 1, -2, 1, -1]).unwrap();
+        let odd = Answer::read(&answer(
+            [-1, i64::MIN, 0, i64::MAX, 0, 0, 0, 0, 0],
+            [0; 9],
+            -2,
+            1,
+            -1,
+        ))
+        .unwrap();
+        assert_eq!(odd.current.budget, (0, 0, 0));
+        assert_eq!(odd.current.breaker, (i64::MAX as u64, 0, 0));
         assert_eq!(
-            (odd.budget, odd.breaker, odd.window),
-            ((0, 0), (0, i64::MAX as u64), (0, 1))
-        );
-        assert_eq!(
-            (odd.open_left, odd.cool_left, odd.budget_sharers),
+            (odd.open_left, odd.cool_left, odd.redis_ms),
             (None, Some(ms(1)), 0)
         );
-        let long = Sums::read(&[0, 0, 0, 0, 0, 0, 0, i64::MAX, 0]).unwrap();
+        let long = Answer::read(&answer([0; 9], [0; 9], 0, i64::MAX, 0)).unwrap();
         assert_eq!((long.open_left, long.cool_left), (None, Some(day)));
-        let day_exactly =
-            Sums::read(&[0, 0, 0, 0, 0, 0, LONGEST as i64, LONGEST as i64 + 1, 0]).unwrap();
+        let exactly = Answer::read(&answer(
+            [0; 9],
+            [0; 9],
+            LONGEST as i64,
+            LONGEST as i64 + 1,
+            0,
+        ))
+        .unwrap();
         assert_eq!(
-            (day_exactly.open_left, day_exactly.cool_left),
+            (exactly.open_left, exactly.cool_left),
             (Some(day), Some(day))
         );
         // Not the script's answer.
-        assert_eq!(Sums::read(&[0; 8]), None);
-        assert_eq!(Sums::read(&[0; 10]), None);
-        assert_eq!(Sums::read(&[]), None);
+        assert_eq!(Answer::read(&[0; 20]), None);
+        assert_eq!(Answer::read(&[0; 22]), None);
+        assert_eq!(Answer::read(&[]), None);
+    }
+
+    fn own(budget: (u64, u64), breaker: (u64, u64), window: (u64, u64)) -> Own {
+        Own {
+            budget: Some(budget),
+            breaker: Some(breaker),
+            window: Some(window),
+            ..Own::default()
+        }
+    }
+
+    #[test]
+    fn the_others_are_the_totals_of_the_period_every_process_reported_in_less_this_one() {
+        let written = own((30, 3), (10, 5), (8, 2));
+        let before = own((20, 2), (6, 1), (4, 1));
+        // Three processes reported in the previous period, three in this
+        // one: this one's totals, less what this process just added.
+        let read = Answer::read(&answer(
+            [100, 10, 3, 40, 20, 3, 30, 9, 3],
+            [90, 9, 3, 35, 15, 3, 25, 8, 3],
+            0,
+            0,
+            0,
+        ))
+        .unwrap();
+        let sums = read.others(&written, Some(&before));
+        assert_eq!(
+            (sums.budget, sums.breaker, sums.window, sums.budget_sharers),
+            ((70, 7), (30, 15), (22, 7), 2)
+        );
+        // Only two have reported in this period yet: the previous one's
+        // totals, less what this process had added to it.
+        let read = Answer::read(&answer(
+            [60, 6, 2, 20, 10, 2, 16, 4, 2],
+            [90, 9, 3, 35, 15, 3, 25, 8, 3],
+            0,
+            0,
+            0,
+        ))
+        .unwrap();
+        let sums = read.others(&written, Some(&before));
+        assert_eq!(
+            (sums.budget, sums.breaker, sums.window, sums.budget_sharers),
+            ((70, 7), (29, 14), (21, 7), 2)
+        );
+        // ...and all of them when this process had not reported in it.
+        let sums = read.others(&written, None);
+        assert_eq!((sums.budget, sums.budget_sharers), ((90, 9), 3));
+        // Totals below this process's own (a period that expired, a flush):
+        // nothing from the others, never an underflow.
+        let read = Answer::read(&answer([1, 0, 1, 0, 0, 0, 0, 0, 0], [0; 9], 0, 0, 0)).unwrap();
+        let sums = read.others(&written, None);
+        assert_eq!(
+            (sums.budget, sums.breaker, sums.budget_sharers),
+            ((0, 0), (0, 0), 0)
+        );
+    }
+
+    #[test]
+    fn periods_follow_redis_clock_never_go_back_and_remember_what_was_added() {
+        let mut periods = Periods::default();
+        // Before any answer: this process's clock.
+        assert_eq!(periods.number(5_500, 1_000), 5);
+        let first = own((1, 0), (1, 0), (1, 0));
+        periods.answered(5, &first, 7_200, 5_500);
+        // Redis's clock is 1.7 s ahead.
+        assert_eq!(periods.number(5_600, 1_000), 7);
+        // A slower reading later never goes back.
+        periods.answered(7, &first, 7_000, 5_600);
+        assert_eq!(periods.number(5_700, 1_000), 7);
+        let second = own((2, 0), (2, 0), (2, 0));
+        periods.answered(7, &second, 7_100, 5_700);
+        let third = own((3, 0), (3, 0), (3, 0));
+        periods.answered(8, &third, 8_000, 6_600);
+        assert_eq!(periods.before(8), Some(&second), "the latest of period 7");
+        assert_eq!(periods.before(9), Some(&third));
+        assert_eq!(periods.before(10), None);
+        assert_eq!(periods.before(0), None);
+        // A clock far off: no overflow.
+        periods.answered(8, &third, u64::MAX, 0);
+        assert_eq!(periods.number(u64::MAX, 1), u64::MAX);
+    }
+
+    #[test]
+    fn the_pace_stretches_with_the_fleet_and_doubles_while_nothing_changes() {
+        let options = Options::new();
+        let mut pace = Pace::default();
+        let counts = own((1, 0), (1, 0), (1, 0));
+        let sums = Sums {
+            budget: (0, 0),
+            breaker: (0, 0),
+            window: (0, 0),
+            open_left: None,
+            cool_left: None,
+            budget_sharers: 0,
+        };
+        assert_eq!(pace.next(&options, 1, &counts, &sums, 0), ms(10));
+        // Nothing changed: twice the interval, then no longer.
+        assert_eq!(pace.next(&options, 1, &counts, &sums, 0), ms(20));
+        assert_eq!(pace.next(&options, 1, &counts, &sums, 0), ms(20));
+        // A change: the interval again; a cool-down to publish too.
+        let busier = own((2, 0), (1, 0), (1, 0));
+        assert_eq!(pace.next(&options, 1, &busier, &sums, 0), ms(10));
+        assert_eq!(pace.next(&options, 1, &busier, &sums, 5), ms(10));
+        // 150 processes at 1,500 round trips a second: 100 ms each; 1,500:
+        // a second, which is also the most (half a period).
+        assert_eq!(pace.next(&options, 150, &counts, &sums, 0), ms(100));
+        assert_eq!(pace.next(&options, 1_500, &busier, &sums, 0), ms(1_000));
+        assert_eq!(pace.next(&options, 1_500, &busier, &sums, 0), ms(1_000));
+        assert_eq!(pace.next(&options, u64::MAX, &busier, &sums, 0), ms(1_000));
+        let slowest = Options::new().fleet_rate(1).period(ms(LONGEST));
+        assert_eq!(interval(&slowest, u64::MAX), ms(LONGEST / 2), "no overflow");
     }
 
     #[test]
@@ -1201,8 +1644,9 @@ mod tests {
         let _one = MEMBERS.lock().unwrap_or_else(|e| e.into_inner());
         let options = Options::new().window_idle(ms(60_000));
         let sync = syncer(options);
-        assert_eq!(sync.keys[0], "retry:{unit}:budget");
-        assert_eq!(sync.keys[4], "retry:{unit}:cooldown");
+        assert_eq!(sync.prefix, "retry:{unit}:");
+        assert!(sync.ledger.starts_with("retry:{unit}:p:"));
+        assert_eq!(sync.cool_key, "retry:{unit}:cooldown");
         assert_eq!(sync.options.window_idle, ms(60_000));
         let at = |s: u64| Duration::from_secs(1_000 + s);
         SYNC_BUDGET.reset();
