@@ -278,6 +278,18 @@ fn unnameable(tokens: TokenStream) -> Option<&'static str> {
     let mut tokens = tokens.into_iter().peekable();
     while let Some(tt) = tokens.next() {
         match tt {
+            // A function type's own arguments and output may borrow
+            // (`fn(&str) -> &str`, `dyn Fn(&str)`, `for<'a> fn(&'a str)`):
+            // it is `'static` all the same. Skipped to the next argument.
+            TokenTree::Ident(i)
+                if ["fn", "Fn", "FnMut", "FnOnce", "for"].contains(&&*i.to_string()) =>
+            {
+                for next in tokens.by_ref() {
+                    if matches!(&next, TokenTree::Punct(p) if p.as_char() == ',') {
+                        break;
+                    }
+                }
+            }
             TokenTree::Ident(i) if i == "Self" => return Some("`Self`"),
             TokenTree::Ident(i) if i == "impl" => return Some("`impl Trait`"),
             TokenTree::Ident(i) if i == "_" => return Some("`_`"),

@@ -340,8 +340,8 @@ impl Expansion {
         };
         let (name, _) = self.settings();
         let mut built = quote! {
-            (&&&#p::PolicyProbe::<__RetryOk, __RetryErr>::new())
-                .classified(#krate::Retrying::<__RetryOk, __RetryErr>::new().name(#name))
+            (&&&#p::PolicyProbe::<__RetryPolicyOk, __RetryPolicyErr>::new())
+                .classified(#krate::Retrying::<__RetryPolicyOk, __RetryPolicyErr>::new().name(#name))
         };
         let mut add = |call: TokenStream| built = quote!(#built.#call);
         if let Some(n) = self.args.attempts {
@@ -360,15 +360,15 @@ impl Expansion {
             add(quote!(wait(#wait)));
         }
         let rule = |class: &ClassSpec| match class {
-            ClassSpec::Any => quote!(#krate::Rule::<__RetryErr>::any()),
+            ClassSpec::Any => quote!(#krate::Rule::<__RetryPolicyErr>::any()),
             ClassSpec::Default => {
-                quote!(<#krate::Rule::<__RetryErr> as ::core::default::Default>::default())
+                quote!(<#krate::Rule::<__RetryPolicyErr> as ::core::default::Default>::default())
             }
             ClassSpec::Set(parts, _) => {
                 let set = class_set(krate, parts);
-                quote!(#krate::Rule::<__RetryErr>::class(#set))
+                quote!(#krate::Rule::<__RetryPolicyErr>::class(#set))
             }
-            ClassSpec::Predicate(expr) => quote!(#krate::Rule::<__RetryErr>::when(#expr)),
+            ClassSpec::Predicate(expr) => quote!(#krate::Rule::<__RetryPolicyErr>::when(#expr)),
         };
         for spec in self.args.on.iter().flatten() {
             let mut one = rule(&spec.class);
@@ -425,13 +425,15 @@ impl Expansion {
                         None => quote!(#p::ADAPTIVE_WINDOW),
                     };
                     window = quote! {
-                        static WINDOW: #p::AdaptiveWindow = #p::AdaptiveWindow::new(#size);
+                        static __RETRY_POLICY_WINDOW: #p::AdaptiveWindow = #p::AdaptiveWindow::new(#size);
                     };
-                    add(quote!(window(&WINDOW)));
+                    add(quote!(window(&__RETRY_POLICY_WINDOW)));
                 }
             }
         }
         let vis = &self.func.vis;
+        // Compiled where the function is.
+        let cfgs = self.func.attrs.iter().filter(|a| a.path().is_ident("cfg"));
         let function = &self.func.sig.ident;
         let doc = format!(
             "The retry policy of `{function}`, as a `Retrying`: the same keys \
@@ -440,6 +442,7 @@ impl Expansion {
         );
         let ret_span = ret_ty.span();
         quote_spanned! {ret_span=>
+            #(#cfgs)*
             #[doc = #doc]
             #[allow(clippy::type_complexity)]
             #vis fn #policy() -> &'static #krate::Retrying<
@@ -448,12 +451,12 @@ impl Expansion {
             > {
                 #[allow(unused_imports)]
                 use #p::{PolicyByClassify as _, PolicyByFeature as _, PolicyUnclassified as _};
-                type __RetryOk = <#ret_ty as #p::IsResult>::Ok;
-                type __RetryErr = <#ret_ty as #p::IsResult>::Err;
+                type __RetryPolicyOk = <#ret_ty as #p::IsResult>::Ok;
+                type __RetryPolicyErr = <#ret_ty as #p::IsResult>::Err;
                 #window
-                static POLICY: ::std::sync::OnceLock<#krate::Retrying<__RetryOk, __RetryErr>> =
+                static __RETRY_POLICY: ::std::sync::OnceLock<#krate::Retrying<__RetryPolicyOk, __RetryPolicyErr>> =
                     ::std::sync::OnceLock::new();
-                POLICY.get_or_init(|| #built)
+                __RETRY_POLICY.get_or_init(|| #built)
             }
         }
     }
@@ -687,12 +690,25 @@ impl Expansion {
         // `fallback_on`: whether this failure would go to the fallback,
         // asked before the engine takes the failure. A refused call (an open
         // breaker) always does: it has no error of its own to judge.
+        // The error is classified for this decision alone, as for a class
+        // rule, even for a type classified only through a cargo feature
+        // (whose retries stay as the rules say).
         let falls = local("__retry_falls");
+        let judged = local("__retry_judged");
         let (judge_fallback, falls_back) = match (&fallback, &self.args.fallback_on) {
             (Some(_), Some(classes)) => {
-                let conds = classes.iter().map(|c| self.class_matches(c, failure));
+                let conds = classes.iter().map(|c| self.class_matches(c, &judged));
                 (
-                    quote!(let #falls = #call.refused() || #(#conds)||*;),
+                    quote! {
+                        let #falls = (#call.refused() && #call.failures() == 0)
+                            || match &#result {
+                                ::core::result::Result::Ok(_) => false,
+                                ::core::result::Result::Err(__retry_e) => {
+                                    let #judged = (&&&#p::Probe(__retry_e)).failure(#timed_out, true);
+                                    #(#conds)||*
+                                }
+                            };
+                    },
                     quote!(#falls),
                 )
             }
@@ -746,12 +762,13 @@ impl Expansion {
         }}
     }
 
-    /// Whether `on`, `never` or `fallback_on` names a class (so the
-    /// attribute opted into classification even for types classified
-    /// through a feature).
+    /// Whether `on` or `never` names a class (so the attribute opted into
+    /// classification even for types classified through a feature;
+    /// `fallback_on` classifies for its own decision only).
     fn names_classes(&self) -> bool {
-        self.listed_classes()
-            .any(|c| matches!(c, ClassSpec::Set(..)))
+        let rules = self.args.on.iter().flatten().map(|r| &r.class);
+        let never = self.args.never.iter().flatten();
+        rules.chain(never).any(|c| matches!(c, ClassSpec::Set(..)))
     }
 
     /// The classes of `on`, `never` and `fallback_on`.

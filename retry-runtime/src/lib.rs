@@ -36,7 +36,7 @@
 //! | `attempt = NAME` | binds the running [`Attempt`] to `NAME` in the body (its number, one idempotency key per call) | none |
 //! | `policy = NAME` | also emits `fn NAME() -> &'static Retrying<T, E>`: the same keys and name, built once, for the function's stream (`NAME().stream(..)`), a batch or a closure | none |
 //! | `fallback = PATH` | a function with the same parameters and return type, called once with the same arguments when the call gives up with an error; its result is returned | none |
-//! | `fallback_on = [CLASS, ...]` | only errors of these classes (as in `never`: classes or predicates) go to the `fallback`; the others are returned. A call an open breaker refuses has no error of its own and always goes | every error |
+//! | `fallback_on = [CLASS, ...]` | only errors of these classes (as in `never`: classes or predicates) go to the `fallback`; the others are returned. A call refused before its first attempt (an open breaker) has no error of its own and always goes | every error |
 //! | `crate = PATH` | where this crate is, for re-exports | `::retry_runtime` |
 //!
 //! A duration is a bare number of seconds (`2`, `0.5`) or has a unit:

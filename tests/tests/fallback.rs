@@ -247,7 +247,7 @@ fn fallback_on_hands_on_only_the_listed_classes() {
     let script = Script::new([Err(ApiError::status(429)), Err(ApiError::status(429))]);
     assert_eq!(listed(&script), Ok("other model".to_string()));
     assert_eq!(script.calls(), 2);
-    // Overloaded, then rate limited: the last error decides.
+    // A 503, then overloaded (529): the last error decides.
     let script = Script::new([Err(ApiError::status(503)), Err(ApiError::status(529))]);
     assert_eq!(listed(&script), Ok("other model".to_string()));
     // A 400, a 503 to the end, a connection that breaks: returned as they are.
@@ -263,9 +263,9 @@ fn fallback_on_hands_on_only_the_listed_classes() {
 
 /// A predicate in `fallback_on`, and a refused call (an open breaker) that
 /// falls back whatever its error's class.
-static LISTED_DOWN: CircuitBreaker = CircuitBreaker::new().min_attempts(2).failure_ratio(0.5);
+static LISTED_DOWN: CircuitBreaker = CircuitBreaker::new().min_attempts(4).failure_ratio(0.5);
 
-async fn local_answer(_: &AtomicU32) -> Result<&'static str, ApiError> {
+async fn local_answer(_: &AtomicU32, _: u16) -> Result<&'static str, ApiError> {
     Ok("local")
 }
 
@@ -277,22 +277,52 @@ async fn local_answer(_: &AtomicU32) -> Result<&'static str, ApiError> {
     fallback_on = [|e: &ApiError| e.class == retry_runtime::Class::Status(529)],
     name = "fb.listed_down"
 )]
-async fn overloaded_then_down(calls: &AtomicU32) -> Result<&'static str, ApiError> {
+async fn overloaded_then_down(calls: &AtomicU32, status: u16) -> Result<&'static str, ApiError> {
     calls.fetch_add(1, Ordering::SeqCst);
-    Err(ApiError::status(503))
+    Err(ApiError::status(status))
 }
 
 #[tokio::test(start_paused = true)]
 async fn fallback_on_a_refused_call_falls_back_and_a_predicate_decides_the_rest() {
     let calls = AtomicU32::new(0);
-    // Two 503s: retried, given up, not listed: the error comes back.
+    // Two 503s: retried, given up, not what the predicate asks for: the
+    // error comes back.
     assert_eq!(
-        overloaded_then_down(&calls).await,
+        overloaded_then_down(&calls, 503).await,
         Err(ApiError::status(503))
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    // The breaker is open: the call is refused, and falls back.
-    assert_eq!(overloaded_then_down(&calls).await, Ok("local"));
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "refused: no attempt");
-    assert_eq!(stats::get("fb.listed_down").unwrap().fallbacks, 1);
+    // Two 529s: the predicate says yes: the fallback answers.
+    assert_eq!(overloaded_then_down(&calls, 529).await, Ok("local"));
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    // Four failures: the breaker is open, the call is refused before its
+    // first attempt, and falls back whatever it would have failed with.
+    assert_eq!(overloaded_then_down(&calls, 503).await, Ok("local"));
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "refused: no attempt");
+    assert_eq!(stats::get("fb.listed_down").unwrap().fallbacks, 2);
+}
+
+/// A type classified only through a cargo feature (`anyhow::Error`):
+/// `fallback_on` reads its class for the fallback's decision, and the
+/// retries stay as the default says for it (`[Any]`).
+fn anyhow_fallback(_: &AtomicU32, _: std::io::ErrorKind) -> anyhow::Result<&'static str> {
+    Ok("fallback")
+}
+
+#[retry(attempts = 3, wait = none, fallback = anyhow_fallback, fallback_on = [Connect])]
+fn through_anyhow(calls: &AtomicU32, kind: std::io::ErrorKind) -> anyhow::Result<&'static str> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(std::io::Error::from(kind).into())
+}
+
+#[test]
+fn fallback_on_classifies_a_feature_classified_error_for_its_own_decision() {
+    let calls = AtomicU32::new(0);
+    let reset = std::io::ErrorKind::ConnectionReset;
+    assert_eq!(through_anyhow(&calls, reset).unwrap(), "fallback");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // Not found: retried all the same (`[Any]`), not handed on.
+    let calls = AtomicU32::new(0);
+    assert!(through_anyhow(&calls, std::io::ErrorKind::NotFound).is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
 }

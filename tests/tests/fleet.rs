@@ -677,9 +677,23 @@ async fn other_processes(
     period: u64,
     fields: &[(&str, &str)],
 ) {
+    other_processes_in(con, key, period, 0, fields).await;
+}
+
+/// [`other_processes`] in the period `ahead` periods after the current one.
+async fn other_processes_in(
+    con: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    period: u64,
+    ahead: u64,
+    fields: &[(&str, &str)],
+) {
     let now = redis_now(con).await;
     let mut hset = redis::cmd("HSET");
-    hset.arg(format!("retry:{{{key}}}:s:{}", now / period));
+    hset.arg(format!(
+        "retry:{{{key}}}:s:{period}:{}",
+        now / period + ahead
+    ));
     for (name, value) in fields {
         hset.arg(*name).arg(*value);
     }
@@ -794,10 +808,12 @@ async fn totals_read_back_from_redis_never_overflow_nor_break_the_round_trip() {
     assert!(!HUGE.try_withdraw(Duration::from_secs(100)));
     // The window's totals that are no counts are none: its own ratio.
     assert_eq!(HOSTILE_WINDOW.failure_ratio(), 0.25);
-    // This process's own counts were added all the same.
+    // This process's own counts were added where Redis could: not to a
+    // total that is no number (its ledger says 0 added there, so that it
+    // never takes for its own what it could not add), the rest as usual.
     assert_eq!(
         own_field(&mut con, "huge", "window").await.as_deref(),
-        Some("4 1")
+        Some("0 1")
     );
     sharing.leave().await;
 }
@@ -954,8 +970,14 @@ async fn totals(
         .query_async(con)
         .await
         .unwrap();
+    let slices: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("retry:{{{key}}}:s:*:{period}"))
+        .query_async(con)
+        .await
+        .unwrap();
+    assert_eq!(slices.len(), 1, "{slices:?}");
     let got: Vec<Option<String>> = redis::cmd("HMGET")
-        .arg(format!("retry:{{{key}}}:s:{period}"))
+        .arg(&slices[0])
         .arg(&fields[..])
         .query_async(con)
         .await
@@ -1062,10 +1084,12 @@ async fn a_process_that_stops_reporting_leaves_the_totals_within_two_periods() {
     let options = Options::new()
         .timeout(Duration::from_secs(1))
         .period(period);
-    // Another process reported 9 failures of 9 attempts in this period,
-    // then died.
+    // Another process reported 9 failures of 9 attempts in this period and
+    // the next (whichever this process's first round trip falls in), then
+    // died.
     let dead = [("wa", "9"), ("wf", "9"), ("wn", "1")];
-    other_processes(&mut con, "ageing", 300, &dead).await;
+    other_processes_in(&mut con, "ageing", 300, 0, &dead).await;
+    other_processes_in(&mut con, "ageing", 300, 1, &dead).await;
     let sharing = share_with(&client, "ageing", &[&AGEING_WINDOW], options).unwrap();
     // One attempt of this process's own, which succeeded.
     AGEING_WINDOW.record(false);
@@ -1074,14 +1098,15 @@ async fn a_process_that_stops_reporting_leaves_the_totals_within_two_periods() {
         AGEING_WINDOW.failure_ratio() == 0.9
     })
     .await;
-    // It adds nothing to the next period: within two periods (and a round
-    // trip), its counts are gone, while this process's stay.
+    // It adds nothing to the periods after: within two periods of its
+    // last (three of the first written here) and a round trip, its counts
+    // are gone, while this process's stay.
     eventually("the dead process's failures gone", || {
         AGEING_WINDOW.failure_ratio() == 0.0
     })
     .await;
     let gone = start.elapsed();
-    assert!(gone <= period * 2 + Duration::from_millis(300), "{gone:?}");
+    assert!(gone <= period * 3 + Duration::from_millis(300), "{gone:?}");
     AGEING_WINDOW.record(true);
     eventually("this process's own failure counted", || {
         AGEING_WINDOW.failure_ratio() == 0.5
@@ -1132,4 +1157,73 @@ async fn two_keys_never_mix() {
     assert_eq!(KEY_B.failure_ratio(), 0.0);
     a.leave().await;
     b.leave().await;
+}
+
+static LOST_WINDOW: AdaptiveWindow = AdaptiveWindow::new(100);
+static LOST_BUDGET: Budget = Budget::new(0.1, 10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_lost_on_its_way_back_is_neither_counted_again_nor_taken_for_the_others() {
+    let Some((_redis, client, mut con)) = start_redis(
+        "an_answer_lost_on_its_way_back_is_neither_counted_again_nor_taken_for_the_others",
+    )
+    .await
+    else {
+        return;
+    };
+    let options = on_demand().timeout(Duration::from_millis(100));
+    let sharing = share_with(&client, "lost", &[&LOST_WINDOW, &LOST_BUDGET], options).unwrap();
+    let window = ["wa", "wf", "wn"];
+    LOST_WINDOW.record(true);
+    round_trip(&LOST_BUDGET);
+    eventually("connected", || sharing.connected()).await;
+    assert_eq!(totals(&mut con, "lost", window).await, "1 1 1");
+
+    // Redis is busy for 400 ms (a long script of someone else's): the next
+    // round trip's script runs after it, once its answer was given up.
+    LOST_WINDOW.record(false);
+    let busy = client.get_multiplexed_async_connection().await.unwrap();
+    let blocker = tokio::spawn(async move {
+        let mut busy = busy;
+        let script = "local t = redis.call('TIME') local from = t[1] * 1000000 + t[2] \
+            repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - from > 400000 return 1";
+        let _: redis::RedisResult<i64> = redis::cmd("EVAL")
+            .arg(script)
+            .arg(0)
+            .query_async(&mut busy)
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    round_trip(&LOST_BUDGET);
+    eventually("the answer given up", || !sharing.connected()).await;
+    blocker.await.unwrap();
+    // The script ran: the new attempt is in the totals once.
+    eventually_async("added once", || async {
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        totals(&mut con, "lost", window).await == "2 1 1"
+    })
+    .await;
+    // The next round trip adds nothing more, and takes none of it for the
+    // other processes': this process's own ratio, 1 of 2.
+    round_trip(&LOST_BUDGET);
+    eventually("connected again", || sharing.connected()).await;
+    for _ in 0..3 {
+        round_trip(&LOST_BUDGET);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(totals(&mut con, "lost", window).await, "2 1 1");
+    assert_eq!(LOST_WINDOW.failure_ratio(), 0.5);
+    sharing.leave().await;
+}
+
+/// [`eventually`] for a condition that needs `.await`.
+async fn eventually_async<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut done: impl FnMut() -> F,
+) {
+    let start = Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < Duration::from_secs(5), "not {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

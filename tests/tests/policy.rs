@@ -127,13 +127,6 @@ async fn the_policy_shares_the_functions_name_hooks_and_statistics() {
     assert!(std::ptr::eq(hooked_policy(), hooked_policy()), "built once");
     let s = stats::get("policy.hooked").unwrap();
     assert_eq!((s.calls, s.retries), (2, 2));
-    assert_eq!(
-        stats::snapshot()
-            .iter()
-            .filter(|s| s.name == "policy.hooked")
-            .count(),
-        1
-    );
 }
 
 /// Without `on`, a `Classify` error type retries `Transient` failures, as
@@ -173,8 +166,9 @@ async fn the_default_rules_are_the_attributes() {
 
 /// Budget, breaker, an adaptive wait and a predicate rule reach the policy;
 /// on a method, the policy is an associated function.
-static SHARED_BUDGET: Budget = Budget::new(0.0, 0);
-static SHARED_BREAKER: CircuitBreaker = CircuitBreaker::new();
+static SHARED_BUDGET: Budget = Budget::new(0.1, 100);
+static SHARED_BREAKER: CircuitBreaker = CircuitBreaker::new().min_attempts(6).failure_ratio(0.5);
+static EMPTY_BUDGET: Budget = Budget::new(0.0, 0);
 
 struct Client;
 
@@ -190,34 +184,47 @@ impl Client {
     async fn ask(&self) -> Result<u32, ApiError> {
         Ok(1)
     }
+
+    #[retry(attempts = 4, wait = none, budget = EMPTY_BUDGET, policy = frugal_policy)]
+    async fn frugal(&self) -> Result<u32, ApiError> {
+        Ok(2)
+    }
+}
+
+async fn failing(
+    policy: &retry_runtime::Retrying<u32, ApiError>,
+    status: u16,
+) -> (Result<u32, ApiError>, u32) {
+    let calls = AtomicU32::new(0);
+    let outcome = policy
+        .call(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<u32, _>(ApiError::status(status))
+        })
+        .await;
+    (outcome, calls.load(Ordering::SeqCst))
 }
 
 #[tokio::test(start_paused = true)]
 async fn budgets_breakers_adaptive_waits_and_predicates_reach_the_policy() {
     assert_eq!(Client.ask().await, Ok(1));
-    // The budget is empty (no ratio, no floor): a teapot is not retried.
-    let calls = AtomicU32::new(0);
-    let outcome = Client::ask_policy()
-        .call(|| async {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err::<u32, _>(ApiError::status(418))
-        })
-        .await;
-    assert_eq!(outcome, Err(ApiError::status(418)));
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        1,
-        "the budget refused the retry"
-    );
-    // A 503 is not in the predicate's rule: not retried either way.
-    let calls = AtomicU32::new(0);
-    let _ = Client::ask_policy()
-        .call(|| async {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err::<u32, _>(ApiError::status(503))
-        })
-        .await;
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(Client.frugal().await, Ok(2));
+    // A 503 is not in the predicate's rule: not retried.
+    assert_eq!(failing(Client::ask_policy(), 503).await.1, 1);
+    // A teapot is, to `attempts = 4`, with the adaptive wait: 1 s times
+    // 1 + 3 × the policy's own window's failure ratio.
+    let start = Instant::now();
+    let (outcome, calls) = failing(Client::ask_policy(), 418).await;
+    assert_eq!((outcome, calls), (Err(ApiError::status(418)), 4));
+    // The policy's window holds the 503 (no failure to it: not retried)
+    // and the teapots: ratios 1/2, 2/3, 3/4 give 2.5 s, 3 s and 3.25 s.
+    assert_eq!(start.elapsed(), secs(8.75));
+    // The breaker heard the five failures: open, the next call is refused
+    // before its first attempt (`E::from(CircuitOpen)`: a 599 here).
+    let (outcome, calls) = failing(Client::ask_policy(), 418).await;
+    assert_eq!((outcome, calls), (Err(ApiError::status(599)), 0));
+    // An empty budget (no ratio, no reserve): no retry.
+    assert_eq!(failing(Client::frugal_policy(), 503).await.1, 1);
 }
 
 /// A `'static` borrow in the return type is nameable: the policy is built.
@@ -236,4 +243,33 @@ fn a_static_borrow_in_the_return_type_is_fine() {
     });
     assert_eq!(outcome, Err(ApiError::status(503)));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// A type classified only through a cargo feature (`anyhow::Error`) keeps
+/// `[Any]` by default, in the policy as in the attribute.
+#[retry(attempts = 3, wait = none, policy = anyhow_policy)]
+fn with_anyhow() -> anyhow::Result<u32> {
+    Ok(3)
+}
+
+/// A function type in the return type borrows only in its own signature.
+#[retry(attempts = 2, wait = none, policy = parser_policy)]
+fn parser() -> Result<fn(&str) -> usize, ApiError> {
+    Ok(str::len)
+}
+
+#[test]
+fn a_type_classified_through_a_feature_and_function_types_work_too() {
+    assert_eq!(with_anyhow().unwrap(), 3);
+    let calls = AtomicU32::new(0);
+    let _ = anyhow_policy().call_blocking(|| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        // A 404 would not be retried by `Transient`; `Any` retries it.
+        Err::<u32, _>(anyhow::Error::new(std::io::Error::from(
+            std::io::ErrorKind::NotFound,
+        )))
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(parser().unwrap()("four"), 4);
+    assert!(parser_policy().call_blocking(|| parser()).is_ok());
 }

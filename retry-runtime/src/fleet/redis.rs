@@ -37,9 +37,12 @@
 //! A process's ledger says what it last added and in which period, so the
 //! script adds only the difference, once (an answer lost on its way back
 //! is not counted again; after Redis restarts empty, the whole counts are
-//! added again, once). The totals come from the current period once as
-//! many processes have reported in it as in the one before, else from the
-//! previous one; this process's own share is taken out. The members then
+//! added again, once). For each member, the totals come from the current
+//! period once as many processes have reported in it as in the one before
+//! (or once the period is two intervals old), else from the previous one;
+//! this process's own share is taken out (what its ledger says it added
+//! there). A process keeps one id, so sharing again after leaving goes on
+//! from its ledger. The members then
 //! decide on the fleet's counts: a budget spends its part of what the whole
 //! fleet deposited (see below), a breaker opens when the fleet's attempts
 //! reach `min_attempts` and the fleet's failure ratio its threshold, an
@@ -58,8 +61,8 @@
 //! every process to report in the new one. A breaker that opens in one
 //! process, and a cool-down, reach each other process at its next round
 //! trip. Measured (`benches/fleet_scale.rs`, BENCHMARKS.md): 1,000
-//! processes on one key take 8.6% of one Redis core, with round trips of
-//! 0.53 ms at the 99th percentile, and an opened breaker reaches all of
+//! processes on one key take 9.1% of one Redis core, with round trips of
+//! 0.58 ms at the 99th percentile, and an opened breaker reaches all of
 //! them within one interval.
 //!
 //! A breaker that opens in one process opens in the others at their next
@@ -118,9 +121,12 @@
 //! while it exists). Every key carries the hash tag `{openai}`, so all of
 //! them live in one slot of a Redis Cluster, and the script declares the
 //! keys it touches. Every key expires on its own (the larger of three
-//! periods and [`Options::stale`] after its last write, or when the delay
-//! it stands for ends), and a process that stops writing (stopped, or
-//! gone) leaves the totals within two periods. An adaptive window is
+//! periods and [`Options::stale`] after a process first wrote it in a
+//! period, or when the delay it stands for ends), and a process that stops
+//! writing (stopped, or gone) leaves the totals within two periods. Keys of
+//! the design before this one (`retry:{openai}:budget`, `:breaker`,
+//! `:window`) are not read: processes of the two versions share the open
+//! breaker and the cool-down, not their counts; upgrade a fleet together. An adaptive window is
 //! published only while its process makes attempts: one idle for
 //! [`Options::window_idle`] (5 minutes) publishes zeros, so that an outage
 //! it saw long ago does not weigh on the fleet. Nothing but counts and
@@ -193,6 +199,11 @@ impl CoolDown for Link {
         let until = millis(until);
         self.cooldown_until.fetch_max(until, Relaxed);
         self.publish.fetch_max(until, Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// A breaker of the group opened here: published at once.
+    fn opened(&self) {
         self.wake.notify_one();
     }
 
@@ -428,7 +439,8 @@ pub enum ShareError {
     AlreadyShared(&'static str),
     /// Two members of one kind under one key (share them under two keys).
     TwoOfAKind(&'static str),
-    /// The key is empty or longer than 200 bytes.
+    /// The key is empty, longer than 200 bytes, or has a brace (it is the
+    /// hash tag of every Redis key of the share).
     BadKey,
     /// The [`Options`] cannot work (what is wrong with them): an interval
     /// or time limit of zero or over a day, a stale time shorter than two
@@ -444,7 +456,7 @@ impl fmt::Display for ShareError {
             ShareError::NoRuntime => f.write_str("share() must be called inside a tokio runtime"),
             ShareError::AlreadyShared(kind) => write!(f, "this {kind} is already shared"),
             ShareError::TwoOfAKind(kind) => write!(f, "two of a kind under one key: {kind}"),
-            ShareError::BadKey => f.write_str("the key must be 1 to 200 bytes"),
+            ShareError::BadKey => f.write_str("the key must be 1 to 200 bytes, without braces"),
             ShareError::BadOptions(why) => f.write_str(why),
             ShareError::Redis(e) => write!(f, "redis: {e}"),
         }
@@ -558,7 +570,9 @@ pub fn share_with(
     members: &[&'static dyn Shared],
     options: Options,
 ) -> Result<Sharing, ShareError> {
-    if key.is_empty() || key.len() > 200 {
+    // Braces would end the hash tag `{key}` early: the keys of one share
+    // would no longer be in one slot of a cluster.
+    if key.is_empty() || key.len() > 200 || key.contains(['{', '}']) {
         return Err(ShareError::BadKey);
     }
     options.check().map_err(ShareError::BadOptions)?;
@@ -599,12 +613,17 @@ pub fn share_with(
     Ok(Sharing { link, key })
 }
 
-/// A random id for this process's fields (nothing about the host).
-fn process_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    format!("{:016x}", h.finish())
+/// A random id for this process's ledgers (nothing about the host): one
+/// for the life of the process, so that sharing again after leaving finds
+/// the ledger of what it already added, and adds only what changed.
+fn process_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        format!("{:016x}", h.finish())
+    })
 }
 
 /// One round trip: add this process's counts to the current period's
@@ -621,42 +640,71 @@ fn process_id() -> String {
 /// A period's totals are, for each count, the sum of every process's
 /// latest count in that period, and, for each member, how many processes
 /// reported one (`bn kn wn`). The ledger holds what this process last
-/// added and in which period, so that a round trip adds only the
-/// difference, once, whether or not an earlier answer was lost: the first
-/// report of a period adds the whole count. Nothing is read per process:
-/// the cost of a round trip does not grow with the fleet.
+/// added and in which period (`p`, and the counts by name), and what it
+/// had added to the period before that one (`q`, `qbd`, ...), so that a
+/// round trip adds only the difference, once, whether or not an earlier
+/// answer was lost (the first report of a period adds the whole count),
+/// and says what of the previous period's totals is this process's own.
+/// Nothing is read per process: the cost of a round trip does not grow
+/// with the fleet. An addition Redis refuses (a total that would
+/// overflow, or that is no number) is left out of the ledger too.
 ///
 /// Returns the nine totals of the current period, then of the previous
-/// one, the time left of the open key and of the cool-down (ms; less than
-/// 1: none), and Redis's clock (ms). Totals read as below zero are 0 and
-/// stop at 2^53 (Lua's numbers are doubles, exact to there); an addition
-/// that would overflow a total is dropped, not an error.
+/// one, this process's six counts in the previous period (-1: none), the
+/// time left of the open key and of the cool-down (ms; less than 1: none),
+/// and Redis's clock (ms). Totals read as below zero or no number are 0,
+/// and stop at 2^53 (Lua's numbers are doubles, exact to there).
 const SCRIPT: &str = r"
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local cur, prev, ledger, open_key, cool_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local period, ttl, open, cool = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local names = {'bd', 'bw', 'ka', 'kf', 'wa', 'wf'}
 local counted = {'bn', 'kn', 'wn'}
-local old = redis.call('HMGET', ledger, 'p', 'bd', 'bw', 'ka', 'kf', 'wa', 'wf')
+local old = redis.call('HMGET', ledger, 'p', 'bd', 'bw', 'ka', 'kf', 'wa', 'wf',
+  'q', 'qbd', 'qbw', 'qka', 'qkf', 'qwa', 'qwf')
 local again = old[1] == period
+local follows = not again and tonumber(old[1]) == tonumber(period) - 1
 local keep = {'p', period}
+local before = {}
+for i = 1, 6 do
+  if again and tonumber(old[8]) == tonumber(period) - 1 then
+    before[i] = tonumber(old[8 + i]) or -1
+  elseif follows then
+    before[i] = tonumber(old[1 + i]) or -1
+  else
+    before[i] = -1
+  end
+end
 for i = 1, 6 do
   local v = ARGV[4 + i]
   if v ~= '-' then
-    local d = tonumber(v)
-    local before = tonumber(old[i + 1])
-    if again and before then
-      d = d - before
-    elseif i % 2 == 1 then
+    local have = nil
+    if again then have = tonumber(old[i + 1]) end
+    local d = tonumber(v) - (have or 0)
+    local added = true
+    if d ~= 0 then
+      local r = redis.pcall('HINCRBY', cur, names[i], d)
+      added = not (type(r) == 'table' and r.err)
+    end
+    if have == nil and i % 2 == 1 then
       redis.pcall('HINCRBY', cur, counted[(i + 1) / 2], 1)
     end
-    if d ~= 0 then redis.pcall('HINCRBY', cur, names[i], d) end
     keep[#keep + 1] = names[i]
-    keep[#keep + 1] = v
+    if added then keep[#keep + 1] = v else keep[#keep + 1] = tostring(have or 0) end
   end
 end
+if follows then
+  keep[#keep + 1] = 'q'
+  keep[#keep + 1] = old[1]
+  for i = 1, 6 do
+    keep[#keep + 1] = 'q' .. names[i]
+    keep[#keep + 1] = old[1 + i] or '-'
+  end
+elseif not again then
+  redis.call('HDEL', ledger, 'q')
+end
 redis.call('HSET', ledger, unpack(keep))
-if not again then
+if not again or redis.call('PTTL', cur) < 0 then
   redis.call('PEXPIRE', cur, ttl)
   redis.call('PEXPIRE', ledger, ttl)
 end
@@ -670,16 +718,19 @@ for _, key in ipairs({cur, prev}) do
     out[#out + 1] = math.min(n, most)
   end
 end
+for i = 1, 6 do
+  out[#out + 1] = math.min(before[i], most)
+end
 if open > 0 and redis.call('PTTL', open_key) < open then
   redis.call('SET', open_key, '1', 'PX', open)
 end
 if cool > 0 and redis.call('PTTL', cool_key) < cool then
   redis.call('SET', cool_key, '1', 'PX', cool)
 end
-out[19] = redis.call('PTTL', open_key)
-out[20] = redis.call('PTTL', cool_key)
+out[#out + 1] = redis.call('PTTL', open_key)
+out[#out + 1] = redis.call('PTTL', cool_key)
 local t = redis.call('TIME')
-out[21] = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+out[#out + 1] = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return out
 ";
 
@@ -781,10 +832,13 @@ impl Totals {
 }
 
 /// The script's answer (see [`SCRIPT`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Answer {
     current: Totals,
     previous: Totals,
+    /// What this process had added to the previous period, as its ledger
+    /// says (`None`: nothing).
+    before: Own,
     open_left: Option<Duration>,
     cool_left: Option<Duration>,
     /// Redis's clock, in milliseconds since the Unix epoch.
@@ -798,9 +852,13 @@ impl Answer {
         let [totals @ .., open, cool, time] = answer else {
             return None;
         };
-        if totals.len() != 18 {
+        if totals.len() != 24 {
             return None;
         }
+        let own = |at: usize| {
+            let n = |x: i64| u64::try_from(x).ok();
+            n(totals[at]).zip(n(totals[at + 1]))
+        };
         // However long another process (or anything else) set them for.
         let left = |x: i64| {
             u64::try_from(x)
@@ -810,41 +868,51 @@ impl Answer {
         };
         Some(Answer {
             current: Totals::read(&totals[..9]),
-            previous: Totals::read(&totals[9..]),
+            previous: Totals::read(&totals[9..18]),
+            before: Own {
+                budget: own(18),
+                breaker: own(20),
+                window: own(22),
+                ..Own::default()
+            },
             open_left: left(*open),
             cool_left: left(*cool),
             redis_ms: u64::try_from(*time).unwrap_or(0),
         })
     }
 
-    /// The other processes' counts, from the period where every process
-    /// has reported: the current one once as many processes reported in
-    /// it as in the one before (for a fleet whose processes report several
-    /// times a period, from just after it starts), else the previous one,
-    /// which each of them last added to at most an interval before it
-    /// ended. This process's own share is taken out: `written`, what this
-    /// round trip added, and `before`, what it had added to the previous
-    /// period (`None`: nothing).
-    fn others(&self, written: &Own, before: Option<&Own>) -> Sums {
-        let fresh = self.current.processes() >= self.previous.processes();
-        let (totals, own) = if fresh {
-            (self.current, Some(written))
-        } else {
-            (self.previous, before)
-        };
-        let mine = |pick: fn(&Own) -> Option<(u64, u64)>| own.and_then(pick);
-        let less = |(a, b, _): (u64, u64, u64), own: Option<(u64, u64)>| {
+    /// The other processes' counts, member by member, from the period where
+    /// every process has reported: the current one once as many processes
+    /// reported that member in it as in the one before, or once `settled`
+    /// (time enough in the period for every process to report), else the
+    /// previous one, to which each of them last added at most an interval
+    /// before it ended. This process's own share is taken out: `written`,
+    /// what this round trip added, or what its ledger says it had added to
+    /// the previous period.
+    fn others(&self, written: &Own, settled: bool) -> Sums {
+        type Pick = fn(&Own) -> Option<(u64, u64)>;
+        type Count = fn(&Totals) -> (u64, u64, u64);
+        let member = |count: Count, pick: Pick| {
+            let (now, then) = (count(&self.current), count(&self.previous));
+            let (totals, own) = if settled || now.2 >= then.2 {
+                (now, pick(written))
+            } else {
+                (then, pick(&self.before))
+            };
             let (x, y) = own.unwrap_or((0, 0));
-            (a.saturating_sub(x), b.saturating_sub(y))
+            let sharers = totals.2.saturating_sub(u64::from(own.is_some()));
+            (
+                (totals.0.saturating_sub(x), totals.1.saturating_sub(y)),
+                sharers,
+            )
         };
-        let sharers = totals
-            .budget
-            .2
-            .saturating_sub(u64::from(mine(|o| o.budget).is_some()));
+        let (budget, sharers) = member(|t| t.budget, |o| o.budget);
+        let (breaker, _) = member(|t| t.breaker, |o| o.breaker);
+        let (window, _) = member(|t| t.window, |o| o.window);
         Sums {
-            budget: less(totals.budget, mine(|o| o.budget)),
-            breaker: less(totals.breaker, mine(|o| o.breaker)),
-            window: less(totals.window, mine(|o| o.window)),
+            budget,
+            breaker,
+            window,
             open_left: self.open_left,
             cool_left: self.cool_left,
             budget_sharers: sharers,
@@ -941,57 +1009,44 @@ fn wall_ms() -> u64 {
         .map_or(0, millis)
 }
 
-/// Which period a round trip adds to, on Redis's clock, and what this
-/// process added to the periods it reads.
+/// Which period a round trip adds to, on Redis's clock.
 #[derive(Debug, Default)]
 struct Periods {
     /// Redis's clock less this process's wall clock (ms), from the last
     /// answer; `None` before the first.
     offset: Option<i64>,
-    /// The period of the last round trip (never goes back).
+    /// The period of the last round trip.
     last: u64,
-    /// What this process last added, and in which period; and the same for
-    /// the period before that one.
-    latest: Option<(u64, Own)>,
-    earlier: Option<(u64, Own)>,
 }
 
 impl Periods {
-    /// The period to add to now: Redis's time (this process's clock, before
-    /// the first answer) over the period's length, never before the last.
+    /// The period to add to now: Redis's time over the period's length
+    /// (this process's clock until Redis's is known). Never one before
+    /// the last (two readings of the clock a round trip apart may
+    /// straddle a period's turn), unless Redis's clock went back by more
+    /// than a period (another server, a clock set back): then Redis's.
     fn number(&mut self, wall: u64, period_ms: u64) -> u64 {
-        let redis = match self.offset {
-            Some(offset) => wall.saturating_add_signed(offset),
-            None => wall,
+        let Some(offset) = self.offset else {
+            return wall / period_ms.max(1);
         };
-        self.last = self.last.max(redis / period_ms.max(1));
+        let period = wall.saturating_add_signed(offset) / period_ms.max(1);
+        self.last = if period.saturating_add(1) < self.last {
+            period
+        } else {
+            self.last.max(period)
+        };
         self.last
     }
 
-    /// A round trip for `period` added `own`; Redis's clock read `redis`
-    /// when this process's read `wall`.
-    fn answered(&mut self, period: u64, own: &Own, redis: u64, wall: u64) {
+    /// Redis's clock read `redis` when this process's read `wall`.
+    fn answered(&mut self, redis: u64, wall: u64) {
         let offset = i128::from(redis) - i128::from(wall);
         self.offset = Some(offset.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
-        let counts = Own {
-            open_ms: 0,
-            cool_ms: 0,
-            ..own.clone()
-        };
-        match &mut self.latest {
-            Some((p, latest)) if *p == period => *latest = counts,
-            _ => self.earlier = self.latest.replace((period, counts)),
-        }
     }
 
-    /// What this process added to the period before `period`, if anything.
-    fn before(&self, period: u64) -> Option<&Own> {
-        let previous = period.checked_sub(1)?;
-        [&self.latest, &self.earlier]
-            .into_iter()
-            .flatten()
-            .find(|(p, _)| *p == previous)
-            .map(|(_, own)| own)
+    /// How far into `period` Redis's clock `redis` is (ms).
+    fn into(period: u64, period_ms: u64, redis: u64) -> u64 {
+        redis.saturating_sub(period.saturating_mul(period_ms))
     }
 }
 
@@ -1115,7 +1170,25 @@ impl Syncer {
             let now = TokioClock::ticks();
             let publish = self.link.publish.swap(0, Relaxed);
             let own = self.own(now, publish);
-            let period = periods.number(wall_ms(), millis(self.options.period));
+            let period_ms = millis(self.options.period);
+            if periods.offset.is_none() {
+                // Redis's clock first, so that even the first round trip
+                // adds to the fleet's period (a process whose clock is off
+                // would add to one nobody reads).
+                let time = redis::cmd("TIME");
+                let read = tokio::time::timeout(
+                    self.options.timeout,
+                    time.query_async::<(u64, u64)>(&mut manager),
+                )
+                .await;
+                if let Ok(Ok((secs, micros))) = read {
+                    periods.answered(
+                        secs.saturating_mul(1000).saturating_add(micros / 1000),
+                        wall_ms(),
+                    );
+                }
+            }
+            let period = periods.number(wall_ms(), period_ms);
             let invocation = self.invocation(period, &own);
             let answer = tokio::time::timeout(
                 self.options.timeout,
@@ -1127,8 +1200,12 @@ impl Syncer {
                 _ => None,
             };
             if let Some(read) = read {
-                periods.answered(period, &own, read.redis_ms, wall_ms());
-                let sums = read.others(&own, periods.before(period));
+                periods.answered(read.redis_ms, wall_ms());
+                // Every process has reported in the period once it is two
+                // pauses (and a round trip) old.
+                let into = Periods::into(period, period_ms, read.redis_ms);
+                let settled = into > millis(backoff.pause).saturating_mul(2).saturating_add(20);
+                let sums = read.others(&own, settled);
                 self.apply(&sums, TokioClock::ticks());
                 self.link.online.store(true, Relaxed);
                 if outages.back(backoff.answered(&self.options)) {
@@ -1203,12 +1280,19 @@ impl Syncer {
         own
     }
 
+    /// The key of a period's totals: `retry:{key}:s:LENGTH:NUMBER` (the
+    /// period's length in ms, so that processes with other periods never
+    /// mix their totals).
+    fn totals_key(&self, period: u64) -> String {
+        format!("{}s:{}:{period}", self.prefix, millis(self.options.period))
+    }
+
     /// The script's call for `period` with this process's counts `own`.
     fn invocation(&self, period: u64, own: &Own) -> redis::ScriptInvocation<'_> {
         let mut invocation = self.script.prepare_invoke();
         invocation
-            .key(format!("{}s:{period}", self.prefix))
-            .key(format!("{}s:{}", self.prefix, period.saturating_sub(1)))
+            .key(self.totals_key(period))
+            .key(self.totals_key(period.saturating_sub(1)))
             .key(&self.ledger)
             .key(&self.open_key)
             .key(&self.cool_key);
@@ -1347,8 +1431,22 @@ mod tests {
     /// A script's answer: two periods' totals, the open key's and the
     /// cool-down's time left, Redis's clock.
     fn answer(current: [i64; 9], previous: [i64; 9], open: i64, cool: i64, time: i64) -> Vec<i64> {
+        with_before(current, previous, [-1; 6], open, cool, time)
+    }
+
+    /// [`answer`], with what the ledger says this process had added to the
+    /// previous period.
+    fn with_before(
+        current: [i64; 9],
+        previous: [i64; 9],
+        before: [i64; 6],
+        open: i64,
+        cool: i64,
+        time: i64,
+    ) -> Vec<i64> {
         let mut all = current.to_vec();
         all.extend(previous);
+        all.extend(before);
         all.extend([open, cool, time]);
         all
     }
@@ -1377,6 +1475,7 @@ mod tests {
                     breaker: (13, 14, 15),
                     window: (16, 17, 18)
                 },
+                before: Own::default(),
                 open_left: Some(ms(7_000)),
                 cool_left: Some(ms(8_000)),
                 redis_ms: 1_700_000_000_000,
@@ -1413,8 +1512,8 @@ mod tests {
             (Some(day), Some(day))
         );
         // Not the script's answer.
-        assert_eq!(Answer::read(&[0; 20]), None);
-        assert_eq!(Answer::read(&[0; 22]), None);
+        assert_eq!(Answer::read(&[0; 26]), None);
+        assert_eq!(Answer::read(&[0; 28]), None);
         assert_eq!(Answer::read(&[]), None);
     }
 
@@ -1430,44 +1529,52 @@ mod tests {
     #[test]
     fn the_others_are_the_totals_of_the_period_every_process_reported_in_less_this_one() {
         let written = own((30, 3), (10, 5), (8, 2));
-        let before = own((20, 2), (6, 1), (4, 1));
         // Three processes reported in the previous period, three in this
         // one: this one's totals, less what this process just added.
-        let read = Answer::read(&answer(
+        let before = [20, 2, 6, 1, 4, 1];
+        let previous = [90, 9, 3, 35, 15, 3, 25, 8, 3];
+        let read = Answer::read(&with_before(
             [100, 10, 3, 40, 20, 3, 30, 9, 3],
-            [90, 9, 3, 35, 15, 3, 25, 8, 3],
+            previous,
+            before,
             0,
             0,
             0,
         ))
         .unwrap();
-        let sums = read.others(&written, Some(&before));
+        assert_eq!(read.before, own((20, 2), (6, 1), (4, 1)));
+        let sums = read.others(&written, false);
         assert_eq!(
             (sums.budget, sums.breaker, sums.window, sums.budget_sharers),
             ((70, 7), (30, 15), (22, 7), 2)
         );
         // Only two have reported in this period yet: the previous one's
-        // totals, less what this process had added to it.
-        let read = Answer::read(&answer(
-            [60, 6, 2, 20, 10, 2, 16, 4, 2],
-            [90, 9, 3, 35, 15, 3, 25, 8, 3],
-            0,
-            0,
-            0,
-        ))
-        .unwrap();
-        let sums = read.others(&written, Some(&before));
+        // totals, less what the ledger says this process had added to it...
+        let early = [60, 6, 2, 20, 10, 2, 16, 4, 2];
+        let read = Answer::read(&with_before(early, previous, before, 0, 0, 0)).unwrap();
+        let sums = read.others(&written, false);
         assert_eq!(
             (sums.budget, sums.breaker, sums.window, sums.budget_sharers),
             ((70, 7), (29, 14), (21, 7), 2)
         );
-        // ...and all of them when this process had not reported in it.
-        let sums = read.others(&written, None);
+        // ...all of them when it had added nothing to it...
+        let read = Answer::read(&answer(early, previous, 0, 0, 0)).unwrap();
+        let sums = read.others(&written, false);
         assert_eq!((sums.budget, sums.budget_sharers), ((90, 9), 3));
+        // ...and this period's once it is old enough for every process to
+        // have reported (one left: the fleet is smaller now).
+        let sums = read.others(&written, true);
+        assert_eq!((sums.budget, sums.budget_sharers), ((30, 3), 1));
+        // Member by member: the budget's processes reported, the window's
+        // not yet.
+        let mixed = [60, 6, 3, 20, 10, 3, 16, 4, 2];
+        let read = Answer::read(&with_before(mixed, previous, before, 0, 0, 0)).unwrap();
+        let sums = read.others(&written, false);
+        assert_eq!((sums.budget, sums.window), ((30, 3), (21, 7)));
         // Totals below this process's own (a period that expired, a flush):
         // nothing from the others, never an underflow.
         let read = Answer::read(&answer([1, 0, 1, 0, 0, 0, 0, 0, 0], [0; 9], 0, 0, 0)).unwrap();
-        let sums = read.others(&written, None);
+        let sums = read.others(&written, false);
         assert_eq!(
             (sums.budget, sums.breaker, sums.budget_sharers),
             ((0, 0), (0, 0), 0)
@@ -1475,28 +1582,30 @@ mod tests {
     }
 
     #[test]
-    fn periods_follow_redis_clock_never_go_back_and_remember_what_was_added() {
+    fn periods_follow_redis_clock_and_go_back_only_when_it_does() {
         let mut periods = Periods::default();
-        // Before any answer: this process's clock.
+        // Before Redis's clock is known: this process's.
         assert_eq!(periods.number(5_500, 1_000), 5);
-        let first = own((1, 0), (1, 0), (1, 0));
-        periods.answered(5, &first, 7_200, 5_500);
         // Redis's clock is 1.7 s ahead.
+        periods.answered(7_200, 5_500);
         assert_eq!(periods.number(5_600, 1_000), 7);
-        // A slower reading later never goes back.
-        periods.answered(7, &first, 7_000, 5_600);
-        assert_eq!(periods.number(5_700, 1_000), 7);
-        let second = own((2, 0), (2, 0), (2, 0));
-        periods.answered(7, &second, 7_100, 5_700);
-        let third = own((3, 0), (3, 0), (3, 0));
-        periods.answered(8, &third, 8_000, 6_600);
-        assert_eq!(periods.before(8), Some(&second), "the latest of period 7");
-        assert_eq!(periods.before(9), Some(&third));
-        assert_eq!(periods.before(10), None);
-        assert_eq!(periods.before(0), None);
+        // Two readings that straddle a turn: never back by one.
+        periods.answered(8_001, 6_300);
+        assert_eq!(periods.number(6_300, 1_000), 8);
+        periods.answered(7_999, 6_300);
+        assert_eq!(periods.number(6_300, 1_000), 8);
+        // Redis's clock set back by an hour (another server): back with it.
+        periods.answered(10_000_000, 6_300);
+        assert_eq!(periods.number(6_300, 1_000), 10_000);
+        periods.answered(10_000_000 - 3_600_000, 6_300);
+        assert_eq!(periods.number(6_300, 1_000), 6_400);
+        // How far into a period.
+        assert_eq!(Periods::into(7, 1_000, 7_250), 250);
+        assert_eq!(Periods::into(7, 1_000, 6_000), 0);
         // A clock far off: no overflow.
-        periods.answered(8, &third, u64::MAX, 0);
+        periods.answered(u64::MAX, 0);
         assert_eq!(periods.number(u64::MAX, 1), u64::MAX);
+        assert_eq!(Periods::into(u64::MAX, u64::MAX, 5), 0);
     }
 
     #[test]

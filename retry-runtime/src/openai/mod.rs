@@ -212,9 +212,12 @@ pin_project_lite::pin_project! {
     pub struct ChatChunks<S> {
         #[pin]
         inner: S,
-        // The choices seen without their `finish_reason` yet.
+        // The choices seen without their `finish_reason` yet, and those
+        // that have theirs.
         open: Vec<u32>,
-        finished: bool,
+        done: Vec<u32>,
+        // An error went through: the consumer knows already.
+        failed: bool,
         // The end was reported.
         ended: bool,
     }
@@ -224,9 +227,12 @@ pin_project_lite::pin_project! {
 /// is checked: async-openai ends the stream quietly when the connection
 /// closes, so an answer cut short looks complete. Through `chat_chunks`, a
 /// stream that ends before every choice it started has its
-/// `finish_reason` ends with one more item, an
-/// `OpenAIError::StreamError`: class `Connect`, a break that
-/// [`Retrying::stream`](crate::Retrying::stream) reopens. The `[DONE]`
+/// `finish_reason` (or before any choice ended) ends with one more item,
+/// an `OpenAIError::StreamError`: class `Connect`, a break that
+/// [`Retrying::stream`](crate::Retrying::stream) reopens. A stream that
+/// yielded an error ends as it does (the consumer has heard it). A choice
+/// that never sent a chunk cannot be told apart from one not asked for
+/// (`n`): only the choices seen are checked. The `[DONE]`
 /// line itself is swallowed by async-openai; the `finish_reason` is what
 /// OpenAI (and compatible servers) send before it.
 ///
@@ -257,7 +263,8 @@ where
     ChatChunks {
         inner: stream,
         open: Vec::new(),
-        finished: false,
+        done: Vec::new(),
+        failed: false,
         ended: false,
     }
 }
@@ -280,24 +287,29 @@ where
         match &item {
             Some(Ok(chunk)) => {
                 for choice in &chunk.choices {
-                    let at = this.open.iter().position(|i| *i == choice.index);
-                    match (choice.finish_reason.is_some(), at) {
-                        (true, Some(at)) => {
-                            this.open.swap_remove(at);
-                            *this.finished = true;
-                        }
-                        (true, None) => *this.finished = true,
-                        (false, None) => this.open.push(choice.index),
-                        (false, Some(_)) => {}
+                    // A choice that has its end stays ended (a usage chunk,
+                    // a late delta).
+                    if this.done.contains(&choice.index) {
+                        continue;
+                    }
+                    if choice.finish_reason.is_some() {
+                        this.open.retain(|i| *i != choice.index);
+                        this.done.push(choice.index);
+                    } else if !this.open.contains(&choice.index) {
+                        this.open.push(choice.index);
                     }
                 }
                 Poll::Ready(item)
             }
-            // An error goes through as it is (the stream may go on).
-            Some(Err(_)) => Poll::Ready(item),
+            // An error goes through as it is (the stream may go on); the
+            // consumer has heard that the answer is not whole.
+            Some(Err(_)) => {
+                *this.failed = true;
+                Poll::Ready(item)
+            }
             None => {
                 *this.ended = true;
-                if *this.finished && this.open.is_empty() {
+                if *this.failed || (!this.done.is_empty() && this.open.is_empty()) {
                     return Poll::Ready(None);
                 }
                 let cut = OpenAIError::StreamError(Box::new(StreamError::EventStream(

@@ -284,7 +284,11 @@ impl CircuitBreaker {
 
     pub(super) fn open(&self, from: u64, now: Duration) -> bool {
         let until = state_millis(now).saturating_add(state_millis(self.open_for));
-        self.open_until(from, now, until)
+        let opened = self.open_until(from, now, until);
+        if opened {
+            self.fleet.opened();
+        }
+        opened
     }
 
     pub(super) fn open_until(&self, from: u64, now: Duration, until: u64) -> bool {

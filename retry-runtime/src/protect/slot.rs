@@ -77,6 +77,9 @@ pub trait CoolDown: Sync {
     fn ended(&self) -> bool {
         false
     }
+    /// A breaker of the group opened in this process (so that a store
+    /// shared by many processes can tell them at once). Nothing by default.
+    fn opened(&self) {}
 }
 
 /// What a shared member holds in this process: the cool-down of the group
@@ -159,6 +162,14 @@ impl FleetSlot {
 
     /// Forgets this process's own pause, and that it was paced (for
     /// `reset`).
+    /// The member (a breaker) opened in this process: its group hears of
+    /// it at once, when it has one.
+    pub(crate) fn opened(&self) {
+        if let Some(group) = self.linked() {
+            group.opened();
+        }
+    }
+
     pub(crate) fn unpace(&self) {
         self.paced.store(false, Release);
         self.local.until.store(0, Release);
