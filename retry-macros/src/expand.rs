@@ -420,14 +420,9 @@ impl Expansion {
             match shared {
                 Some(path) => add(quote!(window(&#path))),
                 None => {
-                    let size = match size {
-                        Some(n) => quote!(#n),
-                        None => quote!(#p::ADAPTIVE_WINDOW),
-                    };
-                    window = quote! {
-                        static __RETRY_POLICY_WINDOW: #p::AdaptiveWindow = #p::AdaptiveWindow::new(#size);
-                    };
-                    add(quote!(window(&__RETRY_POLICY_WINDOW)));
+                    let name = Ident::new("__RETRY_POLICY_WINDOW", Span::call_site());
+                    window = self.own_window(&name, size);
+                    add(quote!(window(&#name)));
                 }
             }
         }
@@ -871,15 +866,9 @@ impl Expansion {
                     values.push(quote_spanned!(path.span()=> #at::__private::WindowGate(&#path)));
                 }
                 None => {
-                    // The runtime's default size unless the attribute gives one.
-                    let window = match window {
-                        Some(n) => quote!(#n),
-                        None => quote!(#p::ADAPTIVE_WINDOW),
-                    };
-                    items = quote! {
-                        static WINDOW: #p::AdaptiveWindow = #p::AdaptiveWindow::new(#window);
-                    };
-                    values.push(quote!(#p::WindowGate(&WINDOW)));
+                    let name = Ident::new("WINDOW", Span::call_site());
+                    items = self.own_window(&name, window);
+                    values.push(quote!(#p::WindowGate(&#name)));
                 }
             }
         }
@@ -888,6 +877,18 @@ impl Expansion {
         } else {
             (items, quote!((#(#types,)*)), quote!((#(#values,)*)))
         }
+    }
+
+    /// A `static` adaptive window of the function's own, named `name`: of
+    /// the runtime's default size unless the attribute gives one.
+    fn own_window(&self, name: &Ident, size: Option<u32>) -> TokenStream {
+        let krate = &self.krate;
+        let p = quote!(#krate::__private);
+        let size = match size {
+            Some(n) => quote!(#n),
+            None => quote!(#p::ADAPTIVE_WINDOW),
+        };
+        quote!(static #name: #p::AdaptiveWindow = #p::AdaptiveWindow::new(#size);)
     }
 
     /// The window of the first `adaptive` wait (one per function): its size,
