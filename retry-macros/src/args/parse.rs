@@ -118,31 +118,22 @@ impl Args {
                 )?)
             }
             Key::Attempt => {
-                let ident: syn::Ident = input.parse().map_err(|e| {
-                    syn::Error::new(
-                        e.span(),
-                        "expected a name for the running attempt: `attempt = a` (then `a.number()`, `a.idempotency_key()` in the body); the number of attempts is `attempts = 5`",
-                    )
-                })?;
-                self.attempt = Some(ident);
+                self.attempt = Some(expect(
+                    input,
+                    "expected a name for the running attempt: `attempt = a` (then `a.number()`, `a.idempotency_key()` in the body); the number of attempts is `attempts = 5`",
+                )?);
             }
             Key::Policy => {
-                let ident: syn::Ident = input.parse().map_err(|e| {
-                    syn::Error::new(
-                        e.span(),
-                        "expected a name for the function that returns this policy: `policy = complete_policy` (then `complete_policy().stream(..)`)",
-                    )
-                })?;
-                self.policy = Some(ident);
+                self.policy = Some(expect(
+                    input,
+                    "expected a name for the function that returns this policy: `policy = complete_policy` (then `complete_policy().stream(..)`)",
+                )?);
             }
             Key::Fallback => {
-                let path: Path = input.parse().map_err(|e| {
-                    syn::Error::new(
-                        e.span(),
-                        "expected the path of a function with the same parameters and return type: `fallback = complete_with_claude`",
-                    )
-                })?;
-                self.fallback = Some(path);
+                self.fallback = Some(expect(
+                    input,
+                    "expected the path of a function with the same parameters and return type: `fallback = complete_with_claude`",
+                )?);
             }
             Key::Crate => {
                 let path = Path::parse_mod_style(input).map_err(|e| {
@@ -719,10 +710,16 @@ pub(super) fn parse_hook(input: ParseStream) -> syn::Result<Hook> {
 /// The path of a `static` (`OPENAI`, `crate::limits::LLM`): a static takes
 /// no generic arguments, and the path is emitted as an expression, where
 /// `a<0>` would read as a comparison.
-pub(super) fn static_path(input: ParseStream, expected: &str) -> syn::Result<Path> {
-    let path: Path = input
+/// A value of type `T`, or an error at the token found that says what was
+/// `expected`.
+fn expect<T: syn::parse::Parse>(input: ParseStream, expected: &str) -> syn::Result<T> {
+    input
         .parse()
-        .map_err(|e| syn::Error::new(e.span(), expected))?;
+        .map_err(|e| syn::Error::new(e.span(), expected))
+}
+
+pub(super) fn static_path(input: ParseStream, expected: &str) -> syn::Result<Path> {
+    let path: Path = expect(input, expected)?;
     match path.segments.iter().find(|s| !s.arguments.is_none()) {
         Some(generic) => Err(syn::Error::new_spanned(&generic.arguments, expected)),
         None => Ok(path),
