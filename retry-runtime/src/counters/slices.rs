@@ -13,7 +13,9 @@
 //! begins, and the words of an earlier era count for nothing. An add for a
 //! slice older than the newest slice's window is dropped, by the owner
 //! thread as by the others. The add path gains one load of `head`, which
-//! is written once per slice.
+//! is written once per slice. The owner's add of the slice it added to
+//! last (nearly every add: a slice lasts a second or more) compares the
+//! word's era and tag with `head` and stores the sum, without unpacking.
 
 use std::sync::atomic::{AtomicU64, Ordering::*};
 
@@ -230,8 +232,27 @@ impl<const N: usize> Slices<N> {
 
     /// [`add`](Self::add) by the one thread that owns these slices: plain
     /// loads and stores (readers still see whole words).
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn add_owned(&self, epoch: u64, n: u64) {
         let epoch = epoch.min(EPOCH_MAX);
+        // The common case, without the general path's unpacking: the slice
+        // of the last add again, its word already counting it.
+        let head = self.head.load(Acquire);
+        if head & EPOCH_MAX == epoch {
+            let word = self.word(epoch);
+            let current = word.load(Relaxed);
+            let era = head >> (64 - ERA_BITS);
+            if current >> VALUE_BITS == (era << TAG_BITS) | (epoch & TAG_MASK) {
+                let value = (current & VALUE_MAX).saturating_add(n).min(VALUE_MAX);
+                word.store((current & !VALUE_MAX) | value, Release);
+                return;
+            }
+        }
+        self.add_owned_slow(epoch, n);
+    }
+
+    #[inline(never)]
+    fn add_owned_slow(&self, epoch: u64, n: u64) {
         let Some(era) = self.enter(epoch, true) else {
             return;
         };
@@ -286,15 +307,21 @@ impl<const N: usize> ThreadSlices<N> {
         self.owned.iter().chain(&self.shared).map(|s| &s.0)
     }
 
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn add(&self, epoch: u64, n: u64) {
         let index = crate::counters::stripe::index();
         match self.owned.get(index) {
             Some(own) => own.0.add_owned(epoch, n),
-            None => {
-                crate::counters::stripe::note_shared();
-                self.shared[index % self.shared.len()].0.add(epoch, n)
-            }
+            None => self.add_shared(index, epoch, n),
         }
+    }
+
+    /// An add by a thread beyond the owned stripes.
+    #[cold]
+    #[inline(never)]
+    fn add_shared(&self, index: usize, epoch: u64, n: u64) {
+        crate::counters::stripe::note_shared();
+        self.shared[index % self.shared.len()].0.add(epoch, n)
     }
 
     pub(crate) fn take_back(&self, epoch: u64, n: u64) {
