@@ -4,8 +4,10 @@
 #   plain:     tokio only
 #   runtime:   retry-runtime added, the functions left plain
 #   annotated: every function under #[retry(...)]
-# Usage: bash benches/build_cost/run.sh [N=200] [FEATURES=]
-# Prints wall and CPU seconds per build, and the slowest units (cargo --timings).
+# Usage: [PASSES=1] [TOP=10] bash benches/build_cost/run.sh [N=200] [FEATURES=]
+# Prints wall and CPU seconds per build, and the slowest units (cargo --timings);
+# with PASSES=1 also rustc's slowest passes for the plain and the annotated
+# crate (-Z time-passes).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 n=${1:-200}
@@ -78,7 +80,22 @@ print("    " + ", ".join(f'{u["name"]}{"(build)" if u.get("target","").strip()==
 PY
 }
 
+passes() { # name: rustc's own passes for the crate alone (not incremental)
+    local dir=$work/$1
+    echo "// passes" >> "$dir/src/main.rs"
+    # -Z time-passes on the stable compiler (RUSTC_BOOTSTRAP, for this
+    # measurement only); the slowest passes, nested ones included.
+    (cd "$dir" && CARGO_INCREMENTAL=0 RUSTC_BOOTSTRAP=1 \
+        cargo rustc -q -j 2 --manifest-path "$dir/Cargo.toml" -- -Z time-passes 2>&1 >/dev/null) |
+        sed -n 's/^time: *\([0-9.]*\);.*\t\(.*\)$/\1 \2/p' | sort -rn | head -"${TOP:-10}" |
+        awk -v c="$1" 'BEGIN { printf "%s passes:", c } { printf " %s %ss,", $2, $1 } END { print "" }'
+}
+
 make_crate plain 0 0
 make_crate runtime 1 0
 make_crate annotated 1 1
 for c in plain runtime annotated; do measure "$c"; done
+# PASSES=1: where the user's crate's compile time goes, plain and annotated.
+if [ "${PASSES:-0}" = 1 ]; then
+    for c in plain annotated; do passes "$c"; done
+fi
