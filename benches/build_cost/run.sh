@@ -81,14 +81,20 @@ PY
 }
 
 passes() { # name: rustc's own passes for the crate alone (not incremental)
-    local dir=$work/$1
+    local dir=$work/$1 out=$work/$1.passes
     echo "// passes" >> "$dir/src/main.rs"
-    # -Z time-passes on the stable compiler (RUSTC_BOOTSTRAP, for this
-    # measurement only); the slowest passes, nested ones included.
-    (cd "$dir" && CARGO_INCREMENTAL=0 RUSTC_BOOTSTRAP=1 \
-        cargo rustc -q -j 2 --manifest-path "$dir/Cargo.toml" -- -Z time-passes 2>&1 >/dev/null) |
-        sed -n 's/^time: *\([0-9.]*\);.*\t\(.*\)$/\1 \2/p' | sort -rn | head -"${TOP:-10}" |
-        awk -v c="$1" 'BEGIN { printf "%s passes:", c } { printf " %s %ss,", $2, $1 } END { print "" }'
+    # -Z time-passes on the stable compiler, for this crate only
+    # (RUSTC_BOOTSTRAP=<crate>: the dependencies, proc-macro2's probe
+    # included, build as they do for users); its own target directory.
+    if ! (cd "$dir" && CARGO_TARGET_DIR="$dir/target" CARGO_BUILD_BUILD_DIR="$dir/target" \
+        CARGO_INCREMENTAL=0 RUSTC_BOOTSTRAP="$1" \
+        cargo rustc -q -j 2 --manifest-path "$dir/Cargo.toml" -- -Z time-passes) > /dev/null 2> "$out"; then
+        echo "$1 passes: cargo rustc failed:"; tail -20 "$out"; return 1
+    fi
+    # The slowest passes (nested ones included, so they do not add up).
+    sed -n 's/^time: *\([0-9.]*\);.*\t\(.*\)$/\1 \2/p' "$out" | sort -rn |
+        awk -v c="$1" -v top="${TOP:-10}" 'BEGIN { printf "%s passes:", c }
+            NR <= top { printf " %s %ss,", $2, $1 } END { print "" }'
 }
 
 make_crate plain 0 0

@@ -14,8 +14,9 @@
 //! slice older than the newest slice's window is dropped, by the owner
 //! thread as by the others. The add path gains one load of `head`, which
 //! is written once per slice. The owner's add of the slice it added to
-//! last (nearly every add: a slice lasts a second or more) compares the
-//! word's era and tag with `head` and stores the sum, without unpacking.
+//! last (most adds: with the defaults a slice lasts a second for a budget,
+//! 3 s for a breaker, 30 s for an adaptive window of 5 minutes) compares the word's era
+//! and tag with `head` and stores the sum, without unpacking.
 
 use std::sync::atomic::{AtomicU64, Ordering::*};
 
@@ -418,6 +419,19 @@ mod tests {
         s.take_back_owned(u64::MAX, 1);
         assert_eq!(s.sum_since(u64::MAX, u64::MAX), 2);
         assert_eq!(s.newest(), EPOCH_MAX);
+        // The owner's short path (the slice of its last add) saturates too,
+        // without spilling into the word's tag.
+        s.add_owned(u64::MAX, u64::MAX);
+        s.add_owned(u64::MAX, 1);
+        assert_eq!(s.sum(u64::MAX), VALUE_MAX);
+        assert_eq!(s.sum(u64::MAX - 1), VALUE_MAX, "the same slice still");
+        // The owner's adds to slice 0 of fresh slices (a budget in the
+        // process's first second): the first through the general path, the
+        // next through the short one.
+        let s = Slices::<4>::new();
+        s.add_owned(0, 1);
+        s.add_owned(0, 1);
+        assert_eq!((s.sum(0), s.sum(3), s.sum(4)), (2, 2, 0));
         // Slice 0 and the words' packing at their edges.
         let s = Slices::<4>::new();
         s.add(0, 1);
