@@ -4,6 +4,9 @@
 #   plain:     tokio only
 #   runtime:   retry-runtime added, the functions left plain
 #   annotated: every function under #[retry(...)]
+#   hand:      tokio only, every function a hand-written retry loop doing what
+#              the attribute's does (3 attempts, 10 ms doubling, on a reset):
+#              what retrying costs to build without the library
 # Usage: [PASSES=1] [TOP=10] bash benches/build_cost/run.sh [N=200] [FEATURES=]
 # Prints wall and CPU seconds per build, and the slowest units (cargo --timings);
 # with PASSES=1 also rustc's slowest passes for the plain and the annotated
@@ -15,7 +18,7 @@ features=${FEATURES:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-make_crate() { # name, with runtime (0/1), annotated (0/1)
+make_crate() { # name, with runtime (0/1), functions: plain 0, annotated 1, hand-written loop 2
     local dir=$work/$1
     mkdir -p "$dir/src"
     {
@@ -33,8 +36,25 @@ make_crate() { # name, with runtime (0/1), annotated (0/1)
     {
         [ "$3" = 1 ] && echo 'use retry_runtime::retry;'
         for i in $(seq 0 $((n - 1))); do
+            body="*n += $i; if *n % 7 == 0 { return Err(std::io::ErrorKind::ConnectionReset.into()); } Ok(*n)"
             [ "$3" = 1 ] && echo '#[retry(attempts = 3, wait = exponential(initial = 10ms))]'
-            echo "pub async fn f$i(n: &mut u32) -> std::io::Result<u32> { *n += $i; if *n % 7 == 0 { return Err(std::io::ErrorKind::ConnectionReset.into()); } Ok(*n) }"
+            if [ "$3" = 2 ]; then
+                echo "pub async fn f$i(n: &mut u32) -> std::io::Result<u32> {"
+                echo "    let mut tries = 0u32;"
+                echo "    let mut delay = std::time::Duration::from_millis(10);"
+                echo "    loop {"
+                echo "        tries += 1;"
+                echo "        let r: std::io::Result<u32> = async { $body }.await;"
+                echo "        match r {"
+                echo "            Ok(v) => return Ok(v),"
+                echo "            Err(e) if tries >= 3 || e.kind() != std::io::ErrorKind::ConnectionReset => return Err(e),"
+                echo "            Err(_) => { tokio::time::sleep(delay).await; delay = (delay * 2).min(std::time::Duration::from_secs(60)); }"
+                echo "        }"
+                echo "    }"
+                echo "}"
+            else
+                echo "pub async fn f$i(n: &mut u32) -> std::io::Result<u32> { $body }"
+            fi
         done
         echo '#[tokio::main(flavor = "current_thread")]'
         echo 'async fn main() {'
@@ -100,8 +120,10 @@ passes() { # name: rustc's own passes for the crate alone (not incremental)
 make_crate plain 0 0
 make_crate runtime 1 0
 make_crate annotated 1 1
-for c in plain runtime annotated; do measure "$c"; done
-# PASSES=1: where the user's crate's compile time goes, plain and annotated.
+make_crate hand 0 2
+for c in plain runtime annotated hand; do measure "$c"; done
+# PASSES=1: where the user's crate's compile time goes, plain, annotated and
+# hand-written.
 if [ "${PASSES:-0}" = 1 ]; then
-    for c in plain annotated; do passes "$c"; done
+    for c in plain annotated hand; do passes "$c"; done
 fi

@@ -17,8 +17,9 @@
 //!         &SETTINGS
 //!     }, false);                                        // `true`: may end for its deadline
 //!     loop {
-//!         let (outcome, timed_out) = match step {       // the engine's steps
-//!             Step::Sleep(delay) => { pause(delay).await; step = call.resume(); continue; }
+//!         let (outcome, timed_out) = {                 // the engine's steps
+//!             while let Step::Sleep(delay) = step { pause(delay).await; step = call.resume(); }
+//!             match step {
 //!             Step::Refused => (last.take() or E::from(CircuitOpen), false), // budget/breaker only
 //!             _ => {
 //!             let __retry_self = self;                  // `&mut self`: `&mut *self`
@@ -31,6 +32,7 @@
 //!             (attempt.await, false)                     // or with_timeout(call.attempt_limit(), ..)
 //!             // Any other body is the attempt itself:
 //!             // let ret: Result<String, ApiError> = 'attempt: BODY'; (ret, false)
+//!             }
 //!             }
 //!         };
 //!         let delay = {
@@ -261,12 +263,9 @@ impl Expansion {
         // Only a breaker, or a deadline a fleet's hold would outlast, refuses
         // an attempt: without either, every step that is not a sleep is an
         // attempt.
-        let (refused_arm, attempt_arm) = match refused_outcome {
-            Some(refused) => (
-                quote!(#steps::Refused => (#refused, false),),
-                quote!(#steps::Attempt),
-            ),
-            None => (quote!(), quote!(_)),
+        let refused_arm = match refused_outcome {
+            Some(refused) => quote!(#steps::Refused => (#refused, false),),
+            None => quote!(),
         };
         // `attempt = a`: the running attempt, one key for the whole call.
         let first = local("__retry_first");
@@ -277,18 +276,24 @@ impl Expansion {
             ),
             None => (quote!(), quote!()),
         };
+        // The sleeps first, in a loop of their own: the step of a call's
+        // start (an attempt, when nothing can hold it: known at compile
+        // time) and the one after a failure (a sleep) then need no check.
+        // After the sleeps the step is an attempt or (`refused_arm`) a
+        // refusal.
         let attempt_or_refused = quote! {
-            match #step {
-                #steps::Sleep(#delay) => {
+            {
+                while let #steps::Sleep(#delay) = #step {
                     #pause
                     #step = #call.resume();
-                    continue;
                 }
-                #refused_arm
-                #attempt_arm => {
-                    #(#rebinds)*
-                    #bind_attempt
-                    #run_attempt
+                match #step {
+                    #refused_arm
+                    _ => {
+                        #(#rebinds)*
+                        #bind_attempt
+                        #run_attempt
+                    }
                 }
             }
         };

@@ -28,6 +28,21 @@ impl Counter {
     /// the line's first add).
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn add_one(&self) -> u64 {
+        match self.lines.get(stripe::owned()) {
+            Some(Line(own)) => {
+                let before = own.load(Relaxed);
+                own.store(before.wrapping_add(1), Relaxed);
+                before
+            }
+            None => self.add_one_slow(),
+        }
+    }
+
+    /// The thread's first count (it claims a line), or a count by a thread
+    /// beyond the owned lines.
+    #[cold]
+    #[inline(never)]
+    fn add_one_slow(&self) -> u64 {
         let index = stripe::index();
         match self.lines.get(index) {
             Some(Line(own)) => {

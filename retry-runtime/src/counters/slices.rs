@@ -310,19 +310,25 @@ impl<const N: usize> ThreadSlices<N> {
 
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn add(&self, epoch: u64, n: u64) {
-        let index = crate::counters::stripe::index();
-        match self.owned.get(index) {
+        match self.owned.get(crate::counters::stripe::owned()) {
             Some(own) => own.0.add_owned(epoch, n),
-            None => self.add_shared(index, epoch, n),
+            None => self.add_slow(epoch, n),
         }
     }
 
-    /// An add by a thread beyond the owned stripes.
+    /// The thread's first add (it claims a stripe), or an add by a thread
+    /// beyond the owned stripes.
     #[cold]
     #[inline(never)]
-    fn add_shared(&self, index: usize, epoch: u64, n: u64) {
-        crate::counters::stripe::note_shared();
-        self.shared[index % self.shared.len()].0.add(epoch, n)
+    fn add_slow(&self, epoch: u64, n: u64) {
+        let index = crate::counters::stripe::index();
+        match self.owned.get(index) {
+            Some(own) => own.0.add_owned(epoch, n),
+            None => {
+                crate::counters::stripe::note_shared();
+                self.shared[index % self.shared.len()].0.add(epoch, n)
+            }
+        }
     }
 
     pub(crate) fn take_back(&self, epoch: u64, n: u64) {

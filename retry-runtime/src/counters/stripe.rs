@@ -68,7 +68,17 @@ impl Drop for Owner {
     }
 }
 
-/// The slot of this thread: below `STRIPES` when it owns one.
+/// This thread's slot as it stands, without claiming one: below `STRIPES`
+/// when it owns one; at or above it otherwise, and also before its first
+/// count (unset is the largest value), so that a count's hot path needs a
+/// single comparison and leaves the rest to [`index`] on its cold path.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn owned() -> usize {
+    INDEX.get()
+}
+
+/// The slot of this thread (claimed on its first count): below `STRIPES`
+/// when it owns one.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn index() -> usize {
     let index = INDEX.get();

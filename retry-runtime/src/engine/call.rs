@@ -55,11 +55,10 @@ pub struct Call<'s, C: Clock, O: Observer = ()> {
     start: Option<C::Instant>,
     /// Attempts that failed so far.
     pub(super) failed: u32,
-    /// The wait that chose `previous`.
-    wait_id: u32,
-    /// The last delay that wait chose (before any Retry-After floor, and
-    /// before an adaptive wait's scale).
-    previous: Duration,
+    /// The wait that chose the last delay, and that delay (before any
+    /// Retry-After floor, and before an adaptive wait's scale); none before
+    /// the first retry.
+    last_wait: Option<(u32, Duration)>,
     /// Why the next attempt may not run (a breaker refused it): the call
     /// then gives up with its last outcome.
     refused: Option<GiveUp>,
@@ -280,8 +279,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
                 None
             },
             failed: 0,
-            wait_id: 0,
-            previous: Duration::ZERO,
+            last_wait: None,
             refused: None,
             in_flight: std::cell::Cell::new(None),
             withdrawn: None,
@@ -334,9 +332,19 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// long it ran (a breaker's window counts it where it ended).
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn succeeded(&self) {
-        let attempts = self.failed.saturating_add(1);
+        // The first attempt's success with its count a constant, so that
+        // the observers' branches on it fold away.
+        if self.failed == 0 {
+            self.report_success(1);
+        } else {
+            self.report_success(self.failed.saturating_add(1));
+        }
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn report_success(&self, attempts: u32) {
         let observer = &self.settings.observer;
-        let permit = self.in_flight.take().unwrap_or_default();
+        let permit = self.take_permit();
         observer.attempt_succeeded(attempts, permit, &Now::<C>::new());
         observer.call_ended(Ended {
             attempts,
@@ -344,6 +352,17 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             error: false,
             class: None,
         });
+    }
+
+    /// The permit of the attempt that just ended (only observers that guard
+    /// keep one: for the others, nothing to take).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn take_permit(&self) -> Permit {
+        if O::GUARDS {
+            self.in_flight.take().unwrap_or_default()
+        } else {
+            Permit::default()
+        }
     }
 
     /// The call gave up with an error, and the function's `fallback` is
@@ -445,7 +464,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     ) -> Result<Duration, GiveUp> {
         let observer = &self.settings.observer;
         let now = Now::<C>::new();
-        let permit = self.in_flight.take().unwrap_or_default();
+        let permit = self.take_permit();
         observer.attempt_failed(self.failed, failure.class, judged.is_ok(), permit, &now);
         // A requested delay this function would obey is the fleet's too,
         // whether or not this call retries (`ignore`, or one above `max`,
@@ -468,10 +487,9 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         }
         // Each wait continues from its own last delay; a Retry-After floor
         // or another rule's wait never feeds into it.
-        let previous = if self.wait_id == wait_id {
-            self.previous
-        } else {
-            Duration::ZERO
+        let previous = match self.last_wait {
+            Some((id, previous)) if id == wait_id => previous,
+            _ => Duration::ZERO,
         };
         let mut cx = WaitContext::seeded_on_demand(self.failed, previous);
         if let Some(window) = observer.window() {
@@ -518,8 +536,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             // Given back if the retry is never made.
             self.withdrawn = Some(now.ticks());
         }
-        self.wait_id = wait_id;
-        self.previous = unscaled;
+        self.last_wait = Some((wait_id, unscaled));
         Ok(delay)
     }
 

@@ -1,0 +1,1 @@
+//! The attribute's compile-time errors: see `tests/ui.rs`.
