@@ -273,3 +273,41 @@ fn a_type_classified_through_a_feature_and_function_types_work_too() {
     assert_eq!(parser().unwrap()("four"), 4);
     assert!(parser_policy().call_blocking(|| parser()).is_ok());
 }
+
+/// `crate = PATH` reaches the policy too: every path it emits goes through
+/// the re-export (the runtime is not named `retry_runtime` in this module).
+mod through_a_reexport {
+    mod deep {
+        pub use retry_runtime as rt;
+    }
+    use tests::{ApiError, Script};
+
+    #[deep::rt::retry(crate = deep::rt, attempts = 3, wait = none, on = [Connect], policy = renamed_policy)]
+    pub fn renamed(script: &Script<u32>) -> Result<u32, ApiError> {
+        script.next()
+    }
+
+    #[test]
+    fn the_policy_is_built_through_the_crate_path() {
+        let script = Script::new([Err(ApiError::connect()), Ok(7)]);
+        assert_eq!(renamed(&script), Ok(7));
+        // The policy: the same attempts and rules, for a closure.
+        let script = Script::new([Err(ApiError::connect()), Err(ApiError::connect()), Ok(8)]);
+        let policy: &'static deep::rt::Retrying<u32, ApiError> = renamed_policy();
+        assert_eq!(policy.call_blocking(|| script.next()), Ok(8));
+        // `on = [Connect]`: a 400 is not retried.
+        let script = Script::new([Err(ApiError::status(400)), Ok(9)]);
+        assert_eq!(
+            policy.call_blocking(|| script.next()),
+            Err(ApiError::status(400))
+        );
+        // Three attempts, then the last error.
+        let script = Script::new([
+            Err(ApiError::connect()),
+            Err(ApiError::connect()),
+            Err(ApiError::connect()),
+            Ok(10),
+        ]);
+        assert_eq!(renamed(&script), Err(ApiError::connect()));
+    }
+}
