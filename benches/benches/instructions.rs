@@ -9,7 +9,8 @@
 //! Arguments: `success` or `retry`, then `direct`, `hand`, `attribute`,
 //! `question`, `protected` (budget and breaker), `backon`, `tokio_retry2`
 //! or `backoff`; `none` runs nothing (the harness's own count, to
-//! subtract). Without arguments it runs each once and prints the sizes.
+//! subtract); any other name panics. Without arguments it runs each once
+//! and prints the sizes.
 //!
 //! With `--features redis`, two more:
 //! - `shared`: `protected` with its budget and breaker shared on Redis

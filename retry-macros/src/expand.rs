@@ -20,19 +20,20 @@
 //!         let (outcome, timed_out) = {                 // the engine's steps
 //!             while let Step::Sleep(delay) = step { pause(delay).await; step = call.resume(); }
 //!             match step {
-//!             Step::Refused => (last.take() or E::from(CircuitOpen), false), // budget/breaker only
-//!             _ => {
-//!             let __retry_self = self;                  // `&mut self`: `&mut *self`
-//!             let prompt = CloneArg::clone_arg(&prompt); // by value: cloned per attempt
-//!             // A body with `return`, `?` or a macro that may hide them:
-//!             let attempt = attempt::<Result<String, ApiError>, _>(async move {
-//!                 if false { let fake: Result<String, ApiError> = loop {}; return fake; }
-//!                 BODY'
-//!             });
-//!             (attempt.await, false)                     // or with_timeout(call.attempt_limit(), ..)
-//!             // Any other body is the attempt itself:
-//!             // let ret: Result<String, ApiError> = 'attempt: BODY'; (ret, false)
-//!             }
+//!                 // With a breaker, or a deadline and a budget or breaker:
+//!                 Step::Refused => (last.take() or E::from(CircuitOpen), false),
+//!                 _ => {
+//!                     let __retry_self = self;                   // `&mut self`: `&mut *self`
+//!                     let prompt = CloneArg::clone_arg(&prompt); // by value: cloned per attempt
+//!                     // A body with `return`, `?` or a macro that may hide them:
+//!                     let attempt = attempt::<Result<String, ApiError>, _>(async move {
+//!                         if false { let fake: Result<String, ApiError> = loop {}; return fake; }
+//!                         BODY'
+//!                     });
+//!                     (attempt.await, false)         // or with_timeout(call.attempt_limit(), ..)
+//!                     // Any other body is the attempt itself:
+//!                     // let ret: Result<String, ApiError> = 'attempt: BODY'; (ret, false)
+//!                 }
 //!             }
 //!         };
 //!         let delay = {

@@ -1,7 +1,8 @@
 //! Which stripe the current thread owns: up to [`STRIPES`] threads at once
 //! own one each (given back when the thread exits); threads beyond them
 //! spread over [`SHARED`] shared stripes. Every striped counter of the
-//! crate indexes its lines with [`index`].
+//! crate indexes its lines with [`owned`] on its hot path and [`index`]
+//! (which claims a stripe on a thread's first count) on its cold one.
 
 use std::cell::Cell;
 #[cfg(test)]
