@@ -326,3 +326,29 @@ fn fallback_on_classifies_a_feature_classified_error_for_its_own_decision() {
     assert!(through_anyhow(&calls, std::io::ErrorKind::NotFound).is_err());
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
+
+/// A generic fallback, its arguments written as in a type (`cached<u32>`) or
+/// with a turbofish (`cached::<u64>`): both are called.
+fn cached<T: From<u8>>(script: &Script<T>) -> Result<T, ApiError> {
+    let _ = script;
+    Ok(T::from(42))
+}
+
+#[retry(attempts = 2, wait = none, fallback = cached<u32>)]
+fn generic_without_turbofish(script: &Script<u32>) -> Result<u32, ApiError> {
+    script.next()
+}
+
+#[retry(attempts = 2, wait = none, fallback = cached::<u64>)]
+fn generic_with_turbofish(script: &Script<u64>) -> Result<u64, ApiError> {
+    script.next()
+}
+
+#[test]
+fn a_generic_fallback_is_called_with_its_arguments() {
+    let script = Script::new([Err(ApiError::connect()), Err(ApiError::connect())]);
+    assert_eq!(generic_without_turbofish(&script), Ok(42));
+    assert_eq!(script.calls(), 2);
+    let script = Script::new([Err(ApiError::connect()), Err(ApiError::connect())]);
+    assert_eq!(generic_with_turbofish(&script), Ok(42));
+}

@@ -130,7 +130,7 @@ impl Args {
                 )?);
             }
             Key::Fallback => {
-                self.fallback = Some(expect(
+                self.fallback = Some(expression_path(
                     input,
                     "expected the path of a function with the same parameters and return type: `fallback = complete_with_claude`",
                 )?);
@@ -716,6 +716,26 @@ fn expect<T: syn::parse::Parse>(input: ParseStream, expected: &str) -> syn::Resu
     input
         .parse()
         .map_err(|e| syn::Error::new(e.span(), expected))
+}
+
+/// A path the expansion calls (`fallback = f`, `fallback = m::f::<T>`):
+/// generic arguments are written as a turbofish in expression position
+/// whether or not the attribute spelt one (`f<T>` is read as `f::<T>`), and
+/// `Fn(..)`-style arguments are no function's.
+pub(super) fn expression_path(input: ParseStream, expected: &str) -> syn::Result<Path> {
+    let mut path: Path = expect(input, expected)?;
+    for segment in &mut path.segments {
+        match &mut segment.arguments {
+            syn::PathArguments::None => {}
+            syn::PathArguments::AngleBracketed(args) => {
+                args.colon2_token.get_or_insert_with(Default::default);
+            }
+            syn::PathArguments::Parenthesized(args) => {
+                return Err(syn::Error::new_spanned(args, expected));
+            }
+        }
+    }
+    Ok(path)
 }
 
 pub(super) fn static_path(input: ParseStream, expected: &str) -> syn::Result<Path> {

@@ -446,3 +446,21 @@ fn the_defaults_mirrored_from_the_runtime_agree_with_it() {
         u64::from(super::valid::ADAPTIVE_WINDOW)
     );
 }
+
+#[test]
+fn a_fallback_is_a_path_the_expansion_can_call() {
+    let printed = |tokens: TokenStream| {
+        let path = ok(tokens).fallback.unwrap();
+        quote!(#path).to_string().replace(' ', "")
+    };
+    // Generic arguments become a turbofish in expression position (found
+    // by the fuzz test: `fallback = A<>` expanded to `A<>(..)`, which does
+    // not parse).
+    assert_eq!(printed(quote!(fallback = A<>)), "A::<>");
+    assert_eq!(printed(quote!(fallback = m::f<u8>)), "m::f::<u8>");
+    assert_eq!(printed(quote!(fallback = m::f::<u8>)), "m::f::<u8>");
+    assert_eq!(printed(quote!(fallback = claude)), "claude");
+    // A call is no path: an error at the key's value.
+    let e = errors_of(quote!(fallback = F(u8) -> u8));
+    assert!(e.contains("`fallback`"), "{e}");
+}
