@@ -1310,6 +1310,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_emitted_path_goes_through_the_crate_key() {
+        // With `crate = rt`, nothing in the expansion names the runtime by
+        // its own name (a user's crate may depend on it under another).
+        let args = quote!(
+            crate = rt,
+            attempts = 3,
+            deadline = 1m,
+            timeout = 10s,
+            wait = adaptive(exponential(initial = 10ms), window = 8),
+            on = [Connect, Status(500..=504), RateLimited => (attempts = 4, wait = fixed(1))],
+            never = [Status(401)],
+            when_ok = |s: &String| s.is_empty(),
+            retry_after = honor(max = 2m),
+            before_sleep = log,
+            on_giveup = |s| drop(s),
+            budget = BUDGET,
+            breaker = BREAKER,
+            fallback = backup<u8>,
+            fallback_on = [Quota],
+            attempt = a,
+            policy = complete_policy,
+        );
+        let item = quote! {
+            async fn complete(&self, prompt: String) -> Result<String, ApiError> {
+                self.send(&prompt, a).await
+            }
+        };
+        let out = retry(args, item).to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(!out.contains("retry_runtime"), "{out}");
+        assert!(out.contains("rt :: __private"), "{out}");
+        assert!(syn::parse2::<syn::File>(out.parse().unwrap()).is_ok());
+    }
+
+    #[test]
     fn every_impl_trait_of_a_return_type_becomes_inferred() {
         let named = |ty: &str| {
             nameable(&syn::parse_str(ty).unwrap()).map(|t| t.to_token_stream().to_string())

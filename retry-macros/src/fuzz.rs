@@ -1,7 +1,8 @@
 //! Fuzzes the attribute: generated token streams (valid keys with random
 //! values, garbage, truncations, nesting) go through the macro's entry
 //! function as a library call. Every input must yield an expansion or
-//! `compile_error!`s, never a panic.
+//! `compile_error!`s, never a panic, and the output must parse as Rust items
+//! (else rustc reports the expansion's syntax, not the attribute's mistake).
 //!
 //! `RETRY_FUZZ_CASES` sets the number of cases (100,000 by default; the
 //! longer run in the README uses 2,000,000).
@@ -84,6 +85,17 @@ const VALUES: &[&str] = &[
     "(none)",
     "my_wait()",
     "Slow",
+    // Paths the expansion emits in expression position (`fallback`,
+    // `budget`, `breaker`) or in a `use` (`crate`).
+    "try",
+    "Self",
+    "a::Self",
+    "f<u8>",
+    "f::<u8>",
+    "A<>",
+    "f<'a>",
+    "<T as X>::f",
+    "F(u8) -> u8",
 ];
 
 fn class() -> impl Strategy<Value = String> {

@@ -327,28 +327,30 @@ fn fallback_on_classifies_a_feature_classified_error_for_its_own_decision() {
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
-/// A generic fallback, its arguments written as in a type (`cached<u32>`) or
-/// with a turbofish (`cached::<u64>`): both are called.
-fn cached<T: From<u8>>(script: &Script<T>) -> Result<T, ApiError> {
+/// A generic fallback whose parameter only its arguments name (nothing
+/// infers it), written as in a type (`size_of_type<u64>`) or with a turbofish
+/// (`size_of_type::<u16>`).
+fn size_of_type<T>(script: &Script<usize>) -> Result<usize, ApiError> {
     let _ = script;
-    Ok(T::from(42))
+    Ok(std::mem::size_of::<T>())
 }
 
-#[retry(attempts = 2, wait = none, fallback = cached<u32>)]
-fn generic_without_turbofish(script: &Script<u32>) -> Result<u32, ApiError> {
+#[retry(attempts = 2, wait = none, fallback = size_of_type<u64>)]
+fn generic_without_turbofish(script: &Script<usize>) -> Result<usize, ApiError> {
     script.next()
 }
 
-#[retry(attempts = 2, wait = none, fallback = cached::<u64>)]
-fn generic_with_turbofish(script: &Script<u64>) -> Result<u64, ApiError> {
+#[retry(attempts = 2, wait = none, fallback = size_of_type::<u16>)]
+fn generic_with_turbofish(script: &Script<usize>) -> Result<usize, ApiError> {
     script.next()
 }
 
 #[test]
 fn a_generic_fallback_is_called_with_its_arguments() {
     let script = Script::new([Err(ApiError::connect()), Err(ApiError::connect())]);
-    assert_eq!(generic_without_turbofish(&script), Ok(42));
+    assert_eq!(generic_without_turbofish(&script), Ok(8));
     assert_eq!(script.calls(), 2);
     let script = Script::new([Err(ApiError::connect()), Err(ApiError::connect())]);
-    assert_eq!(generic_with_turbofish(&script), Ok(42));
+    assert_eq!(generic_with_turbofish(&script), Ok(2));
+    assert_eq!(script.calls(), 2);
 }

@@ -274,8 +274,11 @@ fn a_type_classified_through_a_feature_and_function_types_work_too() {
     assert!(parser_policy().call_blocking(|| parser()).is_ok());
 }
 
-/// `crate = PATH` reaches the policy too: every path it emits goes through
-/// the re-export (the runtime is not named `retry_runtime` in this module).
+/// `crate = PATH` reaches the policy too: the attribute and the policy are
+/// built through the re-export. (This package also depends on the runtime
+/// under its own name, so a path hard-coded as `::retry_runtime` would still
+/// resolve here: `expand::tests::every_emitted_path_goes_through_the_crate_key`
+/// in the macro's crate checks that none is.)
 mod through_a_reexport {
     mod deep {
         pub use retry_runtime as rt;

@@ -2,6 +2,7 @@
 //! (not returned), and parsing resumes at the next top-level comma.
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::ParseStream;
 use syn::punctuated::Punctuated;
@@ -100,6 +101,9 @@ impl Args {
                     syn::Error::new(e.span(), "expected a string: `name = \"chat\"`")
                 })?;
                 match lit {
+                    Lit::Str(s) if !s.suffix().is_empty() => {
+                        errors.spanned(s, "expected a string without a suffix: `name = \"chat\"`")
+                    }
                     Lit::Str(s) if !s.value().is_empty() => self.name = Some(s),
                     Lit::Str(s) => errors.spanned(s, "the name cannot be empty"),
                     other => errors.spanned(other, "expected a string: `name = \"chat\"`"),
@@ -136,13 +140,11 @@ impl Args {
                 )?);
             }
             Key::Crate => {
-                let path = Path::parse_mod_style(input).map_err(|e| {
-                    syn::Error::new(
-                        e.span(),
-                        "expected a path to `retry_runtime`: `crate = ::my_crate::retry_runtime`",
-                    )
-                })?;
-                self.krate = Some(path);
+                const EXPECTED: &str =
+                    "expected a path to `retry_runtime`: `crate = ::my_crate::retry_runtime`";
+                let path = Path::parse_mod_style(input)
+                    .map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
+                self.krate = Some(crate_path(path, EXPECTED)?);
             }
         }
         if !input.is_empty() && !input.peek(Token![,]) {
@@ -707,9 +709,6 @@ pub(super) fn parse_hook(input: ParseStream) -> syn::Result<Hook> {
     })
 }
 
-/// The path of a `static` (`OPENAI`, `crate::limits::LLM`): a static takes
-/// no generic arguments, and the path is emitted as an expression, where
-/// `a<0>` would read as a comparison.
 /// A value of type `T`, or an error at the token found that says what was
 /// `expected`.
 fn expect<T: syn::parse::Parse>(input: ParseStream, expected: &str) -> syn::Result<T> {
@@ -720,28 +719,46 @@ fn expect<T: syn::parse::Parse>(input: ParseStream, expected: &str) -> syn::Resu
 
 /// A path the expansion calls (`fallback = f`, `fallback = m::f::<T>`):
 /// generic arguments are written as a turbofish in expression position
-/// whether or not the attribute spelt one (`f<T>` is read as `f::<T>`), and
-/// `Fn(..)`-style arguments are no function's.
+/// whether or not the attribute spelt one (`f<T>` is read as `f::<T>`).
 pub(super) fn expression_path(input: ParseStream, expected: &str) -> syn::Result<Path> {
     let mut path: Path = expect(input, expected)?;
     for segment in &mut path.segments {
-        match &mut segment.arguments {
-            syn::PathArguments::None => {}
-            syn::PathArguments::AngleBracketed(args) => {
-                args.colon2_token.get_or_insert_with(Default::default);
-            }
-            syn::PathArguments::Parenthesized(args) => {
-                return Err(syn::Error::new_spanned(args, expected));
-            }
+        // syn's `Path` holds no `Fn(..)` arguments outside bounds; should
+        // one come, `in_expression` refuses it.
+        if let syn::PathArguments::AngleBracketed(args) = &mut segment.arguments {
+            args.colon2_token.get_or_insert_with(Default::default);
         }
     }
-    Ok(path)
+    in_expression(path, expected)
 }
 
+/// The path of a `static` (`OPENAI`, `crate::limits::LLM`): a static takes
+/// no generic arguments, and the path is emitted as an expression, where
+/// `a<0>` would read as a comparison.
 pub(super) fn static_path(input: ParseStream, expected: &str) -> syn::Result<Path> {
     let path: Path = expect(input, expected)?;
     match path.segments.iter().find(|s| !s.arguments.is_none()) {
         Some(generic) => Err(syn::Error::new_spanned(&generic.arguments, expected)),
-        None => Ok(path),
+        None => in_expression(path, expected),
+    }
+}
+
+/// The path, if it reads as a path in an expression (where it is emitted):
+/// `try`, which a path accepts as a segment, is a reserved word there.
+fn in_expression(path: Path, expected: &str) -> syn::Result<Path> {
+    let reserved = path.segments.iter().any(|s| s.ident == "try");
+    match syn::parse2::<Expr>(path.to_token_stream()) {
+        Ok(Expr::Path(_)) if !reserved => Ok(path),
+        _ => Err(syn::Error::new_spanned(path, expected)),
+    }
+}
+
+/// The `crate = PATH` value, if the expansion's `use PATH::__private::{..}`
+/// reads (`Self` is no module).
+pub(super) fn crate_path(path: Path, expected: &str) -> syn::Result<Path> {
+    let probe = quote::quote!(use #path::__private::{A as _};);
+    match syn::parse2::<syn::ItemUse>(probe) {
+        Ok(_) => Ok(path),
+        Err(_) => Err(syn::Error::new_spanned(path, expected)),
     }
 }

@@ -460,7 +460,38 @@ fn a_fallback_is_a_path_the_expansion_can_call() {
     assert_eq!(printed(quote!(fallback = m::f<u8>)), "m::f::<u8>");
     assert_eq!(printed(quote!(fallback = m::f::<u8>)), "m::f::<u8>");
     assert_eq!(printed(quote!(fallback = claude)), "claude");
-    // A call is no path: an error at the key's value.
+    // A call is no path: the path `F` is read, then the rest is refused.
     let e = errors_of(quote!(fallback = F(u8) -> u8));
-    assert!(e.contains("`fallback`"), "{e}");
+    assert!(
+        e.contains("unexpected tokens after the value of `fallback`"),
+        "{e}"
+    );
+    // `try` reads as a path segment but not in an expression, where these
+    // paths are emitted; `Self` is no module for `crate`.
+    let function = "expected the path of a function";
+    for (tokens, expected) in [
+        (quote!(fallback = try), function),
+        (quote!(fallback = m::try), function),
+        (quote!(budget = try), "budget"),
+        (quote!(breaker = try), "breaker"),
+        (quote!(crate = Self), "expected a path to `retry_runtime`"),
+        (
+            quote!(crate = a::Self),
+            "expected a path to `retry_runtime`",
+        ),
+    ] {
+        let e = errors_of(tokens.clone());
+        assert!(e.contains(expected), "{tokens}: {e}");
+    }
+    assert_eq!(printed(quote!(fallback = self::m::f)), "self::m::f");
+    assert_eq!(printed(quote!(fallback = super::f)), "super::f");
+    assert_eq!(printed(quote!(fallback = crate::f)), "crate::f");
+    assert_eq!(printed(quote!(fallback = Self::f)), "Self::f");
+    assert!(ok(quote!(crate = self::rt)).krate.is_some());
+}
+
+#[test]
+fn a_name_is_a_plain_string() {
+    let e = errors_of(quote!(name = "x"y));
+    assert!(e.contains("without a suffix"), "{e}");
 }
