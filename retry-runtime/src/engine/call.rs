@@ -384,15 +384,47 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// when the sleep would end after the deadline, or when an observer's
     /// gate refuses the next attempt.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn failed<'w, E, W: Wait + ?Sized>(
         &mut self,
         failure: Failure<'_, E>,
-        never: impl FnOnce() -> bool,
-        rules: impl FnOnce() -> Option<Matched<'w>>,
+        mut never: impl FnMut() -> bool,
+        mut rules: impl FnMut() -> Option<Matched<'w>>,
         top: Limits<'w, W>,
-        before_sleep: impl FnOnce(&RetryState<'_, E>),
-        on_giveup: impl FnOnce(&RetryState<'_, E>),
+        mut before_sleep: impl FnMut(&RetryState<'_, E>),
+        mut on_giveup: impl FnMut(&RetryState<'_, E>),
+    ) -> Option<Duration> {
+        // Behind `dyn`, the decision below is compiled once per clock,
+        // observer, error and wait, not once per annotated function (whose
+        // closures are types of their own): in a debug build, what each
+        // function compiles of it is this call. Inlined in an optimised
+        // build, the calls through the constant vtables are direct again
+        // (the instruction counts in BENCHMARKS.md). `FnMut`, not
+        // `FnOnce`, so that no flag says whether each was called: each
+        // is called once at most.
+        self.decide(
+            failure,
+            &mut never,
+            &mut rules,
+            top,
+            &mut before_sleep,
+            &mut on_giveup,
+        )
+    }
+
+    /// [`Call::failed`] with its closures behind `dyn`.
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn decide<'w, E, W: Wait + ?Sized>(
+        &mut self,
+        failure: Failure<'_, E>,
+        never: &mut dyn FnMut() -> bool,
+        rules: &mut dyn FnMut() -> Option<Matched<'w>>,
+        top: Limits<'w, W>,
+        before_sleep: &mut dyn FnMut(&RetryState<'_, E>),
+        on_giveup: &mut dyn FnMut(&RetryState<'_, E>),
     ) -> Option<Duration> {
         // A refused attempt did not run: nothing new failed, and the call
         // gives up with its last outcome.
