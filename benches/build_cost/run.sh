@@ -8,9 +8,16 @@
 #              attempts, 10 ms doubling, on a connection reset; no jitter,
 #              no statistics, no other rules): retrying without the library
 # Usage: [PASSES=1] [TOP=10] bash benches/build_cost/run.sh [N=200] [FEATURES=]
+#    or: BEFORE=DIR [ROUNDS=6] bash benches/build_cost/run.sh [N=200]
 # Prints wall and CPU seconds per build, and the slowest units (cargo --timings);
 # with PASSES=1 also rustc's slowest passes for the plain, the annotated and
 # the hand-written crate (-Z time-passes).
+# With BEFORE (another checkout, e.g. `git worktree add /tmp/before REV`):
+# only the annotated crate, once against BEFORE's runtime and once against
+# this one, each built once, then ROUNDS rounds that rebuild the user's crate
+# alone against each in turn (not incremental: user + system CPU), and an
+# edit (incremental, wall): single cold builds drift by several CPU-s here,
+# alternating rebuilds of the same crate do not.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 n=${1:-200}
@@ -18,8 +25,8 @@ features=${FEATURES:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-make_crate() { # name, with runtime (0/1), functions: plain 0, annotated 1, hand-written loop 2
-    local dir=$work/$1
+make_crate() { # name, with runtime (0/1), functions: plain 0, annotated 1, hand-written loop 2[, checkout]
+    local dir=$work/$1 runtime=${4:-$repo}
     mkdir -p "$dir/src"
     {
         echo "[package]"
@@ -29,7 +36,7 @@ make_crate() { # name, with runtime (0/1), functions: plain 0, annotated 1, hand
         echo '[dependencies]'
         echo 'tokio = { version = "1", features = ["rt", "macros", "time"] }'
         if [ "$2" = 1 ]; then
-            echo "retry-runtime = { path = \"$repo/retry-runtime\", features = [$features] }"
+            echo "retry-runtime = { path = \"$runtime/retry-runtime\", features = [$features] }"
         fi
         echo '[workspace]'
     } > "$dir/Cargo.toml"
@@ -116,6 +123,37 @@ passes() { # name: rustc's own passes for the crate alone (not incremental)
         awk -v c="$1" -v top="${TOP:-10}" 'BEGIN { printf "%s passes:", c }
             NR <= top { printf " %s %ss,", $2, $1 } END { print "" }'
 }
+
+ab() { # the annotated crate against BEFORE's runtime and this one, alternating
+    local rounds=${ROUNDS:-6} before
+    before=$(cd "$BEFORE" && pwd)
+    make_crate before 1 1 "$before"
+    make_crate after 1 1
+    for c in before after; do
+        (cd "$work/$c" && CARGO_TARGET_DIR="$work/$c/target" cargo build -q -j 2)
+    done
+    for r in $(seq 1 "$rounds"); do
+        for c in before after; do
+            local dir=$work/$c
+            export CARGO_TARGET_DIR=$dir/target CARGO_BUILD_BUILD_DIR=$dir/target
+            echo "// rebuild $r" >> "$dir/src/main.rs"
+            /usr/bin/time -f "%e %U %S" -o "$work/$c.time" env CARGO_INCREMENTAL=0 \
+                cargo build -q -j 2 --manifest-path "$dir/Cargo.toml"
+            read -r _ user sys < "$work/$c.time"
+            # An incremental build first, so that the edit below has a base.
+            echo "// base $r" >> "$dir/src/main.rs"
+            cargo build -q -j 2 --manifest-path "$dir/Cargo.toml"
+            echo "// edit $r" >> "$dir/src/main.rs"
+            /usr/bin/time -f "%e" -o "$work/$c.edit" cargo build -q -j 2 --manifest-path "$dir/Cargo.toml"
+            echo "round $r $c: the user's crate $(echo "$user + $sys" | bc) CPU-s, an edit $(cat "$work/$c.edit") s"
+        done
+    done
+}
+
+if [ -n "${BEFORE:-}" ]; then
+    ab
+    exit 0
+fi
 
 make_crate plain 0 0
 make_crate runtime 1 0
