@@ -24,9 +24,7 @@ const ITEMS: usize = 200;
 fn reply_for(i: usize, n: u32) -> Reply {
     if i % 50 == 49 {
         Reply::status(400, r#"{"error":{"message":"bad prompt"}}"#)
-    } else if i % 13 == 6 && n <= 2 {
-        Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
-    } else if i % 7 == 3 && n == 1 {
+    } else if (i % 13 == 6 && n <= 2) || (i % 7 == 3 && n == 1) {
         Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
     } else if i % 11 == 5 && n == 1 {
         Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("retry-after-ms", "50")
