@@ -138,6 +138,9 @@ forward_classify!(&T, Box<T>, std::sync::Arc<T>);
 /// aborted, not connected, broken pipe, unexpected end of file): `Connect`;
 /// `TimedOut`: `Timeout`; others, `WouldBlock` included: `Other`.
 impl Classify for io::Error {
+    // Inline: the class is then one comparison of the kind against the
+    // rules' classes, not a call per failure.
+    #[inline]
     fn class(&self) -> Class {
         io_kind_class(self.kind())
     }
@@ -145,6 +148,7 @@ impl Classify for io::Error {
 
 /// A timed-out attempt: `Timeout`.
 impl Classify for crate::policy::Elapsed {
+    #[inline]
     fn class(&self) -> Class {
         Class::Timeout
     }
@@ -152,6 +156,7 @@ impl Classify for crate::policy::Elapsed {
 
 /// `tokio::time::timeout` ran out: `Timeout`.
 impl Classify for tokio::time::error::Elapsed {
+    #[inline]
     fn class(&self) -> Class {
         Class::Timeout
     }
@@ -167,6 +172,7 @@ impl Classify for tokio::time::error::Elapsed {
 /// assert_eq!(io_kind_class(ErrorKind::TimedOut), Class::Timeout);
 /// assert_eq!(io_kind_class(ErrorKind::NotFound), Class::Other);
 /// ```
+#[inline]
 pub const fn io_kind_class(kind: io::ErrorKind) -> Class {
     use io::ErrorKind::*;
     match kind {
