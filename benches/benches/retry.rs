@@ -223,6 +223,10 @@ pub fn sizes() {
         "  #[retry] ?    {}",
         size_of_val(&annotated_with_question_mark(0, &mut n))
     );
+    eprintln!(
+        "  #[retry] + budget + breaker {}",
+        size_of_val(&annotated_protected(0, &mut n))
+    );
     eprintln!("  backon        {}", size_of_val(&with_backon(0, &mut n)));
     eprintln!(
         "  tokio-retry2  {}",

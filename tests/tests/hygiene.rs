@@ -37,3 +37,42 @@ async fn expands_with_shadowed_prelude_names() {
     ::core::assert_eq!(uses_names(1, "ab", 3).await.unwrap(), 6);
     ::core::assert_eq!(blocking(4).unwrap(), 4);
 }
+
+/// Without the prelude: every name of the expansion is a path from the
+/// crate root (`::core`), and `Clone`/`Copy` of its own types are written
+/// out, not derived.
+#[no_implicit_prelude]
+mod without_prelude {
+    #[::retry_runtime::retry(attempts = 3, wait = none, on = [Connect], deadline = 1m)]
+    pub async fn fetch(fail: &::std::sync::atomic::AtomicU32) -> ::std::io::Result<u32> {
+        if fail.fetch_sub(1, ::std::sync::atomic::Ordering::SeqCst) > 0 {
+            return ::std::result::Result::Err(
+                <::std::io::Error as ::std::convert::From<_>>::from(
+                    ::std::io::ErrorKind::ConnectionReset,
+                ),
+            );
+        }
+        ::std::result::Result::Ok(7)
+    }
+
+    #[::retry_runtime::retry(attempts = 2, wait = none)]
+    pub fn blocking(v: u32) -> ::std::io::Result<u32> {
+        ::std::result::Result::Ok(v)
+    }
+
+    static BUDGET: ::retry_runtime::Budget = ::retry_runtime::Budget::new(0.1, 10);
+    static BREAKER: ::retry_runtime::CircuitBreaker = ::retry_runtime::CircuitBreaker::new();
+
+    #[::retry_runtime::retry(attempts = 2, wait = adaptive(fixed(1ms)), budget = BUDGET, breaker = BREAKER, before_sleep = log, name = "no prelude")]
+    pub async fn guarded(v: u32) -> ::std::io::Result<u32> {
+        ::std::result::Result::Ok(v)
+    }
+}
+
+#[::tokio::test]
+async fn expands_without_the_prelude() {
+    let fail = ::std::sync::atomic::AtomicU32::new(2);
+    ::core::assert_eq!(without_prelude::fetch(&fail).await.unwrap(), 7);
+    ::core::assert_eq!(without_prelude::blocking(4).unwrap(), 4);
+    ::core::assert_eq!(without_prelude::guarded(5).await.unwrap(), 5);
+}

@@ -8,7 +8,8 @@ use std::pin::Pin;
 pub use crate::counters::clock::{Clock, Now, StdClock, TokioClock};
 pub use crate::engine::Attempt;
 pub use crate::engine::{
-    Call, DEFAULT_ATTEMPTS, Ended, Failure, Limits, Matched, Observer, RetryAfter, Settings, Step,
+    Call, DEFAULT_ATTEMPTS, Ended, Failure, Limits, Matched, Observer, RetryAfter, Settings,
+    SettingsSource, Step,
 };
 pub use crate::observe::stats::{Recorder, Stats};
 pub use crate::policy::Elapsed;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::log::{debug_enabled, trace};
 use super::observer::{Ended, Observer};
-use super::settings::{Failure, Limits, Matched, RetryAfter, Settings};
+use super::settings::{Failure, Limits, Matched, RetryAfter, Settings, SettingsSource};
 use crate::counters::clock::{Clock, Now};
 use crate::policy::wait::{Wait, WaitContext};
 use crate::policy::{GiveUp, RetryState};
@@ -49,9 +49,12 @@ pub enum Step {
 /// [`Call::succeeded`], which read no clock unless the settings ask for it.
 /// A driver follows [`Step`]. Dropping the call at any point gives back
 /// what it holds (a breaker's trial, a budget's withdrawal for a retry
-/// never made).
-pub struct Call<'s, C: Clock, O: Observer = ()> {
-    settings: &'s Settings<O>,
+/// never made). The settings come from `S`: a reference, or the
+/// attribute's type of each function whose settings are a `static`
+/// ([`SettingsSource`]).
+pub struct Call<'s, C: Clock, O: Observer = (), S: SettingsSource<'s, O> = &'s Settings<O>> {
+    /// Where the settings are (see [`SettingsSource`]).
+    source: S,
     start: Option<C::Instant>,
     /// Attempts that failed so far.
     pub(super) failed: u32,
@@ -70,18 +73,23 @@ pub struct Call<'s, C: Clock, O: Observer = ()> {
     withdrawn: Option<Duration>,
     /// The call waited out a fleet's hold after its start was read.
     held: bool,
+    /// What the source lends (as the reference did before there were two
+    /// kinds of source: the same variance and auto traits).
+    lent: std::marker::PhantomData<&'s Settings<O>>,
 }
 
-impl<C: Clock, O: Observer + fmt::Debug> fmt::Debug for Call<'_, C, O> {
+impl<'s, C: Clock, O: Observer + fmt::Debug, S: SettingsSource<'s, O>> fmt::Debug
+    for Call<'s, C, O, S>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
-            .field("settings", &self.settings)
+            .field("settings", self.settings())
             .field("failed", &self.failed)
             .finish_non_exhaustive()
     }
 }
 
-impl<C: Clock, O: Observer> Drop for Call<'_, C, O> {
+impl<'s, C: Clock, O: Observer, S: SettingsSource<'s, O>> Drop for Call<'s, C, O, S> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn drop(&mut self) {
         // Nothing held after a call that reported its last attempt: no
@@ -92,7 +100,7 @@ impl<C: Clock, O: Observer> Drop for Call<'_, C, O> {
     }
 }
 
-impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
+impl<'s, C: Clock, O: Observer, S: SettingsSource<'s, O>> Call<'s, C, O, S> {
     /// A call that starts now (its `deadline` counts from here), and its
     /// first step: [`Step::Sleep`] while a rate limit another process
     /// sharing a budget or breaker was told about holds it back (at most
@@ -109,7 +117,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// cannot does not wait, and its first attempt runs at once. Without a
     /// budget or breaker this is [`Step::Attempt`], known at compile time.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn start(settings: &'s Settings<O>, can_end: bool) -> (Self, Step) {
+    pub fn start(settings: S, can_end: bool) -> (Self, Step) {
         let mut call = Call::fresh(settings);
         // One reading of the start for the hold, the gate and the deposit.
         let now = call.now();
@@ -151,7 +159,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// A call with no hold, past the first attempt's gate (for the engine's
     /// tests, which drive the steps one by one).
     #[cfg(test)]
-    pub(crate) fn new(settings: &'s Settings<O>) -> Self {
+    pub(crate) fn new(settings: S) -> Self {
         let mut call = Call::fresh(settings);
         let now = call.now();
         call.begin(&now);
@@ -160,7 +168,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
 
     /// [`Call::start`] as its parts (for the engine's tests).
     #[cfg(test)]
-    pub(crate) fn holding(settings: &'s Settings<O>, can_end: bool) -> (Self, Duration) {
+    pub(crate) fn holding(settings: S, can_end: bool) -> (Self, Duration) {
         let mut call = Call::fresh(settings);
         let hold = call.fleet_hold(can_end, &call.now());
         call.held = !hold.is_zero();
@@ -173,10 +181,10 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         if !O::HOLDS {
             return Duration::ZERO;
         }
-        let RetryAfter::Honor { max } = self.settings.retry_after else {
+        let RetryAfter::Honor { max } = self.settings().retry_after else {
             return Duration::ZERO;
         };
-        let observer = &self.settings.observer;
+        let observer = &self.settings().observer;
         // No hold when nothing holds the call (its members are not shared,
         // or no cool-down runs: nothing more is asked then), when the
         // testing switch zeroes waits, or when the breaker would refuse at
@@ -185,7 +193,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         if hold.is_zero() || crate::engine::testing::current().zero_waits || observer.refuses(now) {
             return Duration::ZERO;
         }
-        match self.settings.deadline {
+        match self.settings().deadline {
             Some(deadline) if hold >= deadline => {
                 if can_end {
                     self.refused = Some(GiveUp::Deadline);
@@ -204,7 +212,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         if self.refused.is_some() {
             return;
         }
-        let observer = &self.settings.observer;
+        let observer = &self.settings().observer;
         match observer.admit_attempt(1, now) {
             Ok(permit) => {
                 if O::GUARDS {
@@ -236,7 +244,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn admit_next(&mut self) {
         let attempt = self.failed.saturating_add(1);
-        let observer = &self.settings.observer;
+        let observer = &self.settings().observer;
         match observer.admit_attempt(attempt, &Now::<C>::new()) {
             Ok(permit) => {
                 if O::GUARDS {
@@ -257,7 +265,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// attempt that will not report, the withdrawal of a retry not made.
     #[cold]
     fn give_back(&mut self) {
-        let observer = &self.settings.observer;
+        let observer = &self.settings().observer;
         if let Some(permit) = self.in_flight.take() {
             let attempt = self.failed.saturating_add(1);
             observer.attempt_cancelled(attempt, permit, &Now::<C>::new());
@@ -268,9 +276,10 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn fresh(settings: &'s Settings<O>) -> Self {
+    fn fresh(source: S) -> Self {
+        let settings = source.settings();
         Call {
-            settings,
+            source,
             // With DEBUG on for this crate, the decision events say how long
             // the call has taken (one relaxed load when it is off).
             start: if O::NEEDS_CLOCK || settings.reads_clock_at_start() || debug_enabled() {
@@ -284,6 +293,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             in_flight: std::cell::Cell::new(None),
             withdrawn: None,
             held: false,
+            lent: std::marker::PhantomData,
         }
     }
 
@@ -298,8 +308,9 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     }
 
     /// The settings.
+    #[inline(always)]
     pub fn settings(&self) -> &'s Settings<O> {
-        self.settings
+        self.source.settings()
     }
 
     /// Attempts that failed so far.
@@ -318,10 +329,10 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     #[inline]
     pub fn attempt_limit(&self) -> Option<Duration> {
         let left = self
-            .settings
+            .settings()
             .deadline
             .map(|deadline| deadline.saturating_sub(self.elapsed()));
-        match (self.settings.timeout, left) {
+        match (self.settings().timeout, left) {
             (Some(timeout), Some(left)) => Some(timeout.min(left)),
             (timeout, left) => timeout.or(left),
         }
@@ -343,7 +354,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
 
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn report_success(&self, attempts: u32) {
-        let observer = &self.settings.observer;
+        let observer = &self.settings().observer;
         let permit = self.take_permit();
         observer.attempt_succeeded(attempts, permit, &Now::<C>::new());
         observer.call_ended(Ended {
@@ -369,7 +380,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
     /// called with the same arguments instead: the observers count it.
     #[cold]
     pub fn fell_back(&self) {
-        self.settings.observer.fell_back();
+        self.settings().observer.fell_back();
     }
 
     /// Records a failed attempt and decides: `Some(delay)` to sleep and try
@@ -431,7 +442,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         if self.refused.is_none() {
             self.failed = self.failed.saturating_add(1);
         }
-        let elapsed = if self.settings.deadline.is_some() || self.settings.hooks {
+        let elapsed = if self.settings().deadline.is_some() || self.settings().hooks {
             self.elapsed()
         } else {
             Duration::ZERO
@@ -451,7 +462,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             }
             Err(reason) => {
                 on_giveup(&self.state(failure, Duration::ZERO, elapsed, Some(reason)));
-                self.settings.observer.call_ended(Ended {
+                self.settings().observer.call_ended(Ended {
                     attempts: self.failed,
                     gave_up: Some(reason),
                     error: failure.error.is_some(),
@@ -471,11 +482,11 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         if debug_enabled() {
             // The time since the start, when the clock was read then.
             let elapsed = self.start.map(C::since);
-            let (name, class) = (self.settings.name, failure.class);
+            let (name, class) = (self.settings().name, failure.class);
             trace(name, self.failed, class, failure.shown, elapsed, decision);
         }
         if let Ok(delay) = decision {
-            self.settings
+            self.settings()
                 .observer
                 .retrying(self.failed, failure.class, delay);
         }
@@ -494,7 +505,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         judged: Result<Matched<'w>, GiveUp>,
         top: Limits<'w, W>,
     ) -> Result<Duration, GiveUp> {
-        let observer = &self.settings.observer;
+        let observer = &self.settings().observer;
         let now = Now::<C>::new();
         let permit = self.take_permit();
         observer.attempt_failed(self.failed, failure.class, judged.is_ok(), permit, &now);
@@ -502,7 +513,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         // whether or not this call retries (`ignore`, or one above `max`,
         // publishes nothing).
         if let (true, RetryAfter::Honor { max }, Some(requested)) =
-            (O::HOLDS, self.settings.retry_after, failure.retry_after)
+            (O::HOLDS, self.settings().retry_after, failure.retry_after)
         {
             if requested <= max && !crate::engine::testing::current().zero_waits {
                 observer.rate_limited(requested, &now);
@@ -537,14 +548,14 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         let unscaled = cx.unscaled(wait);
         let mut delay = wait;
         if let (RetryAfter::Honor { max }, Some(requested)) =
-            (self.settings.retry_after, failure.retry_after)
+            (self.settings().retry_after, failure.retry_after)
         {
             if requested > max {
                 return Err(GiveUp::RetryAfterTooLong);
             }
             delay = delay.max(requested);
         }
-        if let (true, RetryAfter::Honor { max }) = (O::HOLDS, self.settings.retry_after) {
+        if let (true, RetryAfter::Honor { max }) = (O::HOLDS, self.settings().retry_after) {
             // A delay another process was told holds this call back, under
             // the same cap as its own.
             let hold = observer.hold(&now);
@@ -557,7 +568,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
             delay = Duration::ZERO;
         }
         if self
-            .settings
+            .settings()
             .deadline
             .is_some_and(|deadline| elapsed.saturating_add(delay) >= deadline)
         {
@@ -580,7 +591,7 @@ impl<'s, C: Clock, O: Observer> Call<'s, C, O> {
         reason: Option<GiveUp>,
     ) -> RetryState<'e, E> {
         RetryState {
-            name: self.settings.name,
+            name: self.settings().name,
             attempt: self.failed,
             delay,
             elapsed,

@@ -30,7 +30,9 @@ pub use attempt::{Attempt, IdempotencyKey};
 pub use call::{Call, Step};
 pub(crate) use observer::forward;
 pub use observer::{Ended, Observer};
-pub use settings::{DEFAULT_ATTEMPTS, Failure, Limits, Matched, RetryAfter, Settings};
+pub use settings::{
+    DEFAULT_ATTEMPTS, Failure, Limits, Matched, RetryAfter, Settings, SettingsSource,
+};
 
 #[cfg(test)]
 mod tests;

@@ -116,6 +116,27 @@ impl<O> Settings<O> {
     }
 }
 
+/// Where a [`Call`](super::Call) finds its settings: a reference (the
+/// builder, streams, batches), or a type of the attribute's own, one per
+/// annotated function, whose `settings` returns that function's `static`.
+///
+/// The second is what keeps the settings constants after an `.await`: a
+/// reference kept in the call's future is read back from memory at every
+/// resumption, and each setting with it, while the address of a `static`
+/// is known when the function is compiled, so an optimised build folds the
+/// settings (no deadline, no hooks, the statistics' recorder) into the code.
+pub trait SettingsSource<'s, O>: Copy {
+    /// The settings.
+    fn settings(self) -> &'s Settings<O>;
+}
+
+impl<'s, O> SettingsSource<'s, O> for &'s Settings<O> {
+    #[inline(always)]
+    fn settings(self) -> &'s Settings<O> {
+        self
+    }
+}
+
 /// One failed attempt, as the engine sees it.
 pub struct Failure<'a, E> {
     /// The error; `None` for an `Ok` that `when_ok` rejected.
