@@ -12,15 +12,9 @@
 //! ```text
 //! async fn complete(&self, prompt: String) -> Result<String, ApiError> {
 //!     let (mut call, mut step) = Call::<TokioClock, _, _>::start({
-//!         struct __RetrySettings;                       // `Clone`, `Copy` written out
-//!         impl SettingsSource<'static, Stats> for __RetrySettings {
-//!             fn settings(self) -> &'static Settings<Stats> {
-//!                 static RECORDER: Recorder = Recorder::new(NAME);        // statistics
-//!                 static SETTINGS: Settings<Stats> = Settings::new(NAME)..observe(Stats(&RECORDER));
-//!                 &SETTINGS                             // a constant, even after an `.await`
-//!             }
-//!         }
-//!         __RetrySettings
+//!         static RECORDER: Recorder = Recorder::new(NAME);        // statistics
+//!         static SETTINGS: Settings<Stats> = Settings::new(NAME)..observe(Stats(&RECORDER));
+//!         settings_source!(Stats, SETTINGS)   // optimised: a type of its own, constant after `.await`
 //!     }, false);                                        // `true`: may end for its deadline
 //!     loop {
 //!         let (outcome, timed_out) = {                 // the engine's steps
@@ -469,39 +463,23 @@ impl Expansion {
     }
 
     /// The settings' `static`s (the function's name, its statistics, its
-    /// adaptive window), as an expression of a type of the function's own
-    /// that lends them (`SettingsSource`).
+    /// adaptive window), and the expression that lends them to the call: a
+    /// type of the function's own in an optimised build, a reference in a
+    /// debug build (`SettingsSource`).
     fn settings_ref(&self) -> TokenStream {
         let krate = &self.krate;
         let (name, settings) = self.settings();
         let (window_static, observer_type, observer) = self.observer();
-        // A type of this function's own whose settings are its `static`:
-        // the call keeps no reference to them, so an optimised build reads
-        // them as constants after each `.await` (`SettingsSource`).
-        let source = syn::Ident::new("__RetrySettings", Span::mixed_site());
-        // `Clone` and `Copy` by path, not derived: a derive resolves its
-        // name where the function is (`#![no_implicit_prelude]`).
+        // The call's source of the settings: a type of this function's own
+        // in an optimised build, the reference in a debug build
+        // (`settings_source!`, `SettingsSource`).
         quote! {{
-            struct #source;
-            impl ::core::clone::Clone for #source {
-                #[inline(always)]
-                fn clone(&self) -> Self {
-                    *self
-                }
-            }
-            impl ::core::marker::Copy for #source {}
-            impl #krate::__private::SettingsSource<'static, #observer_type> for #source {
-                #[inline(always)]
-                fn settings(self) -> &'static #krate::__private::Settings<#observer_type> {
-                    const NAME: &str = #name;
-                    static RECORDER: #krate::__private::Recorder = #krate::__private::Recorder::new(NAME);
-                    #window_static
-                    static SETTINGS: #krate::__private::Settings<#observer_type> =
-                        #settings.observe(#observer);
-                    &SETTINGS
-                }
-            }
-            #source
+            const NAME: &str = #name;
+            static RECORDER: #krate::__private::Recorder = #krate::__private::Recorder::new(NAME);
+            #window_static
+            static SETTINGS: #krate::__private::Settings<#observer_type> =
+                #settings.observe(#observer);
+            #krate::__private::settings_source!(#observer_type, SETTINGS)
         }}
     }
 

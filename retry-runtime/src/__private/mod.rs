@@ -472,3 +472,44 @@ impl<T, E> PolicyUnclassified<T, E> for PolicyProbe<T, E> {
         policy
     }
 }
+
+/// The source of one annotated function's settings for its call
+/// ([`SettingsSource`]), given its observers' type and its `static`: in an
+/// optimised build (no debug assertions) a type of the function's own, so
+/// that the settings are constants after every `.await`; in a debug build
+/// the reference (a type per function would compile the engine's decision
+/// again for every function, and be type-checked for nothing). Written here
+/// once rather than by the attribute for every function: rustc expands it
+/// faster than the attribute writes it. `Clone` and `Copy` by path, not
+/// derived (`#![no_implicit_prelude]`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __retry_settings_source {
+    ($observer:ty, $settings:ident) => {{
+        #[cfg(not(debug_assertions))]
+        struct __RetrySettings;
+        #[cfg(not(debug_assertions))]
+        impl ::core::clone::Clone for __RetrySettings {
+            #[inline(always)]
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        #[cfg(not(debug_assertions))]
+        impl ::core::marker::Copy for __RetrySettings {}
+        #[cfg(not(debug_assertions))]
+        impl $crate::__private::SettingsSource<'static, $observer> for __RetrySettings {
+            #[inline(always)]
+            fn settings(self) -> &'static $crate::__private::Settings<$observer> {
+                &$settings
+            }
+        }
+        #[cfg(debug_assertions)]
+        let source = &$settings;
+        #[cfg(not(debug_assertions))]
+        let source = __RetrySettings;
+        source
+    }};
+}
+
+pub use crate::__retry_settings_source as settings_source;

@@ -138,9 +138,10 @@ forward_classify!(&T, Box<T>, std::sync::Arc<T>);
 /// aborted, not connected, broken pipe, unexpected end of file): `Connect`;
 /// `TimedOut`: `Timeout`; others, `WouldBlock` included: `Other`.
 impl Classify for io::Error {
-    // Inline: the class is then one comparison of the kind against the
-    // rules' classes, not a call per failure.
-    #[inline]
+    // Inline in an optimised build: the class is then one comparison of
+    // the kind against the rules' classes, not a call per failure (a debug
+    // build keeps one copy, as the engine does).
+    #[cfg_attr(not(debug_assertions), inline)]
     fn class(&self) -> Class {
         io_kind_class(self.kind())
     }
@@ -172,7 +173,7 @@ impl Classify for tokio::time::error::Elapsed {
 /// assert_eq!(io_kind_class(ErrorKind::TimedOut), Class::Timeout);
 /// assert_eq!(io_kind_class(ErrorKind::NotFound), Class::Other);
 /// ```
-#[inline]
+#[cfg_attr(not(debug_assertions), inline)]
 pub const fn io_kind_class(kind: io::ErrorKind) -> Class {
     use io::ErrorKind::*;
     match kind {
