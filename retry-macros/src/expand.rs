@@ -14,7 +14,7 @@
 //!     let (mut call, mut step) = Call::<TokioClock, _, _>::start({
 //!         static RECORDER: Recorder = Recorder::new(NAME);        // statistics
 //!         static SETTINGS: Settings<Stats> = Settings::new(NAME)..observe(Stats(&RECORDER));
-//!         settings_source!(Stats, SETTINGS)   // optimised: a type of its own, constant after `.await`
+//!         settings_source!(Stats, SETTINGS)   // release: a type of its own, constant after `.await`
 //!     }, false);                                        // `true`: may end for its deadline
 //!     loop {
 //!         let (outcome, timed_out) = {                 // the engine's steps
@@ -464,15 +464,15 @@ impl Expansion {
 
     /// The settings' `static`s (the function's name, its statistics, its
     /// adaptive window), and the expression that lends them to the call: a
-    /// type of the function's own in an optimised build, a reference in a
-    /// debug build (`SettingsSource`).
+    /// type of the function's own without debug assertions, a reference
+    /// with them (`SettingsSource`).
     fn settings_ref(&self) -> TokenStream {
         let krate = &self.krate;
         let (name, settings) = self.settings();
         let (window_static, observer_type, observer) = self.observer();
         // The call's source of the settings: a type of this function's own
-        // in an optimised build, the reference in a debug build
-        // (`settings_source!`, `SettingsSource`).
+        // without debug assertions (a release build), the reference with
+        // them (`settings_source!`, `SettingsSource`).
         quote! {{
             const NAME: &str = #name;
             static RECORDER: #krate::__private::Recorder = #krate::__private::Recorder::new(NAME);

@@ -39,8 +39,8 @@ async fn expands_with_shadowed_prelude_names() {
 }
 
 /// Without the prelude: every name of the expansion is a path from the
-/// crate root (`::core`), and `Clone`/`Copy` of its own types are written
-/// out, not derived.
+/// crate root (`::core`), derives included. (This package builds without
+/// debug assertions: the settings' type of each function is expanded too.)
 #[no_implicit_prelude]
 mod without_prelude {
     #[::retry_runtime::retry(attempts = 3, wait = none, on = [Connect], deadline = 1m)]

@@ -474,29 +474,25 @@ impl<T, E> PolicyUnclassified<T, E> for PolicyProbe<T, E> {
 }
 
 /// The source of one annotated function's settings for its call
-/// ([`SettingsSource`]), given its observers' type and its `static`: in an
-/// optimised build (no debug assertions) a type of the function's own, so
-/// that the settings are constants after every `.await`; in a debug build
+/// ([`SettingsSource`]), given its observers' type and its `static`: in a
+/// build without debug assertions (a release build) a type of the
+/// function's own, so that an optimised build reads the settings as
+/// constants after every `.await`; with debug assertions (a debug build)
 /// the reference (a type per function would compile the engine's decision
-/// again for every function, and be type-checked for nothing). Written here
-/// once rather than by the attribute for every function: rustc expands it
-/// faster than the attribute writes it. `Clone` and `Copy` by path, not
-/// derived (`#![no_implicit_prelude]`).
+/// again for every function, and be type-checked for nothing). The switch
+/// is `debug_assertions`, the only setting of the user's profile a crate
+/// can see, not the optimisation level. Written here once rather than by
+/// the attribute for every function: rustc expands it faster than the
+/// attribute writes it. The derives are named by path
+/// (`#![no_implicit_prelude]`); derived, they are `automatically_derived`
+/// for lints.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __retry_settings_source {
     ($observer:ty, $settings:ident) => {{
         #[cfg(not(debug_assertions))]
+        #[derive(::core::clone::Clone, ::core::marker::Copy)]
         struct __RetrySettings;
-        #[cfg(not(debug_assertions))]
-        impl ::core::clone::Clone for __RetrySettings {
-            #[inline(always)]
-            fn clone(&self) -> Self {
-                *self
-            }
-        }
-        #[cfg(not(debug_assertions))]
-        impl ::core::marker::Copy for __RetrySettings {}
         #[cfg(not(debug_assertions))]
         impl $crate::__private::SettingsSource<'static, $observer> for __RetrySettings {
             #[inline(always)]

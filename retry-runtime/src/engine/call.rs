@@ -49,9 +49,9 @@ pub enum Step {
 /// [`Call::succeeded`], which read no clock unless the settings ask for it.
 /// A driver follows [`Step`]. Dropping the call at any point gives back
 /// what it holds (a breaker's trial, a budget's withdrawal for a retry
-/// never made). The settings come from `S`: a reference, or the
-/// attribute's type of each function whose settings are a `static`
-/// ([`SettingsSource`]).
+/// never made). The settings come from `S`: a reference, or (the attribute,
+/// in a build without debug assertions) a type of each function's own whose
+/// settings are its `static` ([`SettingsSource`]).
 pub struct Call<'s, C: Clock, O: Observer = (), S: SettingsSource<'s, O> = &'s Settings<O>> {
     /// Where the settings are (see [`SettingsSource`]).
     source: S,
@@ -308,7 +308,8 @@ impl<'s, C: Clock, O: Observer, S: SettingsSource<'s, O>> Call<'s, C, O, S> {
     }
 
     /// The settings.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn settings(&self) -> &'s Settings<O> {
         self.source.settings()
     }

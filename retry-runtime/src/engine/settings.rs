@@ -117,14 +117,19 @@ impl<O> Settings<O> {
 }
 
 /// Where a [`Call`](super::Call) finds its settings: a reference (the
-/// builder, streams, batches), or a type of the attribute's own, one per
-/// annotated function, whose `settings` returns that function's `static`.
+/// builder, streams, batches, and the attribute in a build with debug
+/// assertions), or, in a build without them, a type of the attribute's
+/// own, one per annotated function, whose `settings` returns that
+/// function's `static` (`settings_source!` in `__private`).
 ///
 /// The second is what keeps the settings constants after an `.await`: a
 /// reference kept in the call's future is read back from memory at every
 /// resumption, and each setting with it, while the address of a `static`
 /// is known when the function is compiled, so an optimised build folds the
-/// settings (no deadline, no hooks, the statistics' recorder) into the code.
+/// settings (no deadline, no hooks, the statistics' recorder) into the
+/// code. A debug build keeps the reference: `Call` is generic over its
+/// source, and a type per function would compile the engine's decision
+/// once per function.
 pub trait SettingsSource<'s, O>: Copy {
     /// The settings.
     fn settings(self) -> &'s Settings<O>;
