@@ -73,8 +73,8 @@ pub struct Call<'s, C: Clock, O: Observer = (), S: SettingsSource<'s, O> = &'s S
     withdrawn: Option<Duration>,
     /// The call waited out a fleet's hold after its start was read.
     held: bool,
-    /// What the source lends (as the reference did before there were two
-    /// kinds of source: the same variance and auto traits).
+    /// What the source lends: the call has the variance and auto traits
+    /// of a `&'s Settings<O>`, whatever its source.
     lent: std::marker::PhantomData<&'s Settings<O>>,
 }
 
