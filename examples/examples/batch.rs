@@ -20,9 +20,14 @@ use serde_json::{Value, json};
 
 const ITEMS: usize = 200;
 
+/// Every 50th prompt is "bad": the server answers it with a 400.
+fn is_bad(i: usize) -> bool {
+    i % 50 == 49
+}
+
 /// The script: how prompt `i` fares on its attempt `n` (1-based).
 fn reply_for(i: usize, n: u32) -> Reply {
-    if i % 50 == 49 {
+    if is_bad(i) {
         Reply::status(400, r#"{"error":{"message":"bad prompt"}}"#)
     } else if (i % 13 == 6 && n <= 2) || (i % 7 == 3 && n == 1) {
         Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
@@ -35,7 +40,7 @@ fn reply_for(i: usize, n: u32) -> Reply {
 
 /// Attempts the script makes prompt `i` take (the 400 is not retried).
 fn attempts_for(i: usize) -> u32 {
-    if i % 50 == 49 {
+    if is_bad(i) {
         1
     } else if i % 13 == 6 {
         3
@@ -47,7 +52,7 @@ fn attempts_for(i: usize) -> u32 {
 }
 
 fn prompt(i: usize) -> String {
-    if i % 50 == 49 {
+    if is_bad(i) {
         format!("bad prompt {i}")
     } else {
         format!("prompt {i}")
@@ -139,11 +144,11 @@ async fn main() {
         assert_eq!(o.attempts, attempts_for(i), "item {i}");
         match &o.result {
             Ok(v) => assert_eq!(*v, i, "item {i}"),
-            Err(e) => assert!(i % 50 == 49, "item {i} failed: {e}"),
+            Err(e) => assert!(is_bad(i), "item {i} failed: {e}"),
         }
     }
     let retried = (0..ITEMS)
-        .filter(|&i| i % 50 != 49 && attempts_for(i) > 1)
+        .filter(|&i| !is_bad(i) && attempts_for(i) > 1)
         .count();
     assert_eq!(
         (s.failed, s.after_retries, s.first_try),
