@@ -70,7 +70,7 @@ pub fn rename_self(tokens: TokenStream, receiver: Span) -> TokenStream {
                     || ident == "mod"
                     || ident == "struct"
                     || ident == "enum"
-                    || ident == "union" =>
+                    || (ident == "union" && union_item(iter.peek(), out.last())) =>
             {
                 skip_item = true;
                 out.push(TokenTree::Ident(ident));
@@ -114,6 +114,18 @@ pub fn rename_self(tokens: TokenStream, receiver: Span) -> TokenStream {
         }
     }
     out.into_iter().collect()
+}
+
+/// Whether `union` (a keyword only in front of an item's name) starts an
+/// item here: `union Bits { .. }`, not `a.union(&b)`, `let union = ..` or
+/// `union as u8`.
+fn union_item(next: Option<&TokenTree>, before: Option<&TokenTree>) -> bool {
+    let after_dot = matches!(before, Some(TokenTree::Punct(p)) if p.as_char() == '.');
+    let named = matches!(
+        next,
+        Some(TokenTree::Ident(name)) if !matches!(name.to_string().as_str(), "as" | "else" | "in" | "if")
+    );
+    named && !after_dot
 }
 
 /// Which argument of a macro is its format string: a position for the
@@ -337,6 +349,43 @@ mod tests {
             }
         });
         assert_eq!(renamed(items.clone()), items.to_string());
+    }
+
+    #[test]
+    fn union_as_a_name_is_no_item() {
+        // `union` is a keyword only before an item's name: as a method, a
+        // variable or a binding, the `self` after it is the receiver's.
+        let body = quote!({
+            let n = self.seen.union(&self.pending).count();
+            let union = self.a;
+            let b = union as u8 + self.b;
+            let Some(c) = union else { return self.c };
+            for x in union {
+                self.d(x)
+            }
+            self.e
+        });
+        let expected = body.to_string().replace("self", SELF);
+        assert_eq!(renamed(body), expected);
+        // An item after a method call named `union` keeps its own `self`.
+        let items = quote!({
+            self.union(1);
+            union U {
+                a: m!(self),
+            }
+            self.x
+        });
+        assert_eq!(
+            renamed(items),
+            quote!({
+                __retry_self.union(1);
+                union U {
+                    a: m!(self),
+                }
+                __retry_self.x
+            })
+            .to_string()
+        );
     }
 
     #[test]

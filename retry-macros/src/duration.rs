@@ -130,13 +130,17 @@ fn without_exponent(digits: &str) -> Option<String> {
     let exponent: i64 = exponent.parse().ok()?;
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let all = format!("{int}{frac}");
-    let point = int.len() as i64 + exponent;
+    let Some(point) = (int.len() as i64).checked_add(exponent) else {
+        return all.chars().all(|c| c == '0').then(|| "0".to_string());
+    };
     if point > 60 {
         // Past any duration that fits: too large (unless all digits are 0).
         return all.chars().all(|c| c == '0').then(|| "0".to_string());
     }
     if point <= 0 {
-        let zeros = usize::try_from(-point).ok()?.min(FRACTION_DIGITS + 1);
+        let zeros = usize::try_from(point.unsigned_abs())
+            .unwrap_or(usize::MAX)
+            .min(FRACTION_DIGITS + 1);
         return Some(format!("0.{}{all}", "0".repeat(zeros)));
     }
     let point = point as usize;
@@ -220,6 +224,15 @@ mod tests {
         assert!(nanos("1e100").unwrap_err().contains("too large"));
         assert_eq!(nanos("0e100"), Ok(0));
         assert_eq!(nanos("1e-100"), Ok(0));
+        // Exponents at the ends of `i64`: no overflow in the macro.
+        assert!(
+            nanos("1e9223372036854775807")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert_eq!(nanos("0e9223372036854775807"), Ok(0));
+        assert_eq!(nanos("1e-9223372036854775808"), Ok(0));
+        assert_eq!(nanos("0.5e-9223372036854775808"), Ok(0));
     }
 
     #[test]

@@ -62,14 +62,7 @@ async fn retry_after_as_an_http_date() {
 #[tokio::test(start_paused = true)]
 async fn hostile_retry_after_values_fall_back_to_the_wait() {
     let client = examples::http_client();
-    for value in [
-        "-5",
-        "abc",
-        "1e9",
-        "NaN",
-        "99999999999999999999",
-        "Thu, 01 Jan 1970 00:00:00 GMT",
-    ] {
+    for value in ["-5", "abc", "1e9", "NaN", "Thu, 01 Jan 1970 00:00:00 GMT"] {
         let server =
             FaultServer::scripted([rate_limited("retry-after", value), Reply::status(200, "ok")]);
         assert_eq!(
@@ -90,6 +83,26 @@ async fn retry_after_above_the_cap_gives_up_at_once() {
     assert_eq!(err.retry_after(), Some(secs(120.0)));
     assert_eq!(server.requests(), 1);
     assert_eq!(take_delays(), []);
+    // Longer than a day (a daily quota), or too long to be a number: a
+    // day, above the cap too; never taken for no request at all.
+    let in_two_days = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2 * 86_400));
+    for value in [
+        "90000",
+        "99999999999999999999",
+        &"9".repeat(400),
+        &in_two_days,
+    ] {
+        let server = FaultServer::scripted([rate_limited("retry-after", value)]);
+        let err = fetch(&client, &server.url("/")).await.unwrap_err();
+        assert_eq!(err.status(), Some(429), "{value}");
+        assert_eq!(
+            err.retry_after(),
+            Some(retry_runtime::http::ABSURD_DELAY),
+            "{value}"
+        );
+        assert_eq!(server.requests(), 1, "{value}");
+        assert_eq!(take_delays(), [], "{value}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

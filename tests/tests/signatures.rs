@@ -523,3 +523,42 @@ fn only_pin_is_reborrowed_as_a_pin() {
     let calls = Cell::new(0);
     assert_eq!(phantom_mut(std::marker::PhantomData, &calls).unwrap(), 2);
 }
+
+/// Sets merged by a method: `union` is a method name here, not an item, so
+/// the `self` after it is this attempt's receiver too.
+#[derive(Clone, Default)]
+struct Sets {
+    seen: std::collections::BTreeSet<u32>,
+    pending: std::collections::BTreeSet<u32>,
+}
+
+impl Sets {
+    #[retry(attempts = 3, wait = none)]
+    async fn merged(mut self, fail_first: &AtomicU32) -> Result<Vec<u32>, PlainError> {
+        self.pending.insert(1);
+        if fail_first.fetch_sub(1, Ordering::SeqCst) > 0 {
+            return Err(PlainError(0));
+        }
+        let union = self.seen.union(&self.pending).copied().collect();
+        Ok(union)
+    }
+
+    #[retry(attempts = 3, wait = none)]
+    fn merged_by_ref(&mut self) -> Result<usize, PlainError> {
+        self.pending.insert(2);
+        let union = self.seen.union(&self.pending).count();
+        Ok(union + self.pending.len())
+    }
+}
+
+#[tokio::test]
+async fn union_as_a_method_name_sees_the_attempt_receiver() {
+    let sets = Sets {
+        seen: [5].into(),
+        pending: Default::default(),
+    };
+    let fail_first = AtomicU32::new(1);
+    assert_eq!(sets.clone().merged(&fail_first).await, Ok(vec![1, 5]));
+    let mut sets = sets;
+    assert_eq!(sets.merged_by_ref(), Ok(3));
+}

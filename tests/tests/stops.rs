@@ -316,3 +316,24 @@ async fn no_attempt_starts_with_no_time_left() {
     assert_eq!(start.elapsed(), secs(2.0));
     assert_eq!(HANGS.load(Ordering::Relaxed), 1);
 }
+
+static LATE: AtomicU32 = AtomicU32::new(0);
+
+#[retry(attempts = 3, wait = fixed(999.5ms), deadline = 1s, timeout = 5s)]
+async fn sleeps_into_the_deadline() -> std::io::Result<u8> {
+    LATE.fetch_add(1, Ordering::Relaxed);
+    Err(std::io::ErrorKind::ConnectionReset.into())
+}
+
+/// A sleep that would end within the deadline's last millisecond ends at
+/// the deadline (tokio's timer wakes on whole milliseconds): it is not
+/// taken, and the call returns its last error, not a timed-out attempt
+/// that never ran.
+#[tokio::test(start_paused = true)]
+async fn a_sleep_into_the_last_millisecond_is_not_taken() {
+    let start = tokio::time::Instant::now();
+    let error = sleeps_into_the_deadline().await.unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(LATE.load(Ordering::Relaxed), 1);
+}

@@ -65,8 +65,8 @@ impl Args {
         })?;
         match key {
             Key::Attempts => self.attempts = Some(parse_attempts(input)?),
-            Key::Deadline => self.deadline = Some(duration::parse(&input.parse()?)?),
-            Key::Timeout => self.timeout = Some(duration::parse(&input.parse()?)?),
+            Key::Deadline => self.deadline = Some(limit_from(key, &input.parse()?)?),
+            Key::Timeout => self.timeout = Some(limit_from(key, &input.parse()?)?),
             Key::Wait => self.wait = Some(parse_wait(input, errors)?),
             Key::On => {
                 let rules = bracketed(

@@ -102,6 +102,21 @@ pub(super) fn attempts_from(expr: &Expr) -> syn::Result<u32> {
     Ok(value)
 }
 
+/// `deadline = D` or `timeout = D`: a duration above zero (zero would cut
+/// every attempt before it starts, and the function would never run).
+pub(super) fn limit_from(key: Key, expr: &Expr) -> syn::Result<Dur> {
+    let limit = duration::parse(expr)?;
+    if limit.nanos == 0 {
+        return Err(syn::Error::new(
+            limit.span,
+            format!(
+                "`{key} = 0` would stop every attempt before it starts: use a duration above zero, or leave `{key}` out"
+            ),
+        ));
+    }
+    Ok(limit)
+}
+
 pub(super) fn status_code(expr: &Expr) -> syn::Result<u16> {
     if let Expr::Lit(syn::ExprLit {
         lit: Lit::Int(int), ..

@@ -194,7 +194,7 @@ impl<'s, C: Clock, O: Observer, S: SettingsSource<'s, O>> Call<'s, C, O, S> {
             return Duration::ZERO;
         }
         match self.settings().deadline {
-            Some(deadline) if hold >= deadline => {
+            Some(deadline) if wakes_at(hold) >= deadline => {
                 if can_end {
                     self.refused = Some(GiveUp::Deadline);
                 }
@@ -571,7 +571,7 @@ impl<'s, C: Clock, O: Observer, S: SettingsSource<'s, O>> Call<'s, C, O, S> {
         if self
             .settings()
             .deadline
-            .is_some_and(|deadline| elapsed.saturating_add(delay) >= deadline)
+            .is_some_and(|deadline| wakes_at(elapsed.saturating_add(delay)) >= deadline)
         {
             return Err(GiveUp::Deadline);
         }
@@ -628,5 +628,17 @@ fn judge<'w, E>(
         Ok(Matched::Top)
     } else {
         Err(GiveUp::NotRetryable)
+    }
+}
+
+/// When a sleep that should end at `at` ends: tokio's timer wakes on whole
+/// milliseconds, so a sleep ending within the deadline's last millisecond
+/// would end at the deadline, with no time left for the attempt after it
+/// (which would be cut at once rather than the last error returned).
+#[inline]
+fn wakes_at(at: Duration) -> Duration {
+    match at.subsec_nanos() % 1_000_000 {
+        0 => at,
+        part => at.saturating_add(Duration::from_nanos(u64::from(1_000_000 - part))),
     }
 }

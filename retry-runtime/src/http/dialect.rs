@@ -310,7 +310,11 @@ impl ErrorObject {
     }
 
     fn delay(&self) -> Option<Duration> {
-        let given = self.retry_delay.as_deref().and_then(go_duration);
+        let given = self
+            .retry_delay
+            .as_deref()
+            .and_then(go_seconds)
+            .and_then(requested);
         given.or_else(|| self.message.as_deref().and_then(message_delay))
     }
 }
@@ -333,8 +337,8 @@ pub fn message_delay(message: &str) -> Option<Duration> {
     let rest = &message[at..];
     let word = rest.split_whitespace().next()?;
     let word = word.trim_end_matches(['.', ',', ';', ')']);
-    if let Some(d) = go_duration(word) {
-        return Some(d);
+    if let Some(seconds) = go_seconds(word) {
+        return requested(seconds);
     }
     // "20 seconds", "1 minute"
     let mut words = rest.split_whitespace();
@@ -346,12 +350,13 @@ pub fn message_delay(message: &str) -> Option<Duration> {
         u if u.starts_with("millisecond") => 1e-3,
         _ => return None,
     };
-    bounded(number * seconds)
+    requested(number * seconds)
 }
 
 /// A Go duration (`time.Duration.String()`): "38s", "1.5s", "6m0s",
 /// "12.577s", "20ms", "1h2m3s", "250us". `None` for a negative, malformed,
-/// non-finite or absurd one (above [`ABSURD_DELAY`]).
+/// non-finite or absurd one (above [`ABSURD_DELAY`]). A delay the server
+/// asks for in a body is taken as `ABSURD_DELAY` when it is longer.
 ///
 /// ```
 /// use retry_runtime::http::go_duration;
@@ -364,9 +369,14 @@ pub fn message_delay(message: &str) -> Option<Duration> {
 /// assert_eq!(go_duration("9999999h"), None);
 /// ```
 pub fn go_duration(text: &str) -> Option<Duration> {
+    go_seconds(text).and_then(within_a_day)
+}
+
+/// A Go duration in seconds, however long (`None` when malformed).
+fn go_seconds(text: &str) -> Option<f64> {
     let text = text.trim();
     if text == "0" {
-        return Some(Duration::ZERO);
+        return Some(0.0);
     }
     let mut rest = text;
     let mut seconds = 0.0_f64;
@@ -399,13 +409,26 @@ pub fn go_duration(text: &str) -> Option<Duration> {
         rest = &rest[unit_len..];
         seconds += number * scale;
     }
-    bounded(seconds)
+    Some(seconds)
 }
 
 /// `seconds` as a duration within [`ABSURD_DELAY`].
-fn bounded(seconds: f64) -> Option<Duration> {
+fn within_a_day(seconds: f64) -> Option<Duration> {
     (seconds.is_finite() && (0.0..=ABSURD_DELAY.as_secs_f64()).contains(&seconds))
         .then(|| Duration::from_secs_f64(seconds))
+}
+
+/// A delay the server asks for, `seconds` long: at most [`ABSURD_DELAY`]
+/// (as is an infinite one, so that the call gives up rather than retrying
+/// at once); `None` when negative or not a number.
+fn requested(seconds: f64) -> Option<Duration> {
+    if seconds.is_nan() || seconds < 0.0 {
+        None
+    } else if seconds < ABSURD_DELAY.as_secs_f64() {
+        Some(Duration::from_secs_f64(seconds))
+    } else {
+        Some(ABSURD_DELAY)
+    }
 }
 
 #[cfg(test)]
@@ -544,12 +567,22 @@ mod tests {
             r#"{"error": {"details": "no"}}"#,
             r#"{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "-5s"}]}}"#,
             r#"{"error": {"message": "Please try again in -1s."}}"#,
-            &huge,
             "\u{0}\u{fffd}",
         ] {
             let v = classify(503, &HeaderMap::new(), body);
             assert_eq!(v.retry_after, None, "{body:?}");
             assert!(matches!(v.class, Class::Status(_)), "{body:?}");
+        }
+        // A delay longer than a day, however long, is a day: above any
+        // usual cap, so the call gives up rather than retrying at once.
+        for body in [
+            &huge,
+            r#"{"error": {"message": "Please try again in 25h0m0s."}}"#,
+            r#"{"error": {"message": "Please try again in 90000 seconds."}}"#,
+            r#"{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "99999999999999999999s"}]}}"#,
+        ] {
+            let v = classify(503, &HeaderMap::new(), body);
+            assert_eq!(v.retry_after, Some(ABSURD_DELAY), "{body:?}");
         }
         // A deeply nested body is refused by the parser, not a stack overflow.
         let deep = "[".repeat(100_000);

@@ -47,7 +47,10 @@ use reqwest::header::HeaderMap;
 use crate::policy::Elapsed;
 use crate::policy::class::{Class, Classify, io_kind_class};
 
-/// Requested delays above this are taken for nonsense and ignored.
+/// The longest delay a server's request is taken for: one for longer (a
+/// daily quota's reset, or a number too large to be meant) is taken as
+/// this long, so that it is above any usual `honor(max = ..)` and the call
+/// gives up at once, rather than being ignored and retried at once.
 pub const ABSURD_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How much of an error response's body the error keeps for its message.
@@ -61,9 +64,9 @@ pub const BODY_BYTES: usize = 64 * 1024;
 /// (milliseconds), then `Retry-After` as seconds (integer or decimal), then
 /// `Retry-After` as an HTTP date.
 ///
-/// Negative, unparsable, non-finite, past and absurd (above [`ABSURD_DELAY`])
-/// values are ignored: the next form is tried, and `None` is the result when
-/// none is usable.
+/// Negative, unparsable and past values are ignored: the next form is
+/// tried, and `None` is the result when none is usable. A value above
+/// [`ABSURD_DELAY`] (a day), however large, is taken as `ABSURD_DELAY`.
 ///
 /// ```
 /// use reqwest::header::{HeaderMap, HeaderValue};
@@ -99,19 +102,21 @@ pub fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> 
     millis
         .or_else(seconds)
         .or_else(date)
-        .filter(|d| *d <= ABSURD_DELAY)
+        .map(|d| d.min(ABSURD_DELAY))
 }
 
-/// A finite, non-negative decimal number of `unit` seconds.
+/// A non-negative decimal number of `unit` seconds, at most
+/// [`ABSURD_DELAY`] (digits too many for a number are that too).
 fn positive(text: &str, unit: f64) -> Option<Duration> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None; // rejects signs, exponents, "inf", "NaN"
     }
     let seconds = text.parse::<f64>().ok()? * unit;
-    if !seconds.is_finite() || seconds > ABSURD_DELAY.as_secs_f64() {
-        return None;
-    }
-    Some(Duration::from_secs_f64(seconds))
+    Some(if seconds < ABSURD_DELAY.as_secs_f64() {
+        Duration::from_secs_f64(seconds)
+    } else {
+        ABSURD_DELAY
+    })
 }
 
 /// The server's explicit verdict: `x-should-retry: true` or `false`.
@@ -514,8 +519,12 @@ mod tests {
         assert_eq!(retry_after_at(&map, now), Some(Duration::from_secs(30)));
         let past = headers(&[("retry-after", b"Wed, 21 Oct 2015 07:27:00 GMT")]);
         assert_eq!(retry_after_at(&past, now), None);
-        let far = headers(&[("retry-after", b"Wed, 21 Oct 2025 07:28:00 GMT")]);
-        assert_eq!(retry_after_at(&far, now), None, "absurd");
+        let far = headers(&[("retry-after", b"Tue, 21 Oct 2025 07:28:00 GMT")]);
+        assert_eq!(
+            retry_after_at(&far, now),
+            Some(ABSURD_DELAY),
+            "a day at most"
+        );
     }
 
     #[test]
@@ -533,8 +542,6 @@ mod tests {
             b"infinity",
             b"+5",
             b"5 seconds",
-            b"99999999999999999999999999999999",
-            b"18446744073709551616",
             b"1.2.3",
             b"\xff\xfe",
             b"Thu, 99 Foo 2015 07:28:00 GMT",
@@ -562,9 +569,27 @@ mod tests {
             after(&[("retry-after", b"2"), ("retry-after", b"9")]),
             Some(Duration::from_secs(2))
         );
+        // Longer than a day, however long: a day (above any usual cap, so
+        // the call gives up rather than retrying at once).
         assert_eq!(after(&[("retry-after", b"86400")]), Some(ABSURD_DELAY));
-        assert_eq!(after(&[("retry-after", b"86401")]), None);
-        assert_eq!(after(&[("retry-after-ms", b"86400001")]), None);
+        for long in [
+            &b"86401"[..],
+            b"90000",
+            b"18446744073709551616",
+            b"99999999999999999999999999999999",
+            &[b'9'; 400],
+        ] {
+            assert_eq!(
+                after(&[("retry-after", long)]),
+                Some(ABSURD_DELAY),
+                "{:?}",
+                String::from_utf8_lossy(long)
+            );
+        }
+        assert_eq!(
+            after(&[("retry-after-ms", b"86400001")]),
+            Some(ABSURD_DELAY)
+        );
     }
 
     #[test]

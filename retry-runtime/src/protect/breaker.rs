@@ -123,8 +123,22 @@ fn word(tag: u64, millis: u64) -> u64 {
 }
 
 /// `d` in milliseconds, kept below the tag.
+#[inline]
 pub(super) fn state_millis(d: Duration) -> u64 {
     crate::counters::clock::millis(d).min(MILLIS)
+}
+
+/// The width of a window's slices in milliseconds: a tenth of it (as kept
+/// below the tag), at least 1.
+const fn slice_ms(window: Duration) -> u64 {
+    let ms = window.as_millis();
+    let ms = if ms > MILLIS as u128 {
+        MILLIS
+    } else {
+        ms as u64
+    };
+    let slice = ms / SLICES as u64;
+    if slice == 0 { 1 } else { slice }
 }
 
 /// A circuit breaker. It opens when, over the last `window`, at least
@@ -174,6 +188,9 @@ pub struct CircuitBreaker {
     failure_permille: u64,
     min_attempts: u64,
     window: Duration,
+    /// A tenth of `window` in milliseconds (at least 1): the width of the
+    /// slices attempts are counted in, worked out once.
+    slice_ms: u64,
     open_for: Duration,
     /// The state's tag (2 bits) and a time in milliseconds: when it opened
     /// until (open) or when the trial started (half-open).
@@ -197,6 +214,7 @@ impl CircuitBreaker {
             failure_permille: 500,
             min_attempts: 10,
             window: Duration::from_secs(30),
+            slice_ms: slice_ms(Duration::from_secs(30)),
             open_for: Duration::from_secs(5),
             state: AtomicU64::new(CLOSED),
             counts_from: AtomicU64::new(0),
@@ -230,6 +248,7 @@ impl CircuitBreaker {
         } else {
             window
         };
+        self.slice_ms = slice_ms(self.window);
         self
     }
     /// How long it stays open before a trial attempt.
@@ -260,8 +279,7 @@ impl CircuitBreaker {
     }
 
     pub(super) fn slice(&self, now: Duration) -> u64 {
-        let slice = state_millis(self.window) / SLICES as u64;
-        state_millis(now) / slice.max(1)
+        state_millis(now) / self.slice_ms
     }
 
     /// Attempts and failures in the window (the fleet's, when shared).
@@ -300,6 +318,44 @@ impl CircuitBreaker {
             self.opened_at.fetch_max(state_millis(now), AcqRel);
         }
         opened
+    }
+}
+
+impl CircuitBreaker {
+    /// A failure counted while closed: does it open the breaker? Out of
+    /// line, so that a success's record stays small.
+    #[inline(never)]
+    fn failed_while_closed(&self, current: u64, slice: u64, now: Duration) {
+        self.failures.add(slice, 1);
+        let (attempts, failures) = self.counts(slice);
+        if self.trips(attempts, failures) {
+            self.open(current, now);
+        }
+    }
+
+    /// A trial's outcome. Only a trial of this half-open period counts (the
+    /// one under way, or one it replaced while it ran long), and its first
+    /// outcome decides.
+    #[inline(never)]
+    fn trial_ended(&self, current: u64, trial: u64, now: Duration, failed: bool) {
+        let of_this_period = current >> TAG_SHIFT == HALF_OPEN
+            && trial >> TAG_SHIFT == HALF_OPEN
+            && trial & MILLIS >= self.opened_at.load(Acquire);
+        if !of_this_period {
+            return;
+        }
+        if failed {
+            self.open(current, now);
+        } else if self
+            .state
+            .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire)
+            .is_ok()
+        {
+            // A fresh start: the failures that opened it are history (what
+            // is counted starts with the next slice).
+            self.counts_from
+                .fetch_max(self.slice(now).saturating_add(1), AcqRel);
+        }
     }
 }
 
@@ -365,36 +421,12 @@ impl Breaker for CircuitBreaker {
             {
                 let slice = self.slice(now);
                 self.attempts.add(slice, 1);
-                if !failed {
-                    return;
-                }
-                self.failures.add(slice, 1);
-                let (attempts, failures) = self.counts(slice);
-                if self.trips(attempts, failures) {
-                    self.open(current, now);
-                }
-            }
-            // A trial of this half-open period (the one under way, or one
-            // it replaced while it ran long): the first outcome decides.
-            Permit::Trial(trial)
-                if current >> TAG_SHIFT == HALF_OPEN
-                    && trial >> TAG_SHIFT == HALF_OPEN
-                    && trial & MILLIS >= self.opened_at.load(Acquire) =>
-            {
                 if failed {
-                    self.open(current, now);
-                } else if self
-                    .state
-                    .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire)
-                    .is_ok()
-                {
-                    // A fresh start: the failures that opened it are history
-                    // (what is counted starts with the next slice).
-                    self.counts_from
-                        .fetch_max(self.slice(now).saturating_add(1), AcqRel);
+                    self.failed_while_closed(current, slice, now);
                 }
             }
-            _ => {}
+            Permit::Trial(trial) => self.trial_ended(current, trial, now, failed),
+            Permit::Closed(_) => {}
         }
     }
 
