@@ -30,6 +30,16 @@ pub fn function(func: &ItemFn, args: &Args, errors: &mut Errors) {
                      native `async fn` in the trait impl (Rust 1.75 and later), or on an inherent \
                      `async fn` that the trait method calls",
                 );
+            } else if sig.asyncness.is_none()
+                && matches!(&**ty, Type::ImplTrait(_))
+                && mentions(&ty.to_token_stream(), "Future")
+            {
+                errors.at(
+                    ty.span(),
+                    "`#[retry]` sees a function that returns a future, not a `Result`: write it \
+                     as an `async fn` returning the `Result` (each attempt then awaits the body \
+                     anew)",
+                );
             } else if let Some(span) = borrow_of_mut_argument(func, ty) {
                 errors.at(
                     span,
