@@ -117,10 +117,11 @@ pub fn rename_self(tokens: TokenStream, receiver: Span) -> TokenStream {
 }
 
 /// Whether `union` (a keyword only in front of an item's name) starts an
-/// item here: `union Bits { .. }`, not `a.union(&b)`, `let union = ..` or
-/// `union as u8`.
+/// item here: `union Bits { .. }`, not `a.union(&b)`, `let union = ..`,
+/// `union as u8` or a label or lifetime (`'union: loop`, `&'union str`).
 fn union_item(next: Option<&TokenTree>, before: Option<&TokenTree>) -> bool {
-    let after_dot = matches!(before, Some(TokenTree::Punct(p)) if p.as_char() == '.');
+    let after_dot =
+        matches!(before, Some(TokenTree::Punct(p)) if matches!(p.as_char(), '.' | '\''));
     let named = matches!(
         next,
         Some(TokenTree::Ident(name)) if !matches!(name.to_string().as_str(), "as" | "else" | "in" | "if")
@@ -363,6 +364,10 @@ mod tests {
             for x in union {
                 self.d(x)
             }
+            let t = 'union: loop {
+                break 'union self.f;
+            };
+            let n: &'union str = &self.g;
             self.e
         });
         let expected = body.to_string().replace("self", SELF);

@@ -34,8 +34,8 @@ pub fn function(func: &ItemFn, args: &Args, errors: &mut Errors) {
                 && matches!(&**ty, Type::ImplTrait(_))
                 && mentions(&ty.to_token_stream(), "Future")
             {
-                errors.at(
-                    ty.span(),
+                errors.spanned(
+                    ty,
                     "`#[retry]` sees a function that returns a future, not a `Result`: write it \
                      as an `async fn` returning the `Result` (each attempt then awaits the body \
                      anew)",

@@ -83,8 +83,8 @@ async fn retry_after_above_the_cap_gives_up_at_once() {
     assert_eq!(err.retry_after(), Some(secs(120.0)));
     assert_eq!(server.requests(), 1);
     assert_eq!(take_delays(), []);
-    // Longer than a day (a daily quota), or too long to be a number: a
-    // day, above the cap too; never taken for no request at all.
+    // Longer than a day (a daily quota), or too long to be a number: above
+    // the cap too, never taken for no request at all.
     let in_two_days = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2 * 86_400));
     for value in [
         "90000",
@@ -95,11 +95,7 @@ async fn retry_after_above_the_cap_gives_up_at_once() {
         let server = FaultServer::scripted([rate_limited("retry-after", value)]);
         let err = fetch(&client, &server.url("/")).await.unwrap_err();
         assert_eq!(err.status(), Some(429), "{value}");
-        assert_eq!(
-            err.retry_after(),
-            Some(retry_runtime::http::ABSURD_DELAY),
-            "{value}"
-        );
+        assert!(err.retry_after() > Some(secs(86_400.0)), "{value}");
         assert_eq!(server.requests(), 1, "{value}");
         assert_eq!(take_delays(), [], "{value}");
     }

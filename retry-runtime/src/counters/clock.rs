@@ -27,6 +27,9 @@ pub trait Clock {
     }
     /// `at` as the time since the same fixed point.
     fn ticks_of(at: Self::Instant) -> Duration;
+    /// Whether its sleeps end on whole milliseconds (tokio's timer), rather
+    /// than when asked.
+    const SLEEPS_IN_MILLIS: bool = false;
 }
 
 /// One reading of `C`'s [`ticks`](Clock::ticks), taken when first asked
@@ -98,6 +101,7 @@ pub enum TokioClock {}
 
 impl Clock for TokioClock {
     type Instant = tokio::time::Instant;
+    const SLEEPS_IN_MILLIS: bool = true;
     #[inline]
     fn now() -> Self::Instant {
         tokio::time::Instant::now()

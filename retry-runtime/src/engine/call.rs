@@ -194,7 +194,7 @@ impl<'s, C: Clock, O: Observer, S: SettingsSource<'s, O>> Call<'s, C, O, S> {
             return Duration::ZERO;
         }
         match self.settings().deadline {
-            Some(deadline) if wakes_at(hold) >= deadline => {
+            Some(deadline) if wakes_at::<C>(Duration::ZERO, hold) >= deadline => {
                 if can_end {
                     self.refused = Some(GiveUp::Deadline);
                 }
@@ -571,7 +571,7 @@ impl<'s, C: Clock, O: Observer, S: SettingsSource<'s, O>> Call<'s, C, O, S> {
         if self
             .settings()
             .deadline
-            .is_some_and(|deadline| wakes_at(elapsed.saturating_add(delay)) >= deadline)
+            .is_some_and(|deadline| wakes_at::<C>(elapsed, delay) >= deadline)
         {
             return Err(GiveUp::Deadline);
         }
@@ -631,12 +631,18 @@ fn judge<'w, E>(
     }
 }
 
-/// When a sleep that should end at `at` ends: tokio's timer wakes on whole
-/// milliseconds, so a sleep ending within the deadline's last millisecond
-/// would end at the deadline, with no time left for the attempt after it
-/// (which would be cut at once rather than the last error returned).
+/// When a sleep of `delay` from `elapsed` ends. Tokio's timer wakes on
+/// whole milliseconds, so a sleep that would end within a deadline's last
+/// millisecond ends at the deadline, with no time left for the attempt
+/// after it (which would be cut at once, rather than the call returning
+/// its last error). No sleep (a zero delay), or a clock whose sleeps end
+/// when asked, is not rounded.
 #[inline]
-fn wakes_at(at: Duration) -> Duration {
+fn wakes_at<C: Clock>(elapsed: Duration, delay: Duration) -> Duration {
+    let at = elapsed.saturating_add(delay);
+    if !C::SLEEPS_IN_MILLIS || delay.is_zero() {
+        return at;
+    }
     match at.subsec_nanos() % 1_000_000 {
         0 => at,
         part => at.saturating_add(Duration::from_nanos(u64::from(1_000_000 - part))),

@@ -3,8 +3,8 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use super::*;
-use crate::counters::clock::StdClock;
 use crate::counters::clock::{Clock, Now};
+use crate::counters::clock::{StdClock, TokioClock};
 use crate::policy::wait::Wait;
 use crate::policy::wait::{Exponential, Fixed, Jitter, NoWait};
 use crate::policy::{Class, GiveUp};
@@ -526,7 +526,6 @@ fn no_clock_is_read_without_a_deadline_a_timeout_or_hooks() {
 
 #[tokio::test(start_paused = true)]
 async fn no_attempt_starts_at_or_after_the_deadline() {
-    use crate::counters::clock::TokioClock;
     let settings = Settings::new("t").deadline(Duration::from_secs(5));
     let mut call = Call::<TokioClock>::new(&settings);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -945,4 +944,45 @@ fn a_call_dropped_during_its_first_attempt_still_deposits() {
     let now = StdClock::ticks();
     assert!(BUDGET.try_withdraw(now), "its deposit");
     assert!(!BUDGET.try_withdraw(now));
+}
+
+/// A wait of its own for these tests: `Fixed` of a duration in micros.
+fn limits_micros(attempts: u32, micros: u64) -> Limits<'static> {
+    let wait: &'static dyn Wait = Box::leak(Box::new(Fixed(Duration::from_micros(micros))));
+    Limits {
+        attempts,
+        wait,
+        wait_id: 0,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sleep_into_the_deadlines_last_millisecond_is_not_taken() {
+    let settings = Settings::new("t").deadline(Duration::from_secs(1));
+    // Tokio's timer wakes on whole milliseconds: a sleep of 999.5 ms would
+    // end at the deadline, with no time left for the attempt after it.
+    let mut call = Call::<TokioClock>::new(&settings);
+    assert_eq!(
+        retry(&mut call, fail(None), limits_micros(9, 999_500)),
+        None
+    );
+    // 999 ms ends within it, on a whole millisecond.
+    let mut call = Call::<TokioClock>::new(&settings);
+    let next = retry(&mut call, fail(None), limits_micros(9, 999_000));
+    assert_eq!(next, Some(Duration::from_micros(999_000)));
+    // No sleep is not rounded: an attempt that fails at 999.5 ms may run
+    // another at once.
+    let mut call = Call::<TokioClock>::new(&settings);
+    tokio::time::advance(Duration::from_micros(999_500)).await;
+    let next = retry(&mut call, fail(None), limits_micros(9, 0));
+    assert_eq!(next, Some(Duration::ZERO));
+}
+
+#[test]
+fn a_plain_sleep_is_not_rounded_to_the_millisecond() {
+    // `std::thread::sleep` ends when asked: 999.5 ms fits a 1 s deadline.
+    let settings = Settings::new("t").deadline(Duration::from_secs(1));
+    let mut call = Call::<StdClock>::new(&settings);
+    let next = retry(&mut call, fail(None), limits_micros(9, 999_500));
+    assert_eq!(next, Some(Duration::from_micros(999_500)));
 }

@@ -10,7 +10,7 @@
 //! Anthropic `error.type`, Gemini `error.status` with its `details`); then
 //! the status alone. The delay: `retry-after-ms`, `retry-after`, then the
 //! body (Gemini's `RetryInfo.retryDelay`, OpenAI's "Please try again in
-//! 1.5s"), all within [`ABSURD_DELAY`](super::ABSURD_DELAY).
+//! 1.5s"), however long (above `retry_after`'s `max`, the call gives up).
 
 use std::time::Duration;
 
@@ -40,8 +40,9 @@ pub struct Verdict {
 /// Gemini `error.status` with its `details`; see [`classify_error`]); then
 /// the status alone. The delay: `retry-after-ms`, `retry-after`
 /// ([`retry_after`]), then the body (Gemini's `RetryInfo.retryDelay`,
-/// OpenAI's "Please try again in 1.5s": [`message_delay`]), all within
-/// [`ABSURD_DELAY`]. A body that is not JSON, or not an error object the
+/// OpenAI's "Please try again in 1.5s": [`message_delay`]), however long
+/// (above `retry_after`'s `max`, the call gives up). A body that is not
+/// JSON, or not an error object the
 /// rules know, leaves the status to decide.
 ///
 /// ```
@@ -355,8 +356,8 @@ pub fn message_delay(message: &str) -> Option<Duration> {
 
 /// A Go duration (`time.Duration.String()`): "38s", "1.5s", "6m0s",
 /// "12.577s", "20ms", "1h2m3s", "250us". `None` for a negative, malformed,
-/// non-finite or absurd one (above [`ABSURD_DELAY`]). A delay the server
-/// asks for in a body is taken as `ABSURD_DELAY` when it is longer.
+/// non-finite or absurd one (above [`ABSURD_DELAY`]). (A delay the server
+/// asks for in a body is taken however long.)
 ///
 /// ```
 /// use retry_runtime::http::go_duration;
@@ -418,16 +419,14 @@ fn within_a_day(seconds: f64) -> Option<Duration> {
         .then(|| Duration::from_secs_f64(seconds))
 }
 
-/// A delay the server asks for, `seconds` long: at most [`ABSURD_DELAY`]
-/// (as is an infinite one, so that the call gives up rather than retrying
-/// at once); `None` when negative or not a number.
+/// A delay the server asks for, `seconds` long however long
+/// (`Duration::MAX` when too long for one, or infinite: the call gives up
+/// rather than retrying at once); `None` when negative or not a number.
 fn requested(seconds: f64) -> Option<Duration> {
     if seconds.is_nan() || seconds < 0.0 {
         None
-    } else if seconds < ABSURD_DELAY.as_secs_f64() {
-        Some(Duration::from_secs_f64(seconds))
     } else {
-        Some(ABSURD_DELAY)
+        Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
     }
 }
 
@@ -573,8 +572,8 @@ mod tests {
             assert_eq!(v.retry_after, None, "{body:?}");
             assert!(matches!(v.class, Class::Status(_)), "{body:?}");
         }
-        // A delay longer than a day, however long, is a day: above any
-        // usual cap, so the call gives up rather than retrying at once.
+        // A delay longer than a day, however long, counts: above the cap,
+        // the call gives up rather than retrying at once.
         for body in [
             &huge,
             r#"{"error": {"message": "Please try again in 25h0m0s."}}"#,
@@ -582,7 +581,7 @@ mod tests {
             r#"{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "99999999999999999999s"}]}}"#,
         ] {
             let v = classify(503, &HeaderMap::new(), body);
-            assert_eq!(v.retry_after, Some(ABSURD_DELAY), "{body:?}");
+            assert!(v.retry_after > Some(ABSURD_DELAY), "{body:?}");
         }
         // A deeply nested body is refused by the parser, not a stack overflow.
         let deep = "[".repeat(100_000);

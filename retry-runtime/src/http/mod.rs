@@ -47,10 +47,10 @@ use reqwest::header::HeaderMap;
 use crate::policy::Elapsed;
 use crate::policy::class::{Class, Classify, io_kind_class};
 
-/// The longest delay a server's request is taken for: one for longer (a
-/// daily quota's reset, or a number too large to be meant) is taken as
-/// this long, so that it is above any usual `honor(max = ..)` and the call
-/// gives up at once, rather than being ignored and retried at once.
+/// The longest reset a rate-limit header or a Go duration is taken for
+/// ([`RateLimits`], [`go_duration`]); one further is `None`. (A delay the
+/// server asks for is taken however long: above `retry_after`'s `max`,
+/// the call gives up.)
 pub const ABSURD_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How much of an error response's body the error keeps for its message.
@@ -65,8 +65,10 @@ pub const BODY_BYTES: usize = 64 * 1024;
 /// `Retry-After` as an HTTP date.
 ///
 /// Negative, unparsable and past values are ignored: the next form is
-/// tried, and `None` is the result when none is usable. A value above
-/// [`ABSURD_DELAY`] (a day), however large, is taken as `ABSURD_DELAY`.
+/// tried, and `None` is the result when none is usable. A value of any
+/// length counts (a daily quota's reset of a day or more, so that a call
+/// gives up rather than retries at once); one too long for a `Duration`
+/// is `Duration::MAX`.
 ///
 /// ```
 /// use reqwest::header::{HeaderMap, HeaderValue};
@@ -99,24 +101,17 @@ pub fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> 
         let when = httpdate::parse_http_date(value("retry-after")?).ok()?;
         when.duration_since(now).ok().filter(|d| !d.is_zero())
     };
-    millis
-        .or_else(seconds)
-        .or_else(date)
-        .map(|d| d.min(ABSURD_DELAY))
+    millis.or_else(seconds).or_else(date)
 }
 
-/// A non-negative decimal number of `unit` seconds, at most
-/// [`ABSURD_DELAY`] (digits too many for a number are that too).
+/// A non-negative decimal number of `unit` seconds (`Duration::MAX` when
+/// too long for one, as are digits too many for a number).
 fn positive(text: &str, unit: f64) -> Option<Duration> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None; // rejects signs, exponents, "inf", "NaN"
     }
     let seconds = text.parse::<f64>().ok()? * unit;
-    Some(if seconds < ABSURD_DELAY.as_secs_f64() {
-        Duration::from_secs_f64(seconds)
-    } else {
-        ABSURD_DELAY
-    })
+    Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
 /// The server's explicit verdict: `x-should-retry: true` or `false`.
@@ -522,8 +517,8 @@ mod tests {
         let far = headers(&[("retry-after", b"Tue, 21 Oct 2025 07:28:00 GMT")]);
         assert_eq!(
             retry_after_at(&far, now),
-            Some(ABSURD_DELAY),
-            "a day at most"
+            Some(Duration::from_secs(3653 * 86_400)),
+            "ten years"
         );
     }
 
@@ -569,26 +564,26 @@ mod tests {
             after(&[("retry-after", b"2"), ("retry-after", b"9")]),
             Some(Duration::from_secs(2))
         );
-        // Longer than a day, however long: a day (above any usual cap, so
-        // the call gives up rather than retrying at once).
-        assert_eq!(after(&[("retry-after", b"86400")]), Some(ABSURD_DELAY));
-        for long in [
-            &b"86401"[..],
-            b"90000",
-            b"18446744073709551616",
-            b"99999999999999999999999999999999",
-            &[b'9'; 400],
+        // However long (a daily quota's reset): it counts, so that a call
+        // gives up (above the cap) rather than retrying at once; too long
+        // for a `Duration`, or for a number, it is `Duration::MAX`.
+        for (long, want) in [
+            (&b"86401"[..], Duration::from_secs(86_401)),
+            (b"90000", Duration::from_secs(90_000)),
+            (b"18446744073709551616", Duration::MAX),
+            (b"99999999999999999999999999999999", Duration::MAX),
+            (&[b'9'; 400], Duration::MAX),
         ] {
             assert_eq!(
                 after(&[("retry-after", long)]),
-                Some(ABSURD_DELAY),
+                Some(want),
                 "{:?}",
                 String::from_utf8_lossy(long)
             );
         }
         assert_eq!(
             after(&[("retry-after-ms", b"86400001")]),
-            Some(ABSURD_DELAY)
+            Some(Duration::from_millis(86_400_001))
         );
     }
 
