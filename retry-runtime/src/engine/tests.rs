@@ -15,7 +15,12 @@ fn fail(retry_after: Option<Duration>) -> Failure<'static, ()> {
 }
 
 fn limits(attempts: u32, secs: u64) -> Limits<'static> {
-    let wait: &'static dyn Wait = Box::leak(Box::new(Fixed(Duration::from_secs(secs))));
+    fixed(attempts, Duration::from_secs(secs))
+}
+
+/// [`limits`] with a wait of any length.
+fn fixed(attempts: u32, wait: Duration) -> Limits<'static> {
+    let wait: &'static dyn Wait = Box::leak(Box::new(Fixed(wait)));
     Limits {
         attempts,
         wait,
@@ -946,43 +951,44 @@ fn a_call_dropped_during_its_first_attempt_still_deposits() {
     assert!(!BUDGET.try_withdraw(now));
 }
 
-/// A wait of its own for these tests: `Fixed` of a duration in micros.
-fn limits_micros(attempts: u32, micros: u64) -> Limits<'static> {
-    let wait: &'static dyn Wait = Box::leak(Box::new(Fixed(Duration::from_micros(micros))));
-    Limits {
-        attempts,
-        wait,
-        wait_id: 0,
-    }
+/// The first failure's delay under a 1 s deadline, with a fixed wait of
+/// `micros`, on clock `C`.
+fn under_a_second<C: Clock>(micros: u64) -> Option<Duration> {
+    let settings = Settings::new("t").deadline(Duration::from_secs(1));
+    let mut call = Call::<C>::new(&settings);
+    retry(
+        &mut call,
+        fail(None),
+        fixed(9, Duration::from_micros(micros)),
+    )
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_sleep_into_the_deadlines_last_millisecond_is_not_taken() {
-    let settings = Settings::new("t").deadline(Duration::from_secs(1));
     // Tokio's timer wakes on whole milliseconds: a sleep of 999.5 ms would
     // end at the deadline, with no time left for the attempt after it.
-    let mut call = Call::<TokioClock>::new(&settings);
-    assert_eq!(
-        retry(&mut call, fail(None), limits_micros(9, 999_500)),
-        None
-    );
+    assert_eq!(under_a_second::<TokioClock>(999_500), None);
     // 999 ms ends within it, on a whole millisecond.
-    let mut call = Call::<TokioClock>::new(&settings);
-    let next = retry(&mut call, fail(None), limits_micros(9, 999_000));
-    assert_eq!(next, Some(Duration::from_micros(999_000)));
+    assert_eq!(
+        under_a_second::<TokioClock>(999_000),
+        Some(Duration::from_millis(999))
+    );
     // No sleep is not rounded: an attempt that fails at 999.5 ms may run
     // another at once.
+    let settings = Settings::new("t").deadline(Duration::from_secs(1));
     let mut call = Call::<TokioClock>::new(&settings);
     tokio::time::advance(Duration::from_micros(999_500)).await;
-    let next = retry(&mut call, fail(None), limits_micros(9, 0));
-    assert_eq!(next, Some(Duration::ZERO));
+    assert_eq!(
+        retry(&mut call, fail(None), fixed(9, Duration::ZERO)),
+        Some(Duration::ZERO)
+    );
 }
 
 #[test]
 fn a_plain_sleep_is_not_rounded_to_the_millisecond() {
     // `std::thread::sleep` ends when asked: 999.5 ms fits a 1 s deadline.
-    let settings = Settings::new("t").deadline(Duration::from_secs(1));
-    let mut call = Call::<StdClock>::new(&settings);
-    let next = retry(&mut call, fail(None), limits_micros(9, 999_500));
-    assert_eq!(next, Some(Duration::from_micros(999_500)));
+    assert_eq!(
+        under_a_second::<StdClock>(999_500),
+        Some(Duration::from_micros(999_500))
+    );
 }
