@@ -120,13 +120,13 @@ pub fn rename_self(tokens: TokenStream, receiver: Span) -> TokenStream {
 /// item here: `union Bits { .. }`, not `a.union(&b)`, `let union = ..`,
 /// `union as u8` or a label or lifetime (`'union: loop`, `&'union str`).
 fn union_item(next: Option<&TokenTree>, before: Option<&TokenTree>) -> bool {
-    let after_dot =
+    let after_dot_or_tick =
         matches!(before, Some(TokenTree::Punct(p)) if matches!(p.as_char(), '.' | '\''));
     let named = matches!(
         next,
         Some(TokenTree::Ident(name)) if !matches!(name.to_string().as_str(), "as" | "else" | "in" | "if")
     );
-    named && !after_dot
+    named && !after_dot_or_tick
 }
 
 /// Which argument of a macro is its format string: a position for the

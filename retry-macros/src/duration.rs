@@ -130,9 +130,8 @@ fn without_exponent(digits: &str) -> Option<String> {
     let exponent: i64 = exponent.parse().ok()?;
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let all = format!("{int}{frac}");
-    let Some(point) = (int.len() as i64).checked_add(exponent) else {
-        return all.chars().all(|c| c == '0').then(|| "0".to_string());
-    };
+    // Past `i64`: past any duration too.
+    let point = (int.len() as i64).checked_add(exponent).unwrap_or(i64::MAX);
     if point > 60 {
         // Past any duration that fits: too large (unless all digits are 0).
         return all.chars().all(|c| c == '0').then(|| "0".to_string());
