@@ -422,7 +422,7 @@ fn within_a_day(seconds: f64) -> Option<Duration> {
 /// A delay the server asks for, `seconds` long however long
 /// (`Duration::MAX` when too long for one, or infinite: the call gives up
 /// rather than retrying at once); `None` when negative or not a number.
-fn requested(seconds: f64) -> Option<Duration> {
+pub(super) fn requested(seconds: f64) -> Option<Duration> {
     if seconds.is_nan() || seconds < 0.0 {
         None
     } else {

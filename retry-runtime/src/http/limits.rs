@@ -12,10 +12,10 @@ use crate::protect::Paced;
 
 /// One limit: how much it allows, how much is left, and when it is whole
 /// again. Each part is `None` when the response does not say, or says
-/// something that cannot be right (negative, malformed, absurd). Unlike a
-/// requested delay (which one call obeys or gives up on), an absurd reset
-/// is not taken as [`ABSURD_DELAY`]: [`pace`] would hold every call of a
-/// budget or breaker for it.
+/// something that cannot be right (negative, malformed, absurd: further
+/// than [`ABSURD_DELAY`]). A delay a server asks for counts however long,
+/// since one call obeys it or gives up; a reset does not, since [`pace`]
+/// would hold every call of a budget or breaker for it.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limit {

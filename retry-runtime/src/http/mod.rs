@@ -110,8 +110,7 @@ fn positive(text: &str, unit: f64) -> Option<Duration> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None; // rejects signs, exponents, "inf", "NaN"
     }
-    let seconds = text.parse::<f64>().ok()? * unit;
-    Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
+    dialect::requested(text.parse::<f64>().ok()? * unit)
 }
 
 /// The server's explicit verdict: `x-should-retry: true` or `false`.
