@@ -7,10 +7,13 @@
 //! async fn complete(&self, prompt: String) -> Result<String, ApiError> { BODY }
 //! ```
 //!
-//! Output (sketch; every local is `__retry_*` at `Span::mixed_site()`):
+//! Output (sketch; every local is `__retry_*` at `Span::mixed_site()`; every
+//! runtime item is named through `__retry_rt`, the runtime's `__private`
+//! imported once at the top, as are `Ok`, `Err`, `Some` and `None`):
 //!
 //! ```text
 //! async fn complete(&self, prompt: String) -> Result<String, ApiError> {
+//!     use ::retry_runtime::__private::{self as __retry_rt, probes::*}; // the probes' traits
 //!     let (mut call, mut step) = Call::<TokioClock, _, _>::start({
 //!         static RECORDER: Recorder = Recorder::new(NAME);        // statistics
 //!         static SETTINGS: Settings<Stats> = Settings::new(NAME)..observe(Stats(&RECORDER));
@@ -19,7 +22,7 @@
 //!     loop {
 //!         let (outcome, timed_out) = {                 // the engine's steps
 //!             while let Step::Sleep(delay) = step { pause(delay).await; step = call.resume(); }
-//!             match step {
+//!             match step {     // only when an attempt can be refused, else `_`'s block alone
 //!                 // With a breaker, or a deadline and a budget or breaker:
 //!                 Step::Refused => (last.take() or E::from(CircuitOpen), false),
 //!                 _ => {
@@ -59,7 +62,9 @@
 //! }
 //! ```
 //!
-//! `BODY'` is the body with `self` renamed to `__retry_self` (see `body.rs`).
+//! `BODY'` is the body as written (its tokens, not parsed unless it holds a
+//! `break` or `continue`; its inner attributes moved onto the function) with
+//! `self` renamed to `__retry_self` (see `body.rs`).
 //! The order of the decisions, the limits and the give-up logic are the
 //! runtime's (`Call::failed`); the expansion only says which constant rule
 //! matched.
@@ -82,29 +87,90 @@ const NOT_A_FUNCTION: &str =
 pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let parsed = Args::parse(args, &mut errors);
-    let func = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Fn(func)) => func,
-        other => {
-            let span = other.as_ref().map_or_else(|_| Span::call_site(), item_span);
-            errors.at(span, NOT_A_FUNCTION);
-            let compile_errors = errors.finish();
-            return quote!(#compile_errors #item);
-        }
+    let Some((func, body)) = function(&item, &mut errors) else {
+        let compile_errors = errors.finish();
+        return quote!(#compile_errors #item);
     };
     check::function(&func, &parsed, &mut errors);
-    let loop_exits = body::has_loop_exits(&func.block);
     match errors.finish() {
         // Keep the function so the IDE goes on working inside it.
-        Some(compile_errors) => return quote!(#compile_errors #func),
+        Some(compile_errors) => return quote!(#compile_errors #item),
         // As written, so that the compiler reports the stray `break` as it
         // would without the attribute.
-        None if loop_exits => return func.to_token_stream(),
+        None if has_loop_exits(&body) => return item,
         None => {}
     }
-    let expansion = Expansion::new(parsed, func);
+    let expansion = Expansion::new(parsed, func, body);
     let policy = expansion.policy_fn();
     let function = expansion.emit();
     quote!(#function #policy)
+}
+
+/// The function, parsed without its body, and the body as its tokens: the
+/// expansion moves the body as written, so syntax is parsed only where it
+/// is read (the signature; the body when it may hold a `break`). The body's
+/// inner attributes (`#![allow(..)]`) become the function's own: outside
+/// the function's own block they would be a compile error, and on the
+/// function they mean the same.
+fn function(item: &TokenStream, errors: &mut Errors) -> Option<(ItemFn, Group)> {
+    let mut tokens: Vec<TokenTree> = item.clone().into_iter().collect();
+    let body = match tokens.last() {
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace => {
+            let body = g.clone();
+            let mut empty = Group::new(Delimiter::Brace, TokenStream::new());
+            empty.set_span(body.span());
+            *tokens.last_mut().expect("a last token") = TokenTree::Group(empty);
+            Some(body)
+        }
+        _ => None,
+    };
+    let head: TokenStream = tokens.into_iter().collect();
+    let (mut func, body) = match (syn::parse2::<syn::Item>(head), body) {
+        (Ok(syn::Item::Fn(func)), Some(body)) => (func, body),
+        (other, _) => {
+            let span = other.as_ref().map_or_else(|_| Span::call_site(), item_span);
+            errors.at(span, NOT_A_FUNCTION);
+            return None;
+        }
+    };
+    let parse_inner = |input: syn::parse::ParseStream| {
+        let attrs = syn::Attribute::parse_inner(input)?;
+        let rest: TokenStream = input.parse()?;
+        Ok((attrs, rest))
+    };
+    let starts_with_attribute = matches!(
+        body.stream().into_iter().next(),
+        Some(TokenTree::Punct(p)) if p.as_char() == '#'
+    );
+    match starts_with_attribute.then(|| syn::parse::Parser::parse2(parse_inner, body.stream())) {
+        Some(Ok((inner, rest))) => {
+            func.attrs.extend(inner.into_iter().map(|mut attr| {
+                attr.style = syn::AttrStyle::Outer;
+                attr
+            }));
+            let mut group = Group::new(Delimiter::Brace, rest);
+            group.set_span(body.span());
+            Some((func, group))
+        }
+        _ => Some((func, body)),
+    }
+}
+
+/// Whether the body holds a `break` or `continue` that would leave a loop
+/// around it ([`body::has_loop_exits`]). A body without either word is
+/// not parsed; one that `syn` cannot parse is taken as having none (the
+/// expansion's labeled block still keeps a `break` from the retry loop).
+fn has_loop_exits(body: &Group) -> bool {
+    fn mentions(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            TokenTree::Ident(i) => i == "break" || i == "continue",
+            TokenTree::Group(g) => mentions(g.stream()),
+            _ => false,
+        })
+    }
+    mentions(body.stream())
+        && syn::parse2::<syn::Block>(body.to_token_stream())
+            .is_ok_and(|block| body::has_loop_exits(&block))
 }
 
 fn item_span(item: &syn::Item) -> Span {
@@ -119,8 +185,16 @@ fn item_span(item: &syn::Item) -> Span {
 
 struct Expansion {
     args: Args,
+    /// The function, its block left empty.
     func: ItemFn,
+    /// The function's body, as written (its inner attributes moved onto
+    /// the function).
+    body: Group,
     krate: TokenStream,
+    /// `__retry_rt`: the runtime's `__private`, imported under this name at
+    /// the top of the function's block (and of the policy's), so that each
+    /// path the expansion names is two segments, not four.
+    rt: TokenStream,
 }
 
 fn local(name: &str) -> Ident {
@@ -197,16 +271,24 @@ fn nameable(ty: &Type) -> Option<Type> {
 }
 
 impl Expansion {
-    fn new(args: Args, func: ItemFn) -> Self {
+    fn new(args: Args, func: ItemFn, body: Group) -> Self {
         let krate = match &args.krate {
             Some(path) => path.to_token_stream(),
             None => quote!(::retry_runtime),
         };
-        Expansion { args, func, krate }
+        let rt = Ident::new("__retry_rt", Span::call_site()).to_token_stream();
+        Expansion {
+            args,
+            func,
+            body,
+            krate,
+            rt,
+        }
     }
 
     fn emit(mut self) -> TokenStream {
         let krate = self.krate.clone();
+        let rt = self.rt.clone();
         let l = Locals::new();
         let receiver = self.func.sig.receiver().map(|r| r.self_token.span());
         let (rebinds, passed) = self.rebind_arguments();
@@ -218,7 +300,7 @@ impl Expansion {
         let named = nameable(ret_ty);
         let whole = named.is_none();
         let ret_ty = named.unwrap_or_else(|| (**ret_ty).clone());
-        let block = self.func.block.to_token_stream();
+        let block = self.body.to_token_stream();
         let body = match receiver {
             Some(span) => body::rename_self(block, span),
             None => block,
@@ -231,7 +313,7 @@ impl Expansion {
             quote!(StdClock)
         };
         let settings_ref = self.settings_ref();
-        let call_ty = quote!(#krate::__private::Call::<#krate::__private::#clock, _, _>);
+        let call_ty = quote!(#rt::Call::<#rt::#clock, _, _>);
         let Start {
             start,
             keep_last,
@@ -256,23 +338,20 @@ impl Expansion {
             ..
         } = &l;
         let pause = if is_async {
-            quote!(#krate::__private::pause(#delay).await;)
+            quote!(#rt::pause(#delay).await;)
         } else {
-            quote!(#krate::__private::sleep_blocking(#delay);)
+            quote!(#rt::sleep_blocking(#delay);)
         };
-        let steps = quote!(#krate::__private::Step);
+        let steps = quote!(#rt::Step);
         // Only a breaker, or a deadline a fleet's hold would outlast, refuses
         // an attempt: without either, every step that is not a sleep is an
         // attempt.
-        let refused_arm = match refused_outcome {
-            Some(refused) => quote!(#steps::Refused => (#refused, false),),
-            None => quote!(),
-        };
+        let refused = refused_outcome.map(|refused| quote!(#steps::Refused => (#refused, false),));
         // `attempt = a`: the running attempt, one key for the whole call.
         let first = local("__retry_first");
         let (first_attempt, bind_attempt) = match &self.args.attempt {
             Some(name) => (
-                quote!(let #first = #krate::__private::Attempt::first();),
+                quote!(let #first = #rt::Attempt::first();),
                 quote!(let #name = #first.numbered(#call.failures().saturating_add(1));),
             ),
             None => (quote!(), quote!()),
@@ -280,22 +359,24 @@ impl Expansion {
         // The sleeps first, in a loop of their own: the step of a call's
         // start (an attempt, when nothing can hold it: known at compile
         // time) and the one after a failure (a sleep) then need no check.
-        // After the sleeps the step is an attempt or (`refused_arm`) a
+        // After the sleeps the step is an attempt or (`refused`) a
         // refusal.
+        let attempt = quote! {
+            #(#rebinds)*
+            #bind_attempt
+            #run_attempt
+        };
+        let attempt = match refused {
+            Some(refused) => quote!(match #step { #refused _ => { #attempt } }),
+            None => attempt,
+        };
         let attempt_or_refused = quote! {
             {
                 while let #steps::Sleep(#delay) = #step {
                     #pause
                     #step = #call.resume();
                 }
-                match #step {
-                    #refused_arm
-                    _ => {
-                        #(#rebinds)*
-                        #bind_attempt
-                        #run_attempt
-                    }
-                }
+                #attempt
             }
         };
         // A return type that is not a `Result` is reported at the return type.
@@ -308,8 +389,8 @@ impl Expansion {
         let block = quote! {
             {
                 #[allow(unused_imports)]
-                use #krate::__private::{AsResult as _, ByFeature as _, ByClassify as _, NotAResult as _, ShowDisplay as _, ShowNothing as _, Unclassified as _, EndsWithElapsed as _, CannotEnd as _};
-                let #marker = #krate::__private::Ret::<#ret_ty>::new();
+                use #krate::__private::{self as #rt, probes::*};
+                let #marker = #rt::Ret::<#ret_ty>::new();
                 #check_result
                 #start
                 #keep_last
@@ -341,6 +422,7 @@ impl Expansion {
         };
         let krate = &self.krate;
         let p = quote!(#krate::__private);
+        let rt = &self.rt;
         let ReturnType::Type(_, ret_ty) = &self.func.sig.output else {
             return quote!();
         };
@@ -371,7 +453,7 @@ impl Expansion {
                 quote!(<#krate::Rule::<__RetryPolicyErr> as ::core::default::Default>::default())
             }
             ClassSpec::Set(parts, _) => {
-                let set = class_set(krate, parts);
+                let set = class_set(rt, parts);
                 quote!(#krate::Rule::<__RetryPolicyErr>::class(#set))
             }
             ClassSpec::Predicate(expr) => quote!(#krate::Rule::<__RetryPolicyErr>::when(#expr)),
@@ -451,7 +533,7 @@ impl Expansion {
                 <#ret_ty as #p::IsResult>::Err,
             > {
                 #[allow(unused_imports)]
-                use #p::{PolicyByClassify as _, PolicyByFeature as _, PolicyUnclassified as _};
+                use #p::{self as #rt, PolicyByClassify as _, PolicyByFeature as _, PolicyUnclassified as _};
                 type __RetryPolicyOk = <#ret_ty as #p::IsResult>::Ok;
                 type __RetryPolicyErr = <#ret_ty as #p::IsResult>::Err;
                 #window
@@ -467,7 +549,7 @@ impl Expansion {
     /// type of the function's own without debug assertions, a reference
     /// with them (`SettingsSource`).
     fn settings_ref(&self) -> TokenStream {
-        let krate = &self.krate;
+        let rt = &self.rt;
         let (name, settings) = self.settings();
         let (window_static, observer_type, observer) = self.observer();
         // The call's source of the settings: a type of this function's own
@@ -475,17 +557,18 @@ impl Expansion {
         // them (`settings_source!`, `SettingsSource`).
         quote! {{
             const NAME: &str = #name;
-            static RECORDER: #krate::__private::Recorder = #krate::__private::Recorder::new(NAME);
+            static RECORDER: #rt::Recorder = #rt::Recorder::new(NAME);
             #window_static
-            static SETTINGS: #krate::__private::Settings<#observer_type> =
+            static SETTINGS: #rt::Settings<#observer_type> =
                 #settings.observe(#observer);
-            #krate::__private::settings_source!(#observer_type, SETTINGS)
+            #rt::settings_source!(#observer_type, SETTINGS)
         }}
     }
 
     /// One attempt of the body: its outcome and whether it ran out of time,
     /// as a pair.
     fn attempt(&self, l: &Locals, body: TokenStream, ret_ty: &Type, is_async: bool) -> TokenStream {
+        let rt = &self.rt;
         let krate = &self.krate;
         if is_async && self.args.timeout.is_none() && !body::ends_early(&body) {
             // Nothing in the body can leave it early, so it is the attempt
@@ -507,7 +590,7 @@ impl Expansion {
             // `Ok(Box::new(x))` into `Result<Box<dyn T>, E>` then work).
             let fake = local("__retry_fake_return");
             let future = quote! {
-                #krate::__private::attempt::<#ret_ty, _>(async move {
+                #rt::attempt::<#ret_ty, _>(async move {
                     #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop, clippy::needless_return)]
                     if false {
                         let #fake: #ret_ty = loop {};
@@ -524,14 +607,18 @@ impl Expansion {
                     // Spanned at the key so that a missing `From<Elapsed>` is reported there.
                     let marker = &l.ret;
                     let expired = quote_spanned! {key=>
-                        || (&#marker).join(::core::result::Result::Err(#at_key::__private::timed_out()))
+                        || (&#marker).join(#rt::Err(#at_key::__private::timed_out()))
                     };
-                    quote!(#krate::__private::with_timeout(#call.attempt_limit(), #attempt, #expired).await)
+                    quote!(#rt::with_timeout(#call.attempt_limit(), #attempt, #expired).await)
                 }
                 None => quote!((#attempt.await, false)),
             };
             let pair = local("__retry_pair");
+            // A body of one expression on one line (`{ Ok(x) }`), the async
+            // block's last expression, would draw `unused_braces` at the
+            // user's braces, which are the function's and needed.
             quote! {
+                #[allow(unused_braces)]
                 let #attempt = #future;
                 #[allow(unreachable_code)]
                 let #pair = #awaited;
@@ -549,7 +636,7 @@ impl Expansion {
 
     /// How the call starts, and what a refused attempt returns.
     fn start(&self, l: &Locals, settings_ref: TokenStream, call_ty: &TokenStream) -> Start {
-        let krate = &self.krate;
+        let rt = &self.rt;
         // With a budget or a breaker (which may be shared by other
         // processes), the call starts, then waits out a rate limit the
         // fleet was told about, then passes its gate (breaker) and deposits
@@ -563,8 +650,8 @@ impl Expansion {
         let timed_out_error = (gated && self.args.deadline.is_some()).then(|| {
             quote! {
                 match #ends {
-                    ::core::option::Option::Some(__retry_end) => __retry_end(),
-                    ::core::option::Option::None => ::core::unreachable!("refused for a deadline it cannot end"),
+                    #rt::Some(__retry_end) => __retry_end(),
+                    #rt::None => ::core::unreachable!("refused for a deadline it cannot end"),
                 }
             }
         });
@@ -582,7 +669,7 @@ impl Expansion {
         };
         let ends_probe = if timed_out_error.is_some() {
             let marker = &l.ret;
-            quote!(let #ends = (&&#krate::__private::ElapsedProbe::of(&#marker)).ends();)
+            quote!(let #ends = (&&#rt::ElapsedProbe::of(&#marker)).ends();)
         } else {
             quote!()
         };
@@ -597,8 +684,7 @@ impl Expansion {
         // error of the refusal.
         let last = local("__retry_last");
         let marker = &l.ret;
-        let refusal =
-            |error: &TokenStream| quote!((&#marker).join(::core::result::Result::Err(#error)));
+        let refusal = |error: &TokenStream| quote!((&#marker).join(#rt::Err(#error)));
         let (refused_outcome, keep_last) = match (self.circuit_open(), &timed_out_error) {
             (Some(open), timed_out) => {
                 let call = &l.call;
@@ -612,11 +698,11 @@ impl Expansion {
                 (
                     Some(quote! {
                         match #last.take() {
-                            ::core::option::Option::Some(__retry_o) => __retry_o,
-                            ::core::option::Option::None => #first,
+                            #rt::Some(__retry_o) => __retry_o,
+                            #rt::None => #first,
                         }
                     }),
-                    quote!(let mut #last = ::core::option::Option::None;),
+                    quote!(let mut #last = #rt::None;),
                 )
             }
             (None, Some(timed_out)) => (Some(timed_out.clone()), quote!()),
@@ -653,8 +739,7 @@ impl Expansion {
 
     /// The block that judges the attempt's outcome: returns it, or yields the delay.
     fn decide(&self, l: &Locals, fallback: Option<&syn::Lifetime>) -> TokenStream {
-        let krate = &self.krate;
-        let p = quote!(#krate::__private);
+        let rt = &self.rt;
         let Locals {
             call,
             outcome,
@@ -671,9 +756,13 @@ impl Expansion {
         let error = local("__retry_error");
         // A refused attempt's outcome is the last one, whose `Ok` was
         // rejected already: `when_ok` is not asked again.
-        let accept = match &self.args.when_ok {
-            None => quote!(true),
-            Some(reject) => quote!(!#call.refused() && !#p::reject_ok(&#value, #reject)),
+        // Without `when_ok` every `Ok` is accepted: no guard, no second arm.
+        let (accept, rejected) = match &self.args.when_ok {
+            None => (quote!(), quote!()),
+            Some(reject) => (
+                quote!(if !#call.refused() && !#rt::reject_ok(&#value, #reject)),
+                quote!(#rt::Ok(#value) => #rt::Ok(#value),),
+            ),
         };
         let checks = self.classify_checks(&error);
         let explicit = self.names_classes();
@@ -681,7 +770,7 @@ impl Expansion {
         let (wait_bindings, top_wait) = self.top_wait();
         let attempts = match self.args.attempts {
             Some(n) => quote!(#n),
-            None => quote!(#p::DEFAULT_ATTEMPTS),
+            None => quote!(#rt::DEFAULT_ATTEMPTS),
         };
         let never = self.never(failure);
         let (rule_waits, rules) = self.rules(failure, top);
@@ -689,7 +778,7 @@ impl Expansion {
         let keep = match self.args.breaker {
             Some(_) => {
                 let last = local("__retry_last");
-                quote!(#last = ::core::option::Option::Some((&#ret).join(#result));)
+                quote!(#last = #rt::Some((&#ret).join(#result));)
             }
             None => quote!(),
         };
@@ -708,9 +797,9 @@ impl Expansion {
                     quote! {
                         let #falls = (#call.refused() && #call.failures() == 0)
                             || match &#result {
-                                ::core::result::Result::Ok(_) => false,
-                                ::core::result::Result::Err(__retry_e) => {
-                                    let #judged = (&&&#p::Probe(__retry_e)).failure(#timed_out, true);
+                                #rt::Ok(_) => false,
+                                #rt::Err(__retry_e) => {
+                                    let #judged = (&&&#rt::Probe(__retry_e)).failure(#timed_out, true);
                                     #(#conds)||*
                                 }
                             };
@@ -735,33 +824,33 @@ impl Expansion {
             // Every variant's content is moved out, so that no drop of a
             // partly moved value is left on the success path.
             let #result = match (&#ret).split(#outcome) {
-                ::core::result::Result::Ok(#value) if #accept => {
+                #rt::Ok(#value) #accept => {
                     #call.succeeded();
-                    return (&#ret).join(::core::result::Result::Ok(#value));
+                    return (&#ret).join(#rt::Ok(#value));
                 }
-                ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
-                ::core::result::Result::Err(__retry_e) => ::core::result::Result::Err(__retry_e),
+                #rejected
+                #rt::Err(__retry_e) => #rt::Err(__retry_e),
             };
             let #failure = match &#result {
-                ::core::result::Result::Ok(_) => #p::Failure::rejected(),
-                ::core::result::Result::Err(#error) => {
+                #rt::Ok(_) => #rt::Failure::rejected(),
+                #rt::Err(#error) => {
                     #checks
-                    (&&&#p::Probe(#error))
+                    (&&&#rt::Probe(#error))
                         .failure(#timed_out, #explicit)
-                        .shown((&#p::Show(#error)).shown())
+                        .shown((&#rt::Show(#error)).shown())
                 }
             };
             #judge_fallback
             #hook_bindings
             #wait_bindings
             #rule_waits
-            let #top = #p::Limits { attempts: #attempts, wait: #top_wait, wait_id: 0 };
+            let #top = #rt::Limits { attempts: #attempts, wait: #top_wait, wait_id: 0 };
             match #call.failed(#failure, #never, #rules, #top, #before, #giveup) {
-                ::core::option::Option::Some(__retry_delay) => {
+                #rt::Some(__retry_delay) => {
                     #keep
                     __retry_delay
                 }
-                ::core::option::Option::None => {
+                #rt::None => {
                     #give_up
                 }
             }
@@ -790,12 +879,13 @@ impl Expansion {
         before_sleep: &Ident,
         on_giveup: &Ident,
     ) -> (TokenStream, TokenStream, TokenStream) {
+        let rt = &self.rt;
         let krate = &self.krate;
         let result = local("__retry_result");
         let mut bindings = quote!();
         let mut one = |hook: &Option<Hook>, name: &Ident| -> TokenStream {
             let expr = match hook {
-                None => return quote!(#krate::__private::no_hook),
+                None => return quote!(#rt::no_hook),
                 Some(Hook::Log(span)) => quote_spanned!(*span=> #krate::hooks::log),
                 Some(Hook::Expr(expr)) => expr.to_token_stream(),
             };
@@ -832,6 +922,7 @@ impl Expansion {
     /// `(binding, reference)` for a wait: `&const { .. }` for a constant,
     /// else a local bound once per failure (it must outlive the rules).
     fn bound_wait(&self, spec: &WaitSpec, name: &str) -> (TokenStream, TokenStream) {
+        let rt = &self.rt;
         let (wait, constant) = self.wait(spec);
         if constant {
             (quote!(), quote!(&const { #wait }))
@@ -839,10 +930,9 @@ impl Expansion {
             let name = local(name);
             // As a `dyn Wait`: a value that is not a `Wait` is then reported
             // once, where it is bound.
-            let krate = &self.krate;
             (
                 quote!(let #name = #wait;),
-                quote!((&#name as &dyn #krate::__private::wait::Wait)),
+                quote!((&#name as &dyn #rt::wait::Wait)),
             )
         }
     }
@@ -850,27 +940,24 @@ impl Expansion {
     /// Who hears the calls: the statistics, and the breaker, the budget and
     /// the adaptive window when named. `(items, type, value)`.
     fn observer(&self) -> (TokenStream, TokenStream, TokenStream) {
-        let p = {
-            let krate = &self.krate;
-            quote!(#krate::__private)
-        };
-        let mut types = vec![quote!(#p::Stats)];
-        let mut values = vec![quote!(#p::Stats(&RECORDER))];
+        let rt = &self.rt;
+        let mut types = vec![quote!(#rt::Stats)];
+        let mut values = vec![quote!(#rt::Stats(&RECORDER))];
         // Each path's tokens keep their span, so that a static of the wrong
         // type is reported there.
         if let Some(path) = &self.args.breaker {
             let at = respan(&self.krate, path.span());
-            types.push(quote!(#p::BreakerGate));
+            types.push(quote!(#rt::BreakerGate));
             values.push(quote_spanned!(path.span()=> #at::__private::BreakerGate(&#path)));
         }
         if let Some(path) = &self.args.budget {
             let at = respan(&self.krate, path.span());
-            types.push(quote!(#p::BudgetGate));
+            types.push(quote!(#rt::BudgetGate));
             values.push(quote_spanned!(path.span()=> #at::__private::BudgetGate(&#path)));
         }
         let mut items = quote!();
         if let Some((window, shared)) = self.adaptive_window() {
-            types.push(quote!(#p::WindowGate));
+            types.push(quote!(#rt::WindowGate));
             match shared {
                 Some(path) => {
                     let at = respan(&self.krate, path.span());
@@ -879,7 +966,7 @@ impl Expansion {
                 None => {
                     let name = Ident::new("WINDOW", Span::call_site());
                     items = self.own_window(&name, window);
-                    values.push(quote!(#p::WindowGate(&#name)));
+                    values.push(quote!(#rt::WindowGate(&#name)));
                 }
             }
         }
@@ -893,13 +980,12 @@ impl Expansion {
     /// A `static` adaptive window of the function's own, named `name`: of
     /// the runtime's default size unless the attribute gives one.
     fn own_window(&self, name: &Ident, size: Option<u32>) -> TokenStream {
-        let krate = &self.krate;
-        let p = quote!(#krate::__private);
+        let rt = &self.rt;
         let size = match size {
             Some(n) => quote!(#n),
-            None => quote!(#p::ADAPTIVE_WINDOW),
+            None => quote!(#rt::ADAPTIVE_WINDOW),
         };
-        quote!(static #name: #p::AdaptiveWindow = #p::AdaptiveWindow::new(#size);)
+        quote!(static #name: #rt::AdaptiveWindow = #rt::AdaptiveWindow::new(#size);)
     }
 
     /// The window of the first `adaptive` wait (one per function): its size,
@@ -935,7 +1021,7 @@ impl Expansion {
 
     /// The function's name, and its settings (which name it `NAME`).
     fn settings(&self) -> (TokenStream, TokenStream) {
-        let krate = &self.krate;
+        let rt = &self.rt;
         let name = match &self.args.name {
             Some(name) => name.to_token_stream(),
             None => {
@@ -944,7 +1030,7 @@ impl Expansion {
                 quote!(::core::concat!(::core::module_path!(), "::", #ident))
             }
         };
-        let mut settings = quote!(#krate::__private::Settings::new(NAME));
+        let mut settings = quote!(#rt::Settings::new(NAME));
         if let Some(deadline) = &self.args.deadline {
             let d = deadline.tokens();
             settings = quote!(#settings.deadline(#d));
@@ -958,12 +1044,11 @@ impl Expansion {
         }
         match &self.args.retry_after {
             Some(RetryAfterSpec::Ignore) => {
-                settings = quote!(#settings.retry_after(#krate::__private::RetryAfter::Ignore));
+                settings = quote!(#settings.retry_after(#rt::RetryAfter::Ignore));
             }
             Some(RetryAfterSpec::Honor(Some(max))) => {
                 let max = max.tokens();
-                settings =
-                    quote!(#settings.retry_after(#krate::__private::RetryAfter::honor(#max)));
+                settings = quote!(#settings.retry_after(#rt::RetryAfter::honor(#max)));
             }
             Some(RetryAfterSpec::Honor(None)) | None => {}
         }
@@ -973,8 +1058,8 @@ impl Expansion {
     /// A wait's value and whether it is a constant expression.
     fn wait(&self, spec: &WaitSpec) -> (TokenStream, bool) {
         let w = {
-            let krate = &self.krate;
-            quote!(#krate::__private::wait)
+            let rt = &self.rt;
+            quote!(#rt::wait)
         };
         let opt = |name: &str, d: &Option<Dur>| -> TokenStream {
             match d {
@@ -1045,13 +1130,14 @@ impl Expansion {
     /// Whether a class matches the failure (`failure.error` is `Some` when
     /// the engine asks).
     fn class_matches(&self, class: &ClassSpec, failure: &Ident) -> TokenStream {
+        let rt = &self.rt;
         let krate = &self.krate;
         match class {
             ClassSpec::Any => quote!(true),
             ClassSpec::Default => quote! {
                 match #failure.error {
-                    ::core::option::Option::Some(__retry_e) => (&&&#krate::__private::Probe(__retry_e)).by_default(&#failure),
-                    ::core::option::Option::None => false,
+                    #rt::Some(__retry_e) => (&&&#rt::Probe(__retry_e)).by_default(&#failure),
+                    #rt::None => false,
                 }
             },
             ClassSpec::Set(parts, _) => {
@@ -1060,8 +1146,8 @@ impl Expansion {
             }
             ClassSpec::Predicate(expr) => quote! {
                 match #failure.error {
-                    ::core::option::Option::Some(__retry_e) => #krate::__private::predicate(__retry_e, #expr),
-                    ::core::option::Option::None => false,
+                    #rt::Some(__retry_e) => #rt::predicate(__retry_e, #expr),
+                    #rt::None => false,
                 }
             },
         }
@@ -1082,7 +1168,7 @@ impl Expansion {
     /// bindings of the waits that are user expressions (made before it, once
     /// per failure, so that the limits can borrow them).
     fn rules(&self, failure: &Ident, top: &Ident) -> (TokenStream, TokenStream) {
-        let krate = &self.krate;
+        let rt = &self.rt;
         let default = [RuleSpec {
             class: ClassSpec::Default,
             attempts: None,
@@ -1093,10 +1179,9 @@ impl Expansion {
         let mut chain = quote!();
         for (index, rule) in (1u32..).zip(rules) {
             let cond = self.class_matches(&rule.class, failure);
-            let p = quote!(#krate::__private);
             let limits = match (&rule.wait, rule.attempts) {
-                (None, None) => quote!(#p::Matched::Top),
-                (None, Some(n)) => quote!(#p::Matched::TopAttempts(#n)),
+                (None, None) => quote!(#rt::Matched::Top),
+                (None, Some(n)) => quote!(#rt::Matched::TopAttempts(#n)),
                 (Some(spec), attempts) => {
                     let attempts = match attempts {
                         Some(n) => quote!(#n),
@@ -1104,14 +1189,14 @@ impl Expansion {
                     };
                     let (binding, wait) = self.bound_wait(spec, &format!("__retry_wait{index}"));
                     bindings.extend(binding);
-                    quote!(#p::Matched::Own(#p::Limits::own(#attempts, #wait, #index)))
+                    quote!(#rt::Matched::Own(#rt::Limits::own(#attempts, #wait, #index)))
                 }
             };
             chain.extend(quote! {
-                if #cond { ::core::option::Option::Some(#limits) } else
+                if #cond { #rt::Some(#limits) } else
             });
         }
-        (bindings, quote!(|| #chain { ::core::option::Option::None }))
+        (bindings, quote!(|| #chain { #rt::None }))
     }
 
     /// `needs_classify(&error)` at each class token, so a missing `Classify`
@@ -1140,7 +1225,7 @@ impl Expansion {
     /// patterns so that the outer bindings are plain names. A parameter's
     /// `#[cfg]` and `#[cfg_attr]` go onto its binding.
     fn rebind_arguments(&mut self) -> (Vec<TokenStream>, Vec<TokenStream>) {
-        let krate = self.krate.clone();
+        let rt = &self.rt;
         let fallback = self.args.fallback.is_some();
         let mut rebinds = Vec::new();
         let mut passed = Vec::new();
@@ -1162,7 +1247,7 @@ impl Expansion {
                         Some(Borrow::Ref(false)) => quote!(#self_token),
                         Some(Borrow::Ref(true)) => quote!(&mut *#self_token),
                         Some(Borrow::PinMut) => {
-                            quote!(#krate::__private::reborrow_pin(&mut #self_token))
+                            quote!(#rt::reborrow_pin(&mut #self_token))
                         }
                         None => quote!(#self_token),
                     });
@@ -1171,9 +1256,9 @@ impl Expansion {
                         Some(Borrow::Ref(true)) => quote!(#cfgs let #mutability #this = &mut *#self_token;),
                         Some(Borrow::PinMut) => {
                             receiver.mutability = Some(syn::Token![mut](self_token.span()));
-                            quote!(#cfgs let #mutability #this = #krate::__private::reborrow_pin(&mut #self_token);)
+                            quote!(#cfgs let #mutability #this = #rt::reborrow_pin(&mut #self_token);)
                         }
-                        None => quote_spanned!(self_token.span()=> #cfgs let #mutability #this = #krate::__private::CloneArg::clone_arg(&#self_token);),
+                        None => quote_spanned!(self_token.span()=> #cfgs let #mutability #this = #rt::CloneArg::clone_arg(&#self_token);),
                     });
                 }
                 FnArg::Typed(typed) => {
@@ -1214,14 +1299,14 @@ impl Expansion {
                     };
                     passed.push(match by_ref {
                         Some(true) => quote!(&mut *#outer),
-                        None if pinned => quote!(#krate::__private::reborrow_pin(&mut #outer)),
+                        None if pinned => quote!(#rt::reborrow_pin(&mut #outer)),
                         _ => outer.clone(),
                     });
                     rebinds.push(match by_ref {
                         Some(false) => quote!(#cfgs let #pattern = #outer;),
                         Some(true) => quote!(#cfgs let #pattern = &mut *#outer;),
-                        None if pinned => quote!(#cfgs let #pattern = #krate::__private::reborrow_pin(&mut #outer);),
-                        None => quote_spanned!(ty_span=> #cfgs let #pattern = #krate::__private::CloneArg::clone_arg(&#outer);),
+                        None if pinned => quote!(#cfgs let #pattern = #rt::reborrow_pin(&mut #outer);),
+                        None => quote_spanned!(ty_span=> #cfgs let #pattern = #rt::CloneArg::clone_arg(&#outer);),
                     });
                 }
             }
@@ -1291,8 +1376,8 @@ fn pinned_mut(ty: &Type) -> bool {
         && matches!(args.args.first(), Some(syn::GenericArgument::Type(t)) if reference(t) == Some(true))
 }
 
-fn class_set(krate: &TokenStream, parts: &[SetPart]) -> TokenStream {
-    let set = quote!(#krate::__private::ClassSet);
+fn class_set(rt: &TokenStream, parts: &[SetPart]) -> TokenStream {
+    let set = quote!(#rt::ClassSet);
     let mut out: Option<TokenStream> = None;
     for part in parts {
         let piece = match part {

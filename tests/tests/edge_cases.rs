@@ -472,3 +472,64 @@ async fn pinned_arguments_and_parameter_lints() {
     let mut n = 0u32;
     assert_eq!(pinned_arg(Pin::new(&mut n), 0).await.unwrap(), 3);
 }
+
+// The body's inner attributes (`#![allow(..)]`) are the function's: they
+// compile and apply to the whole body (this file denies warnings), with or
+// without an early return, blocking or async, before a loop's `break`.
+
+#[retry(attempts = 3, wait = none, on = [Any])]
+async fn inner_attribute(tries: &AtomicU32) -> Result<u32, std::io::Error> {
+    #![allow(unused_variables)]
+    #![allow(clippy::let_unit_value)]
+    let unused = ();
+    if tries.fetch_add(1, Ordering::SeqCst) < 1 {
+        return Err(std::io::ErrorKind::ConnectionReset.into());
+    }
+    let mut n = 0;
+    loop {
+        n += 1;
+        if n == 4 {
+            break;
+        }
+    }
+    Ok(n)
+}
+
+#[retry(attempts = 2, wait = none)]
+fn inner_attribute_blocking() -> Result<u32, std::io::Error> {
+    #![allow(unused_variables)]
+    let unused = 1;
+    Ok(2)
+}
+
+#[tokio::test]
+async fn inner_attributes_of_the_body() {
+    let tries = AtomicU32::new(0);
+    assert_eq!(inner_attribute(&tries).await.unwrap(), 4);
+    assert_eq!(tries.load(Ordering::SeqCst), 2);
+    assert_eq!(inner_attribute_blocking().unwrap(), 2);
+}
+
+// A body of one expression on one line, on the path with an inner future (a
+// `timeout`, an early return, a macro), draws no `unused_braces` on the
+// user's braces (the compiler lints a one-line block only; hence
+// `rustfmt::skip`).
+
+#[rustfmt::skip]
+#[retry(attempts = 2, wait = none, timeout = 1s)]
+async fn one_expression_with_timeout() -> Result<u32, std::io::Error> { Ok(3) }
+
+#[rustfmt::skip]
+#[retry(attempts = 2, wait = none)]
+async fn one_question_mark_expression(v: Option<u32>) -> Result<u32, std::io::Error> { Ok(v.ok_or(std::io::Error::from(std::io::ErrorKind::NotFound))? + 1) }
+
+#[rustfmt::skip]
+#[retry(attempts = 2, wait = none)]
+async fn one_diverging_macro() -> Result<u32, std::io::Error> { unimplemented!() }
+
+#[tokio::test]
+async fn one_expression_bodies() {
+    assert_eq!(one_expression_with_timeout().await.unwrap(), 3);
+    assert_eq!(one_question_mark_expression(Some(4)).await.unwrap(), 5);
+    let _ = one_diverging_macro;
+}

@@ -76,3 +76,53 @@ async fn expands_without_the_prelude() {
     ::core::assert_eq!(without_prelude::blocking(4).unwrap(), 4);
     ::core::assert_eq!(without_prelude::guarded(5).await.unwrap(), 5);
 }
+
+/// The expansion names the runtime's items through one import,
+/// `__retry_rt`, at the top of the function's block: a module of the user's
+/// by that name, an argument by that name and a `#[retry]` function inside
+/// another's body (its own import shadows the outer one) change nothing.
+mod own_runtime_name {
+    mod __retry_rt {
+        pub struct Ok;
+        pub struct Call;
+    }
+
+    #[::retry_runtime::retry(attempts = 3, wait = adaptive(none), when_ok = |v: &u32| *v == 0, policy = named_policy)]
+    pub async fn named(
+        __retry_rt: u32,
+        fail: &::std::sync::atomic::AtomicU32,
+    ) -> ::std::io::Result<u32> {
+        if fail.load(::std::sync::atomic::Ordering::SeqCst) > 0 {
+            fail.fetch_sub(1, ::std::sync::atomic::Ordering::SeqCst);
+            return ::std::result::Result::Err(::std::io::ErrorKind::ConnectionReset.into());
+        }
+        ::std::result::Result::Ok(__retry_rt)
+    }
+
+    #[::retry_runtime::retry(attempts = 2, wait = none)]
+    pub async fn outer(v: u32) -> ::std::io::Result<u32> {
+        #[::retry_runtime::retry(attempts = 2, wait = none)]
+        async fn inner(v: u32) -> ::std::io::Result<u32> {
+            ::std::result::Result::Ok(v + 1)
+        }
+        inner(v).await
+    }
+}
+
+#[::tokio::test]
+async fn expands_beside_the_users_own_runtime_name() {
+    let fail = ::std::sync::atomic::AtomicU32::new(2);
+    ::core::assert_eq!(own_runtime_name::named(9, &fail).await.unwrap(), 9);
+    ::core::assert_eq!(fail.load(::std::sync::atomic::Ordering::SeqCst), 0);
+    // `when_ok` rejects a 0: three attempts, all rejected, the last `Ok` returned.
+    let fail = ::std::sync::atomic::AtomicU32::new(0);
+    ::core::assert_eq!(own_runtime_name::named(0, &fail).await.unwrap(), 0);
+    ::core::assert_eq!(
+        own_runtime_name::named_policy()
+            .call(|| async { ::std::result::Result::Ok(3) })
+            .await
+            .unwrap(),
+        3
+    );
+    ::core::assert_eq!(own_runtime_name::outer(1).await.unwrap(), 2);
+}

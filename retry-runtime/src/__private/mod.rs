@@ -20,6 +20,20 @@ pub use crate::policy::defaults::ADAPTIVE_WINDOW;
 pub use crate::policy::wait;
 pub use crate::protect::Permit;
 pub use core;
+// The variants the expansion matches and builds, named through this module
+// (`__retry_rt::Ok(..)`): a user's own `Ok` in scope cannot take their place.
+pub use core::option::Option::{None, Some};
+pub use core::result::Result::{Err, Ok};
+
+/// The traits the expansion's autoref probes resolve through, each imported
+/// as `_`: the expansion brings them all into scope with one glob
+/// (`use __private::probes::*`).
+pub mod probes {
+    pub use super::{
+        AsResult as _, ByClassify as _, ByFeature as _, CannotEnd as _, EndsWithElapsed as _,
+        NotAResult as _, ShowDisplay as _, ShowNothing as _, Unclassified as _,
+    };
+}
 
 /// Autoref specialization over the error type: `(&&&Probe(&e)).failure(..)`
 /// picks, in this order, [`ByFeature`] (types classified only with a cargo
