@@ -52,7 +52,7 @@
 //!                 || false,                                              // `never`
 //!                 || if CONNECT.matches(failure.class) { Some(Matched::Top) }     // `on`, first match
 //!                    else if RATE_LIMITED.matches(failure.class) { Some(Matched::Own(Limits::own(5, &const { Fixed(60s) }, 2))) }
-//!                    else if by_default(failure) { Some(Matched::Top) } else { None },
+//!                    else if failure.by_default { Some(Matched::Top) } else { None },
 //!                 top, before_sleep, on_giveup,
 //!             );
 //!             match next { Some(d) => d, None => return result }
@@ -1134,12 +1134,8 @@ impl Expansion {
         let krate = &self.krate;
         match class {
             ClassSpec::Any => quote!(true),
-            ClassSpec::Default => quote! {
-                match #failure.error {
-                    #rt::Some(__retry_e) => (&&&#rt::Probe(__retry_e)).by_default(&#failure),
-                    #rt::None => false,
-                }
-            },
+            // Judged with the class, by the probe (`Failure::by_default`).
+            ClassSpec::Default => quote!(#failure.by_default),
             ClassSpec::Set(parts, _) => {
                 let set = class_set(krate, parts);
                 quote!(const { #set }.matches(#failure.class))

@@ -47,10 +47,9 @@ pub struct Probe<'a, E>(pub &'a E);
 /// requested delay and verdict stay as for an unclassified type unless the
 /// attribute names class rules (`explicit`).
 pub trait ByFeature<'a, E> {
-    /// The attempt's failure.
+    /// The attempt's failure, with whether the default rule retries it
+    /// ([`Failure::by_default`]).
     fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E>;
-    /// Whether the default rule retries it.
-    fn by_default(&self, failure: &Failure<'a, E>) -> bool;
 }
 
 impl<'a, E: Classify + ClassifiedByFeature> ByFeature<'a, E> for &&Probe<'a, E> {
@@ -69,35 +68,27 @@ impl<'a, E: Classify + ClassifiedByFeature> ByFeature<'a, E> for &&Probe<'a, E> 
             Failure::error(e, None, None, None, timed_out)
         }
     }
-    #[inline]
-    fn by_default(&self, _: &Failure<'a, E>) -> bool {
-        true
-    }
 }
 
 /// `Classify` types: the default rule is `Transient`.
 pub trait ByClassify<'a, E> {
     /// See [`ByFeature::failure`].
     fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E>;
-    /// See [`ByFeature::by_default`].
-    fn by_default(&self, failure: &Failure<'a, E>) -> bool;
 }
 
 impl<'a, E: Classify> ByClassify<'a, E> for &Probe<'a, E> {
     #[inline]
     fn failure(&self, timed_out: bool, _: bool) -> Failure<'a, E> {
         let e = self.0;
-        Failure::error(
+        let mut failure = Failure::error(
             e,
             Some(e.class()),
             e.retry_after(),
             e.should_retry(),
             timed_out,
-        )
-    }
-    #[inline]
-    fn by_default(&self, failure: &Failure<'a, E>) -> bool {
-        ClassSet::TRANSIENT.matches(failure.class)
+        );
+        failure.by_default = ClassSet::TRANSIENT.matches(failure.class);
+        failure
     }
 }
 
@@ -106,18 +97,12 @@ impl<'a, E: Classify> ByClassify<'a, E> for &Probe<'a, E> {
 pub trait Unclassified<'a, E> {
     /// See [`ByFeature::failure`].
     fn failure(&self, timed_out: bool, explicit: bool) -> Failure<'a, E>;
-    /// See [`ByFeature::by_default`].
-    fn by_default(&self, failure: &Failure<'a, E>) -> bool;
 }
 
 impl<'a, E> Unclassified<'a, E> for Probe<'a, E> {
     #[inline]
     fn failure(&self, timed_out: bool, _: bool) -> Failure<'a, E> {
         Failure::error(self.0, None, None, None, timed_out)
-    }
-    #[inline]
-    fn by_default(&self, _: &Failure<'a, E>) -> bool {
-        true
     }
 }
 

@@ -154,6 +154,11 @@ pub struct Failure<'a, E> {
     pub should_retry: Option<bool>,
     /// The error as text for the DEBUG event, when its type has `Display`.
     pub shown: Option<&'a dyn fmt::Display>,
+    /// Whether the attribute's default rule (`Default`) retries it:
+    /// `Transient` for a `Classify` type, every error of another type (or
+    /// of one classified only through a cargo feature); never a rejected
+    /// `Ok`. Set by the expansion's probe, with the class.
+    pub by_default: bool,
 }
 
 impl<E: fmt::Debug> fmt::Debug for Failure<'_, E> {
@@ -196,6 +201,7 @@ impl<'a, E> Failure<'a, E> {
             retry_after,
             should_retry,
             shown: None,
+            by_default: true,
         }
     }
 
@@ -215,6 +221,7 @@ impl<'a, E> Failure<'a, E> {
             retry_after: None,
             should_retry: None,
             shown: None,
+            by_default: false,
         }
     }
 }
