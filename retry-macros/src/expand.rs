@@ -114,16 +114,22 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
 /// function they mean the same.
 fn function(item: &TokenStream, errors: &mut Errors) -> Option<(ItemFn, Group)> {
     let mut tokens: Vec<TokenTree> = item.clone().into_iter().collect();
-    let body = match tokens.last() {
-        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace => {
-            let body = g.clone();
-            let mut empty = Group::new(Delimiter::Brace, TokenStream::new());
-            empty.set_span(body.span());
-            *tokens.last_mut().expect("a last token") = TokenTree::Group(empty);
-            Some(body)
+    // An item passed through `$i:item` arrives in an invisible group.
+    loop {
+        match tokens.as_slice() {
+            [TokenTree::Group(g)] if g.delimiter() == Delimiter::None => {
+                let inner = g.stream();
+                tokens = inner.into_iter().collect();
+            }
+            _ => break,
         }
-        _ => None,
-    };
+    }
+    let body = tokens.last().and_then(brace_group);
+    if let Some(body) = &body {
+        let mut empty = Group::new(Delimiter::Brace, TokenStream::new());
+        empty.set_span(body.span());
+        *tokens.last_mut().expect("a last token") = TokenTree::Group(empty);
+    }
     let head: TokenStream = tokens.into_iter().collect();
     let (mut func, body) = match (syn::parse2::<syn::Item>(head), body) {
         (Ok(syn::Item::Fn(func)), Some(body)) => (func, body),
@@ -143,7 +149,9 @@ fn function(item: &TokenStream, errors: &mut Errors) -> Option<(ItemFn, Group)> 
         Some(TokenTree::Punct(p)) if p.as_char() == '#'
     );
     match starts_with_attribute.then(|| syn::parse::Parser::parse2(parse_inner, body.stream())) {
-        Some(Ok((inner, rest))) => {
+        // Only a body that had inner attributes is made again: its braces
+        // then span the whole body, as `syn` prints a block.
+        Some(Ok((inner, rest))) if !inner.is_empty() => {
             func.attrs.extend(inner.into_iter().map(|mut attr| {
                 attr.style = syn::AttrStyle::Outer;
                 attr
@@ -156,10 +164,27 @@ fn function(item: &TokenStream, errors: &mut Errors) -> Option<(ItemFn, Group)> 
     }
 }
 
+/// The brace group a token is, or holds alone inside invisible groups (how
+/// `macro_rules!` passes a `$b:block`).
+fn brace_group(tt: &TokenTree) -> Option<Group> {
+    match tt {
+        TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => Some(g.clone()),
+        TokenTree::Group(g) if g.delimiter() == Delimiter::None => {
+            let mut inner = g.stream().into_iter();
+            match (inner.next(), inner.next()) {
+                (Some(only), None) => brace_group(&only),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Whether the body holds a `break` or `continue` that would leave a loop
 /// around it ([`body::has_loop_exits`]). A body without either word is
 /// not parsed; one that `syn` cannot parse is taken as having none (the
-/// expansion's labeled block still keeps a `break` from the retry loop).
+/// expansion still keeps a `break` from reaching the retry loop: the body
+/// is a labeled block, a closure or an async block).
 fn has_loop_exits(body: &Group) -> bool {
     fn mentions(tokens: TokenStream) -> bool {
         tokens.into_iter().any(|tt| match tt {
@@ -1131,13 +1156,12 @@ impl Expansion {
     /// the engine asks).
     fn class_matches(&self, class: &ClassSpec, failure: &Ident) -> TokenStream {
         let rt = &self.rt;
-        let krate = &self.krate;
         match class {
             ClassSpec::Any => quote!(true),
             // Judged with the class, by the probe (`Failure::by_default`).
             ClassSpec::Default => quote!(#failure.by_default),
             ClassSpec::Set(parts, _) => {
-                let set = class_set(krate, parts);
+                let set = class_set(rt, parts);
                 quote!(const { #set }.matches(#failure.class))
             }
             ClassSpec::Predicate(expr) => quote! {

@@ -533,3 +533,38 @@ async fn one_expression_bodies() {
     assert_eq!(one_question_mark_expression(Some(4)).await.unwrap(), 5);
     let _ = one_diverging_macro;
 }
+
+// A function written by `macro_rules!`: its body passed as `$b:block`, or the
+// whole function as `$f:item`, arrives inside an invisible group.
+
+macro_rules! with_body {
+    ($name:ident, $b:block) => {
+        #[retry(attempts = 2, wait = none)]
+        async fn $name() -> Result<u32, std::io::Error> $b
+    };
+}
+
+macro_rules! annotated_item {
+    ($f:item) => {
+        #[retry(attempts = 2, wait = none)]
+        $f
+    };
+}
+
+with_body!(body_from_a_macro, { Ok(6) });
+annotated_item! {
+    async fn item_from_a_macro(tries: &AtomicU32) -> Result<u32, std::io::Error> {
+        if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(std::io::ErrorKind::ConnectionReset.into());
+        }
+        Ok(7)
+    }
+}
+
+#[tokio::test]
+async fn functions_written_by_macros() {
+    assert_eq!(body_from_a_macro().await.unwrap(), 6);
+    let tries = AtomicU32::new(0);
+    assert_eq!(item_from_a_macro(&tries).await.unwrap(), 7);
+    assert_eq!(tries.load(Ordering::SeqCst), 2);
+}

@@ -1,6 +1,9 @@
-//! The expansion names everything by absolute path and its locals cannot
-//! collide with the user's: a crate with its own `core`, `Ok`, `Some` and
-//! `__retry_*` names still compiles.
+//! The expansion names everything by absolute path or through the one
+//! name it imports into the function's block (`__retry_rt`, the runtime's
+//! `__private`), and its locals cannot collide with the user's: a crate
+//! with its own `core`, `Ok`, `Some` and `__retry_*` names still compiles.
+//! Inside an annotated function `__retry_rt` is the runtime's: a module of
+//! the user's by that name is shadowed there (and only there).
 
 #![allow(non_snake_case, dead_code, unused)]
 
@@ -79,12 +82,18 @@ async fn expands_without_the_prelude() {
 
 /// The expansion names the runtime's items through one import,
 /// `__retry_rt`, at the top of the function's block: a module of the user's
-/// by that name, an argument by that name and a `#[retry]` function inside
-/// another's body (its own import shadows the outer one) change nothing.
+/// by that name (used outside the annotated functions), an argument by that
+/// name and a `#[retry]` function inside another's body (its own import
+/// shadows the outer one) change nothing.
 mod own_runtime_name {
     mod __retry_rt {
         pub struct Ok;
         pub struct Call;
+    }
+
+    pub fn users_own() -> u8 {
+        let __retry_rt::Ok = __retry_rt::Ok;
+        1
     }
 
     #[::retry_runtime::retry(attempts = 3, wait = adaptive(none), when_ok = |v: &u32| *v == 0, policy = named_policy)]
@@ -125,4 +134,5 @@ async fn expands_beside_the_users_own_runtime_name() {
         3
     );
     ::core::assert_eq!(own_runtime_name::outer(1).await.unwrap(), 2);
+    ::core::assert_eq!(own_runtime_name::users_own(), 1);
 }

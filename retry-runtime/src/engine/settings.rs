@@ -154,10 +154,12 @@ pub struct Failure<'a, E> {
     pub should_retry: Option<bool>,
     /// The error as text for the DEBUG event, when its type has `Display`.
     pub shown: Option<&'a dyn fmt::Display>,
-    /// Whether the attribute's default rule (`Default`) retries it:
-    /// `Transient` for a `Classify` type, every error of another type (or
-    /// of one classified only through a cargo feature); never a rejected
-    /// `Ok`. Set by the expansion's probe, with the class.
+    /// Whether the attribute's default rule (`Default`) retries it: set by
+    /// the expansion's probe with the class (`Transient` for a `Classify`
+    /// type; every error of another type, or of one classified only through
+    /// a cargo feature). `Failure::error` makes it `true` and
+    /// `Failure::rejected` `false`; the builder and streams judge their
+    /// default rule themselves and do not read it.
     pub by_default: bool,
 }
 
