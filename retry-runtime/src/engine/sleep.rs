@@ -52,6 +52,7 @@ pub enum Pause {
 impl Future for Pause {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: the `Sleep` is never moved out of the pinned enum, and the
         // enum never changes variant once created.
