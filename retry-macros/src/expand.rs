@@ -599,8 +599,17 @@ impl Expansion {
             // Nothing in the body can leave it early, so it is the attempt
             // itself: no inner future, as in a hand-written loop. The label
             // keeps a `break` the check did not see from reaching the loop.
+            // The label is located at the body, so that a body of the wrong
+            // type (`{}` for a `Result`) is reported there, not at the
+            // attribute.
             let ret = local("__retry_ret");
-            let label = syn::Lifetime::new("'__retry_attempt", Span::mixed_site());
+            let at_body = body
+                .clone()
+                .into_iter()
+                .next()
+                .map_or_else(Span::call_site, |tt| tt.span());
+            let label =
+                syn::Lifetime::new("'__retry_attempt", Span::mixed_site().located_at(at_body));
             quote! {
                 // A body that diverges (calls a `-> !` function) is no mistake here.
                 #[allow(unused_labels, clippy::diverging_sub_expression)]
