@@ -9,7 +9,7 @@ use syn::{FnArg, ItemFn, ReceiverKind, ReturnType, Type};
 use crate::args::Args;
 use crate::errors::Errors;
 use crate::symbol::Key;
-use crate::walk::{TypeWalk, walk_type};
+use crate::walk::{TypeWalk, ungrouped, walk_type};
 
 pub fn function(func: &ItemFn, args: &Args, errors: &mut Errors) {
     let sig = &func.sig;
@@ -165,7 +165,7 @@ fn borrow_of_mut_argument(func: &ItemFn, ret: &Type) -> Option<Span> {
                     continue;
                 }
                 ReceiverKind::Typed(_, ty) => {
-                    if let Type::Reference(r) = &**ty {
+                    if let Type::Reference(r) = ungrouped(ty) {
                         receiver_is_mut = Some(r.mutability.is_some());
                     }
                     ty
@@ -173,7 +173,7 @@ fn borrow_of_mut_argument(func: &ItemFn, ret: &Type) -> Option<Span> {
                 _ => continue,
             },
             FnArg::Typed(t) => {
-                if matches!(&*t.ty, Type::Reference(_)) {
+                if matches!(ungrouped(&t.ty), Type::Reference(_)) {
                     references += 1;
                 }
                 &t.ty
@@ -184,7 +184,7 @@ fn borrow_of_mut_argument(func: &ItemFn, ret: &Type) -> Option<Span> {
                 mutability: Some(_),
                 ..
             },
-        ) = &**ty
+        ) = ungrouped(ty)
         {
             match &r.lifetime {
                 Some(l) => mut_lifetimes.push(l.ident.to_string()),

@@ -7,7 +7,8 @@
 //! async fn complete(&self, prompt: String) -> Result<String, ApiError> { BODY }
 //! ```
 //!
-//! Output (sketch; every local is `__retry_*` at `Span::mixed_site()`; every
+//! Output (sketch; every local is `__retry_*` at `Span::mixed_site()`, but
+//! `__retry_self`, the renamed `self`, which is at the receiver's span; every
 //! runtime item is named through `__retry_rt`, the runtime's `__private`
 //! imported once at the top, as are `Ok`, `Err`, `Some` and `None`):
 //!
@@ -79,7 +80,7 @@ use crate::body;
 use crate::check;
 use crate::duration::Dur;
 use crate::errors::Errors;
-use crate::walk::{TypeWalk, walk_type};
+use crate::walk::{TypeWalk, ungrouped, walk_type};
 
 const NOT_A_FUNCTION: &str =
     "`#[retry]` goes on a function with a body (`fn` or `async fn`) that returns `Result`";
@@ -149,8 +150,8 @@ fn function(item: &TokenStream, errors: &mut Errors) -> Option<(ItemFn, Group)> 
         Some(TokenTree::Punct(p)) if p.as_char() == '#'
     );
     match starts_with_attribute.then(|| syn::parse::Parser::parse2(parse_inner, body.stream())) {
-        // Only a body that had inner attributes is made again: its braces
-        // then span the whole body, as `syn` prints a block.
+        // Only a body that had inner attributes is made again (`set_span`
+        // gives both of its braces the whole body's span).
         Some(Ok((inner, rest))) if !inner.is_empty() => {
             func.attrs.extend(inner.into_iter().map(|mut attr| {
                 attr.style = syn::AttrStyle::Outer;
@@ -681,10 +682,11 @@ impl Expansion {
         // with `E::from(Elapsed)` when its error type has that conversion
         // (always with a `timeout`), read by autoref specialisation.
         let ends = local("__retry_ends");
+        let end = local("__retry_end");
         let timed_out_error = (gated && self.args.deadline.is_some()).then(|| {
             quote! {
                 match #ends {
-                    #rt::Some(__retry_end) => __retry_end(),
+                    #rt::Some(#end) => #end(),
                     #rt::None => ::core::unreachable!("refused for a deadline it cannot end"),
                 }
             }
@@ -729,10 +731,11 @@ impl Expansion {
                     }
                     None => open,
                 };
+                let kept = local("__retry_kept");
                 (
                     Some(quote! {
                         match #last.take() {
-                            #rt::Some(__retry_o) => __retry_o,
+                            #rt::Some(#kept) => #kept,
                             #rt::None => #first,
                         }
                     }),
@@ -784,6 +787,7 @@ impl Expansion {
             on_giveup,
             top,
             ret,
+            delay,
             ..
         } = l;
         let value = local("__retry_value");
@@ -832,8 +836,8 @@ impl Expansion {
                         let #falls = (#call.refused() && #call.failures() == 0)
                             || match &#result {
                                 #rt::Ok(_) => false,
-                                #rt::Err(__retry_e) => {
-                                    let #judged = (&&&#rt::Probe(__retry_e)).failure(#timed_out, true);
+                                #rt::Err(#error) => {
+                                    let #judged = (&&&#rt::Probe(#error)).failure(#timed_out, true);
                                     #(#conds)||*
                                 }
                             };
@@ -863,7 +867,7 @@ impl Expansion {
                     return (&#ret).join(#rt::Ok(#value));
                 }
                 #rejected
-                #rt::Err(__retry_e) => #rt::Err(__retry_e),
+                #rt::Err(#error) => #rt::Err(#error),
             };
             let #failure = match &#result {
                 #rt::Ok(_) => #rt::Failure::rejected(),
@@ -880,9 +884,9 @@ impl Expansion {
             #rule_waits
             let #top = #rt::Limits { attempts: #attempts, wait: #top_wait, wait_id: 0 };
             match #call.failed(#failure, #never, #rules, #top, #before, #giveup) {
-                #rt::Some(__retry_delay) => {
+                #rt::Some(#delay) => {
                     #keep
-                    __retry_delay
+                    #delay
                 }
                 #rt::None => {
                     #give_up
@@ -1173,12 +1177,15 @@ impl Expansion {
                 let set = class_set(rt, parts);
                 quote!(const { #set }.matches(#failure.class))
             }
-            ClassSpec::Predicate(expr) => quote! {
-                match #failure.error {
-                    #rt::Some(__retry_e) => #rt::predicate(__retry_e, #expr),
-                    #rt::None => false,
+            ClassSpec::Predicate(expr) => {
+                let error = local("__retry_error");
+                quote! {
+                    match #failure.error {
+                        #rt::Some(#error) => #rt::predicate(#error, #expr),
+                        #rt::None => false,
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -1384,17 +1391,17 @@ fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
 
 /// `Some(is_mut)` for a reference type.
 fn reference(ty: &Type) -> Option<bool> {
-    match ty {
+    match ungrouped(ty) {
         Type::Reference(r) => Some(r.mutability.is_some()),
-        Type::Group(g) => reference(&g.elem),
-        Type::Paren(p) => reference(&p.elem),
         _ => None,
     }
 }
 
 /// Whether `ty` is `Pin<&mut T>`.
 fn pinned_mut(ty: &Type) -> bool {
-    let Type::Path(path) = ty else { return false };
+    let Type::Path(path) = ungrouped(ty) else {
+        return false;
+    };
     let Some(last) = path.path.segments.last() else {
         return false;
     };

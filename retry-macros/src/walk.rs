@@ -28,6 +28,16 @@ pub trait TypeWalk {
 /// Walks `ty` and its parts, outermost first. Expressions (array lengths,
 /// const arguments), macros and higher-ranked binders (`for<'a>`) are not
 /// entered.
+/// The type inside invisible groups (a `$t:ty` of `macro_rules!`) and
+/// parentheses.
+pub fn ungrouped(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => ungrouped(&g.elem),
+        Type::Paren(p) => ungrouped(&p.elem),
+        other => other,
+    }
+}
+
 pub fn walk_type(ty: &mut Type, walk: &mut dyn TypeWalk) {
     if !walk.ty(ty) {
         return;

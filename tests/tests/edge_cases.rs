@@ -551,6 +551,23 @@ macro_rules! annotated_item {
     };
 }
 
+// A `Pin<&mut T>` argument whose type comes as `$t:ty` (an invisible
+// group) is re-borrowed, not cloned.
+macro_rules! with_arg_type {
+    ($name:ident, $t:ty) => {
+        #[retry(attempts = 3, wait = none, on = [Any])]
+        async fn $name(counter: $t) -> Result<u32, std::io::Error> {
+            let c = counter.get_mut();
+            *c += 1;
+            if *c < 2 {
+                return Err(std::io::ErrorKind::ConnectionReset.into());
+            }
+            Ok(*c)
+        }
+    };
+}
+
+with_arg_type!(pinned_from_a_macro, Pin<&mut u32>);
 with_body!(body_from_a_macro, { Ok(6) });
 annotated_item! {
     async fn item_from_a_macro(tries: &AtomicU32) -> Result<u32, std::io::Error> {
@@ -567,4 +584,6 @@ async fn functions_written_by_macros() {
     let tries = AtomicU32::new(0);
     assert_eq!(item_from_a_macro(&tries).await.unwrap(), 7);
     assert_eq!(tries.load(Ordering::SeqCst), 2);
+    let mut n = 0u32;
+    assert_eq!(pinned_from_a_macro(Pin::new(&mut n)).await.unwrap(), 2);
 }

@@ -3,7 +3,8 @@
 //! `__private`), and its locals cannot collide with the user's: a crate
 //! with its own `core`, `Ok`, `Some` and `__retry_*` names still compiles.
 //! Inside an annotated function `__retry_rt` is the runtime's: a module of
-//! the user's by that name is shadowed there (and only there).
+//! the user's by that name is shadowed there (and only there). The other
+//! name shared with the body is `__retry_self`, a method's renamed `self`.
 
 #![allow(non_snake_case, dead_code, unused)]
 
@@ -135,4 +136,40 @@ async fn expands_beside_the_users_own_runtime_name() {
     );
     ::core::assert_eq!(own_runtime_name::outer(1).await.unwrap(), 2);
     ::core::assert_eq!(own_runtime_name::users_own(), 1);
+}
+
+/// Arguments whose names the expansion's own locals spell alike, read by
+/// the attribute's predicates: they stay the user's.
+mod predicate_names {
+    #[::retry_runtime::retry(
+        attempts = 3,
+        wait = none,
+        on = [|e: &::std::io::Error| e.raw_os_error() == ::std::option::Option::Some(__retry_error)],
+        fallback = backup,
+        fallback_on = [|e: &::std::io::Error| e.raw_os_error() == ::std::option::Option::Some(__retry_e)],
+    )]
+    pub fn fetch(
+        tries: &::std::sync::atomic::AtomicU32,
+        __retry_error: i32,
+        __retry_e: i32,
+    ) -> ::std::io::Result<u32> {
+        tries.fetch_add(1, ::std::sync::atomic::Ordering::SeqCst);
+        ::std::result::Result::Err(::std::io::Error::from_raw_os_error(7))
+    }
+
+    pub fn backup(_: &::std::sync::atomic::AtomicU32, _: i32, _: i32) -> ::std::io::Result<u32> {
+        ::std::result::Result::Ok(99)
+    }
+}
+
+#[test]
+fn predicates_read_the_users_names() {
+    let tries = ::std::sync::atomic::AtomicU32::new(0);
+    // Retried by the `on` predicate (os error 7), then handed to the fallback.
+    ::core::assert_eq!(predicate_names::fetch(&tries, 7, 7).unwrap(), 99);
+    ::core::assert_eq!(tries.load(::std::sync::atomic::Ordering::SeqCst), 3);
+    // Neither predicate matches: no retry, no fallback.
+    let tries = ::std::sync::atomic::AtomicU32::new(0);
+    ::core::assert!(predicate_names::fetch(&tries, 8, 8).is_err());
+    ::core::assert_eq!(tries.load(::std::sync::atomic::Ordering::SeqCst), 1);
 }
