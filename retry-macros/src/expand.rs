@@ -1511,6 +1511,44 @@ mod tests {
     }
 
     #[test]
+    fn invisible_groups_around_the_item_or_its_body_are_looked_through() {
+        // How `macro_rules!` passes `$f:item` and `$b:block`.
+        let invisible = |tokens: TokenStream| {
+            TokenStream::from(TokenTree::Group(Group::new(Delimiter::None, tokens)))
+        };
+        let body = invisible(quote!({ Ok(1) }));
+        let item = quote!(async fn f() -> std::io::Result<u32> #body);
+        for item in [item.clone(), invisible(item)] {
+            let out = retry(quote!(attempts = 2), item).to_string();
+            assert!(!out.contains("compile_error"), "{out}");
+            assert!(out.contains("__retry_call"), "{out}");
+        }
+        // An invisible group of several tokens at the end is no body.
+        let tail = invisible(quote!({ Ok(1) } x));
+        let out = retry(quote!(), quote!(fn f() -> R #tail)).to_string();
+        assert!(out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn inner_attributes_become_the_functions() {
+        let item = quote! {
+            async fn f() -> std::io::Result<u32> {
+                #![allow(unused_variables)]
+                #[allow(unused_mut)]
+                let mut a = 1;
+                Ok(a)
+            }
+        };
+        let out = retry(quote!(attempts = 2), item).to_string();
+        assert!(
+            out.starts_with("# [allow (unused_variables)] async fn f"),
+            "{out}"
+        );
+        assert!(!out.contains("# !"), "{out}");
+        assert!(out.contains("# [allow (unused_mut)] let mut a"), "{out}");
+    }
+
+    #[test]
     fn an_item_that_is_no_function_keeps_its_tokens_after_the_error() {
         let item = quote!(
             #[doc = "s"]

@@ -178,6 +178,11 @@ const ITEMS: &[&str] = &[
     "fn f() {}",
     "struct S;",
     "async fn f(self: Pin<&mut Self>) -> Result<(), E> { format!(\"{self:?}\"); Ok(()) }",
+    "async fn f() -> Result<u32, E> { #![allow(unused)] #[allow(x)] let a = 1; Ok(a) }",
+    "fn f() -> Result<u32, E> { #![doc = \"x\"] break }",
+    "fn f() -> Result<u32, E>;",
+    "impl S { fn f() {} }",
+    "extern \"C\" { fn f(); }",
 ];
 
 #[test]
