@@ -325,6 +325,52 @@ async fn a_dropped_trial_gives_its_place_back_at_once() {
     assert_eq!(TRIAL.state(), BreakerState::Closed);
 }
 
+static MINUTE_TRIAL: CircuitBreaker = CircuitBreaker::new()
+    .min_attempts(1)
+    .open_for(Duration::from_secs(5));
+
+#[retry(attempts = 2, wait = fixed(1s), breaker = MINUTE_TRIAL)]
+async fn minute_trial(work: Duration, fail: bool) -> std::io::Result<u8> {
+    tokio::time::sleep(work).await;
+    if fail {
+        Err(std::io::ErrorKind::ConnectionReset.into())
+    } else {
+        Ok(1)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trial_of_a_minute_is_the_only_attempt_until_it_ends() {
+    minute_trial(Duration::ZERO, true).await.unwrap_err();
+    assert_eq!(MINUTE_TRIAL.state(), BreakerState::Open);
+    tokio::time::advance(secs(5.0)).await;
+    // The trial: a completion of a minute.
+    let start = Instant::now();
+    let trial = tokio::spawn(minute_trial(secs(60.0), false));
+    tokio::task::yield_now().await;
+    assert_eq!(MINUTE_TRIAL.state(), BreakerState::HalfOpen);
+    // Every other call while it runs, one every 5 s (each `open_for`), is
+    // refused before its first attempt.
+    for _ in 0..11 {
+        tokio::time::advance(secs(5.0)).await;
+        let refused = minute_trial(Duration::ZERO, false).await.unwrap_err();
+        assert!(
+            refused
+                .get_ref()
+                .is_some_and(|e| e.is::<retry_runtime::CircuitOpen>()),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(trial.await.unwrap().unwrap(), 1);
+    assert_eq!(start.elapsed(), secs(60.0));
+    assert_eq!(
+        MINUTE_TRIAL.state(),
+        BreakerState::Closed,
+        "its success closes it"
+    );
+    assert_eq!(minute_trial(Duration::ZERO, false).await.unwrap(), 1);
+}
+
 static GIVEN_BACK: Budget = Budget::new(0.0, 1);
 static GIVEN_BACK_BREAKER: CircuitBreaker = CircuitBreaker::new()
     .min_attempts(1_000)

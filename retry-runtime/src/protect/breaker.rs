@@ -155,12 +155,16 @@ const fn slice_ms(window: Duration) -> u64 {
 /// when the attempt *ends*, in the slice of its end. Half-open, only the
 /// trial decides: an attempt let through while the breaker was closed that
 /// ends while it is half-open changes nothing (each attempt carries the
-/// [`Permit`] it was given). A trial whose future is dropped gives its place
-/// back at once, so the next attempt becomes the trial; one whose outcome
-/// never comes at all (its thread died) is replaced after `open_for`.
+/// [`Permit`] it was given). However long the trial runs (a completion of a
+/// minute), it is the only one: every other attempt is refused until its
+/// outcome. A trial whose future is dropped gives its place back at once, so
+/// the next attempt becomes the trial; one whose outcome never comes at all
+/// (its future was leaked, or is never polled again) is replaced after
+/// `trial_timeout`.
 ///
 /// The window is counted in 10 slices of `window / 10`. Defaults:
-/// `failure_ratio(0.5)`, `min_attempts(10)`, `window(30 s)`, `open_for(5 s)`.
+/// `failure_ratio(0.5)`, `min_attempts(10)`, `window(30 s)`, `open_for(5 s)`,
+/// `trial_timeout(10 min)`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -192,6 +196,9 @@ pub struct CircuitBreaker {
     /// slices attempts are counted in, worked out once.
     slice_ms: u64,
     open_for: Duration,
+    /// How long a trial may go without an outcome before another attempt
+    /// becomes the trial.
+    trial_timeout: Duration,
     /// The state's tag (2 bits) and a time in milliseconds: when it opened
     /// until (open) or when the trial started (half-open).
     pub(super) state: AtomicU64,
@@ -216,6 +223,7 @@ impl CircuitBreaker {
             window: Duration::from_secs(30),
             slice_ms: slice_ms(Duration::from_secs(30)),
             open_for: Duration::from_secs(5),
+            trial_timeout: Duration::from_secs(600),
             state: AtomicU64::new(CLOSED),
             counts_from: AtomicU64::new(0),
             opened_at: AtomicU64::new(0),
@@ -254,6 +262,16 @@ impl CircuitBreaker {
     /// How long it stays open before a trial attempt.
     pub const fn open_for(mut self, open_for: Duration) -> Self {
         self.open_for = open_for;
+        self
+    }
+    /// How long a half-open breaker waits for its trial's outcome before
+    /// another attempt becomes the trial (10 minutes by default). A trial
+    /// that ends, or whose future is dropped, needs no timeout: this is for
+    /// one that never reports (a leaked future). Meanwhile every other
+    /// attempt is refused, so keep it above the longest attempt; `ZERO`
+    /// makes every attempt while half-open a trial.
+    pub const fn trial_timeout(mut self, trial_timeout: Duration) -> Self {
+        self.trial_timeout = trial_timeout;
         self
     }
 
@@ -382,10 +400,10 @@ impl Breaker for CircuitBreaker {
                 // Open until `at` (for ever once the time saturated).
                 OPEN if now_ms < at || at == MILLIS => return None,
                 OPEN => word(HALF_OPEN, now_ms),
-                // A trial with no outcome after `open_for` (it runs long, or
-                // its thread died): another one starts, and the first
-                // outcome of either decides.
-                _ if now_ms >= at.saturating_add(state_millis(self.open_for)) => {
+                // A trial with no outcome after `trial_timeout` (its future
+                // was leaked): another one starts, and the first outcome of
+                // either decides.
+                _ if now_ms >= at.saturating_add(state_millis(self.trial_timeout)) => {
                     word(HALF_OPEN, now_ms)
                 }
                 _ => return None,
@@ -405,7 +423,7 @@ impl Breaker for CircuitBreaker {
             CLOSED => false,
             OPEN => at_ms < since || since == MILLIS,
             // A trial is under way: refused unless it will have gone stale.
-            _ => at_ms < since.saturating_add(state_millis(self.open_for)),
+            _ => at_ms < since.saturating_add(state_millis(self.trial_timeout)),
         }
     }
 
@@ -463,6 +481,7 @@ impl fmt::Debug for CircuitBreaker {
             .field("min_attempts", &self.min_attempts)
             .field("window", &self.window)
             .field("open_for", &self.open_for)
+            .field("trial_timeout", &self.trial_timeout)
             .field("state", &self.state())
             .finish()
     }
@@ -573,8 +592,8 @@ mod tests {
     }
 
     #[test]
-    fn a_trial_without_an_outcome_after_open_for_gets_a_second() {
-        let b = breaker();
+    fn a_trial_without_an_outcome_after_trial_timeout_gets_a_second() {
+        let b = breaker().trial_timeout(Duration::from_secs(5));
         for _ in 0..4 {
             b.record(ms(0), true, Permit::Closed(0));
         }
@@ -624,13 +643,48 @@ mod tests {
     }
 
     #[test]
-    fn a_trial_longer_than_open_for_still_decides() {
+    fn a_trial_of_a_minute_is_the_only_one_until_its_outcome() {
         let b = breaker();
         for _ in 0..4 {
             b.record(ms(0), true, Permit::Closed(0));
         }
-        // Trials of 35 s, one caller a second: each open_for (5 s) without
-        // an outcome lets another trial through; the first outcome decides.
+        // A trial of 60 s, one caller a second: every other caller is
+        // refused until it ends, however many `open_for`s it lasts.
+        let mut admitted = Vec::new();
+        for t in (5_000..65_000).step_by(1_000) {
+            assert_eq!(b.refuses_at(ms(t)), t > 5_000, "at {t} ms");
+            if let Some(permit) = b.admit(ms(t)) {
+                admitted.push((t, permit));
+            }
+        }
+        assert_eq!(admitted.len(), 1, "one trial: {admitted:?}");
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        b.record(ms(65_000), false, admitted[0].1);
+        assert_eq!(b.state(), BreakerState::Closed, "its success closes it");
+        // The same with a failure: it opens again, for `open_for`.
+        for _ in 0..4 {
+            b.record(ms(66_000), true, b.admit(ms(66_000)).unwrap());
+        }
+        let trial = b.admit(ms(71_000)).unwrap();
+        assert!(b.admit(ms(120_000)).is_none());
+        b.record(ms(131_000), true, trial);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(b.admit(ms(136_000 - 1)).is_none());
+        assert!(matches!(b.admit(ms(136_000)), Some(Permit::Trial(_))));
+        // Only after `trial_timeout` without an outcome does another start.
+        assert!(b.admit(ms(136_000 + 599_999)).is_none());
+        assert!(b.admit(ms(136_000 + 600_000)).is_some());
+    }
+
+    #[test]
+    fn a_trial_longer_than_trial_timeout_still_decides() {
+        let b = breaker().trial_timeout(Duration::from_secs(5));
+        for _ in 0..4 {
+            b.record(ms(0), true, Permit::Closed(0));
+        }
+        // Trials of 35 s, one caller a second: each `trial_timeout` (5 s)
+        // without an outcome lets another trial through; the first outcome
+        // decides.
         let mut trials = Vec::new();
         for t in (5_000..40_000).step_by(1_000) {
             if let Some(trial) = b.admit(ms(t)) {
@@ -787,11 +841,13 @@ mod tests {
         assert!(b.refuses_at(ms(5_999)));
         assert!(!b.refuses_at(ms(6_000)), "its time is up at 6 s exactly");
         assert_eq!(b.state(), BreakerState::Open, "asking took no trial");
-        // A trial under way from 6 s: refused until it goes stale at 11 s.
+        // A trial under way from 6 s: refused until it goes stale, after
+        // `trial_timeout` (10 minutes), at 606 s.
         let trial = b.admit(ms(6_000)).unwrap();
         assert!(b.refuses_at(ms(6_000)));
-        assert!(b.refuses_at(ms(10_999)));
-        assert!(!b.refuses_at(ms(11_000)));
+        assert!(b.refuses_at(ms(11_000)));
+        assert!(b.refuses_at(ms(605_999)));
+        assert!(!b.refuses_at(ms(606_000)));
         b.record(ms(7_000), false, trial);
         assert!(!b.refuses_at(ms(7_000)), "closed again");
         // Open for ever: refused at any time.
@@ -821,5 +877,6 @@ mod tests {
         assert!(shown.contains("failure_ratio: 0.25"), "{shown}");
         assert!(shown.contains("min_attempts: 4"), "{shown}");
         assert!(shown.contains("window: 10s"), "{shown}");
+        assert!(shown.contains("trial_timeout: 600s"), "{shown}");
     }
 }
