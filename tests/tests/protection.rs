@@ -319,8 +319,8 @@ async fn a_dropped_trial_gives_its_place_back_at_once() {
     let dropped = tokio::time::timeout(secs(1.0), trial(secs(600.0), false)).await;
     assert!(dropped.is_err());
     assert_eq!(TRIAL.state(), BreakerState::Open, "open, with its time up");
-    // The next call is the trial at once, not refused until open_for has
-    // passed since the dropped one started.
+    // The next call is the trial at once, not refused until `trial_timeout`
+    // has passed since the dropped one started.
     assert_eq!(trial(secs(30.0), false).await.unwrap(), 1);
     assert_eq!(TRIAL.state(), BreakerState::Closed);
 }

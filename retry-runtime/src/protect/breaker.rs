@@ -265,18 +265,23 @@ impl CircuitBreaker {
         self
     }
     /// How long a half-open breaker waits for its trial's outcome before
-    /// another attempt becomes the trial (10 minutes by default). A trial
-    /// that ends, or whose future is dropped, needs no timeout: this is for
-    /// one that never reports (a leaked future). Meanwhile every other
-    /// attempt is refused, so keep it above the longest attempt; `ZERO`
-    /// makes every attempt while half-open a trial.
+    /// another attempt becomes the trial (10 minutes by default, the OpenAI
+    /// SDK's request timeout). A trial that ends, or whose future is
+    /// dropped, needs no timeout: this is for one that never reports, a
+    /// leaked future or an attempt that hangs. Meanwhile every other attempt
+    /// is refused: keep it above the longest attempt, and give the calls a
+    /// `timeout` so that a hung trial ends as a failure (the breaker then
+    /// opens again for `open_for` and the next attempt is the trial).
+    /// Under a millisecond is zero: every attempt while half-open is a
+    /// trial; `Duration::MAX` never replaces one.
     pub const fn trial_timeout(mut self, trial_timeout: Duration) -> Self {
         self.trial_timeout = trial_timeout;
         self
     }
 
     /// The state as last recorded (an open breaker whose `open_for` has
-    /// passed reads `Open` until an attempt asks).
+    /// passed reads `Open`, and a half-open one whose trial has gone past
+    /// `trial_timeout` reads `HalfOpen`, until an attempt asks).
     pub fn state(&self) -> BreakerState {
         match self.state.load(Acquire) >> TAG_SHIFT {
             CLOSED => BreakerState::Closed,
@@ -352,8 +357,8 @@ impl CircuitBreaker {
     }
 
     /// A trial's outcome. Only a trial of this half-open period counts (the
-    /// one under way, or one it replaced while it ran long), and its first
-    /// outcome decides.
+    /// one under way, or one it replaced after `trial_timeout` without an
+    /// outcome), and its first outcome decides.
     #[inline(never)]
     fn trial_ended(&self, current: u64, trial: u64, now: Duration, failed: bool) {
         let of_this_period = current >> TAG_SHIFT == HALF_OPEN
