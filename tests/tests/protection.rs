@@ -299,14 +299,20 @@ static TRIAL: CircuitBreaker = CircuitBreaker::new()
     .min_attempts(1)
     .open_for(Duration::from_secs(5));
 
-#[retry(attempts = 1, breaker = TRIAL)]
-async fn trial(work: Duration, fail: bool) -> std::io::Result<u8> {
+/// An attempt that works for `work`, then fails with a connection reset or
+/// returns 1.
+async fn work_for(work: Duration, fail: bool) -> std::io::Result<u8> {
     tokio::time::sleep(work).await;
     if fail {
         Err(std::io::ErrorKind::ConnectionReset.into())
     } else {
         Ok(1)
     }
+}
+
+#[retry(attempts = 1, breaker = TRIAL)]
+async fn trial(work: Duration, fail: bool) -> std::io::Result<u8> {
+    work_for(work, fail).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -331,12 +337,7 @@ static MINUTE_TRIAL: CircuitBreaker = CircuitBreaker::new()
 
 #[retry(attempts = 2, wait = fixed(1s), breaker = MINUTE_TRIAL)]
 async fn minute_trial(work: Duration, fail: bool) -> std::io::Result<u8> {
-    tokio::time::sleep(work).await;
-    if fail {
-        Err(std::io::ErrorKind::ConnectionReset.into())
-    } else {
-        Ok(1)
-    }
+    work_for(work, fail).await
 }
 
 #[tokio::test(start_paused = true)]
