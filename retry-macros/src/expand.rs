@@ -604,13 +604,10 @@ impl Expansion {
             // type (`{}` for a `Result`) is reported there, not at the
             // attribute.
             let ret = local("__retry_ret");
-            let at_body = body
-                .clone()
-                .into_iter()
-                .next()
-                .map_or_else(Span::call_site, |tt| tt.span());
-            let label =
-                syn::Lifetime::new("'__retry_attempt", Span::mixed_site().located_at(at_body));
+            let label = syn::Lifetime::new(
+                "'__retry_attempt",
+                Span::mixed_site().located_at(self.body.span()),
+            );
             quote! {
                 // A body that diverges (calls a `-> !` function) is no mistake here.
                 #[allow(unused_labels, clippy::diverging_sub_expression)]
@@ -1095,10 +1092,8 @@ impl Expansion {
 
     /// A wait's value and whether it is a constant expression.
     fn wait(&self, spec: &WaitSpec) -> (TokenStream, bool) {
-        let w = {
-            let rt = &self.rt;
-            quote!(#rt::wait)
-        };
+        let rt = &self.rt;
+        let w = quote!(#rt::wait);
         let opt = |name: &str, d: &Option<Dur>| -> TokenStream {
             match d {
                 Some(d) => {
