@@ -571,6 +571,69 @@ async fn a_long_stream_is_counted_when_it_ends() {
     assert_eq!(LONG_STREAMS.state(), BreakerState::Open);
 }
 
+// Opens at the first failure; half-open after 5 s.
+static TRIAL_STREAMS: CircuitBreaker = CircuitBreaker::new()
+    .failure_ratio(0.5)
+    .min_attempts(1)
+    .window(Duration::from_secs(300))
+    .open_for(Duration::from_secs(5));
+
+#[tokio::test(start_paused = true)]
+async fn a_streams_trial_passes_at_its_first_item() {
+    // After an outage, the half-open breaker's trial is a stream of a
+    // minute (items 30 s apart). Its first item says the API answers: the
+    // breaker closes then, and a call 1 s later goes through, rather than
+    // being refused until the stream ends.
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .attempts(1)
+        .wait(wait::none())
+        .breaker(&TRIAL_STREAMS);
+    assert_eq!(
+        policy.call(|| async { Err(ApiError::status(503)) }).await,
+        Err(ApiError::status(503))
+    );
+    assert_eq!(TRIAL_STREAMS.state(), BreakerState::Open);
+    tokio::time::sleep(secs(5.0)).await;
+
+    let start = Instant::now();
+    let stream = policy.stream(Resume::Skip, |_| {
+        std::future::ready(Ok(timed(secs(30.0), vec![Ok(1), Ok(2)])))
+    });
+    let beside = async {
+        tokio::time::sleep(secs(10.0)).await;
+        let during_the_wait = policy.call(|| async { Ok(()) }).await;
+        assert_eq!(TRIAL_STREAMS.state(), BreakerState::HalfOpen);
+        tokio::time::sleep(secs(21.0)).await;
+        let after_the_first_item = policy.call(|| async { Ok(()) }).await;
+        (during_the_wait, after_the_first_item, start.elapsed())
+    };
+    let (out, (during, after, at)) = tokio::join!(stream.collect::<Vec<_>>(), beside);
+    assert_eq!(out, items(1..=2));
+    assert_eq!(start.elapsed(), secs(60.0));
+    assert_eq!(at, secs(31.0));
+    assert_eq!(during, Err(ApiError::status(599)), "one trial at a time");
+    assert_eq!(after, Ok(()), "closed at the first item (30 s)");
+    assert_eq!(TRIAL_STREAMS.state(), BreakerState::Closed);
+
+    // The trial's attempt goes on as an attempt of the closed breaker: a
+    // break after its first item is a failure in the window, and opens it.
+    TRIAL_STREAMS.reset();
+    assert!(
+        policy
+            .call(|| async { Err(ApiError::status(503)) })
+            .await
+            .is_err()
+    );
+    tokio::time::sleep(secs(5.0)).await;
+    let stream = policy.stream(Resume::Skip, |_| {
+        std::future::ready(Ok(timed(secs(30.0), vec![Ok(1), Err(ApiError::connect())])))
+    });
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, vec![Ok(Streamed::Item(1)), Err(ApiError::connect())]);
+    assert_eq!(TRIAL_STREAMS.state(), BreakerState::Open);
+}
+
 /// The idle limit starts again with every item: items 4 s apart under a
 /// 5 s timeout flow for 20 s without a break.
 #[tokio::test(start_paused = true)]

@@ -366,6 +366,20 @@ impl<'s, C: Clock, O: Observer, S: SettingsSource<'s, O>> Call<'s, C, O, S> {
         });
     }
 
+    /// The running attempt delivered its first item (a stream): a breaker's
+    /// trial has its answer ([`Observer::attempt_answered`]). Nothing for an
+    /// attempt that is no trial.
+    pub(crate) fn answered(&self) {
+        if !O::GUARDS {
+            return;
+        }
+        if let Some(permit @ Permit::Trial(_)) = self.in_flight.get() {
+            let observer = &self.settings().observer;
+            let held = observer.attempt_answered(permit, &Now::<C>::new());
+            self.in_flight.set(Some(held));
+        }
+    }
+
     /// The permit of the attempt that just ended (only observers that guard
     /// keep one: for the others, nothing to take).
     #[cfg_attr(not(debug_assertions), inline(always))]

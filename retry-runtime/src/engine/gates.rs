@@ -152,6 +152,19 @@ impl Observer for BreakerGate {
     ) {
         self.0.record(now.ticks(), retryable, permit);
     }
+    /// A trial that answers closes the breaker (its success, recorded now);
+    /// the attempt then holds the closed period's permit, so that its end
+    /// (a break, say) counts in the window like any other attempt's.
+    #[inline]
+    fn attempt_answered<C: Clock>(&self, permit: Permit, now: &Now<C>) -> Permit {
+        match permit {
+            Permit::Trial(_) => {
+                self.0.record(now.ticks(), false, permit);
+                self.0.admit_closed().unwrap_or(permit)
+            }
+            closed => closed,
+        }
+    }
     #[inline]
     fn attempt_cancelled<C: Clock>(&self, _: u32, permit: Permit, _: &Now<C>) {
         self.0.cancel(permit);

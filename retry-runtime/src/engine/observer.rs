@@ -102,6 +102,17 @@ pub trait Observer {
     ) {
         let _ = (attempt, class, retryable, permit, now);
     }
+    /// A stream's running attempt, let through with `permit`, delivered its
+    /// first item at `now`: the API answers. A half-open breaker's trial
+    /// has its answer then (a success), rather than when a stream of a
+    /// minute ends; the attempt's outcome is still told when it ends.
+    /// Returns the permit the attempt holds from now on (told only when
+    /// [`Observer::GUARDS`], and only for a [`Permit::Trial`]).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn attempt_answered<C: Clock>(&self, permit: Permit, now: &Now<C>) -> Permit {
+        let _ = now;
+        permit
+    }
     /// Attempt `attempt`, let through with `permit`, will never end: the
     /// call was dropped while it ran (told only when [`Observer::GUARDS`]).
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -196,6 +207,11 @@ macro_rules! forward {
                 if let Some(o) = $inner { o.attempt_failed(attempt, class, retryable, permit, now) }
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
+            fn attempt_answered<C: Clock>(&self, permit: Permit, now: &Now<C>) -> Permit {
+                let $me = self;
+                match $inner { Some(o) => o.attempt_answered(permit, now), None => permit }
+            }
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn attempt_cancelled<C: Clock>(&self, attempt: u32, permit: Permit, now: &Now<C>) {
                 let $me = self;
                 if let Some(o) = $inner { o.attempt_cancelled(attempt, permit, now) }
@@ -286,6 +302,12 @@ macro_rules! tuple {
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn attempt_failed<C: Clock>(&self, attempt: u32, class: Option<Class>, retryable: bool, permit: Permit, now: &Now<C>) {
                 $(self.$index.attempt_failed(attempt, class, retryable, permit, now);)+
+            }
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn attempt_answered<C: Clock>(&self, permit: Permit, now: &Now<C>) -> Permit {
+                // One breaker at most holds a trial: each passes the permit on.
+                $(let permit = self.$index.attempt_answered(permit, now);)+
+                permit
             }
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn attempt_cancelled<C: Clock>(&self, attempt: u32, permit: Permit, now: &Now<C>) {

@@ -283,9 +283,12 @@ impl<T, E> Retrying<T, E> {
     /// - The call succeeds when the stream ends, or when the consumer drops
     ///   it after the current attempt delivered items; statistics, breakers
     ///   and adaptive windows hear it then, when the attempt ends, however
-    ///   long it ran. Dropped while it waits to open again (or while it
-    ///   opens), the stream reports nothing more: its last attempt failed,
-    ///   and was reported when it did.
+    ///   long it ran. A half-open breaker's trial is the exception: it
+    ///   passes at the attempt's first item (the API answers), and the rest
+    ///   of the stream counts as an attempt of the closed breaker. Dropped
+    ///   while it waits to open again (or while it opens), the stream
+    ///   reports nothing more: its last attempt failed, and was reported
+    ///   when it did.
     /// - In [`Resume::Skip`], a replay that ends before it reaches what was
     ///   delivered is a failed attempt (the source did not replay the same
     ///   items), retried under the top-level attempts and wait. If the
@@ -445,6 +448,12 @@ where
                 StateProj::Streaming { stream } => match stream.poll_next(cx) {
                     Poll::Ready(Some(Ok(item))) => {
                         arm(this.timer.as_mut(), limit);
+                        // The source answers (a replayed item too): a
+                        // breaker's trial passes now, not when a stream of a
+                        // minute ends. Nothing once it has.
+                        if let Some(call) = this.call.as_ref() {
+                            call.answered();
+                        }
                         if *this.skip > 0 {
                             *this.skip -= 1;
                             continue;

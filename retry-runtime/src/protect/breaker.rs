@@ -157,7 +157,10 @@ const fn slice_ms(window: Duration) -> u64 {
 /// ends while it is half-open changes nothing (each attempt carries the
 /// [`Permit`] it was given). However long the trial runs (a completion of a
 /// minute), it is the only one: every other attempt is refused until its
-/// outcome. A trial whose future is dropped gives its place back at once, so
+/// outcome. A stream's trial ([`Retrying::stream`](crate::Retrying::stream))
+/// passes at its first item, when the API answers; the rest of the stream
+/// counts as an attempt of the closed breaker. A trial whose future is
+/// dropped gives its place back at once, so
 /// the next attempt becomes the trial; one whose outcome never comes at all
 /// (its future was leaked, or is never polled again) is replaced after
 /// `trial_timeout`.
