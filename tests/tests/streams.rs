@@ -632,6 +632,83 @@ async fn a_streams_trial_passes_at_its_first_item() {
     let out: Vec<_> = stream.collect().await;
     assert_eq!(out, vec![Ok(Streamed::Item(1)), Err(ApiError::connect())]);
     assert_eq!(TRIAL_STREAMS.state(), BreakerState::Open);
+
+    // The same when the break comes 1 s after the first item, in the slice
+    // (30 s) where the trial closed the breaker: it still counts.
+    tokio::time::sleep(secs(5.0)).await;
+    let stream = policy.stream(Resume::Skip, |_| {
+        std::future::ready(Ok(paced(vec![
+            (secs(30.0), Ok(1)),
+            (secs(1.0), Err(ApiError::connect())),
+        ])))
+    });
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, vec![Ok(Streamed::Item(1)), Err(ApiError::connect())]);
+    assert_eq!(TRIAL_STREAMS.state(), BreakerState::Open);
+}
+
+/// A source whose items come each after its own delay.
+fn paced(
+    items: Vec<(Duration, Result<u32, ApiError>)>,
+) -> impl futures_util::Stream<Item = Result<u32, ApiError>> {
+    futures_util::stream::iter(items).then(|(after, item)| async move {
+        tokio::time::sleep(after).await;
+        item
+    })
+}
+
+/// A breaker of the user's own, always half-open with one trial, that
+/// keeps what it is told.
+struct Told(Mutex<Vec<(bool, retry_runtime::Permit)>>);
+
+impl retry_runtime::Breaker for Told {
+    fn admit(&self, _: Duration) -> Option<retry_runtime::Permit> {
+        Some(retry_runtime::Permit::Trial(7))
+    }
+    fn refuses_at(&self, _: Duration) -> bool {
+        false
+    }
+    fn record(&self, _: Duration, failed: bool, permit: retry_runtime::Permit) {
+        self.0.lock().unwrap().push((failed, permit));
+    }
+}
+
+static TOLD: Told = Told(Mutex::new(Vec::new()));
+
+#[tokio::test(start_paused = true)]
+async fn a_streams_trial_is_told_its_first_item_once_then_its_end() {
+    // A breaker whose `admit_closed` says nothing (the trait's default):
+    // the trial hears of its first item once, not of each item, and of
+    // its end with its own permit. A replayed item answers too: the
+    // second attempt's trial is told at its first (skipped) item.
+    let policy = Retrying::<(), ApiError>::new()
+        .classify()
+        .attempts(2)
+        .wait(wait::none())
+        .breaker(&TOLD);
+    let opened = AtomicU32::new(0);
+    let stream = policy.stream(Resume::Skip, |_| {
+        let first = opened.fetch_add(1, Ordering::SeqCst) == 0;
+        let items = if first {
+            vec![Ok(1), Ok(2), Err(ApiError::connect())]
+        } else {
+            vec![Ok(1), Ok(2), Ok(3)]
+        };
+        std::future::ready(Ok(futures_util::stream::iter(items)))
+    });
+    let out: Vec<_> = stream.collect().await;
+    assert_eq!(out, items(1..=3));
+    let trial = retry_runtime::Permit::Trial(7);
+    assert_eq!(
+        *TOLD.0.lock().unwrap(),
+        [
+            (false, trial),
+            (true, trial),
+            (false, trial),
+            (false, trial)
+        ],
+        "the first item, the break; the replay's first item, the end"
+    );
 }
 
 /// The idle limit starts again with every item: items 4 s apart under a

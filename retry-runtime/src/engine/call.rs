@@ -366,9 +366,10 @@ impl<'s, C: Clock, O: Observer, S: SettingsSource<'s, O>> Call<'s, C, O, S> {
         });
     }
 
-    /// The running attempt delivered its first item (a stream): a breaker's
-    /// trial has its answer ([`Observer::attempt_answered`]). Nothing for an
-    /// attempt that is no trial.
+    /// The running attempt delivered its first item (a stream; asked once
+    /// per attempt): a breaker's trial has its answer
+    /// ([`Observer::attempt_answered`]). Nothing for an attempt that is no
+    /// trial.
     pub(crate) fn answered(&self) {
         if !O::GUARDS {
             return;

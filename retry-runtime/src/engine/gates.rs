@@ -154,15 +154,18 @@ impl Observer for BreakerGate {
     }
     /// A trial that answers closes the breaker (its success, recorded now);
     /// the attempt then holds the closed period's permit, so that its end
-    /// (a break, say) counts in the window like any other attempt's.
+    /// (a break, say) counts in the window like any other attempt's. A
+    /// trial that finds the breaker closed already (another trial closed
+    /// it after this one went past `trial_timeout`) is old news, and keeps
+    /// its permit: its end is not counted.
     #[inline]
     fn attempt_answered<C: Clock>(&self, permit: Permit, now: &Now<C>) -> Permit {
         match permit {
-            Permit::Trial(_) => {
+            Permit::Trial(_) if self.0.admit_closed().is_none() => {
                 self.0.record(now.ticks(), false, permit);
                 self.0.admit_closed().unwrap_or(permit)
             }
-            closed => closed,
+            other => other,
         }
     }
     #[inline]

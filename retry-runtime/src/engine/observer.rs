@@ -103,11 +103,12 @@ pub trait Observer {
         let _ = (attempt, class, retryable, permit, now);
     }
     /// A stream's running attempt, let through with `permit`, delivered its
-    /// first item at `now`: the API answers. A half-open breaker's trial
-    /// has its answer then (a success), rather than when a stream of a
-    /// minute ends; the attempt's outcome is still told when it ends.
-    /// Returns the permit the attempt holds from now on (told only when
-    /// [`Observer::GUARDS`], and only for a [`Permit::Trial`]).
+    /// first item at `now` (a replayed one included): the API answers. A
+    /// half-open breaker's trial has its answer then (a success), rather
+    /// than when a stream of a minute ends; the attempt's outcome is still
+    /// told when it ends. Returns the permit the attempt holds from now on.
+    /// Told once per attempt, only when [`Observer::GUARDS`], and only for
+    /// a [`Permit::Trial`].
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn attempt_answered<C: Clock>(&self, permit: Permit, now: &Now<C>) -> Permit {
         let _ = now;

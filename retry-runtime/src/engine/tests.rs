@@ -992,3 +992,38 @@ fn a_plain_sleep_is_not_rounded_to_the_millisecond() {
         Some(Duration::from_micros(999_500))
     );
 }
+
+#[test]
+fn a_trial_that_answers_closes_the_breaker_and_holds_the_closed_permit() {
+    use crate::engine::gates::BreakerGate;
+    use crate::protect::{Breaker, BreakerState, CircuitBreaker};
+    static B: CircuitBreaker = CircuitBreaker::new()
+        .min_attempts(1)
+        .open_for(Duration::from_secs(5))
+        .trial_timeout(Duration::from_secs(5));
+    let at = |s: u64| Now::<StdClock>::at(Duration::from_secs(s));
+    let gate = BreakerGate(&B);
+    B.record(Duration::from_secs(1), true, B.admit_closed().unwrap());
+    assert_eq!(B.state(), BreakerState::Open);
+
+    // The trial answers: closed, and the attempt holds the new period's
+    // permit.
+    let trial = gate.admit_attempt(1, &at(6)).unwrap();
+    assert!(matches!(trial, Permit::Trial(_)));
+    let held = gate.attempt_answered(trial, &at(7));
+    assert_eq!(B.state(), BreakerState::Closed);
+    assert_eq!(Some(held), B.admit_closed());
+    // A permit of the closed period passes through unchanged.
+    assert_eq!(gate.attempt_answered(held, &at(8)), held);
+
+    // A stale trial (replaced after `trial_timeout`, and its replacement
+    // closed the breaker) keeps its own permit: its end is not counted.
+    B.record(Duration::from_secs(9), true, held);
+    assert_eq!(B.state(), BreakerState::Open);
+    let stale = gate.admit_attempt(1, &at(14)).unwrap();
+    let replacement = gate.admit_attempt(1, &at(20)).unwrap();
+    assert_ne!(stale, replacement);
+    B.record(Duration::from_secs(21), false, replacement);
+    assert_eq!(B.state(), BreakerState::Closed);
+    assert_eq!(gate.attempt_answered(stale, &at(22)), stale);
+}

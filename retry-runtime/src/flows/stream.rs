@@ -241,6 +241,9 @@ pin_project! {
         // it failed, so that a stream dropped before the next attempt
         // delivers reports no success for it.
         got_item: bool,
+        // Whether the current attempt's source answered (an item came, a
+        // replayed one included): told to the call once per attempt.
+        answered: bool,
         // Whether the call's end was reported.
         ended: bool,
         // The policy's `timeout`, as a limit on opening and between items.
@@ -320,6 +323,7 @@ impl<T, E> Retrying<T, E> {
             skip: 0,
             announce: None,
             got_item: false,
+            answered: false,
             ended: false,
             timer: None,
             state: State::Done,
@@ -450,9 +454,12 @@ where
                         arm(this.timer.as_mut(), limit);
                         // The source answers (a replayed item too): a
                         // breaker's trial passes now, not when a stream of a
-                        // minute ends. Nothing once it has.
-                        if let Some(call) = this.call.as_ref() {
-                            call.answered();
+                        // minute ends.
+                        if !*this.answered {
+                            *this.answered = true;
+                            if let Some(call) = this.call.as_ref() {
+                                call.answered();
+                            }
                         }
                         if *this.skip > 0 {
                             *this.skip -= 1;
@@ -496,6 +503,7 @@ where
                 }
             };
             *this.got_item = false;
+            *this.answered = false;
             let Some(call) = this.call.as_mut() else {
                 return Poll::Ready(None);
             };

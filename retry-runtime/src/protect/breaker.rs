@@ -36,6 +36,13 @@ pub trait Breaker: Sync {
     /// long it ran): `failed` when it failed in a way the rules would retry
     /// (a failure they would not retry, such as a 400, is not the API's ill
     /// health and counts as a success here).
+    ///
+    /// A stream's trial ([`Retrying::stream`](crate::Retrying::stream)) is
+    /// recorded twice: as a success at its first item (the API answers),
+    /// and when the stream ends, with the permit
+    /// [`admit_closed`](Self::admit_closed) gave right after the first
+    /// record (the trial's own permit again when it gave `None`: a second
+    /// outcome for a trial already decided, which a breaker should ignore).
     fn record(&self, now: Duration, failed: bool, permit: Permit);
     /// An attempt let through with `permit` will never report: its future
     /// was dropped (the caller gave up on it, or a `select!` chose another
@@ -445,7 +452,11 @@ impl Breaker for CircuitBreaker {
             Permit::Closed(period)
                 if current >> TAG_SHIFT == CLOSED && period == self.counts_from.load(Acquire) =>
             {
-                let slice = self.slice(now);
+                // A trial that closed it starts the count with the next
+                // slice: an attempt of the new period that ends in the
+                // trial's slice (a stream that answered the trial, then
+                // broke) counts in the period's first slice.
+                let slice = self.slice(now).max(period);
                 self.attempts.add(slice, 1);
                 if failed {
                     self.failed_while_closed(current, slice, now);
