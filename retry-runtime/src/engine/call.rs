@@ -370,7 +370,7 @@ impl<'s, C: Clock, O: Observer, S: SettingsSource<'s, O>> Call<'s, C, O, S> {
     /// per attempt): a breaker's trial has its answer
     /// ([`Observer::attempt_answered`]). Nothing for an attempt that is no
     /// trial.
-    pub(crate) fn answered(&self) {
+    pub fn answered(&self) {
         if !O::GUARDS {
             return;
         }
