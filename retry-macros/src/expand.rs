@@ -825,6 +825,7 @@ impl Expansion {
         // (whose retries stay as the rules say).
         let falls = local("__retry_falls");
         let judged = local("__retry_judged");
+        let any = local("__retry_any");
         let (judge_fallback, falls_back) = match (&fallback, &self.args.fallback_on) {
             (Some(_), Some(classes)) => {
                 let conds = classes.iter().map(|c| self.class_matches(c, &judged));
@@ -835,7 +836,12 @@ impl Expansion {
                                 #rt::Ok(_) => false,
                                 #rt::Err(#error) => {
                                     let #judged = (&&&#rt::Probe(#error)).failure(#timed_out, true);
-                                    #(#conds)||*
+                                    // Bound, not the block's tail: a tail
+                                    // that starts with a predicate's `match`
+                                    // would end the statement there, and
+                                    // take `|| ..` for a closure.
+                                    let #any: bool = #(#conds)||*;
+                                    #any
                                 }
                             };
                     },

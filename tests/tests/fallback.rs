@@ -261,6 +261,44 @@ fn fallback_on_hands_on_only_the_listed_classes() {
     assert_eq!((s.calls, s.fallbacks, s.failures), (6, 3, 6));
 }
 
+fn is_teapot(e: &ApiError) -> bool {
+    e.class == retry_runtime::Class::Status(418)
+}
+
+// Predicates first in the list, then a class or another predicate (the list
+// once failed to compile when a predicate came before another entry).
+#[retry(attempts = 1, fallback = other_model, fallback_on = [is_teapot, Quota])]
+fn predicate_then_class(script: &Script<String>) -> Result<String, ApiError> {
+    script.next()
+}
+
+#[retry(
+    attempts = 1,
+    fallback = other_model,
+    fallback_on = [|e: &ApiError| e.class == retry_runtime::Class::Status(418), is_teapot, RateLimited]
+)]
+fn closure_then_more(script: &Script<String>) -> Result<String, ApiError> {
+    script.next()
+}
+
+#[test]
+fn fallback_on_lists_that_start_with_a_predicate() {
+    let quota = ApiError {
+        class: retry_runtime::Class::Quota,
+        ..ApiError::other()
+    };
+    for f in [predicate_then_class, closure_then_more] {
+        let script = Script::new([Err(ApiError::status(418))]);
+        assert_eq!(f(&script), Ok("other model".to_string()));
+        let script = Script::new([Err(ApiError::status(400))]);
+        assert_eq!(f(&script), Err(ApiError::status(400)));
+    }
+    let script = Script::new([Err(quota)]);
+    assert_eq!(predicate_then_class(&script), Ok("other model".to_string()));
+    let script = Script::new([Err(ApiError::status(429))]);
+    assert_eq!(closure_then_more(&script), Ok("other model".to_string()));
+}
+
 /// A predicate in `fallback_on`, and a refused call (an open breaker) that
 /// falls back whatever its error's class.
 static LISTED_DOWN: CircuitBreaker = CircuitBreaker::new().min_attempts(4).failure_ratio(0.5);

@@ -318,11 +318,15 @@ impl fmt::Display for Error {
             Kind::Timeout => f.write_str("attempt timed out"),
             Kind::Application(_, message) => f.write_str(message),
             Kind::Status(s) => {
+                // The body the error keeps (its first `SNIPPET_BYTES`), on
+                // one line: its runs of white space are one space each.
                 write!(f, "HTTP {}", s.status)?;
-                let body: String = s.body.chars().take(200).collect();
-                let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
-                if !body.is_empty() {
-                    write!(f, ": {body}")?;
+                let mut words = s.body.split_whitespace();
+                if let Some(first) = words.next() {
+                    write!(f, ": {first}")?;
+                    for word in words {
+                        write!(f, " {word}")?;
+                    }
                 }
                 Ok(())
             }
@@ -633,6 +637,15 @@ mod tests {
         );
         assert_eq!(t.to_string(), "attempt timed out");
         assert!(e.source().is_none());
+        // The message shows what the error keeps: the body's first
+        // `SNIPPET_BYTES` (a long body's 512 bytes, not fewer).
+        let long = Error::from_status(400, &HeaderMap::new(), "x".repeat(1000));
+        assert_eq!(long.body().map(str::len), Some(SNIPPET_BYTES));
+        assert_eq!(long.to_string(), format!("HTTP 400: {}", "x".repeat(512)));
+        assert_eq!(
+            Error::from_status(500, &HeaderMap::new(), " \n ").to_string(),
+            "HTTP 500"
+        );
     }
 
     #[test]
