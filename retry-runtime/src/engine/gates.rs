@@ -157,7 +157,9 @@ impl Observer for BreakerGate {
     /// (a break, say) counts in the window like any other attempt's. A
     /// trial that finds the breaker closed already (another trial closed
     /// it after this one went past `trial_timeout`) is old news, and keeps
-    /// its permit: its end is not counted.
+    /// its permit: its end is not counted (unless the other trial closes it
+    /// between this look and this trial's record: its end then counts in
+    /// the new period, as any attempt's that ends in it).
     #[inline]
     fn attempt_answered<C: Clock>(&self, permit: Permit, now: &Now<C>) -> Permit {
         match permit {

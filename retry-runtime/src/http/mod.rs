@@ -164,6 +164,29 @@ fn snippet(mut body: String) -> String {
     body
 }
 
+/// The body the error keeps as its message shows it: on one line (each run
+/// of white space one space), with control and direction-changing
+/// characters escaped (`\u{1b}`), so that a body cannot reach a terminal or
+/// a log as escape sequences or reordered text.
+fn shown(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    for word in body.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        for c in word.chars() {
+            let hidden = c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if hidden {
+                out.extend(c.escape_unicode());
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 /// The error of an HTTP call: the request failed, the server answered with
 /// an error status, or the attempt ran out of time.
 ///
@@ -318,15 +341,12 @@ impl fmt::Display for Error {
             Kind::Timeout => f.write_str("attempt timed out"),
             Kind::Application(_, message) => f.write_str(message),
             Kind::Status(s) => {
-                // The body the error keeps (its first `SNIPPET_BYTES`), on
-                // one line: its runs of white space are one space each.
                 write!(f, "HTTP {}", s.status)?;
-                let mut words = s.body.split_whitespace();
-                if let Some(first) = words.next() {
-                    write!(f, ": {first}")?;
-                    for word in words {
-                        write!(f, " {word}")?;
-                    }
+                let body = shown(&s.body);
+                if !body.is_empty() {
+                    // A key the server echoes in a URL stays out of logs,
+                    // as in a request's error.
+                    write!(f, ": {}", crate::engine::redact::Redacted(body))?;
                 }
                 Ok(())
             }
@@ -645,6 +665,13 @@ mod tests {
         assert_eq!(
             Error::from_status(500, &HeaderMap::new(), " \n ").to_string(),
             "HTTP 500"
+        );
+        // Escape sequences, a reordering mark and a key in a URL the
+        // server echoes do not reach a log as they came.
+        let hostile = "\u{1b}[31mred\u{7} \u{202e}txt https://h/v1?key=SECRET";
+        assert_eq!(
+            Error::from_status(502, &HeaderMap::new(), hostile).to_string(),
+            "HTTP 502: \\u{1b}[31mred\\u{7} \\u{202e}txt https://h/v1?[redacted]"
         );
     }
 

@@ -43,6 +43,8 @@ pub trait Breaker: Sync {
     /// [`admit_closed`](Self::admit_closed) gave right after the first
     /// record (the trial's own permit again when it gave `None`: a second
     /// outcome for a trial already decided, which a breaker should ignore).
+    /// A trial that finds the breaker closed already (another trial closed
+    /// it) is recorded only at its end, with its own permit.
     fn record(&self, now: Duration, failed: bool, permit: Permit);
     /// An attempt let through with `permit` will never report: its future
     /// was dropped (the caller gave up on it, or a `select!` chose another
@@ -379,15 +381,18 @@ impl CircuitBreaker {
         }
         if failed {
             self.open(current, now);
-        } else if self
-            .state
-            .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire)
-            .is_ok()
-        {
+        } else {
             // A fresh start: the failures that opened it are history (what
-            // is counted starts with the next slice).
+            // is counted starts with the next slice). Moved on before the
+            // breaker closes, so that no permit of the period before is
+            // handed out once it is closed, and no straggler of that period
+            // counts (a failure of it would open it again at once). While
+            // it is not closed, no closed period's outcome counts anyway.
             self.counts_from
                 .fetch_max(self.slice(now).saturating_add(1), AcqRel);
+            let _ = self
+                .state
+                .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire);
         }
     }
 }
@@ -455,8 +460,15 @@ impl Breaker for CircuitBreaker {
                 // A trial that closed it starts the count with the next
                 // slice: an attempt of the new period that ends in the
                 // trial's slice (a stream that answered the trial, then
-                // broke) counts in the period's first slice.
-                let slice = self.slice(now).max(period);
+                // broke) counts in the period's first slice. Only from the
+                // slice just before: a clock far behind (a plain `fn`'s
+                // beside a paused tokio clock) is not moved ahead.
+                let slice = self.slice(now);
+                let slice = if slice.saturating_add(1) == period {
+                    period
+                } else {
+                    slice
+                };
                 self.attempts.add(slice, 1);
                 if failed {
                     self.failed_while_closed(current, slice, now);
@@ -589,6 +601,37 @@ mod tests {
         );
         // The window starts afresh: one failure does not reopen it.
         b.record(ms(10_300), true, fresh);
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn the_new_periods_attempts_that_end_in_the_trials_slice_count() {
+        // Slices of 1 s; the trial closes it at 10.2 s (slice 10), and the
+        // count starts with slice 11.
+        let b = breaker().min_attempts(2);
+        for _ in 0..4 {
+            b.record(ms(0), true, Permit::Closed(0));
+        }
+        let trial = b.admit(ms(10_100)).unwrap();
+        b.record(ms(10_200), false, trial);
+        let fresh = b.admit_closed().unwrap();
+        assert_eq!(fresh, Permit::Closed(11));
+        // Two failures of the new period in slice 10: counted (in slice
+        // 11), and they open it.
+        b.record(ms(10_300), true, fresh);
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.record(ms(10_900), true, fresh);
+        assert_eq!(b.state(), BreakerState::Open);
+
+        // Read on a clock far behind (a plain `fn`'s beside a paused tokio
+        // clock that ran ahead), an outcome is not moved ahead into the
+        // period: not counted.
+        let b = breaker().min_attempts(1);
+        b.record(ms(0), true, Permit::Closed(0));
+        let trial = b.admit(ms(10_100)).unwrap();
+        b.record(ms(10_200), false, trial);
+        let fresh = b.admit_closed().unwrap();
+        b.record(ms(3_000), true, fresh);
         assert_eq!(b.state(), BreakerState::Closed);
     }
 
