@@ -511,7 +511,7 @@ impl Expansion {
             Some(RetryAfterSpec::Honor(None)) | None => {}
         }
         let hook = |hook: &Hook| match hook {
-            Hook::Log(span) => quote_spanned!(*span=> #krate::hooks::log),
+            Hook::Log(span) => log_hook(krate, *span),
             Hook::Expr(expr) => expr.to_token_stream(),
         };
         if let Some(h) = &self.args.before_sleep {
@@ -795,7 +795,15 @@ impl Expansion {
         let (accept, rejected) = match &self.args.when_ok {
             None => (quote!(), quote!()),
             Some(reject) => (
-                quote!(if !#call.refused() && !#rt::reject_ok(&#value, #reject)),
+                {
+                    // The call at `when_ok`'s expression: a closure of the
+                    // wrong type is reported there.
+                    let span = reject.span();
+                    let krate = &self.krate;
+                    let reject_ok = respan(&quote!(#krate::__private::reject_ok), span);
+                    let asked = quote_spanned!(span=> #reject_ok(&#value, #reject));
+                    quote!(if !#call.refused() && !#asked)
+                },
                 quote!(#rt::Ok(#value) => #rt::Ok(#value),),
             ),
         };
@@ -927,7 +935,7 @@ impl Expansion {
         let mut one = |hook: &Option<Hook>, name: &Ident| -> TokenStream {
             let expr = match hook {
                 None => return quote!(#rt::no_hook),
-                Some(Hook::Log(span)) => quote_spanned!(*span=> #krate::hooks::log),
+                Some(Hook::Log(span)) => log_hook(krate, *span),
                 Some(Hook::Expr(expr)) => expr.to_token_stream(),
             };
             // Every token at the hook, so that a hook of the wrong type is
@@ -1180,9 +1188,18 @@ impl Expansion {
             }
             ClassSpec::Predicate(expr) => {
                 let error = local("__retry_error");
+                // The call at the predicate: a closure of the wrong type is
+                // reported there, not at the whole attribute.
+                // (Named from the crate's root: the alias `__retry_rt` would
+                // not resolve at the span of a predicate written by a
+                // user's macro.)
+                let span = expr.span();
+                let krate = &self.krate;
+                let predicate = respan(&quote!(#krate::__private::predicate), span);
+                let call = quote_spanned!(span=> #predicate(#error, #expr));
                 quote! {
                     match #failure.error {
-                        #rt::Some(#error) => #rt::predicate(#error, #expr),
+                        #rt::Some(#error) => #call,
                         #rt::None => false,
                     }
                 }
@@ -1373,6 +1390,14 @@ fn cfg_attrs(attrs: &[syn::Attribute]) -> TokenStream {
 }
 
 /// `tokens` with every span set to `span`.
+/// `before_sleep = log`: the runtime's `hooks::log`, every token at `log`
+/// (an error type without `Display` is reported there, not at the whole
+/// attribute).
+fn log_hook(krate: &TokenStream, span: Span) -> TokenStream {
+    let at = respan(krate, span);
+    quote_spanned!(span=> #at::hooks::log)
+}
+
 fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
     tokens
         .clone()

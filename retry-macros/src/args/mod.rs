@@ -87,6 +87,7 @@ pub enum ClassSpec {
     Predicate(Expr),
 }
 
+#[derive(Clone, PartialEq, Eq)]
 pub enum SetPart {
     Named(&'static str),
     Statuses(u16, u16),

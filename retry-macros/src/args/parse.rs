@@ -69,10 +69,28 @@ impl Args {
             Key::Timeout => self.timeout = Some(limit_from(key, &input.parse()?)?),
             Key::Wait => self.wait = Some(parse_wait(input, errors)?),
             Key::On => {
+                // The first rule that matches decides: a rule after `Any`,
+                // or one of a class listed above, is never reached.
+                let mut after_any = false;
+                let mut listed: Vec<Vec<SetPart>> = Vec::new();
                 let rules = bracketed(
                     input,
                     "`on` takes a list of rules: `on = [Connect, Status(503)]`",
-                    |input| parse_rule(input, errors),
+                    |input| {
+                        let at = input.span();
+                        let rule = parse_rule(input, errors)?;
+                        if after_any {
+                            errors.at(at, "this rule is never reached: `Any` above matches every error, and the first rule that matches decides");
+                        } else if let ClassSpec::Set(parts, span) = &rule.class {
+                            if listed.contains(parts) {
+                                errors.at(*span, "this class is listed above already, and the first rule that matches decides: this rule is never reached (put its overrides on the first)");
+                            } else {
+                                listed.push(parts.clone());
+                            }
+                        }
+                        after_any |= matches!(rule.class, ClassSpec::Any);
+                        Ok(rule)
+                    },
                 )?;
                 self.on = Some(rules);
             }
@@ -257,7 +275,13 @@ pub(super) fn parse_rule(input: ParseStream, errors: &mut Errors) -> syn::Result
         );
     }
     let content;
-    syn::parenthesized!(content in input);
+    let parens = syn::parenthesized!(content in input);
+    if content.is_empty() {
+        errors.at(
+            parens.span.join(),
+            "the overrides are empty: say what the rule changes, `=> (attempts = 3, wait = fixed(60))`, or leave out `=> ()`",
+        );
+    }
     let mut claims = Claims::new();
     while !content.is_empty() {
         let ident = Ident::parse_any(&content)?;
@@ -595,6 +619,12 @@ pub(super) fn exponential(args: &Punctuated<Expr, Token![,]>, errors: &mut Error
             format!("`min` is above the default `max` of {DEFAULT_MAX_SECS}s; set `max` too")
         };
         errors.at(min.span, why);
+    }
+    // As for `linear`: a first delay above an explicit cap is a mistake.
+    if let (Some(i), Some(m)) = (initial, max) {
+        if i > m {
+            errors.at(i.span, "`initial` is above `max`");
+        }
     }
     WaitSpec::Exponential {
         initial,

@@ -193,13 +193,13 @@ fn classes_and_predicates() {
     let on = ok(quote!(
         on = [
             Transient,
-            Any,
             Default,
             connect,
             timeout,
             IS_OK,
             a::B,
-            |e: &E| true
+            |e: &E| true,
+            Any
         ]
     ))
     .on
@@ -207,11 +207,11 @@ fn classes_and_predicates() {
     assert!(
         matches!(&on[0].class, ClassSpec::Set(parts, _) if matches!(parts[..], [SetPart::Named("TRANSIENT")]))
     );
-    assert!(matches!(on[1].class, ClassSpec::Any));
-    assert!(matches!(on[2].class, ClassSpec::Default));
-    for rule in &on[3..] {
+    assert!(matches!(on[1].class, ClassSpec::Default));
+    for rule in &on[2..7] {
         assert!(matches!(rule.class, ClassSpec::Predicate(_)));
     }
+    assert!(matches!(on[7].class, ClassSpec::Any));
     let on = ok(quote!(on = [Status(500..=504 | 429), Connect => (attempts = 2)]))
         .on
         .unwrap();
