@@ -1389,7 +1389,6 @@ fn cfg_attrs(attrs: &[syn::Attribute]) -> TokenStream {
         .collect()
 }
 
-/// `tokens` with every span set to `span`.
 /// `before_sleep = log`: the runtime's `hooks::log`, every token at `log`
 /// (an error type without `Display` is reported there, not at the whole
 /// attribute).
@@ -1398,6 +1397,7 @@ fn log_hook(krate: &TokenStream, span: Span) -> TokenStream {
     quote_spanned!(span=> #at::hooks::log)
 }
 
+/// `tokens` with every span set to `span`.
 fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
     tokens
         .clone()

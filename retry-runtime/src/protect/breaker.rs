@@ -169,10 +169,9 @@ const fn slice_ms(window: Duration) -> u64 {
 /// outcome. A stream's trial ([`Retrying::stream`](crate::Retrying::stream))
 /// passes at its first item, when the API answers; the rest of the stream
 /// counts as an attempt of the closed breaker. A trial whose future is
-/// dropped gives its place back at once, so
-/// the next attempt becomes the trial; one whose outcome never comes at all
-/// (its future was leaked, or is never polled again) is replaced after
-/// `trial_timeout`.
+/// dropped gives its place back at once, so the next attempt becomes the
+/// trial; one whose outcome never comes at all (its future was leaked, or
+/// is never polled again) is replaced after `trial_timeout`.
 ///
 /// The window is counted in 10 slices of `window / 10`. Defaults:
 /// `failure_ratio(0.5)`, `min_attempts(10)`, `window(30 s)`, `open_for(5 s)`,
