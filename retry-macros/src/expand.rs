@@ -1397,7 +1397,9 @@ fn log_hook(krate: &TokenStream, span: Span) -> TokenStream {
     quote_spanned!(span=> #at::hooks::log)
 }
 
-/// `tokens` with every span set to `span`.
+/// `tokens` with every span set to `span` (a `$crate` in `crate =
+/// $crate::rt`, from a facade crate's macro, still names its crate:
+/// `tests::facade_retry!`).
 fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
     tokens
         .clone()

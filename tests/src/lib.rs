@@ -216,3 +216,27 @@ pub fn paused_runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a current-thread runtime")
 }
+
+/// The runtime as a facade crate re-exports it (for `facade_retry!`).
+#[doc(hidden)]
+pub use retry_runtime as facade_rt;
+
+/// A facade crate's macro: an annotated function whose attribute names the
+/// runtime through `$crate` (`crate = $crate::facade_rt`) and takes the
+/// caller's predicate.
+#[macro_export]
+macro_rules! facade_retry {
+    ($name:ident, $pred:expr) => {
+        #[$crate::facade_rt::retry(
+                    crate = $crate::facade_rt,
+                    attempts = 3,
+                    wait = none,
+                    on = [$pred],
+                    when_ok = |v: &u32| *v == 0,
+                    before_sleep = log
+                )]
+        fn $name(s: &$crate::Script<u32>) -> Result<u32, $crate::ApiError> {
+            s.next()
+        }
+    };
+}

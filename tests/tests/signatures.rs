@@ -562,3 +562,17 @@ async fn union_as_a_method_name_sees_the_attempt_receiver() {
     let mut sets = sets;
     assert_eq!(sets.merged_by_ref(), Ok(3));
 }
+
+// A facade crate's macro (`tests::facade_retry!`, another crate) names the
+// runtime through `$crate` and passes this crate's predicate on: the calls
+// made at the predicate's, `when_ok`'s and `log`'s tokens still reach the
+// runtime through the facade.
+tests::facade_retry!(through_a_facade, |e: &ApiError| e.class
+    == retry_runtime::Class::Connect);
+
+#[test]
+fn a_facade_macro_passes_predicates_through_crate() {
+    let s = Script::new([Err(ApiError::connect()), Ok(0), Ok(2)]);
+    assert_eq!(through_a_facade(&s), Ok(2));
+    assert_eq!(s.calls(), 3);
+}

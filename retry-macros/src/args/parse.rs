@@ -620,9 +620,11 @@ pub(super) fn exponential(args: &Punctuated<Expr, Token![,]>, errors: &mut Error
         };
         errors.at(min.span, why);
     }
-    // As for `linear`: a first delay above an explicit cap is a mistake.
+    // As for `linear`: a first delay above an explicit cap is a mistake,
+    // unless the delays shrink (`factor` below 1: 120, 60, 30, ... under a
+    // cap of 60 is a schedule of its own).
     if let (Some(i), Some(m)) = (initial, max) {
-        if i > m {
+        if i > m && factor.is_none_or(|f| f >= 1.0) {
             errors.at(i.span, "`initial` is above `max`");
         }
     }

@@ -141,6 +141,14 @@ fn wait_mistakes() {
             "`initial` is above `max`",
         ),
         (
+            quote!(wait = exponential(initial = 5, max = 1)),
+            "`initial` is above `max`",
+        ),
+        (
+            quote!(wait = exponential(initial = 5, factor = 2, max = 1)),
+            "`initial` is above `max`",
+        ),
+        (
             quote!(wait = exponential(min = 61)),
             "above the default `max` of 60s",
         ),
@@ -186,6 +194,19 @@ fn wait_mistakes() {
     assert_eq!(errors_of(quote!(wait = random(1, 1))), "");
     assert_eq!(errors_of(quote!(wait = linear(initial = 1, max = 1))), "");
     assert_eq!(errors_of(quote!(wait = exponential(min = 2, max = 2))), "");
+}
+
+#[test]
+fn a_shrinking_exponential_may_start_above_its_cap() {
+    // 120, 60, 30, ... capped at 60: a schedule of its own (API.md: clamped
+    // to [min, max]).
+    let args = ok(quote!(
+        wait = exponential(initial = 120, factor = 0.5, max = 60)
+    ));
+    assert!(matches!(
+        args.wait,
+        Some(WaitSpec::Exponential { factor: Some(f), .. }) if f == 0.5
+    ));
 }
 
 #[test]

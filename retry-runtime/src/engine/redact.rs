@@ -19,12 +19,24 @@ fn ends_url(c: char) -> bool {
     c.is_whitespace() || matches!(c, ')' | '(' | '"' | '\'' | '<' | '>' | ',' | ';' | '`')
 }
 
-/// `text` with the userinfo and query of every `scheme://...` redacted.
+/// Where the next URL's `://` (or JSON's escaped `:\/\/`) is in `text`,
+/// and its length.
+fn next_scheme(text: &str) -> Option<(usize, usize)> {
+    let plain = text.find("://").map(|at| (at, 3));
+    let escaped = text.find(":\\/\\/").map(|at| (at, 5));
+    match (plain, escaped) {
+        (Some(p), Some(e)) => Some(if e.0 < p.0 { e } else { p }),
+        (p, e) => p.or(e),
+    }
+}
+
+/// `text` with the userinfo and query of every `scheme://...` redacted (a
+/// JSON body's `https:\/\/...` too).
 pub(crate) fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (before, from) = rest.split_at(at + 3);
+    while let Some((at, len)) = next_scheme(rest) {
+        let (before, from) = rest.split_at(at + len);
         out.push_str(before);
         let end = from.find(ends_url).unwrap_or(from.len());
         let (url, after) = from.split_at(end);
@@ -77,5 +89,11 @@ mod tests {
             Redacted("x https://h/?token=1").to_string(),
             "x https://h/?[redacted]"
         );
+        // A URL in a JSON body, its slashes escaped.
+        assert_eq!(
+            redact(r#"{"url":"https:\/\/h\/v1?key=SECRET","n":1}"#),
+            r#"{"url":"https:\/\/h\/v1?[redacted]","n":1}"#
+        );
+        assert_eq!(redact(r"a:\/\/ b"), r"a:\/\/ b");
     }
 }

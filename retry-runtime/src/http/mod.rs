@@ -176,7 +176,7 @@ fn shown(body: &str) -> String {
         }
         for c in word.chars() {
             let hidden = c.is_control()
-                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+                || matches!(c, '\u{61c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
             if hidden {
                 out.extend(c.escape_unicode());
             } else {
@@ -370,7 +370,7 @@ impl fmt::Debug for Error {
                 .field("class", &s.class)
                 .field("retry_after", &s.retry_after)
                 .field("should_retry", &s.should_retry)
-                .field("body", &s.body)
+                .field("body", &crate::engine::redact::redact(&s.body))
                 .finish(),
         }
     }

@@ -210,12 +210,13 @@ pub struct CircuitBreaker {
     /// How long a trial may go without an outcome before another attempt
     /// becomes the trial.
     trial_timeout: Duration,
-    /// The state's tag (2 bits) and a time in milliseconds: when it opened
-    /// until (open) or when the trial started (half-open).
+    /// The state's tag (2 bits) and a number: closed, the slice from which
+    /// attempts count (the one after the slice it last closed in, and the
+    /// id of the closed period, for permits); open, until when
+    /// (milliseconds); half-open, when the trial started (milliseconds).
+    /// One word, so that closing and starting the new period's count are
+    /// one step.
     pub(super) state: AtomicU64,
-    /// The slice from which attempts count: the one it last closed in (and
-    /// the id of the closed period, for permits).
-    pub(super) counts_from: AtomicU64,
     /// When it last opened (milliseconds): trials admitted before are of
     /// an earlier half-open period.
     opened_at: AtomicU64,
@@ -236,7 +237,6 @@ impl CircuitBreaker {
             open_for: Duration::from_secs(5),
             trial_timeout: Duration::from_secs(600),
             state: AtomicU64::new(CLOSED),
-            counts_from: AtomicU64::new(0),
             opened_at: AtomicU64::new(0),
             attempts: ThreadSlices::new(),
             failures: ThreadSlices::new(),
@@ -305,7 +305,6 @@ impl CircuitBreaker {
     /// and that it was paced (for tests).
     pub fn reset(&self) {
         self.state.store(word(CLOSED, 0), Release);
-        self.counts_from.store(0, Release);
         self.opened_at.store(0, Release);
         self.attempts.clear();
         self.failures.clear();
@@ -316,9 +315,19 @@ impl CircuitBreaker {
         state_millis(now) / self.slice_ms
     }
 
-    /// Attempts and failures in the window (the fleet's, when shared).
-    pub(super) fn counts(&self, slice: u64) -> (u64, u64) {
-        let from = self.counts_from.load(Acquire);
+    /// The closed period a state word is of (the slice its count starts
+    /// from); `None` when the word is not closed.
+    pub(super) fn period(state: u64) -> Option<u64> {
+        (state >> TAG_SHIFT == CLOSED).then_some(state & MILLIS)
+    }
+
+    /// Attempts and failures in the window (the fleet's, when shared), of
+    /// the closed period `current` (a state word) is of; zeros when it is
+    /// not closed.
+    pub(super) fn counts(&self, current: u64, slice: u64) -> (u64, u64) {
+        let Some(from) = Self::period(current) else {
+            return (0, 0);
+        };
         let attempts = self.attempts.sum_since(slice, from);
         let failures = self.failures.sum_since(slice, from);
         let (attempts, failures) = {
@@ -361,7 +370,7 @@ impl CircuitBreaker {
     #[inline(never)]
     fn failed_while_closed(&self, current: u64, slice: u64, now: Duration) {
         self.failures.add(slice, 1);
-        let (attempts, failures) = self.counts(slice);
+        let (attempts, failures) = self.counts(current, slice);
         if self.trips(attempts, failures) {
             self.open(current, now);
         }
@@ -382,16 +391,14 @@ impl CircuitBreaker {
             self.open(current, now);
         } else {
             // A fresh start: the failures that opened it are history (what
-            // is counted starts with the next slice). Moved on before the
-            // breaker closes, so that no permit of the period before is
-            // handed out once it is closed, and no straggler of that period
-            // counts (a failure of it would open it again at once). While
-            // it is not closed, no closed period's outcome counts anyway.
-            self.counts_from
-                .fetch_max(self.slice(now).saturating_add(1), AcqRel);
+            // is counted starts with the next slice, the new period's id).
+            // Closing and the new period are one word: no permit of an
+            // earlier period is handed out once it is closed, and a trial
+            // that loses the race to close it changes nothing.
+            let period = self.slice(now).saturating_add(1).min(MILLIS);
             let _ = self
                 .state
-                .compare_exchange(current, word(CLOSED, 0), AcqRel, Acquire);
+                .compare_exchange(current, word(CLOSED, period), AcqRel, Acquire);
         }
     }
 }
@@ -405,8 +412,7 @@ impl Default for CircuitBreaker {
 impl Breaker for CircuitBreaker {
     #[inline]
     fn admit_closed(&self) -> Option<Permit> {
-        let closed = self.state.load(Acquire) >> TAG_SHIFT == CLOSED;
-        closed.then(|| Permit::Closed(self.counts_from.load(Acquire)))
+        Self::period(self.state.load(Acquire)).map(Permit::Closed)
     }
 
     fn admit(&self, now: Duration) -> Option<Permit> {
@@ -415,7 +421,7 @@ impl Breaker for CircuitBreaker {
         loop {
             let (tag, at) = (current >> TAG_SHIFT, current & MILLIS);
             let trial = match tag {
-                CLOSED => return Some(Permit::Closed(self.counts_from.load(Acquire))),
+                CLOSED => return Some(Permit::Closed(at)),
                 // Open until `at` (for ever once the time saturated).
                 OPEN if now_ms < at || at == MILLIS => return None,
                 OPEN => word(HALF_OPEN, now_ms),
@@ -453,9 +459,7 @@ impl Breaker for CircuitBreaker {
             // still the same closed period: one that ends after the breaker
             // opened (or went half-open, or closed again) is old news, and
             // only a trial decides.
-            Permit::Closed(period)
-                if current >> TAG_SHIFT == CLOSED && period == self.counts_from.load(Acquire) =>
-            {
+            Permit::Closed(period) if Self::period(current) == Some(period) => {
                 // A trial that closed it starts the count with the next
                 // slice: an attempt of the new period that ends in the
                 // trial's slice (a stream that answered the trial, then

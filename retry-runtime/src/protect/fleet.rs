@@ -57,11 +57,10 @@ impl CircuitBreaker {
     /// (zeros while open: what opened it is not counted twice), for the
     /// fleet.
     pub(crate) fn own_counts(&self, now: Duration) -> (u64, u64) {
-        if self.state.load(Acquire) >> TAG_SHIFT != CLOSED {
+        let Some(from) = Self::period(self.state.load(Acquire)) else {
             return (0, 0);
-        }
+        };
         let slice = self.slice(now);
-        let from = self.counts_from.load(Acquire);
         (
             self.attempts.sum_since(slice, from),
             self.failures.sum_since(slice, from),
@@ -93,7 +92,7 @@ impl CircuitBreaker {
             self.open_until(current, now, until);
             return;
         }
-        let (attempts, failures) = self.counts(self.slice(now));
+        let (attempts, failures) = self.counts(current, self.slice(now));
         if self.trips(attempts, failures) {
             self.open(current, now);
         }
