@@ -225,16 +225,17 @@ pub use retry_runtime as facade_rt;
 /// runtime through `$crate` (`crate = $crate::facade_rt`) and takes the
 /// caller's predicate.
 #[macro_export]
+#[rustfmt::skip] // rustfmt indents the attribute's arguments further at each run
 macro_rules! facade_retry {
     ($name:ident, $pred:expr) => {
         #[$crate::facade_rt::retry(
-                    crate = $crate::facade_rt,
-                    attempts = 3,
-                    wait = none,
-                    on = [$pred],
-                    when_ok = |v: &u32| *v == 0,
-                    before_sleep = log
-                )]
+            crate = $crate::facade_rt,
+            attempts = 3,
+            wait = none,
+            on = [$pred],
+            when_ok = |v: &u32| *v == 0,
+            before_sleep = log
+        )]
         fn $name(s: &$crate::Script<u32>) -> Result<u32, $crate::ApiError> {
             s.next()
         }
