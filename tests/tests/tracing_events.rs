@@ -171,6 +171,12 @@ async fn a_key_in_the_url_is_never_logged() {
     let (buffer, _guard) = capture(Level::DEBUG);
     let error = generate(&client, &url).await.unwrap_err();
     assert!(!error.to_string().contains("SECRET"), "{error}");
+    // What `unwrap()` prints too.
+    let debug = format!("{error:?}");
+    assert!(
+        debug.contains("127.0.0.1") && !debug.contains("SECRET") && !debug.contains(":pw@"),
+        "{debug}"
+    );
     let all = lines_of(&buffer);
     for line in &all {
         assert!(!line.contains("SECRET") && !line.contains(":pw@"), "{line}");

@@ -622,9 +622,12 @@ pub(super) fn exponential(args: &Punctuated<Expr, Token![,]>, errors: &mut Error
     }
     // As for `linear`: a first delay above an explicit cap is a mistake,
     // unless the delays shrink (`factor` below 1: 120, 60, 30, ... under a
-    // cap of 60 is a schedule of its own).
+    // cap of 60 is a schedule of its own; decorrelated jitter has no
+    // factor).
     if let (Some(i), Some(m)) = (initial, max) {
-        if i > m && factor.is_none_or(|f| f >= 1.0) {
+        let shrinks =
+            factor.is_some_and(|f| f < 1.0) && !matches!(jitter, Some(JitterKind::Decorrelated));
+        if i > m && !shrinks {
             errors.at(i.span, "`initial` is above `max`");
         }
     }

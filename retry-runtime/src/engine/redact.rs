@@ -20,14 +20,21 @@ fn ends_url(c: char) -> bool {
 }
 
 /// Where the next URL's `://` (or JSON's escaped `:\/\/`) is in `text`,
-/// and its length.
+/// and its length: one pass from colon to colon.
 fn next_scheme(text: &str) -> Option<(usize, usize)> {
-    let plain = text.find("://").map(|at| (at, 3));
-    let escaped = text.find(":\\/\\/").map(|at| (at, 5));
-    match (plain, escaped) {
-        (Some(p), Some(e)) => Some(if e.0 < p.0 { e } else { p }),
-        (p, e) => p.or(e),
+    let mut from = 0;
+    while let Some(at) = text[from..].find(':') {
+        let at = from + at;
+        let rest = &text[at..];
+        if rest.starts_with("://") {
+            return Some((at, 3));
+        }
+        if rest.starts_with(":\\/\\/") {
+            return Some((at, 5));
+        }
+        from = at + 1;
     }
+    None
 }
 
 /// `text` with the userinfo and query of every `scheme://...` redacted (a

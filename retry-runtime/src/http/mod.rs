@@ -357,7 +357,14 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::Request(e) => f.debug_tuple("Request").field(e).finish(),
+            // reqwest's Debug has the URL: its key stays out, as in Display.
+            Kind::Request(e) => f
+                .debug_tuple("Request")
+                .field(&format_args!(
+                    "{}",
+                    crate::engine::redact::redact(&format!("{e:?}"))
+                ))
+                .finish(),
             Kind::Timeout => f.write_str("Timeout"),
             Kind::Application(class, message) => f
                 .debug_tuple("Application")

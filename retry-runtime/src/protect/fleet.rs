@@ -60,7 +60,9 @@ impl CircuitBreaker {
         let Some(from) = Self::period(self.state.load(Acquire)) else {
             return (0, 0);
         };
-        let slice = self.slice(now);
+        // As `counts` reads it: as of the period's first slice while the
+        // clock is still before it.
+        let slice = self.slice(now).max(from);
         (
             self.attempts.sum_since(slice, from),
             self.failures.sum_since(slice, from),
