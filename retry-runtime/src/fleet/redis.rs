@@ -443,8 +443,8 @@ pub enum ShareError {
     /// hash tag of every Redis key of the share).
     BadKey,
     /// The [`Options`] cannot work (what is wrong with them): an interval
-    /// or time limit of zero or over a day, a stale time shorter than two
-    /// intervals, ...
+    /// or time limit of zero or over a day, a stale time shorter than twice
+    /// the interval plus the time limit, ...
     BadOptions(&'static str),
     /// The Redis client could not be set up.
     Redis(redis::RedisError),
