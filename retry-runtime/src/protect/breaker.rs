@@ -68,10 +68,11 @@ pub trait Breaker: Sync {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Permit {
     /// The breaker was closed, in the closed period of this id (a
-    /// [`CircuitBreaker`] names a period by the slice its count starts from,
-    /// 0 before it first opened; each close gives a larger one): the outcome counts in
-    /// its window, unless the breaker opened, or opened and closed again,
-    /// meanwhile (an attempt that lasted minutes reports old news).
+    /// [`CircuitBreaker`] names a period by the slice its count starts
+    /// from, 0 before it first opened; each close gives a larger one): the
+    /// outcome counts in its window, unless the breaker opened, or opened
+    /// and closed again, meanwhile (an attempt that lasted minutes reports
+    /// old news).
     Closed(u64),
     /// The half-open trial, with an id the breaker chose (a
     /// [`CircuitBreaker`] uses the time the trial started): its success
