@@ -149,6 +149,10 @@ fn wait_mistakes() {
             "`initial` is above `max`",
         ),
         (
+            quote!(wait = exponential(initial = 5, factor = 0.5, max = 1, jitter = decorrelated)),
+            "`initial` is above `max`",
+        ),
+        (
             quote!(wait = exponential(min = 61)),
             "above the default `max` of 60s",
         ),
