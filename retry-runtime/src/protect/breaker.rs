@@ -327,19 +327,24 @@ impl CircuitBreaker {
     /// the closed period `current` (a state word) is of; zeros when it is
     /// not closed.
     pub(super) fn counts(&self, current: u64, slice: u64) -> (u64, u64) {
+        let (attempts, failures) = self.own(current, slice);
+        let (a, f) = self.fleet.others();
+        (attempts.saturating_add(a), failures.saturating_add(f))
+    }
+
+    /// This process's own attempts and failures in the window, of the
+    /// closed period `current` is of; zeros when it is not closed.
+    pub(super) fn own(&self, current: u64, slice: u64) -> (u64, u64) {
         let Some(from) = Self::period(current) else {
             return (0, 0);
         };
         // Read as of the period's first slice while the clock is still
         // before it (what `record` counted there).
         let slice = slice.max(from);
-        let attempts = self.attempts.sum_since(slice, from);
-        let failures = self.failures.sum_since(slice, from);
-        let (attempts, failures) = {
-            let (a, f) = self.fleet.others();
-            (attempts.saturating_add(a), failures.saturating_add(f))
-        };
-        (attempts, failures)
+        (
+            self.attempts.sum_since(slice, from),
+            self.failures.sum_since(slice, from),
+        )
     }
 
     pub(super) fn trips(&self, attempts: u64, failures: u64) -> bool {

@@ -57,16 +57,7 @@ impl CircuitBreaker {
     /// (zeros while open: what opened it is not counted twice), for the
     /// fleet.
     pub(crate) fn own_counts(&self, now: Duration) -> (u64, u64) {
-        let Some(from) = Self::period(self.state.load(Acquire)) else {
-            return (0, 0);
-        };
-        // As `counts` reads it: as of the period's first slice while the
-        // clock is still before it.
-        let slice = self.slice(now).max(from);
-        (
-            self.attempts.sum_since(slice, from),
-            self.failures.sum_since(slice, from),
-        )
+        self.own(self.state.load(Acquire), self.slice(now))
     }
 
     /// How long it stays open, when it is open.
