@@ -796,12 +796,7 @@ impl Expansion {
             None => (quote!(), quote!()),
             Some(reject) => (
                 {
-                    // The call at `when_ok`'s expression: a closure of the
-                    // wrong type is reported there.
-                    let span = reject.span();
-                    let krate = &self.krate;
-                    let reject_ok = respan(&quote!(#krate::__private::reject_ok), span);
-                    let asked = quote_spanned!(span=> #reject_ok(&#value, #reject));
+                    let asked = self.call_at(reject, "reject_ok", quote!(&#value));
                     quote!(if !#call.refused() && !#asked)
                 },
                 quote!(#rt::Ok(#value) => #rt::Ok(#value),),
@@ -1188,15 +1183,7 @@ impl Expansion {
             }
             ClassSpec::Predicate(expr) => {
                 let error = local("__retry_error");
-                // The call at the predicate: a closure of the wrong type is
-                // reported there, not at the whole attribute.
-                // (Named from the crate's root: the alias `__retry_rt` would
-                // not resolve at the span of a predicate written by a
-                // user's macro.)
-                let span = expr.span();
-                let krate = &self.krate;
-                let predicate = respan(&quote!(#krate::__private::predicate), span);
-                let call = quote_spanned!(span=> #predicate(#error, #expr));
+                let call = self.call_at(expr, "predicate", quote!(#error));
                 quote! {
                     match #failure.error {
                         #rt::Some(#error) => #call,
@@ -1205,6 +1192,19 @@ impl Expansion {
                 }
             }
         }
+    }
+
+    /// `__private::NAME(ARG, EXPR)`, every token of the call at the user's
+    /// `expr` (a predicate, `when_ok`): a closure of the wrong type is
+    /// reported there, not at the whole attribute. Named from the crate's
+    /// root: the alias `__retry_rt` would not resolve at the span of an
+    /// expression written by a user's macro.
+    fn call_at(&self, expr: &syn::Expr, name: &str, arg: TokenStream) -> TokenStream {
+        let span = expr.span();
+        let krate = &self.krate;
+        let name = Ident::new(name, Span::call_site());
+        let function = respan(&quote!(#krate::__private::#name), span);
+        quote_spanned!(span=> #function(#arg, #expr))
     }
 
     /// The `never` closure.
