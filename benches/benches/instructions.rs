@@ -12,6 +12,10 @@
 //! subtract); any other name panics. Without arguments it runs each once
 //! and prints the sizes.
 //!
+//! The `benches` package builds tokio with `test-util`, whose clock reads
+//! take the test clock's lock; `bash benches/prod_clock.sh` counts the
+//! success path with tokio as applications build it.
+//!
 //! With `--features redis`, two more:
 //! - `shared`: `protected` with its budget and breaker shared on Redis
 //!   (`retry_runtime::redis::share`), what a call pays for the shared state.
@@ -35,14 +39,20 @@ fn main() {
     if args.first().map(String::as_str) == Some("sync") {
         return sync(&args[1..]);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_time();
+    // Built by `benches/prod_clock.sh` (`--cfg prod_clock`): tokio without
+    // `test-util`, as users build it, so its clock is the system's. The
+    // retry path's sleeps would then be real: only the success path runs.
+    #[cfg(not(prod_clock))]
+    builder.start_paused(true);
+    let rt = builder.build().unwrap();
     let fail_first = match args.first().map(String::as_str) {
         Some("success") => 0,
+        #[cfg(not(prod_clock))]
         Some("retry") => 2,
+        #[cfg(prod_clock)]
+        Some("retry") => panic!("the retry path needs tokio's paused clock (test-util)"),
         _ => {
             paths::sizes();
             return;

@@ -23,8 +23,8 @@
 //! | key | meaning | default |
 //! |---|---|---|
 //! | `attempts = N` | total attempts, the first included; `0` is a compile error | 3 |
-//! | `deadline = D` | time budget from the first attempt's start (from the call's start when a fleet's cool-down holds it first): no attempt starts at or after it, and a sleep that would end at or after it is not taken | none |
-//! | `timeout = D` | per-attempt limit on `async fn`: the attempt is dropped and fails as `Timeout`; the error type must be `From<`[`Elapsed`]`>` | none |
+//! | `deadline = D` | time budget from the first attempt's start (from the call's start when a fleet's cool-down holds it first): no attempt starts at or after it, and a sleep that would end at or after it is not taken; `0` is a compile error | none |
+//! | `timeout = D` | per-attempt limit on `async fn`: the attempt is dropped and fails as `Timeout`; the error type must be `From<`[`Elapsed`]`>`; `0` is a compile error | none |
 //! | `wait = W` | the delay between attempts (below) | `exponential()` |
 //! | `on = [RULE, ...]` | which failures are retried, in order; the first match decides. The list **replaces** the default: end it with `Default` (or `Transient`) to keep retrying the rest | `[Transient]` if the error type implements [`Classify`], else `[Any]` |
 //! | `never = [CLASS, ...]` | failures never retried; wins over `on` | none |
