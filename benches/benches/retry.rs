@@ -264,13 +264,11 @@ fn success(c: &mut Criterion) {
 }
 
 fn fail_fail_succeed(c: &mut Criterion) {
-    let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder.enable_time();
-    // Without tokio's `test-util` (`benches/prod_clock.sh`, which runs only
-    // the success path of `instructions.rs`), there is no paused clock.
-    #[cfg(not(prod_clock))]
-    builder.start_paused(true);
-    let rt = builder.build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("fail_fail_succeed");
     group.bench_function("hand_written", |b| {
         b.iter(|| rt.block_on(hand_written(black_box(2), &mut 0)))
